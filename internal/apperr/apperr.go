@@ -1,0 +1,73 @@
+// Package apperr is Satu's one application error type: a stable code that
+// clients can switch on, and a message a person can read. Internal failures
+// carry the code Internal; their details are logged, never shown to users.
+package apperr
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code is a stable, documented error code (docs/errors.md). Codes never change
+// meaning once published.
+type Code string
+
+// The codes. Keep docs/errors.md in step.
+const (
+	Internal          Code = "INTERNAL"
+	MalformedJSON     Code = "MALFORMED_JSON"
+	UnknownMethod     Code = "UNKNOWN_METHOD"
+	InvalidParameter  Code = "INVALID_PARAMETER"
+	InvalidQuantity   Code = "INVALID_QUANTITY"
+	InvalidPrice      Code = "INVALID_PRICE"
+	TooPrecise        Code = "TOO_PRECISE"
+	UnknownSymbol     Code = "UNKNOWN_SYMBOL"
+	UnknownAsset      Code = "UNKNOWN_ASSET"
+	UnknownAccount    Code = "UNKNOWN_ACCOUNT"
+	UnknownOrder      Code = "UNKNOWN_ORDER"
+	UnknownMiner      Code = "UNKNOWN_MINER"
+	NotLoggedOn       Code = "NOT_LOGGED_ON"
+	NotPermitted      Code = "NOT_PERMITTED"
+	InsufficientFunds Code = "INSUFFICIENT_FUNDS"
+	DuplicateClientID Code = "DUPLICATE_CLIENT_ORDER_ID"
+	Conflict          Code = "CONFLICT"
+	NoLicence         Code = "NO_ACTIVE_LICENCE"
+	RuleNotConfirmed  Code = "RULE_NOT_CONFIRMED"
+	Timeout           Code = "TIMEOUT"
+	Unavailable       Code = "UNAVAILABLE"
+)
+
+// Error is an application error: a code and a human message.
+type Error struct {
+	Code    Code
+	Message string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }
+
+// New returns an application error with a formatted message.
+func New(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// CodeOf returns the code of the first *Error in err's chain; Internal if none.
+func CodeOf(err error) Code {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return Internal
+}
+
+// MessageOf returns the user-facing message: the application message, or
+// "internal error" for anything else, so internals never leak to clients.
+func MessageOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "internal error"
+}
