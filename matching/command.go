@@ -59,6 +59,21 @@ const (
 	KindOperator    AccountKind = "operator"
 )
 
+// ValidAccountID reports whether id is a well-formed account ID: 1 to 64
+// lower-case letters, digits or dashes, starting with a letter or digit.
+func ValidAccountID(id string) bool {
+	if len(id) == 0 || len(id) > 64 || id[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
 // Permission is a capability an account holds.
 type Permission string
 

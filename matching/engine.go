@@ -170,8 +170,8 @@ func (e *Engine) account(id string) (*account, *apperr.Error) {
 }
 
 func (e *Engine) openAccount(c Command) *apperr.Error {
-	if c.Account == "" || c.Owner == "" {
-		return apperr.New(apperr.InvalidParameter, "account and owner are required")
+	if !ValidAccountID(c.Account) || !ValidAccountID(c.Owner) {
+		return apperr.New(apperr.InvalidParameter, "account and owner must be 1-64 lower-case letters, digits or dashes")
 	}
 	switch c.AccountKind {
 	case KindMiner, KindTrader, KindMarketMaker, KindOperator:

@@ -103,3 +103,12 @@ func putUint(b []byte, v uint64) int {
 		}
 	}
 }
+
+// Envelope is an event as a stream carries it: its stream ID, the reference
+// of the submission that caused it, and whether it is that command's last.
+type Envelope struct {
+	StreamID string
+	Ref      string
+	Last     bool
+	Event    Event
+}

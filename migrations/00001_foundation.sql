@@ -19,6 +19,8 @@ CREATE TABLE accounts (
     opened_seq bigint NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now()
 );
+-- The mirror of assets in external custody: minus all deposits not withdrawn.
+INSERT INTO accounts (id, owner, kind, opened_seq) VALUES ('custody-external', 'satu', 'custody_external', 0);
 
 -- One row per committed settlement transaction.
 CREATE TABLE settlement_batches (

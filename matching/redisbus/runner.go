@@ -1,0 +1,181 @@
+package redisbus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/satu-exchange/satu/matching"
+)
+
+// writeBatch appends a batch's events and advances the engine position in
+// one atomic step. It refuses (STALE) unless the stored position is the one
+// the writer expects, so a second engine replaying the same inbox can never
+// append an event twice; explicit "seq-index" IDs are the second guard.
+//
+// KEYS[1] events stream, KEYS[2] engine hash.
+// ARGV[1] expected seq, ARGV[2] new seq, ARGV[3] new inbox ID,
+// then per event: ID, JSON, ref, last.
+var writeBatch = redis.NewScript(`
+local cur = redis.call('HGET', KEYS[2], 'seq') or '0'
+if cur ~= ARGV[1] then
+  return redis.error_reply('STALE engine position is ' .. cur .. ', writer expected ' .. ARGV[1])
+end
+for i = 4, #ARGV, 4 do
+  redis.call('XADD', KEYS[1], ARGV[i], 'e', ARGV[i+1], 'ref', ARGV[i+2], 'last', ARGV[i+3])
+end
+redis.call('HSET', KEYS[2], 'seq', ARGV[2], 'inbox', ARGV[3])
+return #ARGV
+`)
+
+// LoadScripts loads the Lua scripts, so that pipelined or clustered calls
+// never meet NOSCRIPT.
+func LoadScripts(ctx context.Context, rdb redis.UniversalClient) error {
+	if err := writeBatch.Load(ctx, rdb).Err(); err != nil {
+		return fmt.Errorf("redisbus: load scripts: %w", err)
+	}
+	return nil
+}
+
+// Runner is the engine loop of one shard: it reads the inbox strictly in
+// order, in batches, applies each command with the sequence and time the
+// inbox gave it, and writes the batch's events atomically. On start it
+// replays the whole inbox into a fresh engine, writing only the events of
+// commands past the stored position.
+type Runner struct {
+	rdb     redis.UniversalClient
+	keys    Keys
+	engine  *matching.Engine
+	log     *zap.Logger
+	batch   int64
+	applied prometheus.Counter
+	written prometheus.Counter
+}
+
+// NewRunner returns a runner for a fresh engine over the shard's keys.
+func NewRunner(rdb redis.UniversalClient, keys Keys, engine *matching.Engine, log *zap.Logger, reg prometheus.Registerer) *Runner {
+	r := &Runner{rdb: rdb, keys: keys, engine: engine, log: log, batch: 512,
+		applied: prometheus.NewCounter(prometheus.CounterOpts{Name: "satu_engine_commands_applied_total",
+			Help: "Commands applied by the engine, replays included.", ConstLabels: prometheus.Labels{"shard": keys.Shard}}),
+		written: prometheus.NewCounter(prometheus.CounterOpts{Name: "satu_engine_events_written_total",
+			Help: "Events written to the events stream.", ConstLabels: prometheus.Labels{"shard": keys.Shard}}),
+	}
+	if reg != nil {
+		reg.MustRegister(r.applied, r.written)
+	}
+	return r
+}
+
+// ErrStale means another engine wrote this shard's events: this one must stop.
+var ErrStale = errors.New("redisbus: engine position moved under this writer")
+
+// Run applies the inbox until ctx ends or an error occurs.
+func (r *Runner) Run(ctx context.Context) error {
+	if err := LoadScripts(ctx, r.rdb); err != nil {
+		return err
+	}
+	published, err := r.publishedSeq(ctx)
+	if err != nil {
+		return err
+	}
+	after := "0"
+	var events []matching.Event
+	var args []any
+	for ctx.Err() == nil {
+		res, err := r.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{r.keys.Inbox, after}, Count: r.batch, Block: 200 * time.Millisecond}).Result()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			return fmt.Errorf("redisbus: read inbox: %w", err)
+		}
+		msgs := res[0].Messages
+		expected := r.engine.Seq()
+		events = events[:0]
+		args = args[:0]
+		for _, m := range msgs {
+			cmd, ref := decodeCommand(m)
+			cmd.Seq = r.engine.Seq() + 1
+			cmd.Time = idMillis(m.ID)
+			start := len(events)
+			if events, err = r.engine.Apply(cmd, events); err != nil {
+				return err
+			}
+			r.applied.Inc()
+			after = m.ID
+			if cmd.Seq <= published {
+				events = events[:start] // replayed: its events are already written
+				continue
+			}
+			for i := start; i < len(events); i++ {
+				payload, err := json.Marshal(events[i])
+				if err != nil {
+					return fmt.Errorf("redisbus: encode event: %w", err)
+				}
+				last := "0"
+				if i == len(events)-1 {
+					last = "1"
+				}
+				args = append(args, events[i].ID(), payload, ref, last)
+			}
+		}
+		if r.engine.Seq() <= published {
+			continue
+		}
+		if expected < published {
+			expected = published
+		}
+		head := []any{strconv.FormatUint(expected, 10), strconv.FormatUint(r.engine.Seq(), 10), after}
+		err = writeBatch.EvalSha(ctx, r.rdb, []string{r.keys.Events, r.keys.Engine}, append(head, args...)...).Err()
+		if err != nil {
+			if strings.HasPrefix(err.Error(), "STALE") {
+				return fmt.Errorf("%w: %v", ErrStale, err)
+			}
+			return fmt.Errorf("redisbus: write events: %w", err)
+		}
+		published = r.engine.Seq()
+		r.written.Add(float64(len(args) / 4))
+	}
+	return nil
+}
+
+func (r *Runner) publishedSeq(ctx context.Context) (uint64, error) {
+	s, err := r.rdb.HGet(ctx, r.keys.Engine, "seq").Result()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("redisbus: engine position: %w", err)
+	}
+	return strconv.ParseUint(s, 10, 64)
+}
+
+// decodeCommand reads an inbox entry. An undecodable entry becomes a command
+// of no kind, which the engine rejects: the sequence stays gap-free.
+func decodeCommand(m redis.XMessage) (matching.Command, string) {
+	raw, _ := m.Values[fieldCommand].(string)
+	ref, _ := m.Values[fieldRef].(string)
+	var c matching.Command
+	if err := json.Unmarshal([]byte(raw), &c); err != nil {
+		c = matching.Command{Kind: "undecodable"}
+	}
+	return c, ref
+}
+
+// idMillis is the time part of a stream ID: the moment Redis sequenced the entry.
+func idMillis(id string) int64 {
+	ms, _, _ := strings.Cut(id, "-")
+	v, _ := strconv.ParseInt(ms, 10, 64)
+	return v
+}

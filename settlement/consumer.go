@@ -1,0 +1,112 @@
+package settlement
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/satu-exchange/satu/matching"
+)
+
+// EventSource yields a shard's events in stream order (the Redis events stream).
+type EventSource interface {
+	ReadEvents(ctx context.Context, after string, max int64, block time.Duration) ([]matching.Envelope, error)
+}
+
+// Store persists batches. Settle must write the whole batch and the new
+// position in one transaction, and refuse (ErrPositionMoved) unless the
+// stored position is b.After: that is what makes settlement exactly-once
+// when a writer restarts or a second one appears.
+type Store interface {
+	Position(ctx context.Context, shard string) (streamID string, err error)
+	Settle(ctx context.Context, shard string, b *Batch) error
+}
+
+// ErrPositionMoved means the stored position is not where this writer
+// expected: another writer settled, or a commit succeeded unseen.
+var ErrPositionMoved = errors.New("settlement: stored position moved")
+
+// Consumer is the single settlement writer of one shard.
+type Consumer struct {
+	Shard     string
+	Source    EventSource
+	Store     Store
+	Log       *zap.Logger
+	BatchSize int64         // events per transaction at most; default 2000
+	Wait      time.Duration // how long a read waits for events; default 200 ms
+	// Settled, when set, is told about every committed batch (metrics, tests).
+	Settled func(b *Batch)
+}
+
+// Run settles until ctx ends. Transient errors are logged and retried from
+// the stored position; nothing is skipped.
+func (c *Consumer) Run(ctx context.Context) error {
+	for ctx.Err() == nil {
+		err := c.run(ctx)
+		if err == nil || ctx.Err() != nil {
+			return nil
+		}
+		c.Log.Warn("settlement interrupted; resuming from the stored position", zap.String("shard", c.Shard), zap.Error(err))
+		select {
+		case <-ctx.Done():
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+func (c *Consumer) run(ctx context.Context) error {
+	after, err := c.Store.Position(ctx, c.Shard)
+	if err != nil {
+		return err
+	}
+	for ctx.Err() == nil {
+		n, next, err := c.settleNext(ctx, after)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			after = next
+		}
+	}
+	return nil
+}
+
+// SettleOnce settles at most one batch after the stored position and
+// returns how many events it settled.
+func (c *Consumer) SettleOnce(ctx context.Context) (int, error) {
+	after, err := c.Store.Position(ctx, c.Shard)
+	if err != nil {
+		return 0, err
+	}
+	n, _, err := c.settleNext(ctx, after)
+	return n, err
+}
+
+func (c *Consumer) settleNext(ctx context.Context, after string) (int, string, error) {
+	size, wait := c.BatchSize, c.Wait
+	if size <= 0 {
+		size = 2000
+	}
+	if wait <= 0 {
+		wait = 200 * time.Millisecond
+	}
+	envs, err := c.Source.ReadEvents(ctx, after, size, wait)
+	if err != nil || len(envs) == 0 {
+		return 0, after, err
+	}
+	b := &Batch{After: after}
+	for _, env := range envs {
+		b.Add(env.StreamID, env.Event)
+	}
+	if err := c.Store.Settle(ctx, c.Shard, b); err != nil {
+		return 0, after, fmt.Errorf("settle events %s..%s: %w", envs[0].StreamID, b.LastStreamID, err)
+	}
+	if c.Settled != nil {
+		c.Settled(b)
+	}
+	return b.Events, b.LastStreamID, nil
+}

@@ -1,0 +1,224 @@
+// Package postgres is settlement's PostgreSQL adapter: the ledger store that
+// writes each batch — fills, postings, netted balances, obligation progress
+// and the consumer position — in one transaction.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/satu-exchange/satu/settlement"
+)
+
+// MandatorySink counts settled mandatory fills towards obligations inside
+// the settlement transaction (compliance implements it).
+type MandatorySink interface {
+	ApplyMandatoryFills(ctx context.Context, tx pgx.Tx, fills []settlement.MandatoryFill) error
+}
+
+// Store is the ledger store.
+type Store struct {
+	db     *pgxpool.Pool
+	sink   MandatorySink
+	scales map[string]int32
+}
+
+// NewStore loads the asset scales and returns a store. sink may be nil.
+func NewStore(ctx context.Context, db *pgxpool.Pool, sink MandatorySink) (*Store, error) {
+	rows, err := db.Query(ctx, `SELECT code, scale FROM assets`)
+	if err != nil {
+		return nil, fmt.Errorf("settlement: load assets: %w", err)
+	}
+	scales := map[string]int32{}
+	var code string
+	var scale int32
+	if _, err := pgx.ForEachRow(rows, []any{&code, &scale}, func() error { scales[code] = scale; return nil }); err != nil {
+		return nil, fmt.Errorf("settlement: load assets: %w", err)
+	}
+	return &Store{db: db, sink: sink, scales: scales}, nil
+}
+
+// Position returns the stream ID after which the shard's next batch starts ("0" if none).
+func (s *Store) Position(ctx context.Context, shard string) (string, error) {
+	var id string
+	err := s.db.QueryRow(ctx, `SELECT stream_id FROM settlement_positions WHERE shard = $1`, shard).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "0", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("settlement: position: %w", err)
+	}
+	return id, nil
+}
+
+// numeric converts minor units of an asset into an exact NUMERIC.
+func (s *Store) numeric(asset string, minor int64) (pgtype.Numeric, error) {
+	scale, ok := s.scales[asset]
+	if !ok {
+		return pgtype.Numeric{}, fmt.Errorf("settlement: unknown asset %q", asset)
+	}
+	return pgtype.Numeric{Int: big.NewInt(minor), Exp: -scale, Valid: true}, nil
+}
+
+// Settle writes a batch exactly once; see settlement.Store.
+func (s *Store) Settle(ctx context.Context, shard string, b *settlement.Batch) error {
+	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		if err := s.claim(ctx, tx, shard, b.After); err != nil {
+			return err
+		}
+		var batchID int64
+		err := tx.QueryRow(ctx, `INSERT INTO settlement_batches (shard, first_seq, last_seq, last_stream_id, events, fills, postings)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+			shard, int64(b.FirstSeq), int64(b.LastSeq), b.LastStreamID, b.Events, len(b.Fills), len(b.Postings)).Scan(&batchID)
+		if err != nil {
+			return fmt.Errorf("batch: %w", err)
+		}
+		for _, step := range []func(context.Context, pgx.Tx, string, int64, *settlement.Batch) error{
+			s.writeAccounts, s.writeFills, s.writePostings, s.writeBalances,
+		} {
+			if err := step(ctx, tx, shard, batchID, b); err != nil {
+				return err
+			}
+		}
+		if len(b.Mandatory) > 0 && s.sink != nil {
+			if err := s.sink.ApplyMandatoryFills(ctx, tx, b.Mandatory); err != nil {
+				return fmt.Errorf("obligations: %w", err)
+			}
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO settlement_positions (shard, stream_id, seq, updated_at) VALUES ($1, $2, $3, now())
+			ON CONFLICT (shard) DO UPDATE SET stream_id = EXCLUDED.stream_id, seq = EXCLUDED.seq, updated_at = now()`,
+			shard, b.LastStreamID, int64(b.LastSeq))
+		if err != nil {
+			return fmt.Errorf("position: %w", err)
+		}
+		return nil
+	})
+}
+
+// claim locks the shard's position row and checks it is where the batch
+// starts; a missing row is position "0".
+func (s *Store) claim(ctx context.Context, tx pgx.Tx, shard, after string) error {
+	// Take the row lock even when the row does not exist yet: an advisory
+	// transaction lock on the shard serialises first batches too.
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('settlement:' || $1, 0))`, shard); err != nil {
+		return fmt.Errorf("lock position: %w", err)
+	}
+	var cur string
+	err := tx.QueryRow(ctx, `SELECT stream_id FROM settlement_positions WHERE shard = $1 FOR UPDATE`, shard).Scan(&cur)
+	if errors.Is(err, pgx.ErrNoRows) {
+		cur = "0"
+	} else if err != nil {
+		return fmt.Errorf("read position: %w", err)
+	}
+	if cur != after {
+		return fmt.Errorf("%w: at %s, batch continues from %s", settlement.ErrPositionMoved, cur, after)
+	}
+	return nil
+}
+
+func (s *Store) writeAccounts(ctx context.Context, tx pgx.Tx, _ string, _ int64, b *settlement.Batch) error {
+	for _, ev := range b.Accounts {
+		if _, err := tx.Exec(ctx, `INSERT INTO accounts (id, owner, kind, opened_seq) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (id) DO NOTHING`, ev.Account, ev.Owner, string(ev.AccountKind), int64(ev.Seq)); err != nil {
+			return fmt.Errorf("accounts: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) writeFills(ctx context.Context, tx pgx.Tx, shard string, batchID int64, b *settlement.Batch) error {
+	if len(b.Fills) == 0 {
+		return nil
+	}
+	rows := make([][]any, 0, len(b.Fills))
+	for _, f := range b.Fills {
+		ev := f.Event
+		// A price is quote minor units per whole base unit: a NUMERIC in quote units.
+		price, err := s.numeric(ev.QuoteAsset, ev.Price)
+		if err != nil {
+			return err
+		}
+		qty, err := s.numeric(ev.BaseAsset, ev.Quantity)
+		if err != nil {
+			return err
+		}
+		quote, err := s.numeric(ev.QuoteAsset, ev.QuoteAmount)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, []any{shard, f.ID, int64(ev.Seq), batchID, ev.Symbol, ev.BaseAsset, ev.QuoteAsset,
+			price, qty, quote, ev.BuyerAccount, ev.SellerAccount, int64(ev.BuyOrderID), int64(ev.SellOrderID),
+			string(ev.TakerSide), ev.Mandatory, time.UnixMilli(ev.Time).UTC()})
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"fills"}, []string{"shard", "id", "seq", "batch_id", "symbol",
+		"base_asset", "quote_asset", "price", "quantity", "quote_amount", "buyer_account", "seller_account",
+		"buy_order_id", "sell_order_id", "taker_side", "mandatory", "executed_at"}, pgx.CopyFromRows(rows))
+	if err != nil {
+		return fmt.Errorf("fills: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) writePostings(ctx context.Context, tx pgx.Tx, shard string, batchID int64, b *settlement.Batch) error {
+	if len(b.Postings) == 0 {
+		return nil
+	}
+	rows := make([][]any, 0, len(b.Postings))
+	for _, p := range b.Postings {
+		amt, err := s.numeric(p.Asset, p.Amount)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, []any{batchID, shard, p.EventID, p.Account, p.Asset, amt})
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"ledger_entries"},
+		[]string{"batch_id", "shard", "event_id", "account", "asset", "amount"}, pgx.CopyFromRows(rows))
+	if err != nil {
+		return fmt.Errorf("postings: %w", err)
+	}
+	return nil
+}
+
+// writeBalances applies the batch's netted postings, one upsert per balance,
+// in a fixed order so concurrent writers of other shards lock rows alike.
+func (s *Store) writeBalances(ctx context.Context, tx pgx.Tx, _ string, _ int64, b *settlement.Batch) error {
+	net := b.Net()
+	keys := make([]settlement.BalanceKey, 0, len(net))
+	for k, v := range net {
+		if v != 0 {
+			keys = append(keys, k)
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].Account != keys[j].Account {
+			return keys[i].Account < keys[j].Account
+		}
+		return keys[i].Asset < keys[j].Asset
+	})
+	accounts := make([]string, len(keys))
+	assets := make([]string, len(keys))
+	amounts := make([]pgtype.Numeric, len(keys))
+	for i, k := range keys {
+		amt, err := s.numeric(k.Asset, net[k])
+		if err != nil {
+			return err
+		}
+		accounts[i], assets[i], amounts[i] = k.Account, k.Asset, amt
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO balances (account, asset, amount, seq)
+		SELECT a, s, m, $4 FROM unnest($1::text[], $2::text[], $3::numeric[]) WITH ORDINALITY AS t(a, s, m, o) ORDER BY o
+		ON CONFLICT (account, asset) DO UPDATE SET amount = balances.amount + EXCLUDED.amount, seq = EXCLUDED.seq`,
+		accounts, assets, amounts, int64(b.LastSeq))
+	if err != nil {
+		return fmt.Errorf("balances: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,58 @@
+package settlement_test
+
+import (
+	"testing"
+
+	"github.com/satu-exchange/satu/matching"
+	"github.com/satu-exchange/satu/settlement"
+)
+
+func TestBatchPostingsBalance(t *testing.T) {
+	var b settlement.Batch
+	b.Add("1-0", matching.Event{Seq: 1, Kind: matching.EvAccountOpened, Account: "m", Owner: "m", AccountKind: matching.KindMiner})
+	b.Add("2-0", matching.Event{Seq: 2, Kind: matching.EvDeposited, Account: "m", Asset: "BTC", Amount: 100})
+	b.Add("3-0", matching.Event{Seq: 3, Kind: matching.EvDeposited, Account: "b", Asset: "KZT", Amount: 5000})
+	b.Add("4-1", matching.Event{Seq: 4, Index: 1, Kind: matching.EvTrade, BaseAsset: "BTC", QuoteAsset: "KZT",
+		Quantity: 60, QuoteAmount: 3000, BuyerAccount: "b", SellerAccount: "m", Mandatory: true, Time: 99})
+	b.Add("5-0", matching.Event{Seq: 5, Kind: matching.EvWithdrawn, Account: "m", Asset: "KZT", Amount: 1000})
+	b.Add("6-0", matching.Event{Seq: 6, Kind: matching.EvOrderAccepted})
+
+	if b.FirstSeq != 1 || b.LastSeq != 6 || b.LastStreamID != "6-0" || b.Events != 6 {
+		t.Fatalf("batch bounds = %d..%d %s %d", b.FirstSeq, b.LastSeq, b.LastStreamID, b.Events)
+	}
+	perAsset := map[string]int64{}
+	for _, p := range b.Postings {
+		if p.Amount == 0 {
+			t.Fatalf("zero posting %+v", p)
+		}
+		perAsset[p.Asset] += p.Amount
+	}
+	for asset, sum := range perAsset {
+		if sum != 0 {
+			t.Errorf("%s postings sum to %d", asset, sum)
+		}
+	}
+	net := b.Net()
+	want := map[settlement.BalanceKey]int64{
+		{Account: "m", Asset: "BTC"}:                       40,
+		{Account: "m", Asset: "KZT"}:                       2000,
+		{Account: "b", Asset: "BTC"}:                       60,
+		{Account: "b", Asset: "KZT"}:                       2000,
+		{Account: settlement.CustodyAccount, Asset: "BTC"}: -100,
+		{Account: settlement.CustodyAccount, Asset: "KZT"}: -4000,
+	}
+	for k, v := range want {
+		if net[k] != v {
+			t.Errorf("net %v = %d; want %d", k, net[k], v)
+		}
+	}
+	if len(b.Fills) != 1 || b.Fills[0].ID != "4-1" {
+		t.Fatalf("fills = %+v", b.Fills)
+	}
+	if len(b.Mandatory) != 1 || b.Mandatory[0] != (settlement.MandatoryFill{FillID: "4-1", SellerAccount: "m", Asset: "BTC", Quantity: 60, ExecutedAt: 99}) {
+		t.Fatalf("mandatory = %+v", b.Mandatory)
+	}
+	if len(b.Accounts) != 1 {
+		t.Fatalf("accounts = %+v", b.Accounts)
+	}
+}
