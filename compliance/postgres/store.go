@@ -209,7 +209,9 @@ func (s *Store) SubmitReport(ctx context.Context, minerID, asset string, periodS
 	return view, err
 }
 
-func (s *Store) numeric(asset string, minor int64) string { return money.Format(minor, s.scales[asset]) }
+func (s *Store) numeric(asset string, minor int64) string {
+	return money.Format(minor, s.scales[asset])
+}
 
 // ObligationView is an obligation with its progress, amounts as decimal
 // strings in whole units of the asset.
