@@ -163,15 +163,15 @@ func (s *Store) licences(ctx context.Context, q interface {
 // starting periodStart and creates its obligation under the store's rule
 // set. Refused: unknown miner, no active licence in the month, a second
 // report for the same month, an unconfirmed rule.
-func (s *Store) SubmitReport(ctx context.Context, minerID, asset string, periodStart time.Time, mined int64) (ObligationView, error) {
+func (s *Store) SubmitReport(ctx context.Context, minerID, asset string, periodStart time.Time, mined int64) (compliance.ObligationView, error) {
 	if _, err := s.Scale(asset); err != nil {
-		return ObligationView{}, err
+		return compliance.ObligationView{}, err
 	}
 	ob, err := s.rules.Obligation(minerID, asset, periodStart, mined)
 	if err != nil {
-		return ObligationView{}, err
+		return compliance.ObligationView{}, err
 	}
-	var view ObligationView
+	var view compliance.ObligationView
 	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		if err := s.minerExists(ctx, tx, minerID); err != nil {
 			return err
@@ -213,30 +213,10 @@ func (s *Store) numeric(asset string, minor int64) string {
 	return money.Format(minor, s.scales[asset])
 }
 
-// ObligationView is an obligation with its progress, amounts as decimal
-// strings in whole units of the asset.
-type ObligationView struct {
-	ID             int64             `json:"id"`
-	Miner          string            `json:"miner"`
-	Asset          string            `json:"asset"`
-	Period         string            `json:"period"` // "2025-01"
-	PeriodStart    string            `json:"periodStart"`
-	PeriodEnd      string            `json:"periodEnd"`
-	Deadline       string            `json:"deadline"`
-	Mined          string            `json:"mined"`
-	Share          string            `json:"share"`
-	RuleSet        string            `json:"ruleSet"`
-	RuleSetVersion int               `json:"ruleSetVersion"`
-	Required       string            `json:"required"`
-	Sold           string            `json:"sold"`
-	Remaining      string            `json:"remaining"`
-	Status         compliance.Status `json:"status"`
-}
-
-func (s *Store) view(id int64, ob compliance.Obligation, sold int64) ObligationView {
+func (s *Store) view(id int64, ob compliance.Obligation, sold int64) compliance.ObligationView {
 	remaining, status := ob.Progress(sold)
 	day := func(t time.Time) string { return t.Format("2006-01-02") }
-	return ObligationView{ID: id, Miner: ob.MinerID, Asset: ob.Asset, Period: ob.PeriodStart.Format("2006-01"),
+	return compliance.ObligationView{ID: id, Miner: ob.MinerID, Asset: ob.Asset, Period: ob.PeriodStart.Format("2006-01"),
 		PeriodStart: day(ob.PeriodStart), PeriodEnd: day(ob.PeriodEnd), Deadline: day(ob.Deadline),
 		Mined: s.numeric(ob.Asset, ob.Mined), Share: ob.Share.String(), RuleSet: ob.RuleSet, RuleSetVersion: ob.RuleSetVersion,
 		Required: s.numeric(ob.Asset, ob.Required), Sold: s.numeric(ob.Asset, sold),
@@ -244,7 +224,7 @@ func (s *Store) view(id int64, ob compliance.Obligation, sold int64) ObligationV
 }
 
 // Obligations returns a miner's obligations, oldest period first, or UNKNOWN_MINER.
-func (s *Store) Obligations(ctx context.Context, minerID string) ([]ObligationView, error) {
+func (s *Store) Obligations(ctx context.Context, minerID string) ([]compliance.ObligationView, error) {
 	if err := s.minerExists(ctx, s.db, minerID); err != nil {
 		return nil, err
 	}
@@ -254,7 +234,7 @@ func (s *Store) Obligations(ctx context.Context, minerID string) ([]ObligationVi
 	if err != nil {
 		return nil, fmt.Errorf("compliance: obligations: %w", err)
 	}
-	out := []ObligationView{}
+	out := []compliance.ObligationView{}
 	var id int64
 	var ob compliance.Obligation
 	var mined, share, required, sold string

@@ -8,7 +8,7 @@
 #   bash deploy/local/services.sh env      # eval "$(bash deploy/local/services.sh env)"
 #
 # State lives under $SATU_HOME (default: <repo root>/.satu). Ports:
-# SATU_PG_PORT (55432), SATU_REDIS_PORT (56379); database SATU_PG_DB (satu).
+# SATU_PG_PORT (25432), SATU_REDIS_PORT (26379); database SATU_PG_DB (satu).
 # The distribution's own postgresql/redis-server services are never used.
 set -euo pipefail
 
@@ -16,9 +16,9 @@ script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo_root=$(cd "$script_dir/../.." && pwd)
 SATU_HOME=${SATU_HOME:-$repo_root/.satu}
 [[ $SATU_HOME == /* ]] || SATU_HOME=$PWD/$SATU_HOME
-PG_PORT=${SATU_PG_PORT:-55432}
+PG_PORT=${SATU_PG_PORT:-25432}
 PG_DB=${SATU_PG_DB:-satu}
-REDIS_PORT=${SATU_REDIS_PORT:-56379}
+REDIS_PORT=${SATU_REDIS_PORT:-26379}
 
 REDIS_DIR=$SATU_HOME/redis
 REDIS_CONF=$REDIS_DIR/redis.conf

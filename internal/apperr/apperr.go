@@ -71,3 +71,29 @@ func MessageOf(err error) string {
 	}
 	return "internal error"
 }
+
+// HTTPStatus maps a code to the HTTP status (and websocket response status)
+// the edges answer with.
+func HTTPStatus(c Code) int {
+	switch c {
+	case MalformedJSON, UnknownMethod, InvalidParameter, InvalidQuantity, InvalidPrice, TooPrecise,
+		UnknownSymbol, UnknownAsset, InsufficientFunds:
+		return 400
+	case NotLoggedOn:
+		return 401
+	case NotPermitted:
+		return 403
+	case UnknownAccount, UnknownOrder, UnknownMiner:
+		return 404
+	case Conflict, DuplicateClientID:
+		return 409
+	case NoLicence, RuleNotConfirmed:
+		return 422
+	case Unavailable:
+		return 503
+	case Timeout:
+		return 504
+	default:
+		return 500
+	}
+}

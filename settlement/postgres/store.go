@@ -222,3 +222,22 @@ func (s *Store) writeBalances(ctx context.Context, tx pgx.Tx, _ string, _ int64,
 	}
 	return nil
 }
+
+// Balance is an account's settled balance of one asset, in whole units.
+type Balance struct {
+	Asset  string `json:"asset"`
+	Amount string `json:"amount"`
+}
+
+// Balances returns an account's settled balances, by asset.
+func (s *Store) Balances(ctx context.Context, account string) ([]Balance, error) {
+	rows, err := s.db.Query(ctx, `SELECT asset, amount::text FROM balances WHERE account = $1 ORDER BY asset`, account)
+	if err != nil {
+		return nil, fmt.Errorf("settlement: balances: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Balance])
+	if err != nil {
+		return nil, fmt.Errorf("settlement: balances: %w", err)
+	}
+	return out, nil
+}

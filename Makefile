@@ -1,0 +1,33 @@
+# Satu — the two commands are `make run` and `make test`.
+SHELL := /bin/bash
+SERVICES := bash deploy/local/services.sh
+GO ?= go
+
+.PHONY: run test stop services status demo build vet
+
+## run: start private PostgreSQL and Redis under ./.satu/, migrate, serve on :8080 with the demo market
+run: services
+	@eval "$$($(SERVICES) env)" && $(GO) run ./cmd/satu serve --demo
+
+## test: install PostgreSQL and Redis if missing, then vet and the whole suite against real services
+test:
+	@$(SERVICES) ensure
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 15m ./...
+
+## stop: stop the private PostgreSQL and Redis
+stop:
+	@$(SERVICES) stop
+
+services:
+	@$(SERVICES) start
+
+status:
+	@$(SERVICES) status
+
+## demo: run the bounded demo once and print the compliance table
+demo: services
+	@eval "$$($(SERVICES) env)" && $(GO) run ./cmd/satu demo
+
+build:
+	$(GO) build -o bin/satu ./cmd/satu

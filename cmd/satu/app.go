@@ -1,0 +1,234 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/satu-exchange/satu/compliance"
+	compliancepg "github.com/satu-exchange/satu/compliance/postgres"
+	"github.com/satu-exchange/satu/internal/httpapi"
+	"github.com/satu-exchange/satu/matching"
+	"github.com/satu-exchange/satu/matching/redisbus"
+	"github.com/satu-exchange/satu/matching/wsgateway"
+	"github.com/satu-exchange/satu/migrations"
+	"github.com/satu-exchange/satu/settlement"
+	settlementpg "github.com/satu-exchange/satu/settlement/postgres"
+)
+
+// App is one running Satu process: engine, settlement writer, gateway and
+// HTTP API for one shard. Start it, read Addr, Close it. Tests start the real
+// App on port 0 and drive it over HTTP and websockets.
+type App struct {
+	Config Config
+	Log    *zap.Logger
+	Audit  *zap.Logger
+
+	db       *pgxpool.Pool
+	rdb      *redis.Client
+	gateway  *wsgateway.Gateway
+	http     *http.Server
+	listener net.Listener
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	errs     chan error
+}
+
+// openPG opens a pool and applies the migrations.
+func openPG(ctx context.Context, url string, maxConns int) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres url: %w", err)
+	}
+	cfg.MaxConns = int32(maxConns)
+	db, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	if err := db.Ping(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("postgres at %s: %w (is it running? make run starts one)", cfg.ConnConfig.Host, err)
+	}
+	return db, nil
+}
+
+func migrate(ctx context.Context, db *pgxpool.Pool) error {
+	sqlDB := stdlib.OpenDBFromPool(db)
+	defer sqlDB.Close()
+	return migrations.Up(ctx, sqlDB)
+}
+
+func pending(ctx context.Context, db *pgxpool.Pool) (bool, error) {
+	sqlDB := stdlib.OpenDBFromPool(db)
+	defer sqlDB.Close()
+	return migrations.Pending(ctx, sqlDB)
+}
+
+// Start connects, migrates and starts every part; it returns once the HTTP
+// listener is open.
+func (a *App) Start(ctx context.Context) error {
+	c := a.Config
+	rules, err := compliance.LoadRuleBook()
+	if err != nil {
+		return err
+	}
+	ruleSet, err := rules.Get(c.RuleSet)
+	if err != nil {
+		return err
+	}
+	symbols := matching.DefaultSymbols()
+	engine, err := matching.New(symbols)
+	if err != nil {
+		return err
+	}
+	if a.db, err = openPG(ctx, c.PGURL, c.PGMaxConns); err != nil {
+		return err
+	}
+	if err := migrate(ctx, a.db); err != nil {
+		return err
+	}
+	a.rdb = redis.NewClient(&redis.Options{Addr: c.RedisAddr, MaxRetries: -1})
+	if err := a.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis at %s: %w (is it running? make run starts one)", c.RedisAddr, err)
+	}
+	registry, err := compliancepg.NewStore(ctx, a.db, ruleSet)
+	if err != nil {
+		return err
+	}
+	ledger, err := settlementpg.NewStore(ctx, a.db, registry)
+	if err != nil {
+		return err
+	}
+
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	keys := redisbus.KeysFor(c.Shard)
+	runner := redisbus.NewRunner(a.rdb, keys, engine, a.Log.Named("engine"), metrics)
+	client := redisbus.NewClient(a.rdb, keys, a.Log.Named("bus"))
+	settled := prometheus.NewCounter(prometheus.CounterOpts{Name: "satu_settlement_events_total", Help: "Events settled into PostgreSQL."})
+	settledFills := prometheus.NewCounter(prometheus.CounterOpts{Name: "satu_settlement_fills_total", Help: "Fills settled into PostgreSQL."})
+	metrics.MustRegister(settled, settledFills)
+	consumer := &settlement.Consumer{Shard: c.Shard, Source: redisbus.EventReader{RDB: a.rdb, Keys: keys}, Store: ledger,
+		Log: a.Log.Named("settlement"), Settled: func(b *settlement.Batch) {
+			settled.Add(float64(b.Events))
+			settledFills.Add(float64(len(b.Fills)))
+		}}
+	a.gateway = wsgateway.New(client, symbols, splitList(c.AllowedOrigins), a.Log.Named("ws"), metrics)
+
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	a.cancel = cancel
+	a.errs = make(chan error, 4)
+	a.goRun("engine", func() error { return runner.Run(runCtx) })
+	a.goRun("event client", func() error { return client.Run(runCtx) })
+	a.goRun("settlement", func() error { return consumer.Run(runCtx) })
+
+	api := &httpapi.Server{Engine: client, Registry: registry, Ledger: ledger, Symbols: symbols, WebSocket: a.gateway,
+		Now: time.Now, Log: a.Log.Named("http"), Audit: a.Audit, Metrics: metrics,
+		Ready: func(ctx context.Context) error {
+			if err := a.db.Ping(ctx); err != nil {
+				return fmt.Errorf("postgres: %w", err)
+			}
+			if err := a.rdb.Ping(ctx).Err(); err != nil {
+				return fmt.Errorf("redis: %w", err)
+			}
+			if p, err := pending(ctx, a.db); err != nil || p {
+				return fmt.Errorf("migrations not current (pending=%v): %v", p, err)
+			}
+			return nil
+		},
+		SettlementStatus: func(ctx context.Context) (uint64, uint64, error) {
+			return settlementStatus(ctx, a.rdb, keys, a.db, c.Shard)
+		},
+	}
+	a.listener, err = net.Listen("tcp", c.Addr)
+	if err != nil {
+		cancel()
+		return fmt.Errorf("listen %s: %w", c.Addr, err)
+	}
+	a.http = &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	a.goRun("http", func() error {
+		if err := a.http.Serve(a.listener); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	a.Log.Info("satu serving", zap.String("addr", a.Addr()), zap.String("shard", c.Shard), zap.String("ruleSet", ruleSet.ID))
+	return nil
+}
+
+// settlementStatus reads the engine's written sequence and the settled one.
+func settlementStatus(ctx context.Context, rdb *redis.Client, keys redisbus.Keys, db *pgxpool.Pool, shard string) (engine, settled uint64, err error) {
+	s, err := rdb.HGet(ctx, keys.Engine, "seq").Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return 0, 0, err
+	}
+	if s != "" {
+		if engine, err = strconv.ParseUint(s, 10, 64); err != nil {
+			return 0, 0, err
+		}
+	}
+	var seq int64
+	err = db.QueryRow(ctx, `SELECT COALESCE((SELECT seq FROM settlement_positions WHERE shard = $1), 0)`, shard).Scan(&seq)
+	return engine, uint64(seq), err
+}
+
+func (a *App) goRun(name string, f func() error) {
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := f(); err != nil {
+			a.Log.Error(name+" stopped", zap.Error(err))
+			a.errs <- fmt.Errorf("%s: %w", name, err)
+		}
+	}()
+}
+
+// Addr is the listening address, e.g. 127.0.0.1:8080.
+func (a *App) Addr() string { return a.listener.Addr().String() }
+
+// Err delivers the first failure of a background part.
+func (a *App) Err() <-chan error { return a.errs }
+
+// Close shuts down gracefully: stop accepting, close websockets with 1001,
+// drain HTTP requests, stop the engine, settlement and clients.
+func (a *App) Close(ctx context.Context) error {
+	var err error
+	if a.http != nil {
+		a.gateway.Shutdown()
+		err = a.http.Shutdown(ctx)
+	}
+	if a.cancel != nil {
+		a.cancel()
+	}
+	a.wg.Wait()
+	if a.rdb != nil {
+		a.rdb.Close()
+	}
+	if a.db != nil {
+		a.db.Close()
+	}
+	return err
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration. Every field has a flag and a SATU_*
+// environment variable; a flag given on the command line wins over the
+// variable, which wins over the default. The table in docs/configuration.md
+// lists them; TestConfigDocumented keeps it in step.
+type Config struct {
+	Addr           string
+	PGURL          string
+	PGMaxConns     int
+	RedisAddr      string
+	Shard          string
+	RuleSet        string
+	LogFormat      string
+	LogLevel       string
+	Demo           bool
+	AllowedOrigins string
+	ShutdownGrace  time.Duration
+}
+
+// option binds one Config field to its flag and variable.
+type option struct {
+	name, env, usage string
+	value            flag.Value
+}
+
+func (c *Config) options() []option {
+	return []option{
+		{"addr", "SATU_ADDR", "HTTP and websocket listen address", stringVar(&c.Addr, "127.0.0.1:8080")},
+		{"pg-url", "SATU_PG_URL", "PostgreSQL connection URL", stringVar(&c.PGURL, "postgres://postgres@127.0.0.1:25432/satu?sslmode=disable")},
+		{"pg-max-conns", "SATU_PG_MAX_CONNS", "PostgreSQL pool size", intVar(&c.PGMaxConns, 16)},
+		{"redis-addr", "SATU_REDIS_ADDR", "Redis address host:port", stringVar(&c.RedisAddr, "127.0.0.1:26379")},
+		{"shard", "SATU_SHARD", "shard name: the {hash tag} of its Redis keys", stringVar(&c.Shard, "s1")},
+		{"ruleset", "SATU_RULESET", "rule set for new obligations (kz-law-193, kz-paper-2024)", stringVar(&c.RuleSet, "kz-law-193")},
+		{"log-format", "SATU_LOG_FORMAT", "log format: console (development) or json (production)", stringVar(&c.LogFormat, "console")},
+		{"log-level", "SATU_LOG_LEVEL", "log level: debug, info, warn, error", stringVar(&c.LogLevel, "info")},
+		{"demo", "SATU_DEMO", "serve: seed the demo market at start (skipped if already seeded)", boolVar(&c.Demo, false)},
+		{"allowed-origins", "SATU_ALLOWED_ORIGINS", "comma-separated browser origins allowed on /ws (\"*\" for any)", stringVar(&c.AllowedOrigins, "http://127.0.0.1:8080,http://localhost:8080")},
+		{"shutdown-grace", "SATU_SHUTDOWN_GRACE", "how long shutdown waits for requests to drain", durationVar(&c.ShutdownGrace, 10*time.Second)},
+	}
+}
+
+// parseConfig reads defaults, then SATU_* variables, then flags.
+func parseConfig(name string, args []string, getenv func(string) string) (Config, error) {
+	var c Config
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(os.Stderr)
+	for _, o := range c.options() {
+		if v := getenv(o.env); v != "" {
+			if err := o.value.Set(v); err != nil {
+				return c, fmt.Errorf("%s=%q: %w", o.env, v, err)
+			}
+		}
+		fs.Var(o.value, o.name, o.usage+" (env "+o.env+")")
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	return c, nil
+}
+
+type stringValue struct{ p *string }
+
+func stringVar(p *string, def string) flag.Value { *p = def; return stringValue{p} }
+func (v stringValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return *v.p
+}
+func (v stringValue) Set(s string) error { *v.p = s; return nil }
+
+type intValue struct{ p *int }
+
+func intVar(p *int, def int) flag.Value { *p = def; return intValue{p} }
+func (v intValue) String() string {
+	if v.p == nil {
+		return "0"
+	}
+	return strconv.Itoa(*v.p)
+}
+func (v intValue) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		return fmt.Errorf("want a positive integer")
+	}
+	*v.p = n
+	return nil
+}
+
+type boolValue struct{ p *bool }
+
+func boolVar(p *bool, def bool) flag.Value { *p = def; return boolValue{p} }
+func (v boolValue) String() string         { return strconv.FormatBool(v.p != nil && *v.p) }
+func (v boolValue) IsBoolFlag() bool       { return true }
+func (v boolValue) Set(s string) error {
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return fmt.Errorf("want true or false")
+	}
+	*v.p = b
+	return nil
+}
+
+type durationValue struct{ p *time.Duration }
+
+func durationVar(p *time.Duration, def time.Duration) flag.Value { *p = def; return durationValue{p} }
+func (v durationValue) String() string {
+	if v.p == nil {
+		return "0s"
+	}
+	return v.p.String()
+}
+func (v durationValue) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return fmt.Errorf("want a duration such as 10s")
+	}
+	*v.p = d
+	return nil
+}

@@ -1,0 +1,69 @@
+// Command satu runs Satu: the exchange-side system for Kazakhstan's
+// mandatory sale of mined digital assets.
+//
+//	satu serve     run the engine, settlement, websocket gateway and HTTP API
+//	satu migrate   apply the database migrations and exit
+//	satu demo      run the demo market once on a scratch database and print the compliance table
+//	satu order     place one order over the websocket API and wait until it is settled
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv))
+}
+
+const usage = `usage: satu <command> [flags]
+
+commands:
+  serve     run Satu (engine, settlement, websocket gateway, HTTP API)
+  migrate   apply database migrations
+  demo      run the demo market once and print the compliance table
+  order     place one order over the websocket API
+
+'satu <command> -h' lists the command's flags.
+`
+
+// run is the whole program; it returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serve(ctx, args[1:], stdout, stderr, getenv)
+	case "migrate":
+		err = migrateCmd(ctx, args[1:], stdout, getenv)
+	case "demo":
+		err = demoCmd(ctx, args[1:], stdout, getenv)
+	case "order":
+		err = orderCmd(ctx, args[1:], stdout)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "satu: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "satu %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}

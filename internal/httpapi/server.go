@@ -1,0 +1,150 @@
+// Package httpapi is Satu's HTTP edge: health and readiness, Prometheus
+// metrics, the operator and regulator REST API, and the mount point of the
+// websocket gateway. It translates between JSON and the domain; every error
+// leaves as {"code", "message"} with a stable code (docs/errors.md).
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"github.com/satu-exchange/satu/compliance"
+	"github.com/satu-exchange/satu/internal/apperr"
+	"github.com/satu-exchange/satu/matching"
+	"github.com/satu-exchange/satu/matching/wsapi"
+	"github.com/satu-exchange/satu/settlement/postgres"
+)
+
+// Engine submits a command to the sequencer and returns its events.
+type Engine interface {
+	Do(ctx context.Context, cmd matching.Command) ([]matching.Event, error)
+}
+
+// Registry is what the API needs of compliance's store.
+type Registry interface {
+	CreateMiner(ctx context.Context, m compliance.Miner) error
+	AddLicence(ctx context.Context, minerID string, l compliance.Licence) error
+	SubmitReport(ctx context.Context, minerID, asset string, periodStart time.Time, mined int64) (compliance.ObligationView, error)
+	Obligations(ctx context.Context, minerID string) ([]compliance.ObligationView, error)
+	MinerAccounts(ctx context.Context, minerID string) ([]string, error)
+	Scale(asset string) (int, error)
+}
+
+// Ledger is what the API needs of settlement's store.
+type Ledger interface {
+	Balances(ctx context.Context, account string) ([]postgres.Balance, error)
+}
+
+// Server holds the handlers' dependencies.
+type Server struct {
+	Engine    Engine
+	Registry  Registry
+	Ledger    Ledger
+	Symbols   []matching.Symbol
+	WebSocket http.Handler
+	// Ready reports whether the dependencies are reachable and migrated.
+	Ready func(ctx context.Context) error
+	// SettlementStatus returns the engine's last written sequence and the
+	// last settled one.
+	SettlementStatus func(ctx context.Context) (engine, settled uint64, err error)
+	Now              func() time.Time
+	Log              *zap.Logger
+	Audit            *zap.Logger // never sampled
+	Metrics          *prometheus.Registry
+}
+
+// Handler returns the routes.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Metrics, promhttp.HandlerOpts{}))
+	mux.Handle("GET /ws/api", s.WebSocket)
+	mux.Handle("GET /ws", s.WebSocket)
+	mux.HandleFunc("GET /v1/exchangeInfo", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"symbols": wsapi.ExchangeInfo(s.Symbols)})
+	})
+	mux.HandleFunc("POST /v1/operator/accounts", s.handle(s.openAccount))
+	mux.HandleFunc("POST /v1/operator/deposits", s.handle(s.deposit))
+	mux.HandleFunc("POST /v1/operator/miners", s.handle(s.createMiner))
+	mux.HandleFunc("POST /v1/operator/licences", s.handle(s.addLicence))
+	mux.HandleFunc("POST /v1/reports", s.handle(s.submitReport))
+	mux.HandleFunc("GET /v1/regulator/obligations", s.handle(s.obligations))
+	mux.HandleFunc("GET /v1/accounts/{account}/balances", s.handle(s.balances))
+	mux.HandleFunc("GET /v1/settlement/status", s.handle(s.settlementStatus))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, apperr.New(apperr.UnknownMethod, "no such endpoint: %s %s", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+// handler answers with a status and a JSON body, or an error.
+type handler func(r *http.Request) (int, any, error)
+
+func (s *Server) handle(h handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		status, body, err := h(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, status, body)
+	}
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	if err := s.Ready(ctx); err != nil {
+		s.Log.Warn("not ready", zap.Error(err))
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// ErrorBody is every error's JSON shape.
+type ErrorBody struct {
+	Code    apperr.Code `json:"code"`
+	Message string      `json:"message"`
+}
+
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := apperr.CodeOf(err)
+	if code == apperr.Internal {
+		s.Log.Error("request failed", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))
+	}
+	writeJSON(w, apperr.HTTPStatus(code), ErrorBody{Code: code, Message: apperr.MessageOf(err)})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+// decode reads a JSON body strictly: unknown fields, trailing data and
+// bodies over 64 KiB are MALFORMED_JSON.
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return apperr.New(apperr.MalformedJSON, "request body: %v", err)
+	}
+	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
+		return apperr.New(apperr.MalformedJSON, "request body: trailing data after the JSON object")
+	}
+	return nil
+}

@@ -1,0 +1,240 @@
+// Package wsapi is the websocket API's wire format, shared by the gateway
+// and the Go client: requests and responses in the Binance WebSocket API
+// shape ({"id", "method", "params"} → {"id", "status", "result" | "error"}),
+// and the translation between order parameters (decimal strings) and engine
+// commands (integer minor units). It performs no I/O.
+package wsapi
+
+import (
+	"encoding/json"
+
+	"github.com/satu-exchange/satu/internal/apperr"
+	"github.com/satu-exchange/satu/internal/money"
+	"github.com/satu-exchange/satu/matching"
+)
+
+// The methods.
+const (
+	MethodLogon        = "session.logon"
+	MethodPlace        = "order.place"
+	MethodCancel       = "order.cancel"
+	MethodExchangeInfo = "exchangeInfo"
+	MethodPing         = "ping"
+)
+
+// Request is one client request.
+type Request struct {
+	ID     json.RawMessage `json:"id"`
+	Method string          `json:"method"`
+	Params json.RawMessage `json:"params,omitempty"`
+}
+
+// Response answers one request; exactly one of Result and Error is set.
+type Response struct {
+	ID     json.RawMessage `json:"id"`
+	Status int             `json:"status"`
+	Result any             `json:"result,omitempty"`
+	Error  *Error          `json:"error,omitempty"`
+}
+
+// Error is the error object of every Satu edge: a stable code and a message.
+type Error struct {
+	Code    apperr.Code `json:"code"`
+	Message string      `json:"message"`
+}
+
+// ErrorResponse builds the response for err.
+func ErrorResponse(id json.RawMessage, err error) Response {
+	code := apperr.CodeOf(err)
+	return Response{ID: id, Status: apperr.HTTPStatus(code), Error: &Error{Code: code, Message: apperr.MessageOf(err)}}
+}
+
+// LogonParams identify the session's account. (Signed logon arrives with
+// the API-key issue; until then the gateway is for trusted networks only.)
+type LogonParams struct {
+	Account string `json:"account"`
+}
+
+// PlaceParams are order.place's parameters; amounts are decimal strings.
+type PlaceParams struct {
+	Symbol           string `json:"symbol"`
+	Side             string `json:"side"`        // "BUY" | "SELL"
+	Type             string `json:"type"`        // "LIMIT"
+	TimeInForce      string `json:"timeInForce"` // "GTC" (default) | "IOC"
+	Price            string `json:"price"`
+	Quantity         string `json:"quantity"`
+	NewClientOrderID string `json:"newClientOrderId"`
+	// Mandatory tags a miner's sale under the mandatory-sale law; only an
+	// account with the mandatory_sell permission may send it.
+	Mandatory bool `json:"mandatory,omitempty"`
+}
+
+// CancelParams are order.cancel's parameters: one of the two IDs.
+type CancelParams struct {
+	Symbol            string `json:"symbol"`
+	OrderID           uint64 `json:"orderId,omitempty"`
+	OrigClientOrderID string `json:"origClientOrderId,omitempty"`
+}
+
+// Fill is one execution of an order.
+type Fill struct {
+	TradeID  string `json:"tradeId"`
+	Price    string `json:"price"`
+	Quantity string `json:"qty"`
+}
+
+// OrderResult describes an order after a request.
+type OrderResult struct {
+	Symbol        string `json:"symbol"`
+	OrderID       uint64 `json:"orderId"`
+	ClientOrderID string `json:"clientOrderId"`
+	Side          string `json:"side,omitempty"`
+	Price         string `json:"price,omitempty"`
+	OrigQty       string `json:"origQty,omitempty"`
+	ExecutedQty   string `json:"executedQty,omitempty"`
+	QuoteQty      string `json:"cummulativeQuoteQty,omitempty"`
+	Status        string `json:"status"`
+	Mandatory     bool   `json:"mandatory,omitempty"`
+	Fills         []Fill `json:"fills,omitempty"`
+	// Duplicate: the client order ID was used before; this is that order,
+	// and nothing changed.
+	Duplicate bool `json:"duplicate,omitempty"`
+}
+
+// SymbolInfo describes a market in exchangeInfo.
+type SymbolInfo struct {
+	Symbol   string `json:"symbol"`
+	Base     string `json:"baseAsset"`
+	Quote    string `json:"quoteAsset"`
+	TickSize string `json:"tickSize"`
+	LotSize  string `json:"stepSize"`
+	MinQty   string `json:"minQty"`
+	MaxQty   string `json:"maxQty"`
+}
+
+// ExchangeInfo lists the symbols.
+func ExchangeInfo(symbols []matching.Symbol) []SymbolInfo {
+	out := make([]SymbolInfo, len(symbols))
+	for i, s := range symbols {
+		out[i] = SymbolInfo{Symbol: s.Name, Base: s.Base, Quote: s.Quote,
+			TickSize: money.Format(s.TickSize, s.QuoteScale), LotSize: money.Format(s.LotSize, s.BaseScale),
+			MinQty: money.Format(s.MinQty, s.BaseScale), MaxQty: money.Format(s.MaxQty, s.BaseScale)}
+	}
+	return out
+}
+
+// Decode unmarshals params strictly into v, answering MALFORMED_JSON.
+func Decode(params json.RawMessage, v any) error {
+	if len(params) == 0 {
+		params = []byte("{}")
+	}
+	if err := json.Unmarshal(params, v); err != nil {
+		return apperr.New(apperr.MalformedJSON, "params: %v", err)
+	}
+	return nil
+}
+
+// PlaceCommand turns order parameters into an engine command for account,
+// checking everything that needs only the symbol's configuration.
+func PlaceCommand(account string, p PlaceParams, symbols map[string]matching.Symbol) (matching.Command, error) {
+	s, ok := symbols[p.Symbol]
+	if !ok {
+		return matching.Command{}, apperr.New(apperr.UnknownSymbol, "unknown symbol %q", p.Symbol)
+	}
+	var side matching.Side
+	switch p.Side {
+	case "BUY":
+		side = matching.Buy
+	case "SELL":
+		side = matching.Sell
+	default:
+		return matching.Command{}, apperr.New(apperr.InvalidParameter, "side must be BUY or SELL")
+	}
+	if p.Type != "LIMIT" {
+		return matching.Command{}, apperr.New(apperr.InvalidParameter, "type must be LIMIT")
+	}
+	tif := matching.GTC
+	switch p.TimeInForce {
+	case "", "GTC":
+	case "IOC":
+		tif = matching.IOC
+	default:
+		return matching.Command{}, apperr.New(apperr.InvalidParameter, "timeInForce must be GTC or IOC")
+	}
+	if p.NewClientOrderID == "" || len(p.NewClientOrderID) > 36 {
+		return matching.Command{}, apperr.New(apperr.InvalidParameter, "newClientOrderId must be 1 to 36 characters")
+	}
+	price, err := money.Parse(p.Price, s.QuoteScale)
+	if err != nil {
+		return matching.Command{}, asPrice(err)
+	}
+	qty, err := money.Parse(p.Quantity, s.BaseScale)
+	if err != nil {
+		return matching.Command{}, err
+	}
+	return matching.Command{Kind: matching.CmdPlaceOrder, Account: account, Symbol: s.Name, ClientID: p.NewClientOrderID,
+		Side: side, Type: matching.Limit, TIF: tif, Price: price, Quantity: qty, Mandatory: p.Mandatory}, nil
+}
+
+// asPrice re-labels a quantity parse error as a price error.
+func asPrice(err error) error {
+	if apperr.CodeOf(err) == apperr.InvalidQuantity {
+		return apperr.New(apperr.InvalidPrice, "price: %s", apperr.MessageOf(err))
+	}
+	return err
+}
+
+// OrderFromEvents builds the result of an order.place or order.cancel from
+// the command's events; a rejection becomes its application error.
+func OrderFromEvents(evs []matching.Event, symbols map[string]matching.Symbol) (OrderResult, error) {
+	var r OrderResult
+	var s matching.Symbol
+	var executed, quote int64
+	for _, ev := range evs {
+		switch ev.Kind {
+		case matching.EvRejected:
+			return OrderResult{}, apperr.New(apperr.Code(ev.Code), "%s", ev.Message)
+		case matching.EvDuplicate:
+			return OrderResult{Symbol: ev.Symbol, OrderID: ev.OrderID, ClientOrderID: ev.ClientID, Status: "DUPLICATE", Duplicate: true}, nil
+		case matching.EvOrderAccepted, matching.EvOrderDone:
+			if r.OrderID != 0 && ev.OrderID != r.OrderID {
+				continue // a maker's order finished by this taker
+			}
+			s = symbols[ev.Symbol]
+			r.Symbol, r.OrderID, r.ClientOrderID, r.Mandatory = ev.Symbol, ev.OrderID, ev.ClientID, ev.Mandatory
+			r.Side = map[matching.Side]string{matching.Buy: "BUY", matching.Sell: "SELL"}[ev.Side]
+			r.Price = money.Format(ev.Price, s.QuoteScale)
+			r.OrigQty = money.Format(ev.Quantity, s.BaseScale)
+			r.Status = wireStatus(ev.Status)
+			executed = max(executed, ev.Filled) // a cancel reports fills made before it
+		case matching.EvTrade:
+			if ev.BuyOrderID != r.OrderID && ev.SellOrderID != r.OrderID {
+				continue
+			}
+			executed += ev.Quantity
+			quote += ev.QuoteAmount
+			r.Fills = append(r.Fills, Fill{TradeID: ev.ID(), Price: money.Format(ev.Price, s.QuoteScale),
+				Quantity: money.Format(ev.Quantity, s.BaseScale)})
+			r.Status = "PARTIALLY_FILLED"
+		}
+	}
+	r.ExecutedQty = money.Format(executed, s.BaseScale)
+	r.QuoteQty = money.Format(quote, s.QuoteScale)
+	return r, nil
+}
+
+func wireStatus(s matching.OrderStatus) string {
+	switch s {
+	case matching.StatusNew:
+		return "NEW"
+	case matching.StatusPartiallyFilled:
+		return "PARTIALLY_FILLED"
+	case matching.StatusFilled:
+		return "FILLED"
+	case matching.StatusCanceled:
+		return "CANCELED"
+	case matching.StatusExpired:
+		return "EXPIRED"
+	}
+	return string(s)
+}

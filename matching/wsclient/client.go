@@ -1,0 +1,148 @@
+// Package wsclient is the Go client of Satu's websocket API, used by the
+// demo, the tests and the CLI.
+package wsclient
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/satu-exchange/satu/internal/apperr"
+	"github.com/satu-exchange/satu/matching/wsapi"
+)
+
+// Client is one websocket connection. Its methods are safe for concurrent use.
+type Client struct {
+	ws *websocket.Conn
+
+	wmu sync.Mutex // serialises writes (one writer per connection)
+
+	mu      sync.Mutex // guards next, pending, err
+	next    uint64
+	pending map[string]chan wsapi.Response
+	err     error
+	done    chan struct{}
+}
+
+// Dial connects to a gateway, e.g. ws://127.0.0.1:8080/ws/api.
+func Dial(ctx context.Context, url string) (*Client, error) {
+	ws, _, err := websocket.DefaultDialer.DialContext(ctx, url, nil)
+	if err != nil {
+		return nil, fmt.Errorf("wsclient: dial %s: %w", url, err)
+	}
+	c := &Client{ws: ws, pending: map[string]chan wsapi.Response{}, done: make(chan struct{})}
+	go c.readLoop()
+	return c, nil
+}
+
+// Close closes the connection.
+func (c *Client) Close() error {
+	c.wmu.Lock()
+	_ = c.ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
+	c.wmu.Unlock()
+	return c.ws.Close()
+}
+
+// Done is closed when the connection ends; Err then says why.
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Err is the error that ended the connection.
+func (c *Client) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+func (c *Client) readLoop() {
+	defer close(c.done)
+	for {
+		var resp wsapi.Response
+		if err := c.ws.ReadJSON(&resp); err != nil {
+			c.mu.Lock()
+			c.err = err
+			for _, ch := range c.pending {
+				close(ch)
+			}
+			c.pending = nil
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Lock()
+		ch := c.pending[string(resp.ID)]
+		delete(c.pending, string(resp.ID))
+		c.mu.Unlock()
+		if ch != nil {
+			ch <- resp
+		}
+	}
+}
+
+// Call sends a request and decodes the result into out (may be nil). An
+// error response becomes an *apperr.Error with the server's code.
+func (c *Client) Call(ctx context.Context, method string, params, out any) error {
+	ch := make(chan wsapi.Response, 1)
+	c.mu.Lock()
+	if c.pending == nil {
+		c.mu.Unlock()
+		return fmt.Errorf("wsclient: connection closed: %w", c.err)
+	}
+	c.next++
+	id := strconv.FormatUint(c.next, 10)
+	c.pending[id] = ch
+	c.mu.Unlock()
+	req := map[string]any{"id": json.RawMessage(id), "method": method}
+	if params != nil {
+		req["params"] = params
+	}
+	c.wmu.Lock()
+	err := c.ws.WriteJSON(req)
+	c.wmu.Unlock()
+	if err != nil {
+		return fmt.Errorf("wsclient: send %s: %w", method, err)
+	}
+	select {
+	case resp, ok := <-ch:
+		if !ok {
+			return fmt.Errorf("wsclient: connection closed: %w", c.Err())
+		}
+		if resp.Error != nil {
+			return &apperr.Error{Code: resp.Error.Code, Message: resp.Error.Message}
+		}
+		if out == nil {
+			return nil
+		}
+		b, err := json.Marshal(resp.Result)
+		if err != nil {
+			return err
+		}
+		return json.Unmarshal(b, out)
+	case <-ctx.Done():
+		c.mu.Lock()
+		delete(c.pending, id)
+		c.mu.Unlock()
+		return ctx.Err()
+	}
+}
+
+// Logon binds the session to an account.
+func (c *Client) Logon(ctx context.Context, account string) error {
+	return c.Call(ctx, wsapi.MethodLogon, wsapi.LogonParams{Account: account}, nil)
+}
+
+// Place places an order.
+func (c *Client) Place(ctx context.Context, p wsapi.PlaceParams) (wsapi.OrderResult, error) {
+	var r wsapi.OrderResult
+	err := c.Call(ctx, wsapi.MethodPlace, p, &r)
+	return r, err
+}
+
+// Cancel cancels an order.
+func (c *Client) Cancel(ctx context.Context, p wsapi.CancelParams) (wsapi.OrderResult, error) {
+	var r wsapi.OrderResult
+	err := c.Call(ctx, wsapi.MethodCancel, p, &r)
+	return r, err
+}

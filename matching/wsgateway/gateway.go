@@ -1,0 +1,293 @@
+// Package wsgateway is the websocket gateway: it decodes client requests,
+// appends commands to the shard's Redis inbox and answers once the engine's
+// events are written. It holds no trading state, so any number can run.
+//
+// Each connection has one reader goroutine, one writer goroutine fed by a
+// bounded queue, and at most MaxInFlight requests being answered at once. A
+// client that does not read its responses fills its queue and is closed
+// (1008, "slow consumer"); it never slows the engine or other clients.
+package wsgateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/satu-exchange/satu/internal/apperr"
+	"github.com/satu-exchange/satu/matching"
+	"github.com/satu-exchange/satu/matching/wsapi"
+)
+
+// Limits of one connection.
+const (
+	MaxMessageBytes = 16 << 10
+	OutboundQueue   = 256
+	MaxInFlight     = 16
+	pongWait        = 60 * time.Second
+	pingEvery       = 25 * time.Second
+	writeWait       = 5 * time.Second
+	requestTimeout  = 10 * time.Second
+)
+
+// Engine is what the gateway needs of the sequencer: submit a command, get its events.
+type Engine interface {
+	Do(ctx context.Context, cmd matching.Command) ([]matching.Event, error)
+}
+
+// Gateway serves /ws/api.
+type Gateway struct {
+	engine   Engine
+	symbols  map[string]matching.Symbol
+	list     []matching.Symbol
+	log      *zap.Logger
+	upgrader websocket.Upgrader
+
+	mu    sync.Mutex // guards conns
+	conns map[*conn]struct{}
+
+	slow    prometheus.Counter
+	clients prometheus.Gauge
+}
+
+// New returns a gateway. allowedOrigins lists the browser origins allowed to
+// connect ("*" allows any); requests without an Origin header (non-browser
+// clients) are always allowed.
+func New(engine Engine, symbols []matching.Symbol, allowedOrigins []string, log *zap.Logger, reg prometheus.Registerer) *Gateway {
+	g := &Gateway{engine: engine, symbols: map[string]matching.Symbol{}, list: symbols, log: log, conns: map[*conn]struct{}{},
+		slow:    prometheus.NewCounter(prometheus.CounterOpts{Name: "satu_ws_slow_consumers_total", Help: "Connections closed because they did not read their messages."}),
+		clients: prometheus.NewGauge(prometheus.GaugeOpts{Name: "satu_ws_connections", Help: "Open websocket connections."}),
+	}
+	for _, s := range symbols {
+		g.symbols[s.Name] = s
+	}
+	allowed := map[string]bool{}
+	for _, o := range allowedOrigins {
+		allowed[o] = true
+	}
+	g.upgrader = websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096, CheckOrigin: func(r *http.Request) bool {
+		origin := r.Header.Get("Origin")
+		return origin == "" || allowed["*"] || allowed[origin]
+	}}
+	if reg != nil {
+		reg.MustRegister(g.slow, g.clients)
+	}
+	return g
+}
+
+// ServeHTTP upgrades the request and serves the connection until it closes.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ws, err := g.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered
+	}
+	c := &conn{g: g, ws: ws, out: make(chan []byte, OutboundQueue), closing: make(chan struct{}), inflight: make(chan struct{}, MaxInFlight)}
+	g.mu.Lock()
+	g.conns[c] = struct{}{}
+	g.mu.Unlock()
+	g.clients.Inc()
+	defer func() {
+		g.mu.Lock()
+		delete(g.conns, c)
+		g.mu.Unlock()
+		g.clients.Dec()
+	}()
+	c.serve(r.Context())
+}
+
+// Shutdown closes every connection with 1001 (going away).
+func (g *Gateway) Shutdown() {
+	g.mu.Lock()
+	conns := make([]*conn, 0, len(g.conns))
+	for c := range g.conns {
+		conns = append(conns, c)
+	}
+	g.mu.Unlock()
+	for _, c := range conns {
+		c.close(websocket.CloseGoingAway, "server shutting down")
+	}
+}
+
+type conn struct {
+	g        *Gateway
+	ws       *websocket.Conn
+	out      chan []byte
+	inflight chan struct{}
+	closing  chan struct{}
+	once     sync.Once
+	wg       sync.WaitGroup
+
+	mu      sync.Mutex // guards account
+	account string
+}
+
+// close sends a close frame (safe from any goroutine) and ends the connection.
+func (c *conn) close(code int, reason string) {
+	c.once.Do(func() {
+		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(writeWait))
+		close(c.closing)
+		_ = c.ws.Close()
+	})
+}
+
+func (c *conn) serve(ctx context.Context) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	go c.writeLoop()
+	c.ws.SetReadLimit(MaxMessageBytes)
+	_ = c.ws.SetReadDeadline(time.Now().Add(pongWait))
+	c.ws.SetPongHandler(func(string) error { return c.ws.SetReadDeadline(time.Now().Add(pongWait)) })
+read:
+	for {
+		_, msg, err := c.ws.ReadMessage()
+		if err != nil {
+			if errors.Is(err, websocket.ErrReadLimit) {
+				c.close(websocket.CloseMessageTooBig, "message too big")
+			}
+			break
+		}
+		select {
+		case c.inflight <- struct{}{}:
+		case <-c.closing:
+			break read
+		}
+		c.wg.Add(1)
+		go func() {
+			defer func() { <-c.inflight; c.wg.Done() }()
+			c.send(c.handle(ctx, msg))
+		}()
+	}
+	cancel()
+	c.wg.Wait()
+	c.close(websocket.CloseNormalClosure, "")
+}
+
+func (c *conn) send(resp wsapi.Response) {
+	b, err := json.Marshal(resp)
+	if err != nil {
+		c.g.log.Error("encode response", zap.Error(err))
+		return
+	}
+	select {
+	case c.out <- b:
+	case <-c.closing:
+	default:
+		c.g.slow.Inc()
+		c.close(websocket.ClosePolicyViolation, "slow consumer: outbound queue full")
+	}
+}
+
+func (c *conn) writeLoop() {
+	ping := time.NewTicker(pingEvery)
+	defer ping.Stop()
+	for {
+		select {
+		case b := <-c.out:
+			_ = c.ws.SetWriteDeadline(time.Now().Add(writeWait))
+			if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
+				c.close(websocket.CloseAbnormalClosure, "write failed")
+				return
+			}
+		case <-ping.C:
+			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
+				c.close(websocket.CloseAbnormalClosure, "ping failed")
+				return
+			}
+		case <-c.closing:
+			return
+		}
+	}
+}
+
+func (c *conn) handle(ctx context.Context, msg []byte) wsapi.Response {
+	var req wsapi.Request
+	if err := json.Unmarshal(msg, &req); err != nil {
+		return wsapi.ErrorResponse(nil, apperr.New(apperr.MalformedJSON, "request is not valid JSON: %v", err))
+	}
+	result, err := c.dispatch(ctx, req)
+	if err != nil {
+		if apperr.CodeOf(err) == apperr.Internal {
+			c.g.log.Error("request failed", zap.String("method", req.Method), zap.Error(err))
+		}
+		return wsapi.ErrorResponse(req.ID, err)
+	}
+	return wsapi.Response{ID: req.ID, Status: http.StatusOK, Result: result}
+}
+
+func (c *conn) dispatch(ctx context.Context, req wsapi.Request) (any, error) {
+	switch req.Method {
+	case wsapi.MethodPing:
+		return struct{}{}, nil
+	case wsapi.MethodExchangeInfo:
+		return map[string]any{"symbols": wsapi.ExchangeInfo(c.g.list)}, nil
+	case wsapi.MethodLogon:
+		var p wsapi.LogonParams
+		if err := wsapi.Decode(req.Params, &p); err != nil {
+			return nil, err
+		}
+		if !matching.ValidAccountID(p.Account) {
+			return nil, apperr.New(apperr.InvalidParameter, "account must be 1-64 lower-case letters, digits or dashes")
+		}
+		c.mu.Lock()
+		c.account = p.Account
+		c.mu.Unlock()
+		return map[string]string{"account": p.Account}, nil
+	case wsapi.MethodPlace:
+		account, err := c.loggedOn()
+		if err != nil {
+			return nil, err
+		}
+		var p wsapi.PlaceParams
+		if err := wsapi.Decode(req.Params, &p); err != nil {
+			return nil, err
+		}
+		cmd, err := wsapi.PlaceCommand(account, p, c.g.symbols)
+		if err != nil {
+			return nil, err
+		}
+		return c.order(ctx, cmd)
+	case wsapi.MethodCancel:
+		account, err := c.loggedOn()
+		if err != nil {
+			return nil, err
+		}
+		var p wsapi.CancelParams
+		if err := wsapi.Decode(req.Params, &p); err != nil {
+			return nil, err
+		}
+		if _, ok := c.g.symbols[p.Symbol]; !ok {
+			return nil, apperr.New(apperr.UnknownSymbol, "unknown symbol %q", p.Symbol)
+		}
+		if p.OrderID == 0 && p.OrigClientOrderID == "" {
+			return nil, apperr.New(apperr.InvalidParameter, "orderId or origClientOrderId is required")
+		}
+		return c.order(ctx, matching.Command{Kind: matching.CmdCancelOrder, Account: account, Symbol: p.Symbol,
+			OrderID: p.OrderID, ClientID: p.OrigClientOrderID})
+	}
+	return nil, apperr.New(apperr.UnknownMethod, "unknown method %q", req.Method)
+}
+
+func (c *conn) loggedOn() (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.account == "" {
+		return "", apperr.New(apperr.NotLoggedOn, "call session.logon first")
+	}
+	return c.account, nil
+}
+
+func (c *conn) order(ctx context.Context, cmd matching.Command) (any, error) {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	evs, err := c.g.engine.Do(ctx, cmd)
+	if err != nil {
+		return nil, err
+	}
+	return wsapi.OrderFromEvents(evs, c.g.symbols)
+}
