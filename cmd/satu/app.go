@@ -45,6 +45,7 @@ type App struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	errs     chan error
+	closed   sync.Once
 }
 
 // openPG opens a pool and applies the migrations.
@@ -205,6 +206,12 @@ func (a *App) Err() <-chan error { return a.errs }
 // Close shuts down gracefully: stop accepting, close websockets with 1001,
 // drain HTTP requests, stop the engine, settlement and clients.
 func (a *App) Close(ctx context.Context) error {
+	var err error
+	a.closed.Do(func() { err = a.close(ctx) })
+	return err
+}
+
+func (a *App) close(ctx context.Context) error {
 	var err error
 	if a.http != nil {
 		a.gateway.Shutdown()

@@ -49,8 +49,9 @@ type Gateway struct {
 	log      *zap.Logger
 	upgrader websocket.Upgrader
 
-	mu    sync.Mutex // guards conns
-	conns map[*conn]struct{}
+	mu       sync.Mutex // guards conns and shutdown
+	conns    map[*conn]struct{}
+	shutdown bool
 
 	slow    prometheus.Counter
 	clients prometheus.Gauge
@@ -90,8 +91,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := &conn{g: g, ws: ws, out: make(chan []byte, OutboundQueue), closing: make(chan struct{}), inflight: make(chan struct{}, MaxInFlight)}
 	g.mu.Lock()
 	g.conns[c] = struct{}{}
+	late := g.shutdown
 	g.mu.Unlock()
 	g.clients.Inc()
+	if late { // upgraded while shutting down
+		c.close(websocket.CloseGoingAway, "server shutting down")
+	}
 	defer func() {
 		g.mu.Lock()
 		delete(g.conns, c)
@@ -104,6 +109,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Shutdown closes every connection with 1001 (going away).
 func (g *Gateway) Shutdown() {
 	g.mu.Lock()
+	g.shutdown = true
 	conns := make([]*conn, 0, len(g.conns))
 	for c := range g.conns {
 		conns = append(conns, c)

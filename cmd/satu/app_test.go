@@ -1,0 +1,314 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"go.uber.org/zap"
+
+	"github.com/satu-exchange/satu/compliance"
+	"github.com/satu-exchange/satu/internal/apperr"
+	"github.com/satu-exchange/satu/internal/demo"
+	"github.com/satu-exchange/satu/internal/testenv"
+	"github.com/satu-exchange/satu/matching/wsapi"
+	"github.com/satu-exchange/satu/matching/wsclient"
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
+
+// startApp starts the real program on port 0 against a fresh database and
+// Redis namespace, and stops it at cleanup.
+func startApp(tb testing.TB) (*App, *demo.Client) {
+	tb.Helper()
+	_, ns := testenv.Redis(tb)
+	cfg, err := parseConfig("test", nil, func(string) string { return "" })
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg.Addr, cfg.PGURL, cfg.RedisAddr, cfg.Shard = "127.0.0.1:0", testenv.PGURL(tb), testenv.RedisAddr(tb), ns
+	app := &App{Config: cfg, Log: zap.NewNop(), Audit: zap.NewNop()}
+	if err := app.Start(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := app.Close(ctx); err != nil {
+			tb.Errorf("close: %v", err)
+		}
+	})
+	return app, demo.NewClient(app.Addr())
+}
+
+func must(tb testing.TB, err error) {
+	tb.Helper()
+	if err != nil {
+		tb.Fatal(err)
+	}
+}
+
+type obligations struct {
+	Miner       string                       `json:"miner"`
+	Obligations []compliance.ObligationView `json:"obligations"`
+}
+
+// TestMandatorySaleEndToEnd is the spine: a licensed miner's report, a
+// buyer's bid and the miner's mandatory sell over a real websocket, through
+// the Redis inbox and events, settled into PostgreSQL, and the regulator's
+// view of the obligation — every number checked.
+func TestMandatorySaleEndToEnd(t *testing.T) {
+	app, c := startApp(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	must(t, c.Call(ctx, "POST", "/v1/operator/miners", compliance.Miner{ID: "qaz-miner", Name: "Qaz Miner LLP",
+		BIN: "230140000001", EntityKind: compliance.LegalEntity, Accounts: []string{"qaz-miner-1"}}, nil))
+	must(t, c.Call(ctx, "POST", "/v1/operator/licences", map[string]string{"miner": "qaz-miner", "number": "KZ-DM-1",
+		"subtype": "I", "issuedOn": "2025-01-01", "status": "active"}, nil))
+	var ob compliance.ObligationView
+	// 1.23456789 BTC mined in March 2025, 75 % due, rounded up to whole satoshi:
+	must(t, c.Call(ctx, "POST", "/v1/reports", map[string]string{"miner": "qaz-miner", "asset": "BTC",
+		"period": "2025-03", "mined": "1.23456789"}, &ob))
+	// 123456789 sat × 3/4 = 92592591.75 → 92592592 sat.
+	if ob.Required != "0.92592592" || ob.Share != "0.75" || ob.Status != compliance.StatusOpen || ob.Deadline != "2025-04-30" {
+		t.Fatalf("obligation = %+v", ob)
+	}
+	must(t, c.Call(ctx, "POST", "/v1/operator/deposits", map[string]string{"account": "qaz-miner-1", "asset": "BTC",
+		"amount": "1.23456789", "extRef": "coinbase-1"}, nil))
+	must(t, c.Call(ctx, "POST", "/v1/operator/accounts", map[string]string{"account": "buyer-1", "owner": "buyer-co", "kind": "trader"}, nil))
+	must(t, c.Call(ctx, "POST", "/v1/operator/deposits", map[string]string{"account": "buyer-1", "asset": "KZT",
+		"amount": "60000000.00", "extRef": "wire-1"}, nil))
+
+	buyer, err := wsclient.Dial(ctx, c.WSURL)
+	must(t, err)
+	defer buyer.Close()
+	must(t, buyer.Logon(ctx, "buyer-1"))
+	bid, err := buyer.Place(ctx, wsapi.PlaceParams{Symbol: "BTCKZT", Side: "BUY", Type: "LIMIT", Price: "45000000.00",
+		Quantity: "1.00000000", NewClientOrderID: "bid-1"})
+	must(t, err)
+	if bid.Status != "NEW" || bid.ExecutedQty != "0.00000000" {
+		t.Fatalf("bid = %+v", bid)
+	}
+
+	miner, err := wsclient.Dial(ctx, c.WSURL)
+	must(t, err)
+	defer miner.Close()
+	must(t, miner.Logon(ctx, "qaz-miner-1"))
+	sell, err := miner.Place(ctx, wsapi.PlaceParams{Symbol: "BTCKZT", Side: "SELL", Type: "LIMIT", Price: "44000000.00",
+		Quantity: "0.92592592", NewClientOrderID: "mandatory-2025-03", Mandatory: true})
+	must(t, err)
+	// It trades at the resting bid's price: 0.92592592 × 45,000,000 = 41,666,666.40 ₸.
+	if sell.Status != "FILLED" || sell.ExecutedQty != "0.92592592" || sell.QuoteQty != "41666666.40" || !sell.Mandatory ||
+		len(sell.Fills) != 1 || sell.Fills[0].Price != "45000000.00" || sell.Fills[0].Quantity != "0.92592592" {
+		t.Fatalf("sell = %+v", sell)
+	}
+	// Retrying the same client order ID changes nothing.
+	again, err := miner.Place(ctx, wsapi.PlaceParams{Symbol: "BTCKZT", Side: "SELL", Type: "LIMIT", Price: "44000000.00",
+		Quantity: "0.92592592", NewClientOrderID: "mandatory-2025-03", Mandatory: true})
+	must(t, err)
+	if !again.Duplicate || again.OrderID != sell.OrderID {
+		t.Fatalf("retry = %+v", again)
+	}
+	must(t, c.WaitSettled(ctx))
+
+	var got obligations
+	must(t, c.Call(ctx, "GET", "/v1/regulator/obligations?miner=qaz-miner", nil, &got))
+	if len(got.Obligations) != 1 {
+		t.Fatalf("obligations = %+v", got)
+	}
+	o := got.Obligations[0]
+	if o.Mined != "1.23456789" || o.Required != "0.92592592" || o.Sold != "0.92592592" || o.Remaining != "0.00000000" ||
+		o.Status != compliance.StatusMet || o.RuleSet != "kz-law-193" || o.RuleSetVersion != 1 {
+		t.Fatalf("obligation after sale = %+v", o)
+	}
+	checkBalances(t, c, "qaz-miner-1", map[string]string{"BTC": "0.30864197", "KZT": "41666666.40"})
+	checkBalances(t, c, "buyer-1", map[string]string{"BTC": "0.92592592", "KZT": "18333333.60"})
+	checkBalances(t, c, "custody-external", map[string]string{"BTC": "-1.23456789", "KZT": "-60000000.00"})
+
+	// The fill is in PostgreSQL once, with balanced postings.
+	db := app.db
+	var fills, postings int
+	var sum string
+	must(t, db.QueryRow(ctx, `SELECT count(*) FROM fills WHERE mandatory`).Scan(&fills))
+	must(t, db.QueryRow(ctx, `SELECT count(*), SUM(amount)::text FROM ledger_entries WHERE event_id = (SELECT id FROM fills)`).Scan(&postings, &sum))
+	if fills != 1 || postings != 4 || sum != "0.00000000" && sum != "0" {
+		t.Fatalf("fills %d, postings %d summing to %s", fills, postings, sum)
+	}
+}
+
+func checkBalances(t *testing.T, c *demo.Client, account string, want map[string]string) {
+	t.Helper()
+	var res struct {
+		Balances []struct{ Asset, Amount string } `json:"balances"`
+	}
+	must(t, c.Call(context.Background(), "GET", "/v1/accounts/"+account+"/balances", nil, &res))
+	got := map[string]string{}
+	for _, b := range res.Balances {
+		got[b.Asset] = b.Amount
+	}
+	for asset, amount := range want {
+		if got[asset] != amount {
+			t.Errorf("%s %s = %q; want %q", account, asset, got[asset], amount)
+		}
+	}
+}
+
+// TestBadInputChangesNothing sends malformed and invalid requests over the
+// websocket and REST; each gets its stable code, and the engine's sequence
+// and the database do not move.
+func TestBadInputChangesNothing(t *testing.T) {
+	app, c := startApp(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	must(t, c.Call(ctx, "POST", "/v1/operator/accounts", map[string]string{"account": "trader-1", "owner": "t", "kind": "trader"}, nil))
+	must(t, c.Call(ctx, "POST", "/v1/operator/deposits", map[string]string{"account": "trader-1", "asset": "BTC", "amount": "1", "extRef": "d1"}, nil))
+	must(t, c.WaitSettled(ctx))
+	before := stateOf(t, app)
+
+	ws, _, err := websocket.DefaultDialer.DialContext(ctx, c.WSURL, nil)
+	must(t, err)
+	defer ws.Close()
+	send := func(raw string) wsapi.Response {
+		t.Helper()
+		must(t, ws.WriteMessage(websocket.TextMessage, []byte(raw)))
+		var r wsapi.Response
+		must(t, ws.ReadJSON(&r))
+		return r
+	}
+	if r := send(`{"id":1,"method":"order.place","params":{}}`); r.Error == nil || r.Error.Code != apperr.NotLoggedOn || r.Status != 401 {
+		t.Fatalf("before logon: %+v", r)
+	}
+	send(`{"id":2,"method":"session.logon","params":{"account":"trader-1"}}`)
+	order := func(field, value string) string {
+		p := map[string]string{"symbol": "BTCKZT", "side": "SELL", "type": "LIMIT", "price": "45000000", "quantity": "0.5", "newClientOrderId": "x"}
+		p[field] = value
+		b, _ := json.Marshal(map[string]any{"id": 3, "method": "order.place", "params": p})
+		return string(b)
+	}
+	wsCases := []struct {
+		name, raw string
+		code      apperr.Code
+	}{
+		{"MalformedJSON", `{"id":1,"method":`, apperr.MalformedJSON},
+		{"MalformedParams", `{"id":1,"method":"order.place","params":{"quantity":5}}`, apperr.MalformedJSON},
+		{"UnknownMethod", `{"id":1,"method":"order.teleport"}`, apperr.UnknownMethod},
+		{"NonNumericQuantity", order("quantity", "ten"), apperr.InvalidQuantity},
+		{"NegativeQuantity", order("quantity", "-0.5"), apperr.InvalidQuantity},
+		{"ZeroQuantity", order("quantity", "0"), apperr.InvalidQuantity},
+		{"TooPreciseQuantity", order("quantity", "0.123456789"), apperr.TooPrecise},
+		{"TooPrecisePrice", order("price", "45000000.001"), apperr.TooPrecise},
+		{"OffTickPrice", order("price", "45000000.50"), apperr.InvalidPrice},
+		{"NegativePrice", order("price", "-1"), apperr.InvalidPrice},
+		{"UnknownSymbol", order("symbol", "DOGEKZT"), apperr.UnknownSymbol},
+		{"BadSide", order("side", "HOLD"), apperr.InvalidParameter},
+		{"TooLarge", order("quantity", "2"), apperr.InsufficientFunds},
+		{"MandatoryWithoutLicence", strings.Replace(order("side", "SELL"), `"params":{`, `"params":{"mandatory":true,`, 1), apperr.NotPermitted},
+	}
+	for _, tc := range wsCases {
+		t.Run("WS/"+tc.name, func(t *testing.T) {
+			r := send(tc.raw)
+			if r.Error == nil || r.Error.Code != tc.code || r.Error.Message == "" || r.Status != apperr.HTTPStatus(tc.code) {
+				t.Fatalf("response = %+v; want code %s", r, tc.code)
+			}
+		})
+	}
+
+	restCases := []struct {
+		name, method, path, body string
+		status                   int
+		code                     apperr.Code
+	}{
+		{"MalformedJSON", "POST", "/v1/reports", `{"miner":`, 400, apperr.MalformedJSON},
+		{"UnknownField", "POST", "/v1/reports", `{"miner":"m","colour":"red"}`, 400, apperr.MalformedJSON},
+		{"UnknownEndpoint", "GET", "/v1/teleport", ``, 400, apperr.UnknownMethod},
+		{"UnknownMiner", "GET", "/v1/regulator/obligations?miner=nobody", ``, 404, apperr.UnknownMiner},
+		{"MissingMiner", "GET", "/v1/regulator/obligations", ``, 400, apperr.InvalidParameter},
+		{"ReportUnknownMiner", "POST", "/v1/reports", `{"miner":"nobody","asset":"BTC","period":"2025-01","mined":"1"}`, 404, apperr.UnknownMiner},
+		{"ReportNegative", "POST", "/v1/reports", `{"miner":"nobody","asset":"BTC","period":"2025-01","mined":"-1"}`, 400, apperr.InvalidQuantity},
+		{"ReportTooPrecise", "POST", "/v1/reports", `{"miner":"nobody","asset":"BTC","period":"2025-01","mined":"0.000000001"}`, 400, apperr.TooPrecise},
+		{"ReportBadPeriod", "POST", "/v1/reports", `{"miner":"nobody","asset":"BTC","period":"March","mined":"1"}`, 400, apperr.InvalidParameter},
+		{"DepositUnknownAsset", "POST", "/v1/operator/deposits", `{"account":"trader-1","asset":"DOGE","amount":"1","extRef":"z"}`, 400, apperr.UnknownAsset},
+		{"DepositNonNumeric", "POST", "/v1/operator/deposits", `{"account":"trader-1","asset":"BTC","amount":"lots","extRef":"z"}`, 400, apperr.InvalidQuantity},
+		{"DepositUnknownAccount", "POST", "/v1/operator/deposits", `{"account":"ghost","asset":"BTC","amount":"1","extRef":"z"}`, 404, apperr.UnknownAccount},
+		{"MinerBadBIN", "POST", "/v1/operator/miners", `{"id":"m","name":"M","bin":"12","entityKind":"legal_entity","accounts":["m-1"]}`, 400, apperr.InvalidParameter},
+		{"LicenceUnknownMiner", "POST", "/v1/operator/licences", `{"miner":"nobody","number":"L","subtype":"I","issuedOn":"2025-01-01","status":"active"}`, 404, apperr.UnknownMiner},
+	}
+	for _, tc := range restCases {
+		t.Run("REST/"+tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tc.method, c.BaseURL+tc.path, strings.NewReader(tc.body))
+			resp, err := http.DefaultClient.Do(req)
+			must(t, err)
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			var e struct {
+				Code    apperr.Code `json:"code"`
+				Message string      `json:"message"`
+			}
+			if err := json.Unmarshal(b, &e); err != nil || resp.StatusCode != tc.status || e.Code != tc.code || e.Message == "" {
+				t.Fatalf("HTTP %d %s; want %d %s", resp.StatusCode, b, tc.status, tc.code)
+			}
+		})
+	}
+	must(t, c.WaitSettled(ctx))
+	if after := stateOf(t, app); after != before {
+		t.Fatalf("bad input changed state:\n before %+v\n after  %+v", before, after)
+	}
+}
+
+type state struct {
+	ledger, miners, reports, obligations int
+	balances                             string
+}
+
+// stateOf counts what bad input must not change. Rejected engine commands
+// do advance the sequence (they are journalled, with their rejection), so
+// state is the ledger and registry, not the sequence.
+func stateOf(t *testing.T, app *App) state {
+	t.Helper()
+	var s state
+	ctx := context.Background()
+	must(t, app.db.QueryRow(ctx, `SELECT (SELECT count(*) FROM ledger_entries), (SELECT count(*) FROM miners),
+		(SELECT count(*) FROM mining_reports), (SELECT count(*) FROM obligations),
+		(SELECT COALESCE(string_agg(account || asset || amount::text, ',' ORDER BY account, asset), '') FROM balances)`).
+		Scan(&s.ledger, &s.miners, &s.reports, &s.obligations, &s.balances))
+	return s
+}
+
+func TestHealthReadyMetrics(t *testing.T) {
+	_, c := startApp(t)
+	for path, want := range map[string]string{"/healthz": `"ok"`, "/readyz": `"ready"`, "/metrics": "satu_engine_commands_applied_total"} {
+		resp, err := http.Get(c.BaseURL + path)
+		must(t, err)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), want) {
+			t.Errorf("%s: HTTP %d %s", path, resp.StatusCode, b)
+		}
+	}
+}
+
+// TestShutdownClosesWebsocketsGoingAway checks graceful shutdown: open
+// websockets receive close code 1001.
+func TestShutdownClosesWebsocketsGoingAway(t *testing.T) {
+	app, c := startApp(t)
+	ws, _, err := websocket.DefaultDialer.Dial(c.WSURL, nil)
+	must(t, err)
+	defer ws.Close()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		app.Close(ctx)
+	}()
+	_ = ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, _, err = ws.ReadMessage()
+	if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+		t.Fatalf("read after shutdown: %v; want close 1001", err)
+	}
+}
