@@ -55,7 +55,7 @@ func must(tb testing.TB, err error) {
 }
 
 type obligations struct {
-	Miner       string                       `json:"miner"`
+	Miner       string                      `json:"miner"`
 	Obligations []compliance.ObligationView `json:"obligations"`
 }
 
