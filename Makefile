@@ -7,7 +7,8 @@ GO ?= go
 
 ## run: start private PostgreSQL and Redis under ./.satu/, migrate, serve on :8080 with the demo market
 run: services
-	@eval "$$($(SERVICES) env)" && $(GO) run ./cmd/satu serve --demo
+	@$(GO) build -o .satu/bin/satu ./cmd/satu
+	@eval "$$($(SERVICES) env)" && exec .satu/bin/satu serve --demo
 
 ## test: install PostgreSQL and Redis if missing, then vet and the whole suite against real services
 test:

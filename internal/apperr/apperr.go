@@ -29,13 +29,19 @@ const (
 	NotLoggedOn       Code = "NOT_LOGGED_ON"
 	NotPermitted      Code = "NOT_PERMITTED"
 	InsufficientFunds Code = "INSUFFICIENT_FUNDS"
-	DuplicateClientID Code = "DUPLICATE_CLIENT_ORDER_ID"
 	Conflict          Code = "CONFLICT"
 	NoLicence         Code = "NO_ACTIVE_LICENCE"
 	RuleNotConfirmed  Code = "RULE_NOT_CONFIRMED"
 	Timeout           Code = "TIMEOUT"
 	Unavailable       Code = "UNAVAILABLE"
 )
+
+// All lists every code, for documentation checks.
+func All() []Code {
+	return []Code{Internal, MalformedJSON, UnknownMethod, InvalidParameter, InvalidQuantity, InvalidPrice, TooPrecise,
+		UnknownSymbol, UnknownAsset, UnknownAccount, UnknownOrder, UnknownMiner, NotLoggedOn, NotPermitted,
+		InsufficientFunds, Conflict, NoLicence, RuleNotConfirmed, Timeout, Unavailable}
+}
 
 // Error is an application error: a code and a human message.
 type Error struct {
@@ -85,7 +91,7 @@ func HTTPStatus(c Code) int {
 		return 403
 	case UnknownAccount, UnknownOrder, UnknownMiner:
 		return 404
-	case Conflict, DuplicateClientID:
+	case Conflict:
 		return 409
 	case NoLicence, RuleNotConfirmed:
 		return 422

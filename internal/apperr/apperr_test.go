@@ -3,6 +3,8 @@ package apperr_test
 import (
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/satu-exchange/satu/internal/apperr"
@@ -20,5 +22,18 @@ func TestCodeAndMessage(t *testing.T) {
 	if apperr.HTTPStatus(apperr.UnknownMiner) != 404 || apperr.HTTPStatus(apperr.Internal) != 500 ||
 		apperr.HTTPStatus(apperr.TooPrecise) != 400 {
 		t.Fatal("status mapping")
+	}
+}
+
+func TestEveryCodeIsDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/errors.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range apperr.All() {
+		row := fmt.Sprintf("| `%s` | %d |", c, apperr.HTTPStatus(c))
+		if !strings.Contains(string(doc), row) {
+			t.Errorf("docs/errors.md lacks the row %q", row)
+		}
 	}
 }

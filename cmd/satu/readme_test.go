@@ -1,0 +1,157 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// tourStep is one command of the README's quick tour and what it prints.
+type tourStep struct {
+	command, output string
+}
+
+// readmeTour extracts the quick tour's (sh, json) block pairs.
+func readmeTour(t *testing.T) []tourStep {
+	t.Helper()
+	b, err := os.ReadFile("../../README.md")
+	must(t, err)
+	text := string(b)
+	start := strings.Index(text, "## Quick tour")
+	if start < 0 {
+		t.Fatal("README has no Quick tour section")
+	}
+	text = text[start+len("## Quick tour"):]
+	if end := strings.Index(text, "\n## "); end >= 0 {
+		text = text[:end]
+	}
+	var steps []tourStep
+	for {
+		i := strings.Index(text, "```sh\n")
+		if i < 0 {
+			break
+		}
+		text = text[i+len("```sh\n"):]
+		j := strings.Index(text, "```")
+		cmd := strings.TrimSpace(text[:j])
+		text = text[j+3:]
+		k := strings.Index(text, "```json\n")
+		if k < 0 || strings.TrimSpace(text[:k]) != "" {
+			t.Fatalf("command %q is not followed by its output", cmd)
+		}
+		text = text[k+len("```json\n"):]
+		l := strings.Index(text, "```")
+		steps = append(steps, tourStep{command: cmd, output: text[:l]})
+		text = text[l+3:]
+	}
+	return steps
+}
+
+// shellWords splits a command line the way sh would for the README's
+// commands: words separated by spaces, '...' quoting.
+func shellWords(line string) ([]string, error) {
+	var words []string
+	var cur strings.Builder
+	inWord, quoted := false, false
+	for _, r := range line {
+		switch {
+		case quoted && r == '\'':
+			quoted = false
+		case quoted:
+			cur.WriteRune(r)
+		case r == '\'':
+			quoted, inWord = true, true
+		case r == ' ':
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		default:
+			cur.WriteRune(r)
+			inWord = true
+		}
+	}
+	if quoted {
+		return nil, fmt.Errorf("unterminated quote in %q", line)
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words, nil
+}
+
+// runStep runs one README command against the server at addr, as the shell
+// would: curl through net/http, "go run ./cmd/satu" through run().
+func runStep(t *testing.T, addr, command string) string {
+	t.Helper()
+	words, err := shellWords(strings.ReplaceAll(command, "127.0.0.1:8080", addr))
+	must(t, err)
+	switch {
+	case len(words) > 0 && words[0] == "curl":
+		method, url, body := "GET", "", ""
+		for i := 1; i < len(words); i++ {
+			switch words[i] {
+			case "-s":
+			case "-X":
+				i++
+				method = words[i]
+			case "-d":
+				i++
+				body = words[i]
+			default:
+				url = words[i]
+			}
+		}
+		req, err := http.NewRequest(method, url, strings.NewReader(body))
+		must(t, err)
+		resp, err := http.DefaultClient.Do(req)
+		must(t, err)
+		defer resp.Body.Close()
+		out, err := io.ReadAll(resp.Body)
+		must(t, err)
+		return string(out)
+	case len(words) > 3 && strings.Join(words[:3], " ") == "go run ./cmd/satu":
+		var stdout, stderr bytes.Buffer
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		args := append([]string{words[3], "-addr", addr}, words[4:]...)
+		if code := run(ctx, args, &stdout, &stderr, func(string) string { return "" }); code != 0 {
+			t.Fatalf("%s: exit %d: %s", command, code, stderr.String())
+		}
+		return stdout.String()
+	}
+	t.Fatalf("the README test cannot run %q", command)
+	return ""
+}
+
+// TestReadmeQuickTour runs every command of the README's quick tour against
+// a real server seeded with the demo market and compares its output.
+func TestReadmeQuickTour(t *testing.T) {
+	app, c := startApp(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	must(t, c.Seed(ctx, time.Now().UTC()))
+	steps := readmeTour(t)
+	if len(steps) < 8 {
+		t.Fatalf("found %d tour steps; the README has more", len(steps))
+	}
+	for i, s := range steps {
+		got := runStep(t, app.Addr(), s.command)
+		var want, have any
+		if err := json.Unmarshal([]byte(s.output), &want); err != nil {
+			t.Fatalf("step %d: README output is not JSON: %v", i+1, err)
+		}
+		if err := json.Unmarshal([]byte(got), &have); err != nil || !reflect.DeepEqual(want, have) {
+			t.Fatalf("step %d: %s\nREADME says:\n%s\nSatu printed:\n%s", i+1, s.command, s.output, got)
+		}
+	}
+}
