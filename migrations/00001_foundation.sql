@@ -5,11 +5,13 @@
 
 -- +goose Up
 
+-- kind: 'digital' assets can be mined and reported; 'fiat' cannot.
 CREATE TABLE assets (
     code  text PRIMARY KEY,
-    scale smallint NOT NULL CHECK (scale BETWEEN 0 AND 18)
+    scale smallint NOT NULL CHECK (scale BETWEEN 0 AND 18),
+    kind  text NOT NULL CHECK (kind IN ('digital', 'fiat'))
 );
-INSERT INTO assets (code, scale) VALUES ('BTC', 8), ('ETH', 9), ('USDT', 6), ('KZT', 2);
+INSERT INTO assets (code, scale, kind) VALUES ('BTC', 8, 'digital'), ('ETH', 9, 'digital'), ('USDT', 6, 'digital'), ('KZT', 2, 'fiat');
 
 -- Accounts are opened by engine commands and recorded here when settled.
 CREATE TABLE accounts (

@@ -24,22 +24,26 @@ type Store struct {
 	db      *pgxpool.Pool
 	rules   *compliance.RuleSet
 	scales  map[string]int
-	version int
+	digital map[string]bool // assets that can be mined
 }
 
 // NewStore returns a store computing obligations under the given rule set.
 func NewStore(ctx context.Context, db *pgxpool.Pool, rules *compliance.RuleSet) (*Store, error) {
-	rows, err := db.Query(ctx, `SELECT code, scale FROM assets`)
+	rows, err := db.Query(ctx, `SELECT code, scale, kind = 'digital' FROM assets`)
 	if err != nil {
 		return nil, fmt.Errorf("compliance: load assets: %w", err)
 	}
-	scales := map[string]int{}
+	scales, digital := map[string]int{}, map[string]bool{}
 	var code string
 	var scale int
-	if _, err := pgx.ForEachRow(rows, []any{&code, &scale}, func() error { scales[code] = scale; return nil }); err != nil {
+	var isDigital bool
+	if _, err := pgx.ForEachRow(rows, []any{&code, &scale, &isDigital}, func() error {
+		scales[code], digital[code] = scale, isDigital
+		return nil
+	}); err != nil {
 		return nil, fmt.Errorf("compliance: load assets: %w", err)
 	}
-	return &Store{db: db, rules: rules, scales: scales}, nil
+	return &Store{db: db, rules: rules, scales: scales, digital: digital}, nil
 }
 
 // RuleSet is the rule set new obligations are computed under.
@@ -123,7 +127,7 @@ func (s *Store) AddLicence(ctx context.Context, minerID string, l compliance.Lic
 		return err
 	}
 	_, err := s.db.Exec(ctx, `INSERT INTO licences (miner_id, number, subtype, issued_on, expires_on, status)
-		VALUES ($1, $2, $3, $4, $5, $6)`, minerID, l.Number, string(l.Subtype), l.IssuedOn, l.ExpiresOn, string(l.Status))
+		VALUES ($1, $2, $3, $4, $5, $6)`, minerID, l.Number, string(l.Subtype), l.IssuedOn.UTC(), l.ExpiresOn.UTC(), string(l.Status))
 	if isUniqueViolation(err) {
 		return apperr.New(apperr.Conflict, "licence number %q is already registered", l.Number)
 	}
@@ -167,6 +171,9 @@ func (s *Store) SubmitReport(ctx context.Context, minerID, asset string, periodS
 	if _, err := s.Scale(asset); err != nil {
 		return compliance.ObligationView{}, err
 	}
+	if !s.digital[asset] {
+		return compliance.ObligationView{}, apperr.New(apperr.InvalidParameter, "%s is not a digital asset: it cannot be mined", asset)
+	}
 	ob, err := s.rules.Obligation(minerID, asset, periodStart, mined)
 	if err != nil {
 		return compliance.ObligationView{}, err
@@ -186,9 +193,9 @@ func (s *Store) SubmitReport(ctx context.Context, minerID, asset string, periodS
 		minedNum := s.numeric(asset, mined)
 		var reportID int64
 		err = tx.QueryRow(ctx, `INSERT INTO mining_reports (miner_id, asset, period_start, mined) VALUES ($1, $2, $3, $4::numeric)
-			RETURNING id`, minerID, asset, periodStart, minedNum).Scan(&reportID)
+			RETURNING id`, minerID, asset, ob.PeriodStart, minedNum).Scan(&reportID)
 		if isUniqueViolation(err) {
-			return apperr.New(apperr.Conflict, "miner %q already reported %s for %s", minerID, asset, periodStart.Format("2006-01"))
+			return apperr.New(apperr.Conflict, "miner %q already reported %s for %s", minerID, asset, ob.PeriodStart.Format("2006-01"))
 		}
 		if err != nil {
 			return fmt.Errorf("compliance: report: %w", err)
@@ -196,8 +203,9 @@ func (s *Store) SubmitReport(ctx context.Context, minerID, asset string, periodS
 		_, status := ob.Progress(0)
 		var id int64
 		err = tx.QueryRow(ctx, `INSERT INTO obligations (miner_id, report_id, asset, period_start, period_end, deadline,
-				mined, share, ruleset, ruleset_version, required, sold, status)
-			VALUES ($1, $2, $3, $4, $5, $6, $7::numeric, $8::numeric, $9, $10, $11::numeric, 0, $12) RETURNING id`,
+				mined, share, ruleset, ruleset_version, required, sold, status, met_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7::numeric, $8::numeric, $9, $10, $11::numeric, 0, $12,
+				CASE WHEN $12::text = 'met' THEN now() END) RETURNING id`,
 			minerID, reportID, asset, ob.PeriodStart, ob.PeriodEnd, ob.Deadline, minedNum, ob.Share.String(),
 			ob.RuleSet, ob.RuleSetVersion, s.numeric(asset, ob.Required), string(status)).Scan(&id)
 		if err != nil {
@@ -269,17 +277,18 @@ func (s *Store) Obligations(ctx context.Context, minerID string) ([]compliance.O
 // miner's open obligations in the asset, oldest period first, inside the
 // settlement transaction. A fill larger than what is open is counted up to
 // the open amount; the rest stays on record as a mandatory fill without an
-// obligation. Implements settlement/postgres.MandatorySink.
-func (s *Store) ApplyMandatoryFills(ctx context.Context, tx pgx.Tx, fills []settlement.MandatoryFill) error {
+// obligation. Fill IDs are unique within a shard, so the shard names the
+// fill. Implements settlement/postgres.MandatorySink.
+func (s *Store) ApplyMandatoryFills(ctx context.Context, tx pgx.Tx, shard string, fills []settlement.MandatoryFill) error {
 	for _, f := range fills {
-		if err := s.applyFill(ctx, tx, f); err != nil {
+		if err := s.applyFill(ctx, tx, shard, f); err != nil {
 			return fmt.Errorf("fill %s: %w", f.FillID, err)
 		}
 	}
 	return nil
 }
 
-func (s *Store) applyFill(ctx context.Context, tx pgx.Tx, f settlement.MandatoryFill) error {
+func (s *Store) applyFill(ctx context.Context, tx pgx.Tx, shard string, f settlement.MandatoryFill) error {
 	scale, ok := s.scales[f.Asset]
 	if !ok {
 		return fmt.Errorf("unknown asset %q", f.Asset)
@@ -330,9 +339,9 @@ func (s *Store) applyFill(ctx context.Context, tx pgx.Tx, f settlement.Mandatory
 			o.id, money.Format(newSold, scale), string(status), time.UnixMilli(f.ExecutedAt).UTC()); err != nil {
 			return err
 		}
+		// The foreign key to fills makes a fill that was not recorded an error, never a silent skip.
 		if _, err := tx.Exec(ctx, `INSERT INTO obligation_fills (obligation_id, shard, fill_id, quantity)
-			SELECT $1, shard, id, $3::numeric FROM fills WHERE id = $2 AND seller_account = $4`,
-			o.id, f.FillID, money.Format(take, scale), f.SellerAccount); err != nil {
+			VALUES ($1, $2, $3, $4::numeric)`, o.id, shard, f.FillID, money.Format(take, scale)); err != nil {
 			return err
 		}
 	}

@@ -21,7 +21,7 @@ import (
 // MandatorySink counts settled mandatory fills towards obligations inside
 // the settlement transaction (compliance implements it).
 type MandatorySink interface {
-	ApplyMandatoryFills(ctx context.Context, tx pgx.Tx, fills []settlement.MandatoryFill) error
+	ApplyMandatoryFills(ctx context.Context, tx pgx.Tx, shard string, fills []settlement.MandatoryFill) error
 }
 
 // Store is the ledger store.
@@ -89,7 +89,7 @@ func (s *Store) Settle(ctx context.Context, shard string, b *settlement.Batch) e
 			}
 		}
 		if len(b.Mandatory) > 0 && s.sink != nil {
-			if err := s.sink.ApplyMandatoryFills(ctx, tx, b.Mandatory); err != nil {
+			if err := s.sink.ApplyMandatoryFills(ctx, tx, shard, b.Mandatory); err != nil {
 				return fmt.Errorf("obligations: %w", err)
 			}
 		}
