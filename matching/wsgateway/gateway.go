@@ -12,6 +12,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -34,6 +35,11 @@ const (
 	pingEvery       = 25 * time.Second
 	writeWait       = 5 * time.Second
 	requestTimeout  = 10 * time.Second
+	// queueWait is how long a response waits for room in a full outbound
+	// queue before the client is judged a slow consumer. Meanwhile the
+	// connection's requests stop being read (back-pressure), so a client that
+	// pipelines requests but reads its responses is never closed.
+	queueWait = time.Second
 )
 
 // Engine is what the gateway needs of the sequencer: submit a command, get its events.
@@ -89,6 +95,18 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // the upgrader has answered
 	}
 	c := &conn{g: g, ws: ws, out: make(chan []byte, OutboundQueue), closing: make(chan struct{}), inflight: make(chan struct{}, MaxInFlight)}
+	// Before registering: a Shutdown may close c at once, and its closing
+	// deadline must not be overwritten.
+	ws.SetReadLimit(MaxMessageBytes)
+	_ = ws.SetReadDeadline(time.Now().Add(pongWait))
+	ws.SetPongHandler(func(string) error {
+		select {
+		case <-c.closing: // keep the closing deadline
+			return nil
+		default:
+			return ws.SetReadDeadline(time.Now().Add(pongWait))
+		}
+	})
 	g.mu.Lock()
 	g.conns[c] = struct{}{}
 	late := g.shutdown
@@ -127,29 +145,37 @@ type conn struct {
 	inflight chan struct{}
 	closing  chan struct{}
 	once     sync.Once
+	slowOnce sync.Once // counts the connection as a slow consumer once
 	wg       sync.WaitGroup
 
 	mu      sync.Mutex // guards account
 	account string
 }
 
-// close sends a close frame (safe from any goroutine) and ends the connection.
+// close stops the connection's work and sends a close frame (safe from any
+// goroutine). It does not close the socket: closing it while the client's
+// input is unread makes the kernel reset the connection and discard what is
+// still unsent, the close frame included. The reader drains the input until
+// the client's close frame or writeWait, and serve then closes the socket.
 func (c *conn) close(code int, reason string) {
 	c.once.Do(func() {
-		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(writeWait))
 		close(c.closing)
-		_ = c.ws.Close()
+		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(writeWait))
+		_ = c.ws.SetReadDeadline(time.Now().Add(writeWait))
 	})
+}
+
+// slowConsumer closes a client that does not read its responses, counting
+// the connection once.
+func (c *conn) slowConsumer() {
+	c.slowOnce.Do(c.g.slow.Inc)
+	c.close(websocket.ClosePolicyViolation, "slow consumer: outbound queue full")
 }
 
 func (c *conn) serve(ctx context.Context) {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	go c.writeLoop()
-	c.ws.SetReadLimit(MaxMessageBytes)
-	_ = c.ws.SetReadDeadline(time.Now().Add(pongWait))
-	c.ws.SetPongHandler(func(string) error { return c.ws.SetReadDeadline(time.Now().Add(pongWait)) })
-read:
 	for {
 		_, msg, err := c.ws.ReadMessage()
 		if err != nil {
@@ -159,9 +185,14 @@ read:
 			break
 		}
 		select {
+		case <-c.closing: // checked first: select picks randomly among ready cases
+			continue // closing: discard the input until the client's close frame
+		default:
+		}
+		select {
 		case c.inflight <- struct{}{}:
 		case <-c.closing:
-			break read
+			continue
 		}
 		c.wg.Add(1)
 		go func() {
@@ -172,6 +203,7 @@ read:
 	cancel()
 	c.wg.Wait()
 	c.close(websocket.CloseNormalClosure, "")
+	_ = c.ws.Close()
 }
 
 func (c *conn) send(resp wsapi.Response) {
@@ -182,10 +214,20 @@ func (c *conn) send(resp wsapi.Response) {
 	}
 	select {
 	case c.out <- b:
+		return
 	case <-c.closing:
+		return
 	default:
-		c.g.slow.Inc()
-		c.close(websocket.ClosePolicyViolation, "slow consumer: outbound queue full")
+	}
+	// The queue is full: hold this request's in-flight slot (so the reader
+	// stops reading once all are held) and give the client queueWait to catch up.
+	t := time.NewTimer(queueWait)
+	defer t.Stop()
+	select {
+	case c.out <- b:
+	case <-c.closing:
+	case <-t.C:
+		c.slowConsumer()
 	}
 }
 
@@ -197,12 +239,16 @@ func (c *conn) writeLoop() {
 		case b := <-c.out:
 			_ = c.ws.SetWriteDeadline(time.Now().Add(writeWait))
 			if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
-				c.close(websocket.CloseAbnormalClosure, "write failed")
+				if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+					c.slowConsumer() // the client has not read for writeWait
+				} else {
+					c.close(websocket.CloseInternalServerErr, "write failed") // 1006 must not be sent
+				}
 				return
 			}
 		case <-ping.C:
 			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
-				c.close(websocket.CloseAbnormalClosure, "ping failed")
+				c.close(websocket.CloseInternalServerErr, "ping failed")
 				return
 			}
 		case <-c.closing:
