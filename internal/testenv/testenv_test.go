@@ -24,7 +24,7 @@ func TestPGDatabasesAreIsolated(t *testing.T) {
 	if _, err := a.Exec(ctx, "CREATE TABLE only_in_a (id int)"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Exec(ctx, "INSERT INTO assets (code, scale) VALUES ('ZZZ', 3)"); err != nil {
+	if _, err := a.Exec(ctx, "INSERT INTO assets (code, scale, kind) VALUES ('ZZZ', 3, 'digital')"); err != nil {
 		t.Fatal(err)
 	}
 
