@@ -255,7 +255,13 @@ func TestIOCAndCancelReleaseHolds(t *testing.T) {
 	if got := h.balance("miner-1", "BTC"); got != [2]int64{btc, btc} {
 		t.Fatalf("after sell: %v", got)
 	}
-	evs = h.do(matching.Command{Kind: matching.CmdCancelOrder, Account: "miner-1", ClientID: "s"})
+	// A cancel naming another symbol does not touch the order.
+	evs = h.do(matching.Command{Kind: matching.CmdCancelOrder, Account: "miner-1", Symbol: "ETHKZT", ClientID: "s"})
+	mustKind(t, evs, matching.EvRejected)
+	if evs[0].Code != "UNKNOWN_ORDER" || h.balance("miner-1", "BTC") != [2]int64{btc, btc} {
+		t.Fatalf("cross-symbol cancel: %+v, balance %v", evs[0], h.balance("miner-1", "BTC"))
+	}
+	evs = h.do(matching.Command{Kind: matching.CmdCancelOrder, Account: "miner-1", Symbol: "BTCKZT", ClientID: "s"})
 	mustKind(t, evs, matching.EvOrderDone)
 	if got := h.balance("miner-1", "BTC"); got != [2]int64{2 * btc, 0} {
 		t.Fatalf("after cancel: %v", got)

@@ -192,8 +192,8 @@ func (e *Engine) cancelOrder(c Command) *apperr.Error {
 		id = a.clientIDs[c.ClientID]
 	}
 	o := e.orders[id]
-	if o == nil || o.account != a {
-		return apperr.New(apperr.UnknownOrder, "no open order %d (client ID %q) for account %q", c.OrderID, c.ClientID, a.id)
+	if o == nil || o.account != a || (c.Symbol != "" && o.symbol.Name != c.Symbol) {
+		return apperr.New(apperr.UnknownOrder, "no open order %d (client ID %q) of account %q in %q", c.OrderID, c.ClientID, a.id, c.Symbol)
 	}
 	e.books[o.symbol.Name].remove(o)
 	e.done(o, StatusCanceled)
