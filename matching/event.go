@@ -1,5 +1,7 @@
 package matching
 
+import "github.com/satu-exchange/satu/internal/apperr"
+
 // EventKind names what happened.
 type EventKind string
 
@@ -76,6 +78,15 @@ type Event struct {
 	// Rejections: a stable code (internal/apperr) and a message.
 	Code    string `json:"code,omitempty"`
 	Message string `json:"message,omitempty"`
+}
+
+// Rejection returns the application error of a refused command's events
+// (its one EvRejected event), or nil when the command was not refused.
+func Rejection(evs []Event) error {
+	if len(evs) == 0 || evs[0].Kind != EvRejected {
+		return nil
+	}
+	return &apperr.Error{Code: apperr.Code(evs[0].Code), Message: evs[0].Message}
 }
 
 // ID is the event's stable identity, "seq-index": also its events-stream ID.

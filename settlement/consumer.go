@@ -64,12 +64,9 @@ func (c *Consumer) run(ctx context.Context) error {
 		return err
 	}
 	for ctx.Err() == nil {
-		n, next, err := c.settleNext(ctx, after)
-		if err != nil {
+		var err error
+		if _, after, err = c.settleNext(ctx, after); err != nil {
 			return err
-		}
-		if n > 0 {
-			after = next
 		}
 	}
 	return nil

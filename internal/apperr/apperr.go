@@ -43,10 +43,11 @@ func All() []Code {
 		InsufficientFunds, Conflict, NoLicence, RuleNotConfirmed, Timeout, Unavailable}
 }
 
-// Error is an application error: a code and a human message.
+// Error is an application error: a code and a human message. It is also the
+// error object every edge sends: {"code": "...", "message": "..."}.
 type Error struct {
-	Code    Code
-	Message string
+	Code    Code   `json:"code"`
+	Message string `json:"message"`
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }

@@ -103,10 +103,7 @@ func (c *Client) Call(ctx context.Context, method, path string, body, out any) e
 	}
 	if resp.StatusCode >= 300 {
 		var e apperr.Error
-		if json.Unmarshal(data, &struct {
-			Code    *apperr.Code `json:"code"`
-			Message *string      `json:"message"`
-		}{&e.Code, &e.Message}) == nil && e.Code != "" {
+		if json.Unmarshal(data, &e) == nil && e.Code != "" {
 			return &e
 		}
 		return fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, data)

@@ -23,8 +23,8 @@ func (s *Server) do(ctx context.Context, cmd matching.Command) ([]matching.Event
 	if err != nil {
 		return nil, err
 	}
-	if len(evs) > 0 && evs[0].Kind == matching.EvRejected {
-		return nil, apperr.New(apperr.Code(evs[0].Code), "%s", evs[0].Message)
+	if err := matching.Rejection(evs); err != nil {
+		return nil, err
 	}
 	return evs, nil
 }

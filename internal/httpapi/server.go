@@ -113,18 +113,12 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
-// ErrorBody is every error's JSON shape.
-type ErrorBody struct {
-	Code    apperr.Code `json:"code"`
-	Message string      `json:"message"`
-}
-
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := apperr.CodeOf(err)
 	if code == apperr.Internal {
 		s.Log.Error("request failed", zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.Error(err))
 	}
-	writeJSON(w, apperr.HTTPStatus(code), ErrorBody{Code: code, Message: apperr.MessageOf(err)})
+	writeJSON(w, apperr.HTTPStatus(code), &apperr.Error{Code: code, Message: apperr.MessageOf(err)})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

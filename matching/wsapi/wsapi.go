@@ -34,19 +34,13 @@ type Response struct {
 	ID     json.RawMessage `json:"id"`
 	Status int             `json:"status"`
 	Result any             `json:"result,omitempty"`
-	Error  *Error          `json:"error,omitempty"`
+	Error  *apperr.Error   `json:"error,omitempty"`
 }
 
-// Error is the error object of every Satu edge: a stable code and a message.
-type Error struct {
-	Code    apperr.Code `json:"code"`
-	Message string      `json:"message"`
-}
-
-// ErrorResponse builds the response for err.
+// ErrorResponse builds the response for err; internal details never leave.
 func ErrorResponse(id json.RawMessage, err error) Response {
 	code := apperr.CodeOf(err)
-	return Response{ID: id, Status: apperr.HTTPStatus(code), Error: &Error{Code: code, Message: apperr.MessageOf(err)}}
+	return Response{ID: id, Status: apperr.HTTPStatus(code), Error: &apperr.Error{Code: code, Message: apperr.MessageOf(err)}}
 }
 
 // LogonParams identify the session's account. (Signed logon arrives with
@@ -193,7 +187,7 @@ func OrderFromEvents(evs []matching.Event, symbols map[string]matching.Symbol) (
 	for _, ev := range evs {
 		switch ev.Kind {
 		case matching.EvRejected:
-			return OrderResult{}, apperr.New(apperr.Code(ev.Code), "%s", ev.Message)
+			return OrderResult{}, matching.Rejection(evs)
 		case matching.EvDuplicate:
 			return OrderResult{Symbol: ev.Symbol, OrderID: ev.OrderID, ClientOrderID: ev.ClientID, Status: "DUPLICATE", Duplicate: true}, nil
 		case matching.EvOrderAccepted, matching.EvOrderDone:

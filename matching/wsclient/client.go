@@ -11,7 +11,6 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/satu-exchange/satu/internal/apperr"
 	"github.com/satu-exchange/satu/matching/wsapi"
 )
 
@@ -110,7 +109,7 @@ func (c *Client) Call(ctx context.Context, method string, params, out any) error
 			return fmt.Errorf("wsclient: connection closed: %w", c.Err())
 		}
 		if resp.Error != nil {
-			return &apperr.Error{Code: resp.Error.Code, Message: resp.Error.Message}
+			return resp.Error
 		}
 		if out == nil {
 			return nil

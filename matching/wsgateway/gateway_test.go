@@ -167,7 +167,7 @@ type response struct {
 	ID     json.RawMessage `json:"id"`
 	Status int             `json:"status"`
 	Result json.RawMessage `json:"result"`
-	Error  *wsapi.Error    `json:"error"`
+	Error  *apperr.Error   `json:"error"`
 }
 
 func send(t *testing.T, ws *websocket.Conn, id any, method string, params any) {
