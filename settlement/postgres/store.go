@@ -189,13 +189,14 @@ func (s *Store) writePostings(ctx context.Context, tx pgx.Tx, shard string, batc
 
 // writeBalances applies the batch's netted postings, one upsert per balance,
 // in a fixed order so concurrent writers of other shards lock rows alike.
+// A balance whose postings net to zero in this batch is written too: a row
+// exists exactly when the account has ever had a posting in the asset, so
+// what balances show never depends on where batch boundaries fell.
 func (s *Store) writeBalances(ctx context.Context, tx pgx.Tx, _ string, _ int64, b *settlement.Batch) error {
 	net := b.Net()
 	keys := make([]settlement.BalanceKey, 0, len(net))
-	for k, v := range net {
-		if v != 0 {
-			keys = append(keys, k)
-		}
+	for k := range net {
+		keys = append(keys, k)
 	}
 	sort.Slice(keys, func(i, j int) bool {
 		if keys[i].Account != keys[j].Account {

@@ -200,3 +200,45 @@ func assertZeroSum(t *testing.T, db *pgxpool.Pool) {
 		t.Errorf("postings of %s sum to %s", asset, sum)
 	}
 }
+
+// TestBalancesIndependentOfBatching settles the same events once as one
+// batch and once as two: the balance rows must be identical, including a
+// balance whose postings net to zero inside one batch.
+func TestBalancesIndependentOfBatching(t *testing.T) {
+	ctx := context.Background()
+	events := []matching.Event{
+		{Seq: 1, Kind: matching.EvDeposited, Account: "a", Asset: "BTC", Amount: 30_000_000, ExtRef: "d"},
+		{Seq: 2, Kind: matching.EvWithdrawn, Account: "a", Asset: "BTC", Amount: 30_000_000, ExtRef: "w"},
+	}
+	balances := func(split int) string {
+		db := testenv.PG(t)
+		store, err := postgres.NewStore(ctx, db, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		after := "0"
+		for _, part := range [][]matching.Event{events[:split], events[split:]} {
+			if len(part) == 0 {
+				continue
+			}
+			b := &settlement.Batch{After: after}
+			for _, ev := range part {
+				b.Add(ev.ID(), ev)
+			}
+			if err := store.Settle(ctx, "s1", b); err != nil {
+				t.Fatal(err)
+			}
+			after = b.LastStreamID
+		}
+		var got string
+		if err := db.QueryRow(ctx, `SELECT string_agg(account || ' ' || asset || ' ' || amount::text, ', ' ORDER BY account, asset)
+			FROM balances`).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	one, two := balances(2), balances(1)
+	if want := "a BTC 0.00000000, custody-external BTC 0.00000000"; one != want || two != want {
+		t.Fatalf("balances: one batch %q, two batches %q; want %q both", one, two, want)
+	}
+}
