@@ -1,43 +1,85 @@
 package matching
 
-import "sort"
-
-// order is a resting or incoming limit order.
+// order is a resting or incoming order. Orders are pooled and linked
+// intrusively (no per-order allocation in steady state): prev/next chain the
+// orders of one price level in time priority; aprev/anext chain one
+// account's open orders.
 type order struct {
-	id        uint64
-	account   *account
-	symbol    *Symbol
-	clientID  string
-	side      Side
-	price     int64
-	qty       int64 // original quantity
-	remaining int64
-	held      int64 // what this order still holds: base for a sell, quote for a buy
-	mandatory bool
-	tif       TimeInForce
+	id         uint64
+	acct       *account
+	sym        *market
+	clientID   string
+	obligation string
+	side       Side
+	typ        OrderType
+	tif        TimeInForce
+	stp        STPMode // resolved: never STPDefault
+	purpose    Purpose
+	postOnly   bool
+	price      int64 // limit price; 0 for market orders
+	qty        int64 // total quantity as accepted or amended
+	remaining  int64 // unfilled quantity, visible and hidden
+	visible    int64 // the part shown in the book (= remaining unless iceberg)
+	display    int64 // iceberg display size; 0 when not an iceberg
+	budget     int64 // market buy by quote amount: what it may still spend
+	byQuote    bool  // a market buy sized by quote amount
+	held       int64 // what this order holds: base for a sell, quote for a buy
+	expireAt   int64 // GTD expiry, Unix ms; 0 otherwise
+	heapIdx    int32 // position in the expiry heap; -1 when not there
+
+	lvl         *level
+	prev, next  *order
+	aprev, anext *order
 }
 
 func (o *order) filled() int64 { return o.qty - o.remaining }
 
-// level is one price level: orders in time priority.
+// level is one price level: its orders in time priority and aggregates.
 type level struct {
-	price  int64
-	orders []*order
+	price      int64
+	visible    int64 // sum of the orders' visible quantities
+	total      int64 // sum of the orders' remaining quantities (auctions see it all)
+	count      int32
+	head, tail *order
 }
 
-// book is one symbol's order book. Bids are kept best (highest) first, asks
-// best (lowest) first. This is the straightforward form; the allocation-free
-// book replaces it behind the same methods.
-type book struct {
-	bids []*level
-	asks []*level
-}
-
-func (b *book) side(s Side) *[]*level {
-	if s == Buy {
-		return &b.bids
+func (l *level) pushBack(o *order) {
+	o.lvl, o.prev, o.next = l, l.tail, nil
+	if l.tail != nil {
+		l.tail.next = o
+	} else {
+		l.head = o
 	}
-	return &b.asks
+	l.tail = o
+	l.visible += o.visible
+	l.total += o.remaining
+	l.count++
+}
+
+func (l *level) unlink(o *order) {
+	if o.prev != nil {
+		o.prev.next = o.next
+	} else {
+		l.head = o.next
+	}
+	if o.next != nil {
+		o.next.prev = o.prev
+	} else {
+		l.tail = o.prev
+	}
+	l.visible -= o.visible
+	l.total -= o.remaining
+	l.count--
+	o.lvl, o.prev, o.next = nil, nil, nil
+}
+
+// bookSide is one side of a book: levels sorted worst first, best last, so
+// that the best level is removed and added at the end of the slice, and a
+// price index for O(1) level lookup.
+type bookSide struct {
+	side    Side
+	levels  []*level
+	byPrice map[int64]*level
 }
 
 // better reports whether price p has priority over q on side s.
@@ -48,67 +90,163 @@ func better(s Side, p, q int64) bool {
 	return p < q
 }
 
-// add rests o at the back of its price level.
-func (b *book) add(o *order) {
-	levels := b.side(o.side)
-	i := sort.Search(len(*levels), func(i int) bool { return !better(o.side, (*levels)[i].price, o.price) })
-	if i < len(*levels) && (*levels)[i].price == o.price {
-		(*levels)[i].orders = append((*levels)[i].orders, o)
+func (b *bookSide) best() *level {
+	if n := len(b.levels); n > 0 {
+		return b.levels[n-1]
+	}
+	return nil
+}
+
+// insertLevel adds an empty level at price, keeping the order.
+func (b *bookSide) insertLevel(l *level) {
+	// Binary search for the first index whose price is better than l's:
+	// levels before it are worse, so l goes there.
+	lo, hi := 0, len(b.levels)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if better(b.side, b.levels[m].price, l.price) {
+			hi = m
+		} else {
+			lo = m + 1
+		}
+	}
+	b.levels = append(b.levels, nil)
+	copy(b.levels[lo+1:], b.levels[lo:])
+	b.levels[lo] = l
+	b.byPrice[l.price] = l
+}
+
+// removeLevel takes an empty level out.
+func (b *bookSide) removeLevel(l *level) {
+	delete(b.byPrice, l.price)
+	n := len(b.levels)
+	if b.levels[n-1] == l { // the common case: the best level emptied
+		b.levels[n-1] = nil
+		b.levels = b.levels[:n-1]
 		return
 	}
-	*levels = append(*levels, nil)
-	copy((*levels)[i+1:], (*levels)[i:])
-	(*levels)[i] = &level{price: o.price, orders: []*order{o}}
+	lo, hi := 0, n
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if better(b.side, b.levels[m].price, l.price) {
+			hi = m
+		} else {
+			lo = m + 1
+		}
+	}
+	// l is the last level not better than itself: index lo-1.
+	i := lo - 1
+	copy(b.levels[i:], b.levels[i+1:])
+	b.levels[n-1] = nil
+	b.levels = b.levels[:n-1]
 }
 
-// best returns the first order on side s, or nil.
-func (b *book) best(s Side) *order {
-	levels := *b.side(s)
-	if len(levels) == 0 {
-		return nil
-	}
-	return levels[0].orders[0]
+// pool recycles orders and levels so that steady-state trading allocates
+// nothing. Objects are handed out in chunks.
+type pool struct {
+	orders []*order
+	levels []*level
 }
 
-// remove takes o out of the book.
-func (b *book) remove(o *order) {
-	levels := b.side(o.side)
-	for li, l := range *levels {
-		if l.price != o.price {
-			continue
+const poolChunk = 256
+
+func (p *pool) order() *order {
+	if len(p.orders) == 0 {
+		chunk := make([]order, poolChunk)
+		for i := range chunk {
+			p.orders = append(p.orders, &chunk[i])
 		}
-		for oi, x := range l.orders {
-			if x == o {
-				l.orders = append(l.orders[:oi], l.orders[oi+1:]...)
-				break
-			}
+	}
+	o := p.orders[len(p.orders)-1]
+	p.orders = p.orders[:len(p.orders)-1]
+	return o
+}
+
+func (p *pool) putOrder(o *order) {
+	*o = order{}
+	p.orders = append(p.orders, o)
+}
+
+func (p *pool) level(price int64) *level {
+	if len(p.levels) == 0 {
+		chunk := make([]level, poolChunk)
+		for i := range chunk {
+			p.levels = append(p.levels, &chunk[i])
 		}
-		if len(l.orders) == 0 {
-			*levels = append((*levels)[:li], (*levels)[li+1:]...)
-		}
-		return
+	}
+	l := p.levels[len(p.levels)-1]
+	p.levels = p.levels[:len(p.levels)-1]
+	l.price = price
+	return l
+}
+
+func (p *pool) putLevel(l *level) {
+	*l = level{}
+	p.levels = append(p.levels, l)
+}
+
+// expiryHeap orders GTD orders by (expireAt, id).
+type expiryHeap []*order
+
+func (h expiryHeap) less(i, j int) bool {
+	if h[i].expireAt != h[j].expireAt {
+		return h[i].expireAt < h[j].expireAt
+	}
+	return h[i].id < h[j].id
+}
+
+func (h expiryHeap) swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].heapIdx, h[j].heapIdx = int32(i), int32(j)
+}
+
+func (h *expiryHeap) push(o *order) {
+	o.heapIdx = int32(len(*h))
+	*h = append(*h, o)
+	h.up(len(*h) - 1)
+}
+
+func (h *expiryHeap) remove(o *order) {
+	i := int(o.heapIdx)
+	n := len(*h) - 1
+	if i != n {
+		h.swap(i, n)
+	}
+	(*h)[n] = nil
+	*h = (*h)[:n]
+	o.heapIdx = -1
+	if i != n {
+		h.down(i)
+		h.up(i)
 	}
 }
 
-// Level is one aggregated price level for depth queries.
-type Level struct {
-	Price    int64
-	Quantity int64
-	Orders   int
+func (h expiryHeap) up(i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if !h.less(i, p) {
+			return
+		}
+		h.swap(i, p)
+		i = p
+	}
 }
 
-func (b *book) depth(s Side, n int) []Level {
-	levels := *b.side(s)
-	if n > len(levels) {
-		n = len(levels)
-	}
-	out := make([]Level, 0, n)
-	for _, l := range levels[:n] {
-		var q int64
-		for _, o := range l.orders {
-			q += o.remaining
+func (h expiryHeap) down(i int) {
+	n := len(h)
+	for {
+		l := 2*i + 1
+		if l >= n {
+			return
 		}
-		out = append(out, Level{Price: l.price, Quantity: q, Orders: len(l.orders)})
+		m := l
+		if r := l + 1; r < n && h.less(r, l) {
+			m = r
+		}
+		if !h.less(m, i) {
+			return
+		}
+		h.swap(i, m)
+		i = m
 	}
-	return out
 }

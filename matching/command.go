@@ -1,64 +1,5 @@
 package matching
 
-// CommandKind names what a command asks of the engine.
-type CommandKind string
-
-// The commands.
-const (
-	CmdOpenAccount   CommandKind = "open_account"
-	CmdDeposit       CommandKind = "deposit"
-	CmdWithdraw      CommandKind = "withdraw"
-	CmdSetPermission CommandKind = "set_permission"
-	CmdPlaceOrder    CommandKind = "place_order"
-	CmdCancelOrder   CommandKind = "cancel_order"
-)
-
-// Side of an order.
-type Side string
-
-// The sides.
-const (
-	Buy  Side = "buy"
-	Sell Side = "sell"
-)
-
-// Opposite returns the other side.
-func (s Side) Opposite() Side {
-	if s == Buy {
-		return Sell
-	}
-	return Buy
-}
-
-// OrderType of an order. Market orders arrive with the full engine.
-type OrderType string
-
-// The order types.
-const (
-	Limit OrderType = "limit"
-)
-
-// TimeInForce of an order.
-type TimeInForce string
-
-// The time-in-force values: GTC rests until cancelled; IOC fills what it can
-// at once and cancels the rest.
-const (
-	GTC TimeInForce = "GTC"
-	IOC TimeInForce = "IOC"
-)
-
-// AccountKind classifies an account; the ledger uses the same names.
-type AccountKind string
-
-// The account kinds that commands can open.
-const (
-	KindMiner       AccountKind = "miner"
-	KindTrader      AccountKind = "trader"
-	KindMarketMaker AccountKind = "market_maker"
-	KindOperator    AccountKind = "operator"
-)
-
 // ValidAccountID reports whether id is a well-formed account ID: 1 to 64
 // lower-case letters, digits or dashes, starting with a letter or digit.
 func ValidAccountID(id string) bool {
@@ -74,12 +15,8 @@ func ValidAccountID(id string) bool {
 	return true
 }
 
-// Permission is a capability an account holds.
-type Permission string
-
-// PermMandatorySell lets an account place orders tagged mandatory: compliance
-// grants it while the owning miner holds an active licence.
-const PermMandatorySell Permission = "mandatory_sell"
+// MaxClientIDLen bounds client order IDs and external references.
+const MaxClientIDLen = 64
 
 // Command is one sequenced instruction to the engine. Seq and Time are set by
 // the sequencer (the Redis inbox), never by the client: Seq is the command's
@@ -91,26 +28,40 @@ type Command struct {
 	Kind CommandKind `json:"kind"`
 
 	Account string `json:"account,omitempty"`
+	Symbol  string `json:"symbol,omitempty"`
 
-	// Order entry and cancel.
-	Symbol    string      `json:"symbol,omitempty"`
-	ClientID  string      `json:"clientId,omitempty"`
-	Side      Side        `json:"side,omitempty"`
-	Type      OrderType   `json:"type,omitempty"`
-	TIF       TimeInForce `json:"tif,omitempty"`
-	Price     int64       `json:"price,omitempty"`
-	Quantity  int64       `json:"qty,omitempty"`
-	Mandatory bool        `json:"mandatory,omitempty"`
-	OrderID   uint64      `json:"orderId,omitempty"`
+	// Order entry. Price is the limit (0 for market orders); Quantity the
+	// base quantity; QuoteQty the quote budget of a market buy sized by
+	// amount (fees included). DisplayQty > 0 makes an iceberg. ExpireAt is
+	// a GTD order's expiry (Unix ms of sequenced time).
+	ClientID   string      `json:"clientId,omitempty"`
+	Side       Side        `json:"side,omitempty"`
+	Type       OrderType   `json:"type,omitempty"`
+	TIF        TimeInForce `json:"tif,omitempty"`
+	Price      int64       `json:"price,omitempty"`
+	Quantity   int64       `json:"qty,omitempty"`
+	QuoteQty   int64       `json:"quoteQty,omitempty"`
+	DisplayQty int64       `json:"displayQty,omitempty"`
+	ExpireAt   int64       `json:"expireAt,omitempty"`
+	PostOnly   bool        `json:"postOnly,omitempty"`
+	STP        STPMode     `json:"stp,omitempty"`
+	Purpose    Purpose     `json:"purpose,omitempty"`
+	Obligation string      `json:"obligation,omitempty"` // the obligation a mandatory sale serves
+
+	// Cancel and amend name the order by OrderID or by ClientID. An amend
+	// sets Price (0: unchanged) and/or Quantity, the new total quantity
+	// (0: unchanged).
+	OrderID uint64 `json:"orderId,omitempty"`
 
 	// Custody: idempotent by ExtRef (e.g. the on-chain transaction hash).
 	Asset  string `json:"asset,omitempty"`
 	Amount int64  `json:"amount,omitempty"`
 	ExtRef string `json:"extRef,omitempty"`
 
-	// Accounts and permissions.
+	// Accounts, permissions and phases.
 	Owner       string      `json:"owner,omitempty"`
 	AccountKind AccountKind `json:"accountKind,omitempty"`
 	Permission  Permission  `json:"permission,omitempty"`
 	Granted     bool        `json:"granted,omitempty"`
+	Phase       Phase       `json:"phase,omitempty"`
 }

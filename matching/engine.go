@@ -1,12 +1,14 @@
 // Package matching is Satu's exchange engine: a pure, deterministic state
 // machine. Commands go in, in sequence order; events come out. It performs no
 // I/O, reads no clock and starts no goroutines, so replaying the same
-// commands always yields the same events and the same state. Adapters
-// (matching/redisbus, matching/wsgateway) sequence commands and carry events.
+// commands always yields the same events and the same state (StateHash).
+// Adapters (matching/redisbus, matching/wsgateway) sequence commands and
+// carry events.
 //
 // Risk is checked inside the engine: every order is covered by a hold on the
-// account's balance when accepted, and holds are released on fill and cancel,
-// so no balance can go negative.
+// account's balance when accepted, and holds are released on fill, cancel
+// and expiry, so no balance can go negative. docs/matching.md describes the
+// phases, auctions, self-trade prevention and rejections with examples.
 package matching
 
 import (
@@ -15,147 +17,311 @@ import (
 	"github.com/satu-exchange/satu/internal/apperr"
 )
 
-type balance struct{ free, held int64 }
+// DefaultFeeAccount is the account fees are credited to.
+const DefaultFeeAccount = "exchange-fees"
 
-type account struct {
-	id       string
-	owner    string
-	kind     AccountKind
-	perms    map[Permission]bool
-	balances map[string]*balance
-	// clientIDs remembers every client order ID the account used, so a
-	// repeated command answers with the original order and changes nothing.
-	clientIDs map[string]uint64
+// Config configures an engine.
+type Config struct {
+	Symbols []Symbol
+	// FeeAccount receives all trading fees; the engine opens it itself.
+	FeeAccount string
+	// ClientIDRetentionMs is how long, in sequenced time, a finished order's
+	// client ID is remembered (a retry within it answers "duplicate"). Open
+	// orders' client IDs are always remembered. Default 24 hours.
+	ClientIDRetentionMs int64
 }
 
-func (a *account) bal(asset string) *balance {
-	b := a.balances[asset]
-	if b == nil {
-		b = &balance{}
-		a.balances[asset] = b
+type balance struct {
+	free, held int64
+	mark       uint64 // the command seq that last reported this balance as touched
+}
+
+type clientRef struct {
+	id     uint64
+	doneAt int64 // 0 while the order is open
+}
+
+type account struct {
+	id, owner string
+	kind      AccountKind
+	perms     uint32 // bit per Permission
+	stp       STPMode
+	bal       []balance // by asset index
+	clientIDs map[string]clientRef
+	open      *order // the account's open orders, oldest first (aprev/anext)
+	openTail  *order
+	openCount int
+}
+
+func (a *account) has(p Permission) bool { return a.perms&(1<<p) != 0 }
+
+// market is one symbol's configuration and state.
+type market struct {
+	Symbol
+	base, quote int // asset indexes
+	bids, asks  bookSide
+	phase       Phase
+	halted      bool
+	refPrice    int64 // the band's reference: the last trade or auction price
+	bandLo      int64 // executions below bandLo or above bandHi are not made
+	bandHi      int64
+	closePrice  int64 // the closing auction's price, for trading at last
+	lastPrice   int64 // the last trade's price
+	volUntil    int64 // end of a volatility auction
+	schedPhase  Phase // the phase the schedule last set
+}
+
+func (m *market) side(s Side) *bookSide {
+	if s == Buy {
+		return &m.bids
 	}
-	return b
+	return &m.asks
+}
+
+func (m *market) setRef(p int64) {
+	m.refPrice = p
+	if m.PriceBandBps == 0 || p == 0 {
+		m.bandLo, m.bandHi = 0, 1<<63-1
+		return
+	}
+	d, _ := mulDiv(p, m.PriceBandBps, 10_000, false)
+	m.bandLo, m.bandHi = p-d, p+d
+}
+
+type finishedID struct {
+	acct     *account
+	clientID string
+	at       int64
+}
+
+type touchedLevel struct {
+	m     *market
+	side  Side
+	price int64
 }
 
 // Engine is the matching engine for one shard. It is not safe for concurrent
 // use: one goroutine owns it (the sequencer's reader).
 type Engine struct {
-	seq      uint64
-	symbols  map[string]*Symbol
-	assets   map[string]bool
-	books    map[string]*book
-	accounts map[string]*account
-	orders   map[uint64]*order
-	extRefs  map[string]bool
-	nextID   uint64
+	cfg       Config
+	seq       uint64
+	now       int64
+	nextID    uint64
+	markets   []*market
+	bySymbol  map[string]*market
+	assets    []string
+	assetIdx  map[string]int
+	accounts  map[string]*account
+	orders    map[uint64]*order
+	deposits  map[string]struct{}
+	withdraws map[string]struct{}
+	expiry    expiryHeap
+	finished  []finishedID
+	finHead   int
+	feeAcct   *account
+	pool      pool
 
-	// per-command scratch: the command being applied, the output slice and
-	// where this command's events start in it.
-	cur    Command
-	events []Event
-	start  int
+	// per command: the output, where this command's events start, whether
+	// timer events are being emitted, and what it touched.
+	evs        []Event
+	start      int
+	timer      bool
+	touchedBal []touchedBalance
+	touchedLvl []touchedLevel
 }
 
-// New returns an engine for the given symbols at sequence 0.
-func New(symbols []Symbol) (*Engine, error) {
-	e := &Engine{
-		symbols:  make(map[string]*Symbol, len(symbols)),
-		assets:   make(map[string]bool),
-		books:    make(map[string]*book, len(symbols)),
-		accounts: make(map[string]*account),
-		orders:   make(map[uint64]*order),
-		extRefs:  make(map[string]bool),
+type touchedBalance struct {
+	a     *account
+	asset int
+}
+
+// New returns an engine for the given symbols with the default fee account
+// and client-ID retention.
+func New(symbols []Symbol) (*Engine, error) { return NewWithConfig(Config{Symbols: symbols}) }
+
+// NewWithConfig returns an engine at sequence 0.
+func NewWithConfig(cfg Config) (*Engine, error) {
+	if cfg.FeeAccount == "" {
+		cfg.FeeAccount = DefaultFeeAccount
 	}
-	for i := range symbols {
-		s := symbols[i]
+	if !ValidAccountID(cfg.FeeAccount) {
+		return nil, fmt.Errorf("matching: invalid fee account %q", cfg.FeeAccount)
+	}
+	if cfg.ClientIDRetentionMs == 0 {
+		cfg.ClientIDRetentionMs = 24 * 60 * 60 * 1000
+	}
+	if cfg.ClientIDRetentionMs < 0 {
+		return nil, fmt.Errorf("matching: negative client ID retention")
+	}
+	cfg.Symbols = append([]Symbol(nil), cfg.Symbols...)
+	e := &Engine{
+		cfg:       cfg,
+		bySymbol:  make(map[string]*market, len(cfg.Symbols)),
+		assetIdx:  make(map[string]int),
+		accounts:  make(map[string]*account),
+		orders:    make(map[uint64]*order),
+		deposits:  make(map[string]struct{}),
+		withdraws: make(map[string]struct{}),
+	}
+	asset := func(name string) int {
+		if i, ok := e.assetIdx[name]; ok {
+			return i
+		}
+		e.assets = append(e.assets, name)
+		e.assetIdx[name] = len(e.assets) - 1
+		return len(e.assets) - 1
+	}
+	for _, s := range cfg.Symbols {
 		if err := s.Validate(); err != nil {
 			return nil, err
 		}
-		if _, dup := e.symbols[s.Name]; dup {
+		if _, dup := e.bySymbol[s.Name]; dup {
 			return nil, fmt.Errorf("symbol %s configured twice", s.Name)
 		}
-		e.symbols[s.Name] = &s
-		e.books[s.Name] = &book{}
-		e.assets[s.Base], e.assets[s.Quote] = true, true
+		m := &market{Symbol: s, base: asset(s.Base), quote: asset(s.Quote),
+			bids: bookSide{side: Buy, byPrice: map[int64]*level{}},
+			asks: bookSide{side: Sell, byPrice: map[int64]*level{}}}
+		m.phase = s.InitialPhase
+		if m.phase == 0 {
+			m.phase = PhaseContinuous
+		}
+		if len(s.Schedule) > 0 {
+			m.phase = PhaseClosed // the first command's time sets the scheduled phase
+		}
+		m.setRef(s.RefPrice)
+		e.markets = append(e.markets, m)
+		e.bySymbol[s.Name] = m
 	}
+	e.feeAcct = e.newAccount(cfg.FeeAccount, cfg.FeeAccount, KindFee, STPExpireTaker)
 	return e, nil
+}
+
+func (e *Engine) newAccount(id, owner string, kind AccountKind, stp STPMode) *account {
+	a := &account{id: id, owner: owner, kind: kind, stp: stp, bal: make([]balance, len(e.assets)),
+		clientIDs: map[string]clientRef{}}
+	e.accounts[id] = a
+	return a
 }
 
 // Seq is the sequence of the last applied command.
 func (e *Engine) Seq() uint64 { return e.seq }
 
-// Symbol returns a symbol's configuration.
-func (e *Engine) Symbol(name string) (Symbol, bool) {
-	s, ok := e.symbols[name]
-	if !ok {
-		return Symbol{}, false
-	}
-	return *s, true
-}
+// Now is the sequenced time of the last applied command (Unix ms).
+func (e *Engine) Now() int64 { return e.now }
 
-// Balance returns an account's free and held amounts of an asset.
-func (e *Engine) Balance(acct, asset string) (free, held int64) {
-	a := e.accounts[acct]
-	if a == nil || a.balances[asset] == nil {
-		return 0, 0
-	}
-	b := a.balances[asset]
-	return b.free, b.held
-}
-
-// Depth returns up to n aggregated levels of each side of a symbol's book.
-func (e *Engine) Depth(symbol string, n int) (bids, asks []Level) {
-	b := e.books[symbol]
-	if b == nil {
-		return nil, nil
-	}
-	return b.depth(Buy, n), b.depth(Sell, n)
-}
+// FeeAccount is the account fees are credited to.
+func (e *Engine) FeeAccount() string { return e.cfg.FeeAccount }
 
 // Apply applies one command and appends its events to out. The command's
 // Seq must follow the engine's: anything else is a sequencer bug and is
-// returned as an error with the engine unchanged.
+// returned as an error with the engine unchanged. A command's time never
+// moves the engine's clock backwards: an earlier Time counts as the
+// engine's current time.
 func (e *Engine) Apply(cmd Command, out []Event) ([]Event, error) {
 	if cmd.Seq != e.seq+1 {
 		return out, fmt.Errorf("matching: command seq %d does not follow %d", cmd.Seq, e.seq)
 	}
 	e.seq = cmd.Seq
-	e.cur = cmd
-	e.events = out
-	e.start = len(out)
+	if cmd.Time > e.now {
+		e.now = cmd.Time
+	}
+	e.evs, e.start = out, len(out)
+	e.timer = true
+	e.advance()
+	e.timer = false
+	own := len(e.evs)
 	var err *apperr.Error
 	switch cmd.Kind {
-	case CmdOpenAccount:
-		err = e.openAccount(cmd)
-	case CmdDeposit:
-		err = e.deposit(cmd)
-	case CmdWithdraw:
-		err = e.withdraw(cmd)
-	case CmdSetPermission:
-		err = e.setPermission(cmd)
 	case CmdPlaceOrder:
-		err = e.placeOrder(cmd)
+		err = e.placeOrder(&cmd)
 	case CmdCancelOrder:
-		err = e.cancelOrder(cmd)
+		err = e.cancelOrder(&cmd)
+	case CmdAmendOrder:
+		err = e.amendOrder(&cmd)
+	case CmdCancelAll:
+		err = e.cancelAll(&cmd)
+	case CmdOpenAccount:
+		err = e.openAccount(&cmd)
+	case CmdDeposit:
+		err = e.deposit(&cmd)
+	case CmdWithdraw:
+		err = e.withdraw(&cmd)
+	case CmdSetPermission:
+		err = e.setPermission(&cmd)
+	case CmdSetSTP:
+		err = e.setSTP(&cmd)
+	case CmdSetPhase, CmdHalt, CmdResume:
+		err = e.phaseCommand(&cmd)
+	case CmdTick:
 	default:
-		err = apperr.New(apperr.UnknownMethod, "unknown command %q", cmd.Kind)
+		err = apperr.New(apperr.UnknownMethod, "unknown or undecodable command")
 	}
 	if err != nil {
 		// Every handler validates before it changes anything, so a refused
 		// command leaves no trace but this event.
-		e.emit(Event{Kind: EvRejected, Account: cmd.Account, Symbol: cmd.Symbol, ClientID: cmd.ClientID,
-			OrderID: cmd.OrderID, Code: string(err.Code), Message: err.Message})
+		ev := e.emit(EvRejected)
+		ev.Account, ev.Symbol, ev.ClientID, ev.OrderID = cmd.Account, cmd.Symbol, cmd.ClientID, cmd.OrderID
+		ev.Code, ev.Message = string(err.Code), err.Message
 	}
-	out = e.events
-	e.events = nil
+	e.flush()
+	if len(e.evs) == own {
+		e.emit(EvAck)
+	}
+	out = e.evs
+	e.evs = nil
 	return out, nil
 }
 
-func (e *Engine) emit(ev Event) {
-	ev.Seq = e.cur.Seq
-	ev.Time = e.cur.Time
-	ev.Index = uint32(len(e.events) - e.start)
-	e.events = append(e.events, ev)
+// emit appends an event of kind, stamped with the command's identity, and
+// returns it for the caller to fill in place (no copy of the large struct).
+func (e *Engine) emit(kind EventKind) *Event {
+	n := len(e.evs)
+	if n < cap(e.evs) {
+		e.evs = e.evs[:n+1]
+		e.evs[n] = Event{}
+	} else {
+		e.evs = append(e.evs, Event{})
+	}
+	ev := &e.evs[n]
+	ev.Seq, ev.Index, ev.Kind, ev.Time, ev.Timer = e.seq, uint32(n-e.start), kind, e.now, e.timer
+	return ev
+}
+
+// touch records that a balance changed in this command.
+func (e *Engine) touch(a *account, asset int) {
+	if b := &a.bal[asset]; b.mark != e.seq {
+		b.mark = e.seq
+		e.touchedBal = append(e.touchedBal, touchedBalance{a, asset})
+	}
+}
+
+// touchLevel records that a book level changed in this command.
+func (e *Engine) touchLevel(m *market, side Side, price int64) {
+	for i := range e.touchedLvl {
+		t := &e.touchedLvl[i]
+		if t.price == price && t.m == m && t.side == side {
+			return
+		}
+	}
+	e.touchedLvl = append(e.touchedLvl, touchedLevel{m, side, price})
+}
+
+// flush emits one event per touched level and balance, with final values.
+func (e *Engine) flush() {
+	for _, t := range e.touchedLvl {
+		ev := e.emit(EvLevel)
+		ev.Symbol, ev.Side, ev.Price = t.m.Name, t.side, t.price
+		if l := t.m.side(t.side).byPrice[t.price]; l != nil {
+			ev.Quantity, ev.Orders = l.visible, l.count
+		}
+	}
+	for _, t := range e.touchedBal {
+		b := &t.a.bal[t.asset]
+		ev := e.emit(EvBalance)
+		ev.Account, ev.Asset, ev.Free, ev.Held = t.a.id, e.assets[t.asset], b.free, b.held
+	}
+	e.touchedLvl = e.touchedLvl[:0]
+	e.touchedBal = e.touchedBal[:0]
 }
 
 func (e *Engine) account(id string) (*account, *apperr.Error) {
@@ -169,7 +335,15 @@ func (e *Engine) account(id string) (*account, *apperr.Error) {
 	return a, nil
 }
 
-func (e *Engine) openAccount(c Command) *apperr.Error {
+func (e *Engine) market(name string) (*market, *apperr.Error) {
+	m := e.bySymbol[name]
+	if m == nil {
+		return nil, apperr.New(apperr.UnknownSymbol, "unknown symbol %q", name)
+	}
+	return m, nil
+}
+
+func (e *Engine) openAccount(c *Command) *apperr.Error {
 	if !ValidAccountID(c.Account) || !ValidAccountID(c.Owner) {
 		return apperr.New(apperr.InvalidParameter, "account and owner must be 1-64 lower-case letters, digits or dashes")
 	}
@@ -178,77 +352,94 @@ func (e *Engine) openAccount(c Command) *apperr.Error {
 	default:
 		return apperr.New(apperr.InvalidParameter, "unknown account kind %q", c.AccountKind)
 	}
+	if int(c.STP) >= len(stpNames) {
+		return apperr.New(apperr.InvalidParameter, "unknown STP mode")
+	}
+	stp := c.STP
+	if stp == STPDefault {
+		stp = STPExpireTaker
+	}
 	if a := e.accounts[c.Account]; a != nil {
 		if a.owner == c.Owner && a.kind == c.AccountKind {
-			e.emit(Event{Kind: EvDuplicate, Account: a.id, Owner: a.owner, AccountKind: a.kind})
+			ev := e.emit(EvDuplicate)
+			ev.Account, ev.Owner, ev.AccountKind = a.id, a.owner, a.kind
 			return nil
 		}
 		return apperr.New(apperr.Conflict, "account %q exists with another owner or kind", c.Account)
 	}
-	e.accounts[c.Account] = &account{id: c.Account, owner: c.Owner, kind: c.AccountKind,
-		perms: map[Permission]bool{}, balances: map[string]*balance{}, clientIDs: map[string]uint64{}}
-	e.emit(Event{Kind: EvAccountOpened, Account: c.Account, Owner: c.Owner, AccountKind: c.AccountKind})
+	a := e.newAccount(c.Account, c.Owner, c.AccountKind, stp)
+	ev := e.emit(EvAccountOpened)
+	ev.Account, ev.Owner, ev.AccountKind, ev.STP = a.id, a.owner, a.kind, a.stp
 	return nil
 }
 
-func (e *Engine) custody(c Command) (*account, *apperr.Error) {
+func (e *Engine) custody(c *Command) (*account, int, *apperr.Error) {
 	a, err := e.account(c.Account)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	if !e.assets[c.Asset] {
-		return nil, apperr.New(apperr.UnknownAsset, "unknown asset %q", c.Asset)
+	if a.kind == KindFee {
+		return nil, 0, apperr.New(apperr.NotPermitted, "the fee account takes no custody movements")
+	}
+	asset, ok := e.assetIdx[c.Asset]
+	if !ok {
+		return nil, 0, apperr.New(apperr.UnknownAsset, "unknown asset %q", c.Asset)
 	}
 	if c.Amount <= 0 {
-		return nil, apperr.New(apperr.InvalidQuantity, "amount must be positive")
+		return nil, 0, apperr.New(apperr.InvalidQuantity, "amount must be positive")
 	}
-	if c.ExtRef == "" {
-		return nil, apperr.New(apperr.InvalidParameter, "external reference is required")
+	if c.ExtRef == "" || len(c.ExtRef) > 128 {
+		return nil, 0, apperr.New(apperr.InvalidParameter, "external reference must be 1 to 128 characters")
 	}
-	return a, nil
+	return a, asset, nil
 }
 
-func (e *Engine) deposit(c Command) *apperr.Error {
-	a, err := e.custody(c)
+func (e *Engine) custodyEvent(kind EventKind, a *account, c *Command) {
+	ev := e.emit(kind)
+	ev.Account, ev.Asset, ev.Amount, ev.ExtRef = a.id, c.Asset, c.Amount, c.ExtRef
+}
+
+func (e *Engine) deposit(c *Command) *apperr.Error {
+	a, asset, err := e.custody(c)
 	if err != nil {
 		return err
 	}
-	ref := "dep:" + c.ExtRef
-	if e.extRefs[ref] {
-		e.emit(Event{Kind: EvDuplicate, Account: a.id, Asset: c.Asset, ExtRef: c.ExtRef})
+	if _, seen := e.deposits[c.ExtRef]; seen {
+		e.custodyEvent(EvDuplicate, a, c)
 		return nil
 	}
-	b := a.bal(c.Asset)
-	if b.free > 1<<63-1-c.Amount {
+	b := &a.bal[asset]
+	if b.free+b.held > 1<<62-c.Amount {
 		return apperr.New(apperr.InvalidQuantity, "deposit would overflow the balance")
 	}
-	e.extRefs[ref] = true
+	e.deposits[c.ExtRef] = struct{}{}
 	b.free += c.Amount
-	e.emit(Event{Kind: EvDeposited, Account: a.id, Asset: c.Asset, Amount: c.Amount, ExtRef: c.ExtRef})
+	e.touch(a, asset)
+	e.custodyEvent(EvDeposited, a, c)
 	return nil
 }
 
-func (e *Engine) withdraw(c Command) *apperr.Error {
-	a, err := e.custody(c)
+func (e *Engine) withdraw(c *Command) *apperr.Error {
+	a, asset, err := e.custody(c)
 	if err != nil {
 		return err
 	}
-	ref := "wd:" + c.ExtRef
-	if e.extRefs[ref] {
-		e.emit(Event{Kind: EvDuplicate, Account: a.id, Asset: c.Asset, ExtRef: c.ExtRef})
+	if _, seen := e.withdraws[c.ExtRef]; seen {
+		e.custodyEvent(EvDuplicate, a, c)
 		return nil
 	}
-	b := a.bal(c.Asset)
+	b := &a.bal[asset]
 	if b.free < c.Amount {
 		return apperr.New(apperr.InsufficientFunds, "free %s balance is below the withdrawal", c.Asset)
 	}
-	e.extRefs[ref] = true
+	e.withdraws[c.ExtRef] = struct{}{}
 	b.free -= c.Amount
-	e.emit(Event{Kind: EvWithdrawn, Account: a.id, Asset: c.Asset, Amount: c.Amount, ExtRef: c.ExtRef})
+	e.touch(a, asset)
+	e.custodyEvent(EvWithdrawn, a, c)
 	return nil
 }
 
-func (e *Engine) setPermission(c Command) *apperr.Error {
+func (e *Engine) setPermission(c *Command) *apperr.Error {
 	a, err := e.account(c.Account)
 	if err != nil {
 		return err
@@ -256,7 +447,72 @@ func (e *Engine) setPermission(c Command) *apperr.Error {
 	if c.Permission != PermMandatorySell {
 		return apperr.New(apperr.InvalidParameter, "unknown permission %q", c.Permission)
 	}
-	a.perms[c.Permission] = c.Granted
-	e.emit(Event{Kind: EvPermissionSet, Account: a.id, Permission: c.Permission, Granted: c.Granted})
+	if c.Granted {
+		a.perms |= 1 << c.Permission
+	} else {
+		a.perms &^= 1 << c.Permission
+	}
+	ev := e.emit(EvPermissionSet)
+	ev.Account, ev.Permission, ev.Granted = a.id, c.Permission, c.Granted
 	return nil
+}
+
+func (e *Engine) setSTP(c *Command) *apperr.Error {
+	a, err := e.account(c.Account)
+	if err != nil {
+		return err
+	}
+	if c.STP == STPDefault || int(c.STP) >= len(stpNames) {
+		return apperr.New(apperr.InvalidParameter, "STP mode must be expire_taker, expire_maker, expire_both or decrement")
+	}
+	a.stp = c.STP
+	ev := e.emit(EvSTPSet)
+	ev.Account, ev.STP = a.id, a.stp
+	return nil
+}
+
+// advance does what the passage of sequenced time requires, before the
+// command itself: GTD expiries (in expiry, then order-ID order), then per
+// symbol in configuration order the scheduled phase and the end of a
+// volatility auction, then forgetting old client IDs.
+func (e *Engine) advance() {
+	for len(e.expiry) > 0 && e.expiry[0].expireAt <= e.now {
+		e.done(e.expiry[0], StatusExpired, ReasonExpired)
+	}
+	for _, m := range e.markets {
+		if len(m.Schedule) > 0 {
+			if p := m.scheduled(e.now); p != m.schedPhase {
+				m.schedPhase = p
+				e.transition(m, p)
+			}
+		}
+		if m.phase == PhaseVolatilityAuction && e.now >= m.volUntil {
+			e.transition(m, PhaseContinuous)
+		}
+	}
+	for e.finHead < len(e.finished) && e.finished[e.finHead].at+e.cfg.ClientIDRetentionMs <= e.now {
+		f := &e.finished[e.finHead]
+		delete(f.acct.clientIDs, f.clientID)
+		*f = finishedID{}
+		e.finHead++
+	}
+	if e.finHead > 1024 && e.finHead*2 > len(e.finished) {
+		n := copy(e.finished, e.finished[e.finHead:])
+		clear(e.finished[n:])
+		e.finished = e.finished[:n]
+		e.finHead = 0
+	}
+}
+
+// scheduled is the phase the schedule sets at time now.
+func (m *market) scheduled(now int64) Phase {
+	minute := int(((now/60_000+int64(m.UTCOffsetMinutes))%1440 + 1440) % 1440)
+	p := m.Schedule[len(m.Schedule)-1].Phase // before the first step: yesterday's last
+	for _, st := range m.Schedule {
+		if st.Minute > minute {
+			break
+		}
+		p = st.Phase
+	}
+	return p
 }

@@ -2,78 +2,90 @@ package matching
 
 import "github.com/satu-exchange/satu/internal/apperr"
 
-// EventKind names what happened.
-type EventKind string
-
-// The events. Every command yields at least one event; a refused command
-// yields exactly one, EvRejected, and changes nothing.
+// The reasons an order ends other than by a fill or the owner's cancel.
 const (
-	EvRejected      EventKind = "rejected"
-	EvAccountOpened EventKind = "account_opened"
-	EvDeposited     EventKind = "deposited"
-	EvWithdrawn     EventKind = "withdrawn"
-	EvPermissionSet EventKind = "permission_set"
-	EvOrderAccepted EventKind = "order_accepted"
-	EvTrade         EventKind = "trade"
-	EvOrderDone     EventKind = "order_done"
-	// EvDuplicate answers a repeated client order ID with the original order's
-	// identity and changes nothing.
-	EvDuplicate EventKind = "duplicate"
-)
-
-// OrderStatus is an order's state as of an event.
-type OrderStatus string
-
-// The order statuses.
-const (
-	StatusNew             OrderStatus = "new"
-	StatusPartiallyFilled OrderStatus = "partially_filled"
-	StatusFilled          OrderStatus = "filled"
-	StatusCanceled        OrderStatus = "canceled"
-	// StatusExpired: an IOC remainder, or a taker stopped by self-trade prevention.
-	StatusExpired OrderStatus = "expired"
+	ReasonCanceled   = "canceled"      // the owner's cancel
+	ReasonCancelAll  = "cancel_all"    // a cancel-all by the owner or an operator
+	ReasonIOC        = "ioc"           // the unfilled rest of an IOC order
+	ReasonFOK        = "fok"           // a FOK order that could not fill completely
+	ReasonMarket     = "market"        // the unfilled rest of a market order
+	ReasonSelfTrade  = "self_trade"    // self-trade prevention
+	ReasonPriceBand  = "price_band"    // an execution beyond the band; the rest cannot rest
+	ReasonExpired    = "gtd"           // a GTD order reached its expiry
+	ReasonAuctionSTP = "auction_self_trade"
 )
 
 // Event is one fact the engine emits. The pair (Seq, Index) identifies it
 // uniquely and deterministically: Seq is the command's sequence and Index
 // the event's position among that command's events.
+//
+// Timer events (Timer true) come first in a command's events: they are
+// caused by the passage of sequenced time (GTD expiry, the end of a
+// volatility auction, a scheduled phase), not by the command itself.
+// Level and balance events come last, one per level and per account and
+// asset the command touched, with the values after the command.
 type Event struct {
 	Seq   uint64    `json:"seq"`
 	Index uint32    `json:"idx"`
-	Time  int64     `json:"ts"`
 	Kind  EventKind `json:"kind"`
+	Timer bool      `json:"timer,omitempty"`
+	Time  int64     `json:"ts"`
 
 	Account     string      `json:"account,omitempty"`
 	Owner       string      `json:"owner,omitempty"`
 	AccountKind AccountKind `json:"accountKind,omitempty"`
 
-	Symbol    string      `json:"symbol,omitempty"`
-	OrderID   uint64      `json:"orderId,omitempty"`
-	ClientID  string      `json:"clientId,omitempty"`
-	Side      Side        `json:"side,omitempty"`
-	Price     int64       `json:"price,omitempty"`
-	Quantity  int64       `json:"qty,omitempty"`
-	Remaining int64       `json:"remaining,omitempty"`
-	Filled    int64       `json:"filled,omitempty"`
-	Status    OrderStatus `json:"status,omitempty"`
-	Mandatory bool        `json:"mandatory,omitempty"`
+	Symbol     string      `json:"symbol,omitempty"`
+	OrderID    uint64      `json:"orderId,omitempty"`
+	ClientID   string      `json:"clientId,omitempty"`
+	Side       Side        `json:"side,omitempty"`
+	Type       OrderType   `json:"type,omitempty"`
+	TIF        TimeInForce `json:"tif,omitempty"`
+	Price      int64       `json:"price,omitempty"`
+	Quantity   int64       `json:"qty,omitempty"`
+	Remaining  int64       `json:"remaining,omitempty"`
+	Filled     int64       `json:"filled,omitempty"`
+	Status     OrderStatus `json:"status,omitempty"`
+	Reason     string      `json:"reason,omitempty"`
+	Purpose    Purpose     `json:"purpose,omitempty"`
+	Obligation string      `json:"obligation,omitempty"`
+	// KeepsPriority: an amend that kept the order's place in the queue.
+	KeepsPriority bool `json:"keepsPriority,omitempty"`
 
-	// Trades: the maker's price; both sides' accounts and orders.
+	// Trades: executed at Price; the buyer pays QuoteAmount + BuyerFee, the
+	// seller receives QuoteAmount − SellerFee, FeeAccount receives both
+	// fees. TakerSide is 0 for an auction trade. Purpose and Obligation are
+	// the sell order's.
 	BaseAsset     string `json:"base,omitempty"`
 	QuoteAsset    string `json:"quote,omitempty"`
 	QuoteAmount   int64  `json:"quoteAmount,omitempty"`
+	BuyerFee      int64  `json:"buyerFee,omitempty"`
+	SellerFee     int64  `json:"sellerFee,omitempty"`
+	FeeAccount    string `json:"feeAccount,omitempty"`
 	TakerSide     Side   `json:"takerSide,omitempty"`
 	BuyerAccount  string `json:"buyer,omitempty"`
 	SellerAccount string `json:"seller,omitempty"`
 	BuyOrderID    uint64 `json:"buyOrderId,omitempty"`
 	SellOrderID   uint64 `json:"sellOrderId,omitempty"`
 
-	// Custody and permissions.
-	Asset      string     `json:"asset,omitempty"`
-	Amount     int64      `json:"amount,omitempty"`
-	ExtRef     string     `json:"extRef,omitempty"`
+	// Levels: Side, Price, Quantity (visible) and Orders.
+	Orders int32 `json:"orders,omitempty"`
+
+	// Balances (Account, Asset, Free, Held) and custody (Asset, Amount, ExtRef).
+	Asset  string `json:"asset,omitempty"`
+	Amount int64  `json:"amount,omitempty"`
+	Free   int64  `json:"free,omitempty"`
+	Held   int64  `json:"held,omitempty"`
+	ExtRef string `json:"extRef,omitempty"`
+
+	// Permissions, STP defaults and phases (Phase, Halted, Until: the end of
+	// a volatility auction; Price: the reference price).
 	Permission Permission `json:"permission,omitempty"`
 	Granted    bool       `json:"granted,omitempty"`
+	STP        STPMode    `json:"stp,omitempty"`
+	Phase      Phase      `json:"phase,omitempty"`
+	Halted     bool       `json:"halted,omitempty"`
+	Until      int64      `json:"until,omitempty"`
 
 	// Rejections: a stable code (internal/apperr) and a message.
 	Code    string `json:"code,omitempty"`
@@ -81,12 +93,14 @@ type Event struct {
 }
 
 // Rejection returns the application error of a refused command's events
-// (its one EvRejected event), or nil when the command was not refused.
+// (its EvRejected event), or nil when the command was not refused.
 func Rejection(evs []Event) error {
-	if len(evs) == 0 || evs[0].Kind != EvRejected {
-		return nil
+	for i := range evs {
+		if evs[i].Kind == EvRejected {
+			return &apperr.Error{Code: apperr.Code(evs[i].Code), Message: evs[i].Message}
+		}
 	}
-	return &apperr.Error{Code: apperr.Code(evs[0].Code), Message: evs[0].Message}
+	return nil
 }
 
 // ID is the event's stable identity, "seq-index": also its events-stream ID.

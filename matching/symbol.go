@@ -18,19 +18,58 @@ type Symbol struct {
 	LotSize    int64  `json:"lotSize"`  // quantity step, base minor units
 	MinQty     int64  `json:"minQty"`
 	MaxQty     int64  `json:"maxQty"`
+	// MinNotional is the smallest price × quantity of a limit order, in quote
+	// minor units (0: none).
+	MinNotional int64 `json:"minNotional"`
+
+	// MakerFeeBps and TakerFeeBps are fees in basis points of the quote
+	// amount, charged in the quote asset to both sides of every trade and
+	// credited to the engine's fee account. Auction trades charge the maker
+	// fee to both sides.
+	MakerFeeBps int64 `json:"makerFeeBps"`
+	TakerFeeBps int64 `json:"takerFeeBps"`
+
+	// PriceBandBps: a continuous-trading execution more than this many basis
+	// points away from the reference price is not made; the symbol enters a
+	// volatility auction of VolatilityAuctionMs instead (0: no band).
+	PriceBandBps        int64 `json:"priceBandBps"`
+	VolatilityAuctionMs int64 `json:"volatilityAuctionMs"`
+	// RefPrice is the reference price before the first trade (0: none; the
+	// band applies from the first trade on).
+	RefPrice int64 `json:"refPrice"`
+
+	// Schedule, when set, drives the phases by sequenced time: each step
+	// names the phase that starts at a minute of the local day (UTC offset
+	// UTCOffsetMinutes; Almaty is +300). Without a schedule the symbol starts
+	// in InitialPhase (default continuous: 24/7 crypto trading).
+	Schedule         []ScheduleStep `json:"schedule,omitempty"`
+	UTCOffsetMinutes int            `json:"utcOffsetMinutes,omitempty"`
+	InitialPhase     Phase          `json:"initialPhase,omitempty"`
 }
 
-// DefaultSymbols are the markets Satu ships with. BTC trades down to one
-// satoshi at one-tenge ticks; at 50,000,000 ₸ per BTC, price × quantity
-// overflows int64 near 18 BTC, hence the 128-bit notional below.
+// ScheduleStep starts Phase at minute Minute (0–1439) of the local day.
+type ScheduleStep struct {
+	Minute int   `json:"minute"`
+	Phase  Phase `json:"phase"`
+}
+
+// DefaultSymbols are the markets Satu ships with: 24/7 continuous crypto
+// markets with a ±10 % price band and a five-minute volatility auction. BTC
+// trades down to one satoshi at one-tenge ticks; at 50,000,000 ₸ per BTC,
+// price × quantity overflows int64 near 18 BTC, hence the 128-bit notional.
 func DefaultSymbols() []Symbol {
+	common := func(s Symbol) Symbol {
+		s.MakerFeeBps, s.TakerFeeBps = 10, 20
+		s.PriceBandBps, s.VolatilityAuctionMs = 1_000, 5 * 60_000
+		return s
+	}
 	return []Symbol{
-		{Name: "BTCKZT", Base: "BTC", Quote: "KZT", BaseScale: 8, QuoteScale: 2,
-			TickSize: 100, LotSize: 1, MinQty: 1, MaxQty: 1_000 * 100_000_000},
-		{Name: "ETHKZT", Base: "ETH", Quote: "KZT", BaseScale: 9, QuoteScale: 2,
-			TickSize: 100, LotSize: 1_000, MinQty: 1_000, MaxQty: 10_000 * 1_000_000_000},
-		{Name: "USDTKZT", Base: "USDT", Quote: "KZT", BaseScale: 6, QuoteScale: 2,
-			TickSize: 1, LotSize: 10_000, MinQty: 10_000, MaxQty: 10_000_000 * 1_000_000},
+		common(Symbol{Name: "BTCKZT", Base: "BTC", Quote: "KZT", BaseScale: 8, QuoteScale: 2,
+			TickSize: 100, LotSize: 1, MinQty: 1, MaxQty: 1_000 * 100_000_000, MinNotional: 100 * 100}),
+		common(Symbol{Name: "ETHKZT", Base: "ETH", Quote: "KZT", BaseScale: 9, QuoteScale: 2,
+			TickSize: 100, LotSize: 1_000, MinQty: 1_000, MaxQty: 10_000 * 1_000_000_000, MinNotional: 100 * 100}),
+		common(Symbol{Name: "USDTKZT", Base: "USDT", Quote: "KZT", BaseScale: 6, QuoteScale: 2,
+			TickSize: 1, LotSize: 10_000, MinQty: 10_000, MaxQty: 10_000_000 * 1_000_000, MinNotional: 100 * 100}),
 	}
 }
 
@@ -45,6 +84,28 @@ func (s Symbol) Validate() error {
 		return fmt.Errorf("symbol %s: tick and lot must be positive", s.Name)
 	case s.MinQty <= 0 || s.MinQty%s.LotSize != 0 || s.MaxQty < s.MinQty:
 		return fmt.Errorf("symbol %s: min quantity must be a positive multiple of the lot, max ≥ min", s.Name)
+	case s.MinNotional < 0:
+		return fmt.Errorf("symbol %s: min notional must not be negative", s.Name)
+	case s.MakerFeeBps < 0 || s.TakerFeeBps < 0 || s.MakerFeeBps > 1_000 || s.TakerFeeBps > 1_000:
+		return fmt.Errorf("symbol %s: fees must be 0..1000 basis points", s.Name)
+	case s.PriceBandBps < 0 || s.PriceBandBps >= 10_000:
+		return fmt.Errorf("symbol %s: price band must be 0..9999 basis points", s.Name)
+	case s.PriceBandBps > 0 && s.VolatilityAuctionMs <= 0:
+		return fmt.Errorf("symbol %s: a price band needs a positive volatility auction length", s.Name)
+	case s.RefPrice < 0 || s.RefPrice%s.TickSize != 0:
+		return fmt.Errorf("symbol %s: reference price must be a non-negative multiple of the tick", s.Name)
+	case s.UTCOffsetMinutes < -14*60 || s.UTCOffsetMinutes > 14*60:
+		return fmt.Errorf("symbol %s: UTC offset out of range", s.Name)
+	case s.InitialPhase == PhaseVolatilityAuction || int(s.InitialPhase) >= len(phaseNames):
+		return fmt.Errorf("symbol %s: invalid initial phase", s.Name)
+	}
+	for i, st := range s.Schedule {
+		if st.Minute < 0 || st.Minute >= 1440 || st.Phase == 0 || st.Phase == PhaseVolatilityAuction || int(st.Phase) >= len(phaseNames) {
+			return fmt.Errorf("symbol %s: schedule step %d is invalid", s.Name, i)
+		}
+		if i > 0 && st.Minute <= s.Schedule[i-1].Minute {
+			return fmt.Errorf("symbol %s: schedule steps must be in increasing minute order", s.Name)
+		}
 	}
 	return nil
 }
@@ -56,13 +117,39 @@ var pow10 = [19]uint64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11
 // false when the result does not fit int64. Both sides of a trade use the
 // same rounded figure, so the ledger stays balanced; the buyer's hold is
 // computed with NotionalCeil and is therefore always enough.
-func (s Symbol) Notional(price, qty int64) (amount int64, ok bool) {
+func (s *Symbol) Notional(price, qty int64) (amount int64, ok bool) {
 	return mulDiv(price, qty, pow10[s.BaseScale], false)
 }
 
 // NotionalCeil is Notional rounded up: what a buy order must hold.
-func (s Symbol) NotionalCeil(price, qty int64) (amount int64, ok bool) {
+func (s *Symbol) NotionalCeil(price, qty int64) (amount int64, ok bool) {
 	return mulDiv(price, qty, pow10[s.BaseScale], true)
+}
+
+// Fee is the fee on a quote amount at bps basis points, rounded down (in
+// the client's favour). Rounding down is what makes holds sufficient: the
+// fees of several partial fills never add up to more than the fee on their
+// sum.
+func Fee(amount, bps int64) int64 {
+	f, _ := mulDiv(amount, bps, 10_000, false) // amount ≤ MaxInt64, bps ≤ 1000: fits
+	return f
+}
+
+// maxFeeBps is the larger of the two fees: what a buy order holds for.
+func (s *Symbol) maxFeeBps() int64 { return max(s.MakerFeeBps, s.TakerFeeBps) }
+
+// buyHold is what a buy of qty at price must hold: the notional rounded up
+// plus the larger fee on it. ok is false on overflow.
+func (s *Symbol) buyHold(price, qty int64) (int64, bool) {
+	n, ok := s.NotionalCeil(price, qty)
+	if !ok {
+		return 0, false
+	}
+	f := Fee(n, s.maxFeeBps())
+	if n > 1<<63-1-f {
+		return 0, false
+	}
+	return n + f, true
 }
 
 func mulDiv(a, b int64, d uint64, ceil bool) (int64, bool) {
@@ -81,4 +168,36 @@ func mulDiv(a, b int64, d uint64, ceil bool) (int64, bool) {
 		return 0, false
 	}
 	return int64(q), true
+}
+
+// qtyForBudget is the largest multiple of lot whose notional at price plus
+// the fee at bps fits within budget: what a market buy by quote amount can
+// afford at one price. The estimate budget × 10^scale × 10000 /
+// (price × (10000 + bps)) is computed in 128 bits and then corrected lot by
+// lot against the exact rounded figures (a step or two at most).
+func (s *Symbol) qtyForBudget(budget, price, bps int64) int64 {
+	if budget <= 0 || price <= 0 {
+		return 0
+	}
+	hi, lo := bits.Mul64(uint64(budget), pow10[s.BaseScale])
+	if hi >= uint64(price) {
+		return s.MaxQty // affordable beyond any order size
+	}
+	q0, _ := bits.Div64(hi, lo, uint64(price))
+	if q0 > uint64(s.MaxQty) {
+		q0 = uint64(s.MaxQty)
+	}
+	q, _ := mulDiv(int64(q0), 10_000, uint64(10_000+bps), false)
+	q = q / s.LotSize * s.LotSize
+	fits := func(q int64) bool {
+		n, ok := s.Notional(price, q)
+		return ok && n+Fee(n, bps) <= budget
+	}
+	for q > 0 && !fits(q) {
+		q -= s.LotSize
+	}
+	for q+s.LotSize <= s.MaxQty && fits(q+s.LotSize) {
+		q += s.LotSize
+	}
+	return q
 }

@@ -5,14 +5,17 @@
 // Every money-moving event becomes postings that sum to zero per asset:
 //   - a deposit moves the amount from the custody-external account to the
 //     account; a withdrawal moves it back;
-//   - a trade moves the base quantity from seller to buyer and the quote
-//     amount from buyer to seller.
+//   - a trade moves the base quantity from seller to buyer; the buyer pays
+//     the quote amount plus its fee, the seller receives the quote amount
+//     less its fee, and the fee account receives both fees.
 //
 // Holds are engine state, not ledger state: the ledger records ownership,
 // and an account's ledger balance equals the engine's free + held.
 package settlement
 
 import (
+	"slices"
+
 	"github.com/satu-exchange/satu/matching"
 )
 
@@ -55,6 +58,7 @@ type Batch struct {
 	Fills             []Fill
 	Postings          []Posting
 	Mandatory         []MandatoryFill
+	FeeAccounts       []string // fee accounts credited in this batch
 }
 
 // Add folds one event into the batch.
@@ -82,15 +86,26 @@ func (b *Batch) Add(streamID string, ev matching.Event) {
 		b.Postings = append(b.Postings,
 			Posting{EventID: id, Account: ev.SellerAccount, Asset: ev.BaseAsset, Amount: -ev.Quantity},
 			Posting{EventID: id, Account: ev.BuyerAccount, Asset: ev.BaseAsset, Amount: ev.Quantity})
-		if ev.QuoteAmount > 0 {
-			b.Postings = append(b.Postings,
-				Posting{EventID: id, Account: ev.BuyerAccount, Asset: ev.QuoteAsset, Amount: -ev.QuoteAmount},
-				Posting{EventID: id, Account: ev.SellerAccount, Asset: ev.QuoteAsset, Amount: ev.QuoteAmount})
+		b.addPosting(id, ev.BuyerAccount, ev.QuoteAsset, -(ev.QuoteAmount + ev.BuyerFee))
+		b.addPosting(id, ev.SellerAccount, ev.QuoteAsset, ev.QuoteAmount-ev.SellerFee)
+		if fees := ev.BuyerFee + ev.SellerFee; fees > 0 {
+			b.addPosting(id, ev.FeeAccount, ev.QuoteAsset, fees)
+			if !slices.Contains(b.FeeAccounts, ev.FeeAccount) {
+				b.FeeAccounts = append(b.FeeAccounts, ev.FeeAccount)
+			}
 		}
-		if ev.Mandatory {
+		if ev.Purpose == matching.PurposeMandatory {
 			b.Mandatory = append(b.Mandatory, MandatoryFill{FillID: id, SellerAccount: ev.SellerAccount,
 				Asset: ev.BaseAsset, Quantity: ev.Quantity, ExecutedAt: ev.Time})
 		}
+	}
+}
+
+// addPosting appends a posting unless its amount is zero (a trade whose
+// quote amount rounds to zero moves no quote).
+func (b *Batch) addPosting(eventID, account, asset string, amount int64) {
+	if amount != 0 {
+		b.Postings = append(b.Postings, Posting{EventID: eventID, Account: account, Asset: asset, Amount: amount})
 	}
 }
 

@@ -13,7 +13,7 @@ func TestBatchPostingsBalance(t *testing.T) {
 	b.Add("2-0", matching.Event{Seq: 2, Kind: matching.EvDeposited, Account: "m", Asset: "BTC", Amount: 100})
 	b.Add("3-0", matching.Event{Seq: 3, Kind: matching.EvDeposited, Account: "b", Asset: "KZT", Amount: 5000})
 	b.Add("4-1", matching.Event{Seq: 4, Index: 1, Kind: matching.EvTrade, BaseAsset: "BTC", QuoteAsset: "KZT",
-		Quantity: 60, QuoteAmount: 3000, BuyerAccount: "b", SellerAccount: "m", Mandatory: true, Time: 99})
+		Quantity: 60, QuoteAmount: 3000, BuyerAccount: "b", SellerAccount: "m", Purpose: matching.PurposeMandatory, Time: 99})
 	b.Add("5-0", matching.Event{Seq: 5, Kind: matching.EvWithdrawn, Account: "m", Asset: "KZT", Amount: 1000})
 	b.Add("6-0", matching.Event{Seq: 6, Kind: matching.EvOrderAccepted})
 

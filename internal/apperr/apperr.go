@@ -34,13 +34,19 @@ const (
 	RuleNotConfirmed  Code = "RULE_NOT_CONFIRMED"
 	Timeout           Code = "TIMEOUT"
 	Unavailable       Code = "UNAVAILABLE"
+	// The engine's trading-state refusals.
+	PhaseRefused      Code = "PHASE_REFUSED"
+	MarketHalted      Code = "MARKET_HALTED"
+	WouldTake         Code = "WOULD_TAKE"
+	InvalidTransition Code = "INVALID_TRANSITION"
 )
 
 // All lists every code, for documentation checks.
 func All() []Code {
 	return []Code{Internal, MalformedJSON, UnknownMethod, InvalidParameter, InvalidQuantity, InvalidPrice, TooPrecise,
 		UnknownSymbol, UnknownAsset, UnknownAccount, UnknownOrder, UnknownMiner, NotLoggedOn, NotPermitted,
-		InsufficientFunds, Conflict, NoLicence, RuleNotConfirmed, Timeout, Unavailable}
+		InsufficientFunds, Conflict, NoLicence, RuleNotConfirmed, Timeout, Unavailable,
+		PhaseRefused, MarketHalted, WouldTake, InvalidTransition}
 }
 
 // Error is an application error: a code and a human message. It is also the
@@ -92,7 +98,7 @@ func HTTPStatus(c Code) int {
 		return 403
 	case UnknownAccount, UnknownOrder, UnknownMiner:
 		return 404
-	case Conflict:
+	case Conflict, PhaseRefused, MarketHalted, WouldTake, InvalidTransition:
 		return 409
 	case NoLicence, RuleNotConfirmed:
 		return 422

@@ -162,13 +162,14 @@ func (r *Runner) publishedSeq(ctx context.Context) (uint64, error) {
 }
 
 // decodeCommand reads an inbox entry. An undecodable entry becomes a command
-// of no kind, which the engine rejects: the sequence stays gap-free.
+// of no kind, which the engine rejects (UNKNOWN_METHOD): the sequence
+// stays gap-free.
 func decodeCommand(m redis.XMessage) (matching.Command, string) {
 	raw, _ := m.Values[fieldCommand].(string)
 	ref, _ := m.Values[fieldRef].(string)
 	var c matching.Command
 	if err := json.Unmarshal([]byte(raw), &c); err != nil {
-		c = matching.Command{Kind: "undecodable"}
+		c = matching.Command{}
 	}
 	return c, ref
 }

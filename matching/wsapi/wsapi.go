@@ -61,6 +61,8 @@ type PlaceParams struct {
 	// Mandatory tags a miner's sale under the mandatory-sale law; only an
 	// account with the mandatory_sell permission may send it.
 	Mandatory bool `json:"mandatory,omitempty"`
+	// Obligation optionally names the obligation a mandatory sale serves.
+	Obligation string `json:"obligation,omitempty"`
 }
 
 // CancelParams are order.cancel's parameters: one of the two IDs.
@@ -158,6 +160,10 @@ func PlaceCommand(account string, p PlaceParams, symbols map[string]matching.Sym
 	if p.NewClientOrderID == "" || len(p.NewClientOrderID) > 36 {
 		return matching.Command{}, apperr.New(apperr.InvalidParameter, "newClientOrderId must be 1 to 36 characters")
 	}
+	purpose := matching.PurposeNone
+	if p.Mandatory {
+		purpose = matching.PurposeMandatory
+	}
 	price, err := money.Parse(p.Price, s.QuoteScale)
 	if err != nil {
 		return matching.Command{}, asPrice(err)
@@ -167,7 +173,7 @@ func PlaceCommand(account string, p PlaceParams, symbols map[string]matching.Sym
 		return matching.Command{}, err
 	}
 	return matching.Command{Kind: matching.CmdPlaceOrder, Account: account, Symbol: s.Name, ClientID: p.NewClientOrderID,
-		Side: side, Type: matching.Limit, TIF: tif, Price: price, Quantity: qty, Mandatory: p.Mandatory}, nil
+		Side: side, Type: matching.Limit, TIF: tif, Price: price, Quantity: qty, Purpose: purpose, Obligation: p.Obligation}, nil
 }
 
 // asPrice re-labels a quantity parse error as a price error.
@@ -185,6 +191,9 @@ func OrderFromEvents(evs []matching.Event, symbols map[string]matching.Symbol) (
 	var s matching.Symbol
 	var executed, quote int64
 	for _, ev := range evs {
+		if ev.Timer {
+			continue // caused by the passage of time, not by this request
+		}
 		switch ev.Kind {
 		case matching.EvRejected:
 			return OrderResult{}, matching.Rejection(evs)
@@ -195,7 +204,7 @@ func OrderFromEvents(evs []matching.Event, symbols map[string]matching.Symbol) (
 				continue // a maker's order finished by this taker
 			}
 			s = symbols[ev.Symbol]
-			r.Symbol, r.OrderID, r.ClientOrderID, r.Mandatory = ev.Symbol, ev.OrderID, ev.ClientID, ev.Mandatory
+			r.Symbol, r.OrderID, r.ClientOrderID, r.Mandatory = ev.Symbol, ev.OrderID, ev.ClientID, ev.Purpose == matching.PurposeMandatory
 			r.Side = map[matching.Side]string{matching.Buy: "BUY", matching.Sell: "SELL"}[ev.Side]
 			r.Price = money.Format(ev.Price, s.QuoteScale)
 			r.OrigQty = money.Format(ev.Quantity, s.BaseScale)

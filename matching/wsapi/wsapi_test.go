@@ -43,7 +43,7 @@ func TestPlaceCommandOK(t *testing.T) {
 		{"explicit GTC", place(func(p *wsapi.PlaceParams) { p.TimeInForce = "GTC" }), func(*matching.Command) {}},
 		{"buy", place(func(p *wsapi.PlaceParams) { p.Side = "BUY" }), func(c *matching.Command) { c.Side = matching.Buy }},
 		{"IOC", place(func(p *wsapi.PlaceParams) { p.TimeInForce = "IOC" }), func(c *matching.Command) { c.TIF = matching.IOC }},
-		{"mandatory", place(func(p *wsapi.PlaceParams) { p.Mandatory = true }), func(c *matching.Command) { c.Mandatory = true }},
+		{"mandatory", place(func(p *wsapi.PlaceParams) { p.Mandatory = true }), func(c *matching.Command) { c.Purpose = matching.PurposeMandatory }},
 		{"price with scale digits", place(func(p *wsapi.PlaceParams) { p.Price = "43000000.00"; p.Quantity = "0.30000000" }),
 			func(*matching.Command) {}},
 		{"trailing zeros beyond scale", place(func(p *wsapi.PlaceParams) { p.Price = "43000000.000"; p.Quantity = "0.3000000000" }),
@@ -146,7 +146,8 @@ func done(seq uint64, idx uint32, id uint64, cid string, side matching.Side, pri
 }
 
 func trade(seq uint64, idx uint32, buyID, sellID uint64, taker matching.Side, price, qty int64) matching.Event {
-	quote, ok := symbols()["BTCKZT"].Notional(price, qty)
+	s := symbols()["BTCKZT"]
+	quote, ok := s.Notional(price, qty)
 	if !ok {
 		panic("notional overflow")
 	}
@@ -245,7 +246,7 @@ func TestOrderFromEventsCancel(t *testing.T) {
 
 func TestOrderFromEventsMandatory(t *testing.T) {
 	ev := accepted(2, 1, "m-1", matching.Sell, 43_000_000*kzt, 3*btc/10)
-	ev.Mandatory = true
+	ev.Purpose = matching.PurposeMandatory
 	got, err := wsapi.OrderFromEvents([]matching.Event{ev}, symbols())
 	if err != nil || !got.Mandatory {
 		t.Fatalf("got %+v, %v", got, err)
@@ -433,7 +434,7 @@ func FuzzDecodeRequest(f *testing.F) {
 		if !ok || cmd.Kind != matching.CmdPlaceOrder || cmd.Account != "acct" || cmd.Type != matching.Limit ||
 			cmd.ClientID != p.NewClientOrderID || len(cmd.ClientID) < 1 || len(cmd.ClientID) > 36 ||
 			(cmd.Side != matching.Buy && cmd.Side != matching.Sell) || (cmd.TIF != matching.GTC && cmd.TIF != matching.IOC) ||
-			cmd.Price < 0 || cmd.Quantity < 0 || cmd.Mandatory != p.Mandatory {
+			cmd.Price < 0 || cmd.Quantity < 0 || (cmd.Purpose == matching.PurposeMandatory) != p.Mandatory {
 			t.Fatalf("PlaceCommand(%+v) = %+v", p, cmd)
 		}
 		// The minor units are exactly the decimal that was sent.

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/satu-exchange/satu/matching"
 
 	"github.com/satu-exchange/satu/settlement"
 )
@@ -127,8 +128,14 @@ func (s *Store) claim(ctx context.Context, tx pgx.Tx, shard, after string) error
 func (s *Store) writeAccounts(ctx context.Context, tx pgx.Tx, _ string, _ int64, b *settlement.Batch) error {
 	for _, ev := range b.Accounts {
 		if _, err := tx.Exec(ctx, `INSERT INTO accounts (id, owner, kind, opened_seq) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (id) DO NOTHING`, ev.Account, ev.Owner, string(ev.AccountKind), int64(ev.Seq)); err != nil {
+			ON CONFLICT (id) DO NOTHING`, ev.Account, ev.Owner, ev.AccountKind.String(), int64(ev.Seq)); err != nil {
 			return fmt.Errorf("accounts: %w", err)
+		}
+	}
+	for _, id := range b.FeeAccounts {
+		if _, err := tx.Exec(ctx, `INSERT INTO accounts (id, owner, kind, opened_seq) VALUES ($1, 'satu', 'fee', 0)
+			ON CONFLICT (id) DO NOTHING`, id); err != nil {
+			return fmt.Errorf("fee account: %w", err)
 		}
 	}
 	return nil
@@ -154,17 +161,38 @@ func (s *Store) writeFills(ctx context.Context, tx pgx.Tx, shard string, batchID
 		if err != nil {
 			return err
 		}
+		buyerFee, err := s.numeric(ev.QuoteAsset, ev.BuyerFee)
+		if err != nil {
+			return err
+		}
+		sellerFee, err := s.numeric(ev.QuoteAsset, ev.SellerFee)
+		if err != nil {
+			return err
+		}
+		taker := "auction"
+		if ev.TakerSide != 0 {
+			taker = ev.TakerSide.String()
+		}
 		rows = append(rows, []any{shard, f.ID, int64(ev.Seq), batchID, ev.Symbol, ev.BaseAsset, ev.QuoteAsset,
 			price, qty, quote, ev.BuyerAccount, ev.SellerAccount, int64(ev.BuyOrderID), int64(ev.SellOrderID),
-			string(ev.TakerSide), ev.Mandatory, time.UnixMilli(ev.Time).UTC()})
+			taker, ev.Purpose == matching.PurposeMandatory, time.UnixMilli(ev.Time).UTC(),
+			buyerFee, sellerFee, nullable(ev.Obligation)})
 	}
 	_, err := tx.CopyFrom(ctx, pgx.Identifier{"fills"}, []string{"shard", "id", "seq", "batch_id", "symbol",
 		"base_asset", "quote_asset", "price", "quantity", "quote_amount", "buyer_account", "seller_account",
-		"buy_order_id", "sell_order_id", "taker_side", "mandatory", "executed_at"}, pgx.CopyFromRows(rows))
+		"buy_order_id", "sell_order_id", "taker_side", "mandatory", "executed_at",
+		"buyer_fee", "seller_fee", "obligation"}, pgx.CopyFromRows(rows))
 	if err != nil {
 		return fmt.Errorf("fills: %w", err)
 	}
 	return nil
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
 
 func (s *Store) writePostings(ctx context.Context, tx pgx.Tx, shard string, batchID int64, b *settlement.Batch) error {

@@ -93,7 +93,7 @@ func TestSettleExactlyOnce(t *testing.T) {
 		do(matching.Command{Kind: matching.CmdPlaceOrder, Account: "buyer", Symbol: "BTCKZT", ClientID: "b" + cid,
 			Side: matching.Buy, Type: matching.Limit, TIF: matching.GTC, Price: int64(30_000_000+i) * 100, Quantity: btc / 2})
 		do(matching.Command{Kind: matching.CmdPlaceOrder, Account: "miner-a-1", Symbol: "BTCKZT", ClientID: "s" + cid,
-			Side: matching.Sell, Type: matching.Limit, TIF: matching.GTC, Price: 29_000_000_00, Quantity: btc / 2, Mandatory: true})
+			Side: matching.Sell, Type: matching.Limit, TIF: matching.GTC, Price: 29_000_000_00, Quantity: btc / 2, Purpose: matching.PurposeMandatory})
 	}
 	stop()
 	<-runnerDone

@@ -1,0 +1,163 @@
+package matching
+
+import "slices"
+
+// Level is one aggregated price level: the visible quantity and the number
+// of orders.
+type Level struct {
+	Price    int64 `json:"price"`
+	Quantity int64 `json:"qty"`
+	Orders   int32 `json:"orders"`
+}
+
+// OrderView is an open order as queries see it.
+type OrderView struct {
+	ID         uint64      `json:"orderId"`
+	Account    string      `json:"account"`
+	Symbol     string      `json:"symbol"`
+	ClientID   string      `json:"clientId"`
+	Side       Side        `json:"side"`
+	Type       OrderType   `json:"type"`
+	TIF        TimeInForce `json:"tif"`
+	STP        STPMode     `json:"stp"`
+	Purpose    Purpose     `json:"purpose,omitempty"`
+	Obligation string      `json:"obligation,omitempty"`
+	PostOnly   bool        `json:"postOnly,omitempty"`
+	Price      int64       `json:"price"`
+	Quantity   int64       `json:"qty"`
+	Remaining  int64       `json:"remaining"`
+	Visible    int64       `json:"visible"`
+	Display    int64       `json:"displayQty,omitempty"`
+	Held       int64       `json:"held"`
+	ExpireAt   int64       `json:"expireAt,omitempty"`
+}
+
+func (o *order) view() OrderView {
+	return OrderView{ID: o.id, Account: o.acct.id, Symbol: o.sym.Name, ClientID: o.clientID, Side: o.side,
+		Type: o.typ, TIF: o.tif, STP: o.stp, Purpose: o.purpose, Obligation: o.obligation, PostOnly: o.postOnly,
+		Price: o.price, Quantity: o.qty, Remaining: o.remaining, Visible: o.visible, Display: o.display,
+		Held: o.held, ExpireAt: o.expireAt}
+}
+
+// Symbol returns a symbol's configuration.
+func (e *Engine) Symbol(name string) (Symbol, bool) {
+	m := e.bySymbol[name]
+	if m == nil {
+		return Symbol{}, false
+	}
+	return m.Symbol, true
+}
+
+// Symbols returns the configured symbols in configuration order.
+func (e *Engine) Symbols() []Symbol {
+	out := make([]Symbol, len(e.markets))
+	for i, m := range e.markets {
+		out[i] = m.Symbol
+	}
+	return out
+}
+
+// MarketState is a symbol's trading state.
+type MarketState struct {
+	Phase      Phase `json:"phase"`
+	Halted     bool  `json:"halted"`
+	RefPrice   int64 `json:"refPrice"`
+	LastPrice  int64 `json:"lastPrice"`
+	ClosePrice int64 `json:"closePrice"`
+	Until      int64 `json:"until,omitempty"` // a volatility auction's end
+}
+
+// Market returns a symbol's trading state.
+func (e *Engine) Market(symbol string) (MarketState, bool) {
+	m := e.bySymbol[symbol]
+	if m == nil {
+		return MarketState{}, false
+	}
+	st := MarketState{Phase: m.phase, Halted: m.halted, RefPrice: m.refPrice, LastPrice: m.lastPrice, ClosePrice: m.closePrice}
+	if m.phase == PhaseVolatilityAuction {
+		st.Until = m.volUntil
+	}
+	return st, true
+}
+
+// Balance returns an account's free and held amounts of an asset.
+func (e *Engine) Balance(acct, asset string) (free, held int64) {
+	a := e.accounts[acct]
+	i, ok := e.assetIdx[asset]
+	if a == nil || !ok {
+		return 0, 0
+	}
+	return a.bal[i].free, a.bal[i].held
+}
+
+// Assets returns the engine's assets in index order.
+func (e *Engine) Assets() []string { return slices.Clone(e.assets) }
+
+// Depth returns up to n aggregated levels of each side of a symbol's book,
+// best first; visible quantities only.
+func (e *Engine) Depth(symbol string, n int) (bids, asks []Level) {
+	m := e.bySymbol[symbol]
+	if m == nil {
+		return nil, nil
+	}
+	return m.bids.depth(n), m.asks.depth(n)
+}
+
+func (b *bookSide) depth(n int) []Level {
+	n = min(n, len(b.levels))
+	out := make([]Level, 0, n)
+	for i := len(b.levels) - 1; i >= len(b.levels)-n; i-- {
+		l := b.levels[i]
+		out = append(out, Level{Price: l.price, Quantity: l.visible, Orders: l.count})
+	}
+	return out
+}
+
+// Order returns an open order.
+func (e *Engine) Order(id uint64) (OrderView, bool) {
+	o := e.orders[id]
+	if o == nil {
+		return OrderView{}, false
+	}
+	return o.view(), true
+}
+
+// OpenOrders returns an account's open orders, oldest first.
+func (e *Engine) OpenOrders(account string) []OrderView {
+	a := e.accounts[account]
+	if a == nil {
+		return nil
+	}
+	out := make([]OrderView, 0, a.openCount)
+	for o := a.open; o != nil; o = o.anext {
+		out = append(out, o.view())
+	}
+	return out
+}
+
+// BookOrders returns one side of a symbol's book order by order, in
+// priority (best price first, then time).
+func (e *Engine) BookOrders(symbol string, side Side) []OrderView {
+	m := e.bySymbol[symbol]
+	if m == nil {
+		return nil
+	}
+	bs := m.side(side)
+	var out []OrderView
+	for i := len(bs.levels) - 1; i >= 0; i-- {
+		for o := bs.levels[i].head; o != nil; o = o.next {
+			out = append(out, o.view())
+		}
+	}
+	return out
+}
+
+// Indicative returns the price and volume an uncross would execute at now
+// (0, 0 when the book is not crossed): what call phases publish.
+func (e *Engine) Indicative(symbol string) (price, volume int64) {
+	m := e.bySymbol[symbol]
+	if m == nil {
+		return 0, 0
+	}
+	return m.auctionPrice()
+}

@@ -1,0 +1,272 @@
+package matching
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+)
+
+// SnapshotVersion is the version of the snapshot encoding.
+const SnapshotVersion = 1
+
+// Snapshot is the engine's whole state in a canonical form: every slice in
+// a defined order, so the same state always encodes to the same bytes.
+// Pools, scratch space and indexes are not state: Restore rebuilds them.
+type Snapshot struct {
+	Version     int            `json:"version"`
+	Seq         uint64         `json:"seq"`
+	Now         int64          `json:"now"`
+	NextID      uint64         `json:"nextId"`
+	FeeAccount  string         `json:"feeAccount"`
+	RetentionMs int64          `json:"retentionMs"`
+	Symbols     []Symbol       `json:"symbols"`
+	Markets     []MarketSnap   `json:"markets"`
+	Accounts    []AccountSnap  `json:"accounts"`
+	Deposits    []string       `json:"deposits"`
+	Withdrawals []string       `json:"withdrawals"`
+	Finished    []FinishedSnap `json:"finished"`
+}
+
+// MarketSnap is one symbol's state and book, each side best first.
+type MarketSnap struct {
+	Symbol     string      `json:"symbol"`
+	State      MarketState `json:"state"`
+	VolUntil   int64       `json:"volUntil"`
+	SchedPhase Phase       `json:"schedPhase"`
+	Bids       []OrderSnap `json:"bids"`
+	Asks       []OrderSnap `json:"asks"`
+}
+
+// OrderSnap is one resting order.
+type OrderSnap struct {
+	OrderView
+	ByQuote bool  `json:"byQuote,omitempty"`
+	Budget  int64 `json:"budget,omitempty"`
+}
+
+// AccountSnap is one account.
+type AccountSnap struct {
+	ID          string         `json:"id"`
+	Owner       string         `json:"owner"`
+	Kind        AccountKind    `json:"kind"`
+	Permissions []Permission   `json:"permissions"`
+	STP         STPMode        `json:"stp"`
+	Balances    []BalanceSnap  `json:"balances"`
+	ClientIDs   []ClientIDSnap `json:"clientIds"`
+}
+
+// BalanceSnap is one asset's balance.
+type BalanceSnap struct {
+	Asset string `json:"asset"`
+	Free  int64  `json:"free"`
+	Held  int64  `json:"held"`
+}
+
+// ClientIDSnap is one remembered client order ID.
+type ClientIDSnap struct {
+	ClientID string `json:"clientId"`
+	OrderID  uint64 `json:"orderId"`
+	DoneAt   int64  `json:"doneAt,omitempty"`
+}
+
+// FinishedSnap is one entry of the client-ID retention queue.
+type FinishedSnap struct {
+	Account  string `json:"account"`
+	ClientID string `json:"clientId"`
+	At       int64  `json:"at"`
+}
+
+// Snapshot captures the engine's state between commands.
+func (e *Engine) Snapshot() *Snapshot {
+	s := &Snapshot{Version: SnapshotVersion, Seq: e.seq, Now: e.now, NextID: e.nextID,
+		FeeAccount: e.cfg.FeeAccount, RetentionMs: e.cfg.ClientIDRetentionMs, Symbols: e.Symbols()}
+	for _, m := range e.markets {
+		st, _ := e.Market(m.Name)
+		ms := MarketSnap{Symbol: m.Name, State: st, VolUntil: m.volUntil, SchedPhase: m.schedPhase,
+			Bids: m.bids.snap(), Asks: m.asks.snap()}
+		s.Markets = append(s.Markets, ms)
+	}
+	ids := make([]string, 0, len(e.accounts))
+	for id := range e.accounts {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		a := e.accounts[id]
+		as := AccountSnap{ID: a.id, Owner: a.owner, Kind: a.kind, STP: a.stp, Permissions: []Permission{}}
+		for p := Permission(1); int(p) < len(permissionNames); p++ {
+			if a.has(p) {
+				as.Permissions = append(as.Permissions, p)
+			}
+		}
+		for i, b := range a.bal {
+			if b.free != 0 || b.held != 0 {
+				as.Balances = append(as.Balances, BalanceSnap{Asset: e.assets[i], Free: b.free, Held: b.held})
+			}
+		}
+		for cid, ref := range a.clientIDs {
+			as.ClientIDs = append(as.ClientIDs, ClientIDSnap{ClientID: cid, OrderID: ref.id, DoneAt: ref.doneAt})
+		}
+		slices.SortFunc(as.ClientIDs, func(x, y ClientIDSnap) int {
+			if x.ClientID < y.ClientID {
+				return -1
+			}
+			if x.ClientID > y.ClientID {
+				return 1
+			}
+			return 0
+		})
+		s.Accounts = append(s.Accounts, as)
+	}
+	s.Deposits, s.Withdrawals = sortedKeys(e.deposits), sortedKeys(e.withdraws)
+	for _, f := range e.finished[e.finHead:] {
+		s.Finished = append(s.Finished, FinishedSnap{Account: f.acct.id, ClientID: f.clientID, At: f.at})
+	}
+	return s
+}
+
+func (b *bookSide) snap() []OrderSnap {
+	out := []OrderSnap{}
+	for i := len(b.levels) - 1; i >= 0; i-- {
+		for o := b.levels[i].head; o != nil; o = o.next {
+			out = append(out, OrderSnap{OrderView: o.view(), ByQuote: o.byQuote, Budget: o.budget})
+		}
+	}
+	return out
+}
+
+func sortedKeys(m map[string]struct{}) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Hash is the SHA-256 of the snapshot's canonical JSON encoding, in hex.
+func (s *Snapshot) Hash() string {
+	b, err := json.Marshal(s)
+	if err != nil {
+		panic(err) // plain data: cannot fail
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// StateHash is the hash of the engine's whole state: equal for engines that
+// applied the same commands.
+func (e *Engine) StateHash() string { return e.Snapshot().Hash() }
+
+// Restore builds an engine from a snapshot. The snapshot carries its own
+// configuration; cfg, when it has symbols, must match it (a changed symbol
+// configuration needs a deliberate migration, not a silent restore).
+func Restore(s *Snapshot, cfg Config) (*Engine, error) {
+	if s.Version != SnapshotVersion {
+		return nil, fmt.Errorf("matching: snapshot version %d, want %d", s.Version, SnapshotVersion)
+	}
+	if cfg.Symbols != nil {
+		a, _ := json.Marshal(cfg.Symbols)
+		b, _ := json.Marshal(s.Symbols)
+		if string(a) != string(b) {
+			return nil, fmt.Errorf("matching: snapshot symbols differ from the configuration")
+		}
+	}
+	e, err := NewWithConfig(Config{Symbols: s.Symbols, FeeAccount: s.FeeAccount, ClientIDRetentionMs: s.RetentionMs})
+	if err != nil {
+		return nil, err
+	}
+	e.seq, e.now, e.nextID = s.Seq, s.Now, s.NextID
+	delete(e.accounts, e.cfg.FeeAccount)
+	for _, as := range s.Accounts {
+		a := e.newAccount(as.ID, as.Owner, as.Kind, as.STP)
+		for _, p := range as.Permissions {
+			a.perms |= 1 << p
+		}
+		for _, b := range as.Balances {
+			i, ok := e.assetIdx[b.Asset]
+			if !ok {
+				return nil, fmt.Errorf("matching: snapshot balance in unknown asset %q", b.Asset)
+			}
+			a.bal[i].free, a.bal[i].held = b.Free, b.Held
+		}
+		for _, c := range as.ClientIDs {
+			a.clientIDs[c.ClientID] = clientRef{id: c.OrderID, doneAt: c.DoneAt}
+		}
+	}
+	if e.feeAcct = e.accounts[e.cfg.FeeAccount]; e.feeAcct == nil {
+		return nil, fmt.Errorf("matching: snapshot has no fee account")
+	}
+	for _, d := range s.Deposits {
+		e.deposits[d] = struct{}{}
+	}
+	for _, w := range s.Withdrawals {
+		e.withdraws[w] = struct{}{}
+	}
+	var all []*order
+	for _, ms := range s.Markets {
+		m := e.bySymbol[ms.Symbol]
+		if m == nil {
+			return nil, fmt.Errorf("matching: snapshot market %q not configured", ms.Symbol)
+		}
+		m.phase, m.halted, m.lastPrice, m.closePrice = ms.State.Phase, ms.State.Halted, ms.State.LastPrice, ms.State.ClosePrice
+		m.volUntil, m.schedPhase = ms.VolUntil, ms.SchedPhase
+		m.setRef(ms.State.RefPrice)
+		for _, side := range [][]OrderSnap{ms.Bids, ms.Asks} {
+			for _, os := range side {
+				o, err := e.restoreOrder(m, os)
+				if err != nil {
+					return nil, err
+				}
+				e.rest(o, m)
+				all = append(all, o)
+			}
+		}
+	}
+	e.touchedLvl, e.touchedBal = e.touchedLvl[:0], e.touchedBal[:0]
+	for _, a := range e.accounts {
+		for i := range a.bal {
+			a.bal[i].mark = 0
+		}
+	}
+	slices.SortFunc(all, func(x, y *order) int { return cmp.Compare(x.id, y.id) })
+	for _, o := range all {
+		a := o.acct
+		if a.openTail == nil {
+			a.open = o
+		} else {
+			a.openTail.anext, o.aprev = o, a.openTail
+		}
+		a.openTail = o
+		a.openCount++
+	}
+	for _, f := range s.Finished {
+		a := e.accounts[f.Account]
+		if a == nil {
+			return nil, fmt.Errorf("matching: snapshot retention entry for unknown account %q", f.Account)
+		}
+		e.finished = append(e.finished, finishedID{acct: a, clientID: f.ClientID, at: f.At})
+	}
+	return e, nil
+}
+
+func (e *Engine) restoreOrder(m *market, s OrderSnap) (*order, error) {
+	a := e.accounts[s.Account]
+	if a == nil {
+		return nil, fmt.Errorf("matching: snapshot order %d of unknown account %q", s.ID, s.Account)
+	}
+	if _, dup := e.orders[s.ID]; dup {
+		return nil, fmt.Errorf("matching: snapshot order %d twice", s.ID)
+	}
+	o := e.pool.order()
+	o.id, o.acct, o.sym, o.clientID, o.obligation = s.ID, a, m, s.ClientID, s.Obligation
+	o.side, o.typ, o.tif, o.stp, o.purpose, o.postOnly = s.Side, s.Type, s.TIF, s.STP, s.Purpose, s.PostOnly
+	o.price, o.qty, o.remaining, o.visible, o.display = s.Price, s.Quantity, s.Remaining, s.Visible, s.Display
+	o.held, o.expireAt, o.byQuote, o.budget, o.heapIdx = s.Held, s.ExpireAt, s.ByQuote, s.Budget, -1
+	e.orders[o.id] = o
+	return o, nil
+}
