@@ -27,8 +27,8 @@ type order struct {
 	expireAt   int64 // GTD expiry, Unix ms; 0 otherwise
 	heapIdx    int32 // position in the expiry heap; -1 when not there
 
-	lvl         *level
-	prev, next  *order
+	lvl          *level
+	prev, next   *order
 	aprev, anext *order
 }
 

@@ -124,9 +124,11 @@ const (
 
 var tifNames = []string{"", "GTC", "IOC", "FOK", "GTD"}
 
-func (t TimeInForce) String() string                { return enumString(tifNames, uint8(t)) }
-func (t TimeInForce) MarshalText() ([]byte, error)  { return enumText(tifNames, uint8(t)) }
-func (t *TimeInForce) UnmarshalText(b []byte) error { return parseInto(t, "time in force", tifNames, b) }
+func (t TimeInForce) String() string               { return enumString(tifNames, uint8(t)) }
+func (t TimeInForce) MarshalText() ([]byte, error) { return enumText(tifNames, uint8(t)) }
+func (t *TimeInForce) UnmarshalText(b []byte) error {
+	return parseInto(t, "time in force", tifNames, b)
+}
 
 // STPMode is a self-trade prevention mode: what happens when an incoming
 // order would trade with a resting order of the same owner.

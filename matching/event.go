@@ -4,14 +4,14 @@ import "github.com/satu-exchange/satu/internal/apperr"
 
 // The reasons an order ends other than by a fill or the owner's cancel.
 const (
-	ReasonCanceled   = "canceled"      // the owner's cancel
-	ReasonCancelAll  = "cancel_all"    // a cancel-all by the owner or an operator
-	ReasonIOC        = "ioc"           // the unfilled rest of an IOC order
-	ReasonFOK        = "fok"           // a FOK order that could not fill completely
-	ReasonMarket     = "market"        // the unfilled rest of a market order
-	ReasonSelfTrade  = "self_trade"    // self-trade prevention
-	ReasonPriceBand  = "price_band"    // an execution beyond the band; the rest cannot rest
-	ReasonExpired    = "gtd"           // a GTD order reached its expiry
+	ReasonCanceled   = "canceled"   // the owner's cancel
+	ReasonCancelAll  = "cancel_all" // a cancel-all by the owner or an operator
+	ReasonIOC        = "ioc"        // the unfilled rest of an IOC order
+	ReasonFOK        = "fok"        // a FOK order that could not fill completely
+	ReasonMarket     = "market"     // the unfilled rest of a market order
+	ReasonSelfTrade  = "self_trade" // self-trade prevention
+	ReasonPriceBand  = "price_band" // an execution beyond the band; the rest cannot rest
+	ReasonExpired    = "gtd"        // a GTD order reached its expiry
 	ReasonAuctionSTP = "auction_self_trade"
 )
 

@@ -60,7 +60,7 @@ type ScheduleStep struct {
 func DefaultSymbols() []Symbol {
 	common := func(s Symbol) Symbol {
 		s.MakerFeeBps, s.TakerFeeBps = 10, 20
-		s.PriceBandBps, s.VolatilityAuctionMs = 1_000, 5 * 60_000
+		s.PriceBandBps, s.VolatilityAuctionMs = 1_000, 5*60_000
 		return s
 	}
 	return []Symbol{
