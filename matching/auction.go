@@ -37,7 +37,11 @@ func (e *Engine) phaseCommand(c *Command) *apperr.Error {
 		}
 		m.halted = false
 		if m.phase.matches() {
-			e.uncross(m) // phase changes during the halt may have left it crossed
+			// Phase changes during the halt may have left it crossed; an
+			// uncross deferred into trading-at-last sets the closing price.
+			if p := e.uncross(m); p != 0 && m.phase == PhaseTradingAtLast {
+				m.closePrice = p
+			}
 		}
 		e.phaseEvent(m)
 	default:
@@ -53,10 +57,10 @@ func (e *Engine) phaseCommand(c *Command) *apperr.Error {
 	return nil
 }
 
-// transition moves m to phase to. Leaving a call phase for a matching one
-// uncrosses the book first (unless halted: then at the resume); entering
-// trading-at-last fixes the closing price: the uncross price, else the last
-// trade price.
+// transition moves m to phase to. Entering a matching phase from one that
+// does not match (a call phase, or closed after a call) uncrosses the book
+// first — unless halted: then at the resume; entering trading-at-last fixes
+// the closing price: the uncross price, else the last trade price.
 func (e *Engine) transition(m *market, to Phase) {
 	from := m.phase
 	if from == to {
@@ -64,7 +68,7 @@ func (e *Engine) transition(m *market, to Phase) {
 	}
 	m.phase = to
 	var p int64
-	if from.call() && to.matches() && !m.halted {
+	if !from.matches() && to.matches() && !m.halted {
 		p = e.uncross(m)
 	}
 	if to == PhaseTradingAtLast {
@@ -88,7 +92,8 @@ func (e *Engine) phaseEvent(m *market) {
 }
 
 // uncross executes a crossed book at single prices until it is no longer
-// crossed, and returns the (last) uncross price, 0 if nothing crossed.
+// crossed, and returns the (last) uncross price, 0 if nothing traded (a
+// round that only expired self-trading orders sets no price).
 // Normally one round suffices; self-trade prevention between the crossing
 // orders can leave a smaller cross for another round.
 func (e *Engine) uncross(m *market) int64 {
@@ -98,8 +103,9 @@ func (e *Engine) uncross(m *market) int64 {
 		if vol == 0 {
 			break
 		}
-		e.auctionExecute(m, p)
-		last = p
+		if e.auctionExecute(m, p) {
+			last = p
+		}
 	}
 	if last != 0 {
 		m.lastPrice = last
@@ -158,11 +164,11 @@ func abs(v int64) int64 {
 // auctionExecute matches every bid at or above p with every ask at or below
 // p, in price-time priority, all at p. Both sides pay the maker fee. When
 // the next bid and ask share an owner, the later order (higher ID) expires.
-func (e *Engine) auctionExecute(m *market, p int64) {
+func (e *Engine) auctionExecute(m *market, p int64) (traded bool) {
 	for {
 		bl, al := m.bids.best(), m.asks.best()
 		if bl == nil || al == nil || bl.price < p || al.price > p {
-			return
+			return traded
 		}
 		b, a := bl.head, al.head
 		if b.acct.owner == a.acct.owner {
@@ -175,6 +181,7 @@ func (e *Engine) auctionExecute(m *market, p int64) {
 		}
 		q := min(b.remaining, a.remaining)
 		e.trade(m, b, a, p, q, 0)
+		traded = true
 		e.auctionReduce(b, q)
 		e.auctionReduce(a, q)
 	}

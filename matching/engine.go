@@ -13,6 +13,7 @@ package matching
 
 import (
 	"fmt"
+	"hash/maphash"
 
 	"github.com/satu-exchange/satu/internal/apperr"
 )
@@ -36,19 +37,14 @@ type balance struct {
 	mark       uint64 // the command seq that last reported this balance as touched
 }
 
-type clientRef struct {
-	id     uint64
-	doneAt int64 // 0 while the order is open
-}
-
 type account struct {
 	id, owner string
 	kind      AccountKind
 	perms     uint32 // bit per Permission
 	stp       STPMode
 	bal       []balance // by asset index
-	clientIDs map[string]clientRef
-	open      *order // the account's open orders, oldest first (aprev/anext)
+	salt      uint64    // mixes the account into client-ID hashes
+	open      *order    // the account's open orders, oldest first (aprev/anext)
 	openTail  *order
 	openCount int
 }
@@ -112,7 +108,8 @@ type Engine struct {
 	assets    []string
 	assetIdx  map[string]int
 	accounts  map[string]*account
-	orders    map[uint64]*order
+	orders    orderIndex
+	cids      cidIndex
 	deposits  map[string]struct{}
 	withdraws map[string]struct{}
 	expiry    expiryHeap
@@ -159,7 +156,7 @@ func NewWithConfig(cfg Config) (*Engine, error) {
 		bySymbol:  make(map[string]*market, len(cfg.Symbols)),
 		assetIdx:  make(map[string]int),
 		accounts:  make(map[string]*account),
-		orders:    make(map[uint64]*order),
+		cids:      newCIDIndex(),
 		deposits:  make(map[string]struct{}),
 		withdraws: make(map[string]struct{}),
 	}
@@ -198,7 +195,7 @@ func NewWithConfig(cfg Config) (*Engine, error) {
 
 func (e *Engine) newAccount(id, owner string, kind AccountKind, stp STPMode) *account {
 	a := &account{id: id, owner: owner, kind: kind, stp: stp, bal: make([]balance, len(e.assets)),
-		clientIDs: map[string]clientRef{}}
+		salt: maphash.String(e.cids.seed, id)}
 	e.accounts[id] = a
 	return a
 }
@@ -336,11 +333,12 @@ func (e *Engine) account(id string) (*account, *apperr.Error) {
 }
 
 func (e *Engine) market(name string) (*market, *apperr.Error) {
-	m := e.bySymbol[name]
-	if m == nil {
-		return nil, apperr.New(apperr.UnknownSymbol, "unknown symbol %q", name)
+	for _, m := range e.markets { // a handful per shard: faster than hashing
+		if m.Name == name {
+			return m, nil
+		}
 	}
-	return m, nil
+	return nil, apperr.New(apperr.UnknownSymbol, "unknown symbol %q", name)
 }
 
 func (e *Engine) openAccount(c *Command) *apperr.Error {
@@ -492,7 +490,7 @@ func (e *Engine) advance() {
 	}
 	for e.finHead < len(e.finished) && e.finished[e.finHead].at+e.cfg.ClientIDRetentionMs <= e.now {
 		f := &e.finished[e.finHead]
-		delete(f.acct.clientIDs, f.clientID)
+		e.cids.del(f.acct, f.clientID)
 		*f = finishedID{}
 		e.finHead++
 	}

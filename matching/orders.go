@@ -210,9 +210,9 @@ func (e *Engine) placeOrder(c *Command) *apperr.Error {
 	if c.ClientID == "" || len(c.ClientID) > MaxClientIDLen {
 		return apperr.New(apperr.InvalidParameter, "client order ID must be 1 to %d characters", MaxClientIDLen)
 	}
-	if ref, seen := a.clientIDs[c.ClientID]; seen {
+	if id, seen := e.cids.get(a, c.ClientID); seen {
 		ev := e.emit(EvDuplicate)
-		ev.Account, ev.Symbol, ev.ClientID, ev.OrderID = a.id, c.Symbol, c.ClientID, ref.id
+		ev.Account, ev.Symbol, ev.ClientID, ev.OrderID = a.id, c.Symbol, c.ClientID, id
 		return nil
 	}
 	tif, stp, hold, err := e.checkOrder(c, a, m)
@@ -232,7 +232,7 @@ func (e *Engine) placeOrder(c *Command) *apperr.Error {
 	if o.display > 0 {
 		o.visible = o.display
 	}
-	a.clientIDs[c.ClientID] = clientRef{id: o.id}
+	e.cids.put(a, c.ClientID, o.id)
 	if a.openTail == nil {
 		a.open = o
 	} else {
@@ -240,7 +240,7 @@ func (e *Engine) placeOrder(c *Command) *apperr.Error {
 	}
 	a.openTail = o
 	a.openCount++
-	e.orders[o.id] = o
+	e.orders.put(o)
 	asset := o.holdAsset()
 	b := &a.bal[asset]
 	b.free -= hold
@@ -289,7 +289,7 @@ func (e *Engine) execute(o *order, m *market) {
 	switch {
 	case why == stopSelfTrade:
 		e.done(o, StatusExpired, ReasonSelfTrade)
-	case o.remaining == 0 || why == stopBudget && o.filled() > 0:
+	case o.remaining == 0 || o.byQuote && o.filled() > 0 && (why == stopBudget || o.budget == 0):
 		e.done(o, StatusFilled, "")
 	case o.typ == Market:
 		e.done(o, StatusExpired, bandOr(why, ReasonMarket))
@@ -561,8 +561,9 @@ func (e *Engine) done(o *order, status OrderStatus, reason string) {
 		a.openTail = o.aprev
 	}
 	a.openCount--
-	delete(e.orders, o.id)
-	a.clientIDs[o.clientID] = clientRef{id: o.id, doneAt: e.now}
+	e.orders.del(o.id)
+	// The client ID stays in e.cids (a retry answers "duplicate")
+	// until the retention queue forgets it.
 	e.finished = append(e.finished, finishedID{acct: a, clientID: o.clientID, at: e.now})
 	ev := e.orderEvent(EvOrderDone, o)
 	ev.Status, ev.Reason = status, reason
@@ -577,11 +578,9 @@ func (e *Engine) done(o *order, status OrderStatus, reason string) {
 func (e *Engine) findOrder(a *account, c *Command) (*order, *apperr.Error) {
 	id := c.OrderID
 	if id == 0 && c.ClientID != "" {
-		if ref, ok := a.clientIDs[c.ClientID]; ok {
-			id = ref.id
-		}
+		id, _ = e.cids.get(a, c.ClientID)
 	}
-	o := e.orders[id]
+	o := e.orders.get(id)
 	if o == nil || o.acct != a || (c.Symbol != "" && o.sym.Name != c.Symbol) {
 		return nil, apperr.New(apperr.UnknownOrder, "no open order %d (client ID %q) of account %q in %q", c.OrderID, c.ClientID, a.id, c.Symbol)
 	}
@@ -679,7 +678,7 @@ func (e *Engine) amendOrder(c *Command) *apperr.Error {
 		return apperr.New(apperr.InvalidQuantity, "the new quantity must exceed the %d already filled", o.filled())
 	case price == o.price && qty == o.qty:
 		return apperr.New(apperr.InvalidParameter, "an amend must change the price or the quantity")
-	case m.phase == PhaseTradingAtLast && price != m.closePrice:
+	case m.phase == PhaseTradingAtLast && price != o.price && price != m.closePrice:
 		return apperr.New(apperr.PhaseRefused, "%s is trading at last: the price must be the closing price %d", m.Name, m.closePrice)
 	case o.display > 0 && o.display >= qty-o.filled():
 		return apperr.New(apperr.InvalidQuantity, "an iceberg's remaining quantity must stay above its display quantity")

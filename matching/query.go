@@ -115,7 +115,7 @@ func (b *bookSide) depth(n int) []Level {
 
 // Order returns an open order.
 func (e *Engine) Order(id uint64) (OrderView, bool) {
-	o := e.orders[id]
+	o := e.orders.get(id)
 	if o == nil {
 		return OrderView{}, false
 	}

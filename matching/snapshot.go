@@ -70,7 +70,6 @@ type BalanceSnap struct {
 type ClientIDSnap struct {
 	ClientID string `json:"clientId"`
 	OrderID  uint64 `json:"orderId"`
-	DoneAt   int64  `json:"doneAt,omitempty"`
 }
 
 // FinishedSnap is one entry of the client-ID retention queue.
@@ -90,6 +89,10 @@ func (e *Engine) Snapshot() *Snapshot {
 			Bids: m.bids.snap(), Asks: m.asks.snap()}
 		s.Markets = append(s.Markets, ms)
 	}
+	cids := map[*account][]ClientIDSnap{}
+	e.cids.each(func(a *account, cid string, id uint64) {
+		cids[a] = append(cids[a], ClientIDSnap{ClientID: cid, OrderID: id})
+	})
 	ids := make([]string, 0, len(e.accounts))
 	for id := range e.accounts {
 		ids = append(ids, id)
@@ -108,9 +111,7 @@ func (e *Engine) Snapshot() *Snapshot {
 				as.Balances = append(as.Balances, BalanceSnap{Asset: e.assets[i], Free: b.free, Held: b.held})
 			}
 		}
-		for cid, ref := range a.clientIDs {
-			as.ClientIDs = append(as.ClientIDs, ClientIDSnap{ClientID: cid, OrderID: ref.id, DoneAt: ref.doneAt})
-		}
+		as.ClientIDs = cids[a]
 		slices.SortFunc(as.ClientIDs, func(x, y ClientIDSnap) int {
 			if x.ClientID < y.ClientID {
 				return -1
@@ -195,7 +196,7 @@ func Restore(s *Snapshot, cfg Config) (*Engine, error) {
 			a.bal[i].free, a.bal[i].held = b.Free, b.Held
 		}
 		for _, c := range as.ClientIDs {
-			a.clientIDs[c.ClientID] = clientRef{id: c.OrderID, doneAt: c.DoneAt}
+			e.cids.put(a, c.ClientID, c.OrderID)
 		}
 	}
 	if e.feeAcct = e.accounts[e.cfg.FeeAccount]; e.feeAcct == nil {
@@ -259,7 +260,7 @@ func (e *Engine) restoreOrder(m *market, s OrderSnap) (*order, error) {
 	if a == nil {
 		return nil, fmt.Errorf("matching: snapshot order %d of unknown account %q", s.ID, s.Account)
 	}
-	if _, dup := e.orders[s.ID]; dup {
+	if e.orders.get(s.ID) != nil {
 		return nil, fmt.Errorf("matching: snapshot order %d twice", s.ID)
 	}
 	o := e.pool.order()
@@ -267,6 +268,6 @@ func (e *Engine) restoreOrder(m *market, s OrderSnap) (*order, error) {
 	o.side, o.typ, o.tif, o.stp, o.purpose, o.postOnly = s.Side, s.Type, s.TIF, s.STP, s.Purpose, s.PostOnly
 	o.price, o.qty, o.remaining, o.visible, o.display = s.Price, s.Quantity, s.Remaining, s.Visible, s.Display
 	o.held, o.expireAt, o.byQuote, o.budget, o.heapIdx = s.Held, s.ExpireAt, s.ByQuote, s.Budget, -1
-	e.orders[o.id] = o
+	e.orders.put(o)
 	return o, nil
 }

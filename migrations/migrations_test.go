@@ -179,7 +179,7 @@ func TestDownUp(t *testing.T) {
 	ctx := context.Background()
 	db := openDB(t)
 	wantSchema := schema(t, db)
-	wantSeeds := []string{"account custody-external satu custody_external 0",
+	wantSeeds := []string{"account custody-external satu custody_external 0", "account exchange-fees satu fee 0",
 		"asset BTC 8", "asset ETH 9", "asset KZT 2", "asset USDT 6"}
 	if got := seeds(t, db); !slices.Equal(got, wantSeeds) {
 		t.Fatalf("seed rows of a migrated database = %q, want %q", got, wantSeeds)

@@ -106,7 +106,8 @@ func TestMandatorySaleEndToEnd(t *testing.T) {
 	must(t, err)
 	// It trades at the resting bid's price: 0.92592592 × 45,000,000 = 41,666,666.40 ₸.
 	if sell.Status != "FILLED" || sell.ExecutedQty != "0.92592592" || sell.QuoteQty != "41666666.40" || !sell.Mandatory ||
-		len(sell.Fills) != 1 || sell.Fills[0].Price != "45000000.00" || sell.Fills[0].Quantity != "0.92592592" {
+		len(sell.Fills) != 1 || sell.Fills[0].Price != "45000000.00" || sell.Fills[0].Quantity != "0.92592592" ||
+		sell.Fills[0].Commission != "83333.33" || sell.Fills[0].CommissionAsset != "KZT" {
 		t.Fatalf("sell = %+v", sell)
 	}
 	// Retrying the same client order ID changes nothing.
@@ -128,17 +129,22 @@ func TestMandatorySaleEndToEnd(t *testing.T) {
 		o.Status != compliance.StatusMet || o.RuleSet != "kz-law-193" || o.RuleSetVersion != 1 {
 		t.Fatalf("obligation after sale = %+v", o)
 	}
-	checkBalances(t, c, "qaz-miner-1", map[string]string{"BTC": "0.30864197", "KZT": "41666666.40"})
-	checkBalances(t, c, "buyer-1", map[string]string{"BTC": "0.92592592", "KZT": "18333333.60"})
+	// Fees, in KZT, rounded down to the tiyn: the miner took liquidity and
+	// pays the taker fee, 20 bps of 41,666,666.40 = 83,333.33; the buyer's
+	// resting bid pays the maker fee, 10 bps = 41,666.66.
+	checkBalances(t, c, "qaz-miner-1", map[string]string{"BTC": "0.30864197", "KZT": "41583333.07"})
+	checkBalances(t, c, "buyer-1", map[string]string{"BTC": "0.92592592", "KZT": "18291666.94"})
+	checkBalances(t, c, "exchange-fees", map[string]string{"KZT": "124999.99"})
 	checkBalances(t, c, "custody-external", map[string]string{"BTC": "-1.23456789", "KZT": "-60000000.00"})
 
-	// The fill is in PostgreSQL once, with balanced postings.
+	// The fill is in PostgreSQL once, with balanced postings: BTC seller →
+	// buyer, KZT from the buyer, to the seller and to the fee account.
 	db := app.db
 	var fills, postings int
 	var sum string
 	must(t, db.QueryRow(ctx, `SELECT count(*) FROM fills WHERE mandatory`).Scan(&fills))
 	must(t, db.QueryRow(ctx, `SELECT count(*), SUM(amount)::text FROM ledger_entries WHERE event_id = (SELECT id FROM fills)`).Scan(&postings, &sum))
-	if fills != 1 || postings != 4 || sum != "0.00000000" && sum != "0" {
+	if fills != 1 || postings != 5 || sum != "0.00000000" && sum != "0" {
 		t.Fatalf("fills %d, postings %d summing to %s", fills, postings, sum)
 	}
 }

@@ -77,6 +77,9 @@ type Fill struct {
 	TradeID  string `json:"tradeId"`
 	Price    string `json:"price"`
 	Quantity string `json:"qty"`
+	// Commission is this order's fee on the fill, in CommissionAsset.
+	Commission      string `json:"commission"`
+	CommissionAsset string `json:"commissionAsset"`
 }
 
 // OrderResult describes an order after a request.
@@ -216,8 +219,13 @@ func OrderFromEvents(evs []matching.Event, symbols map[string]matching.Symbol) (
 			}
 			executed += ev.Quantity
 			quote += ev.QuoteAmount
+			fee := ev.BuyerFee
+			if ev.SellOrderID == r.OrderID {
+				fee = ev.SellerFee
+			}
 			r.Fills = append(r.Fills, Fill{TradeID: ev.ID(), Price: money.Format(ev.Price, s.QuoteScale),
-				Quantity: money.Format(ev.Quantity, s.BaseScale)})
+				Quantity: money.Format(ev.Quantity, s.BaseScale), Commission: money.Format(fee, s.QuoteScale),
+				CommissionAsset: ev.QuoteAsset})
 			r.Status = "PARTIALLY_FILLED"
 		}
 	}

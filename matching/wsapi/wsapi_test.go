@@ -188,8 +188,8 @@ func TestOrderFromEventsFilledAgainstTwoMakers(t *testing.T) {
 		OrigQty: "0.50000000", ExecutedQty: "0.50000000",
 		QuoteQty: "21620000.00", // 0.2 × 43,000,000 + 0.3 × 43,400,000
 		Status:   "FILLED",
-		Fills: []wsapi.Fill{{TradeID: "29-1", Price: "43000000.00", Quantity: "0.20000000"},
-			{TradeID: "29-3", Price: "43400000.00", Quantity: "0.30000000"}}}
+		Fills: []wsapi.Fill{{TradeID: "29-1", Price: "43000000.00", Quantity: "0.20000000", Commission: "0.00", CommissionAsset: "KZT"},
+			{TradeID: "29-3", Price: "43400000.00", Quantity: "0.30000000", Commission: "0.00", CommissionAsset: "KZT"}}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("\n got %+v\nwant %+v", got, want)
 	}
