@@ -161,3 +161,42 @@ func (e *Engine) Indicative(symbol string) (price, volume int64) {
 	}
 	return m.auctionPrice()
 }
+
+// NextDeadline is the earliest sequenced time (Unix ms) at which something
+// falls due without any command — a GTD expiry, the end of a volatility
+// auction, a scheduled phase change — or 0 if nothing is pending. The
+// sequencer sends a CmdTick once its clock reaches it, so that time-driven
+// changes happen on an idle market too.
+func (e *Engine) NextDeadline() int64 {
+	var d int64
+	earlier := func(t int64) {
+		if t > 0 && (d == 0 || t < d) {
+			d = t
+		}
+	}
+	if len(e.expiry) > 0 {
+		earlier(e.expiry[0].expireAt)
+	}
+	for _, m := range e.markets {
+		if m.phase == PhaseVolatilityAuction {
+			earlier(m.volUntil)
+		}
+		if len(m.Schedule) > 0 {
+			earlier(m.nextStep(e.now))
+		}
+	}
+	return d
+}
+
+// nextStep is the time of the schedule's next phase change after now.
+func (m *market) nextStep(now int64) int64 {
+	const day = 1440
+	local := now/60_000 + int64(m.UTCOffsetMinutes)
+	minute := (local%day + day) % day
+	for _, st := range m.Schedule {
+		if int64(st.Minute) > minute {
+			return (local - minute + int64(st.Minute) - int64(m.UTCOffsetMinutes)) * 60_000
+		}
+	}
+	return (local - minute + day + int64(m.Schedule[0].Minute) - int64(m.UTCOffsetMinutes)) * 60_000
+}

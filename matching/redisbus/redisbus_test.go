@@ -88,3 +88,51 @@ func TestRoundTripAndReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestIdleTickExpiresGTD: a GTD order expires on an otherwise idle market,
+// because the runner sequences a tick once the deadline has passed.
+func TestIdleTickExpiresGTD(t *testing.T) {
+	rdb, ns := testenv.Redis(t)
+	keys := redisbus.KeysFor(ns)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	engineDone := startEngine(t, ctx, keys)
+	client := redisbus.NewClient(rdb, keys, zap.NewNop())
+	go client.Run(ctx)
+	do := func(c matching.Command) []matching.Event {
+		t.Helper()
+		evs, err := client.Do(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := matching.Rejection(evs); err != nil {
+			t.Fatalf("%s: %v", c.Kind, err)
+		}
+		return evs
+	}
+	do(matching.Command{Kind: matching.CmdOpenAccount, Account: "a", Owner: "o", AccountKind: matching.KindTrader})
+	do(matching.Command{Kind: matching.CmdDeposit, Account: "a", Asset: "BTC", Amount: 100_000_000, ExtRef: "x"})
+	expire := time.Now().UnixMilli() + 300
+	evs := do(matching.Command{Kind: matching.CmdPlaceOrder, Account: "a", Symbol: "BTCKZT", ClientID: "g", Side: matching.Sell,
+		Type: matching.Limit, TIF: matching.GTD, ExpireAt: expire, Price: 30_000_000_00, Quantity: 1_000_000})
+	id := evs[0].OrderID
+	deadline := time.Now().Add(5 * time.Second)
+	for after := "0"; time.Now().Before(deadline); {
+		envs, err := redisbus.ReadEvents(ctx, rdb, keys, after, 100, 200*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, env := range envs {
+			after = env.StreamID
+			if ev := env.Event; ev.Kind == matching.EvOrderDone && ev.OrderID == id {
+				if !ev.Timer || ev.Reason != matching.ReasonExpired || ev.Time < expire {
+					t.Fatalf("expiry event = %+v", ev)
+				}
+				cancel()
+				<-engineDone
+				return
+			}
+		}
+	}
+	t.Fatal("the GTD order did not expire on an idle market")
+}

@@ -92,6 +92,14 @@ func (r *Runner) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		res, err := r.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{r.keys.Inbox, after}, Count: r.batch, Block: 200 * time.Millisecond}).Result()
 		if errors.Is(err, redis.Nil) {
+			// Idle and caught up: if something falls due by now (a GTD
+			// expiry, the end of a volatility auction, a scheduled phase),
+			// sequence a tick so that it happens without other traffic.
+			if d := r.engine.NextDeadline(); d != 0 && time.Now().UnixMilli() >= d {
+				if err := r.tick(ctx); err != nil && ctx.Err() == nil {
+					return err
+				}
+			}
 			continue
 		}
 		if err != nil {
@@ -146,6 +154,17 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		published = r.engine.Seq()
 		r.written.Add(float64(len(args) / 4))
+	}
+	return nil
+}
+
+// tick appends a tick command to the inbox. Ticks are idempotent no-ops
+// apart from the time they carry: a standby engine adding its own is
+// harmless.
+func (r *Runner) tick(ctx context.Context) error {
+	payload := `{"kind":"tick"}`
+	if err := r.rdb.XAdd(ctx, &redis.XAddArgs{Stream: r.keys.Inbox, Values: []any{fieldCommand, payload, fieldRef, ""}}).Err(); err != nil {
+		return fmt.Errorf("redisbus: tick: %w", err)
 	}
 	return nil
 }
