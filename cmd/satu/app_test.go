@@ -244,6 +244,10 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"DepositNonNumeric", "POST", "/v1/operator/deposits", `{"account":"trader-1","asset":"BTC","amount":"lots","extRef":"z"}`, 400, apperr.InvalidQuantity},
 		{"DepositUnknownAccount", "POST", "/v1/operator/deposits", `{"account":"ghost","asset":"BTC","amount":"1","extRef":"z"}`, 404, apperr.UnknownAccount},
 		{"MinerBadBIN", "POST", "/v1/operator/miners", `{"id":"m","name":"M","bin":"12","entityKind":"legal_entity","accounts":["m-1"]}`, 400, apperr.InvalidParameter},
+		{"PhaseNotAllowed", "POST", "/v1/operator/symbols/BTCKZT/phase", `{"phase":"trading_at_last"}`, 409, apperr.InvalidTransition},
+		{"PhaseUnknown", "POST", "/v1/operator/symbols/BTCKZT/phase", `{"phase":"siesta"}`, 400, apperr.MalformedJSON},
+		{"ResumeNotHalted", "POST", "/v1/operator/symbols/BTCKZT/resume", ``, 409, apperr.InvalidTransition},
+		{"HaltUnknownSymbol", "POST", "/v1/operator/symbols/DOGEKZT/halt", ``, 400, apperr.UnknownSymbol},
 		{"LicenceUnknownMiner", "POST", "/v1/operator/licences", `{"miner":"nobody","number":"L","subtype":"I","issuedOn":"2025-01-01","status":"active"}`, 404, apperr.UnknownMiner},
 	}
 	for _, tc := range restCases {
@@ -316,5 +320,48 @@ func TestShutdownClosesWebsocketsGoingAway(t *testing.T) {
 	_, _, err = ws.ReadMessage()
 	if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
 		t.Fatalf("read after shutdown: %v; want close 1001", err)
+	}
+}
+
+// TestOperatorHaltAndResume: an operator halts a symbol over REST; orders
+// are then refused with MARKET_HALTED, cancels still work; after the resume
+// orders are accepted again.
+func TestOperatorHaltAndResume(t *testing.T) {
+	_, c := startApp(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	must(t, c.Call(ctx, "POST", "/v1/operator/accounts", map[string]string{"account": "trader-1", "owner": "t", "kind": "trader"}, nil))
+	must(t, c.Call(ctx, "POST", "/v1/operator/deposits", map[string]string{"account": "trader-1", "asset": "BTC", "amount": "1", "extRef": "d1"}, nil))
+	ws, err := wsclient.Dial(ctx, c.WSURL)
+	must(t, err)
+	defer ws.Close()
+	must(t, ws.Logon(ctx, "trader-1"))
+	sell := func(cid string) (wsapi.OrderResult, error) {
+		return ws.Place(ctx, wsapi.PlaceParams{Symbol: "BTCKZT", Side: "SELL", Type: "LIMIT", Price: "45000000",
+			Quantity: "0.1", NewClientOrderID: cid})
+	}
+	resting, err := sell("before-halt")
+	must(t, err)
+
+	var st struct {
+		Symbol, Phase string
+		Halted        bool
+	}
+	must(t, c.Call(ctx, "POST", "/v1/operator/symbols/BTCKZT/halt", nil, &st))
+	if st.Symbol != "BTCKZT" || st.Phase != "continuous" || !st.Halted {
+		t.Fatalf("after halt: %+v", st)
+	}
+	if _, err := sell("during-halt"); apperr.CodeOf(err) != apperr.MarketHalted {
+		t.Fatalf("order during a halt: %v; want MARKET_HALTED", err)
+	}
+	if _, err := ws.Cancel(ctx, wsapi.CancelParams{Symbol: "BTCKZT", OrderID: resting.OrderID}); err != nil {
+		t.Fatalf("cancel during a halt: %v", err)
+	}
+	must(t, c.Call(ctx, "POST", "/v1/operator/symbols/BTCKZT/resume", nil, &st))
+	if st.Halted || st.Phase != "continuous" {
+		t.Fatalf("after resume: %+v", st)
+	}
+	if r, err := sell("after-resume"); err != nil || r.Status != "NEW" {
+		t.Fatalf("order after resume: %+v, %v", r, err)
 	}
 }

@@ -47,7 +47,7 @@ func (s *Server) openAccount(r *http.Request) (int, any, error) {
 		Owner: req.Owner, AccountKind: req.Kind}); err != nil {
 		return 0, nil, err
 	}
-	s.Audit.Info("account opened", zap.String("account", req.Account), zap.String("owner", req.Owner), zap.String("kind", string(req.Kind)))
+	s.Audit.Info("account opened", zap.String("account", req.Account), zap.String("owner", req.Owner), zap.String("kind", req.Kind.String()))
 	return http.StatusCreated, req, nil
 }
 
@@ -230,4 +230,55 @@ func (s *Server) settlementStatus(r *http.Request) (int, any, error) {
 		return 0, nil, err
 	}
 	return http.StatusOK, map[string]uint64{"engineSeq": engine, "settledSeq": settled}, nil
+}
+
+type phaseRequest struct {
+	Phase matching.Phase `json:"phase"`
+}
+
+// setPhase moves a symbol to another trading phase (operators): the engine
+// checks the transition and uncrosses the book where the phase model says.
+func (s *Server) setPhase(r *http.Request) (int, any, error) {
+	var req phaseRequest
+	if err := decode(r, &req); err != nil {
+		return 0, nil, err
+	}
+	return s.marketCommand(r, matching.Command{Kind: matching.CmdSetPhase, Symbol: r.PathValue("symbol"), Phase: req.Phase})
+}
+
+func (s *Server) halt(r *http.Request) (int, any, error) {
+	return s.marketCommand(r, matching.Command{Kind: matching.CmdHalt, Symbol: r.PathValue("symbol")})
+}
+
+func (s *Server) resume(r *http.Request) (int, any, error) {
+	return s.marketCommand(r, matching.Command{Kind: matching.CmdResume, Symbol: r.PathValue("symbol")})
+}
+
+// marketState is a symbol's phase as the engine reported it.
+type marketState struct {
+	Symbol string         `json:"symbol"`
+	Phase  matching.Phase `json:"phase"`
+	Halted bool           `json:"halted"`
+	Until  int64          `json:"until,omitempty"`
+	Trades int            `json:"auctionTrades"`
+}
+
+func (s *Server) marketCommand(r *http.Request, cmd matching.Command) (int, any, error) {
+	evs, err := s.do(r.Context(), cmd)
+	if err != nil {
+		return 0, nil, err
+	}
+	st := marketState{Symbol: cmd.Symbol}
+	for _, ev := range evs {
+		switch {
+		case ev.Timer:
+		case ev.Kind == matching.EvPhase && ev.Symbol == cmd.Symbol:
+			st.Phase, st.Halted, st.Until = ev.Phase, ev.Halted, ev.Until
+		case ev.Kind == matching.EvTrade && ev.Symbol == cmd.Symbol:
+			st.Trades++
+		}
+	}
+	s.Audit.Info("market state changed", zap.String("symbol", cmd.Symbol), zap.String("command", cmd.Kind.String()),
+		zap.String("phase", st.Phase.String()), zap.Bool("halted", st.Halted), zap.Int("auctionTrades", st.Trades))
+	return http.StatusOK, st, nil
 }

@@ -109,6 +109,11 @@ type SymbolInfo struct {
 	LotSize  string `json:"stepSize"`
 	MinQty   string `json:"minQty"`
 	MaxQty   string `json:"maxQty"`
+	// MinNotional is the smallest price × quantity, in the quote asset.
+	MinNotional  string `json:"minNotional"`
+	MakerFeeBps  int64  `json:"makerFeeBps"`
+	TakerFeeBps  int64  `json:"takerFeeBps"`
+	PriceBandBps int64  `json:"priceBandBps"`
 }
 
 // ExchangeInfo lists the symbols.
@@ -117,7 +122,9 @@ func ExchangeInfo(symbols []matching.Symbol) []SymbolInfo {
 	for i, s := range symbols {
 		out[i] = SymbolInfo{Symbol: s.Name, Base: s.Base, Quote: s.Quote,
 			TickSize: money.Format(s.TickSize, s.QuoteScale), LotSize: money.Format(s.LotSize, s.BaseScale),
-			MinQty: money.Format(s.MinQty, s.BaseScale), MaxQty: money.Format(s.MaxQty, s.BaseScale)}
+			MinQty: money.Format(s.MinQty, s.BaseScale), MaxQty: money.Format(s.MaxQty, s.BaseScale),
+			MinNotional: money.Format(s.MinNotional, s.QuoteScale), MakerFeeBps: s.MakerFeeBps, TakerFeeBps: s.TakerFeeBps,
+			PriceBandBps: s.PriceBandBps}
 	}
 	return out
 }

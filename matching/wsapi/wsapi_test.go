@@ -361,7 +361,7 @@ func TestExchangeInfo(t *testing.T) {
 		t.Fatalf("%d symbols", len(got))
 	}
 	want := wsapi.SymbolInfo{Symbol: "BTCKZT", Base: "BTC", Quote: "KZT", TickSize: "1.00", LotSize: "0.00000001",
-		MinQty: "0.00000001", MaxQty: "1000.00000000"}
+		MinQty: "0.00000001", MaxQty: "1000.00000000", MinNotional: "100.00", MakerFeeBps: 10, TakerFeeBps: 20, PriceBandBps: 1000}
 	if got[0] != want {
 		t.Fatalf("\n got %+v\nwant %+v", got[0], want)
 	}
@@ -375,7 +375,7 @@ func TestExchangeInfo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const wire = `{"symbol":"BTCKZT","baseAsset":"BTC","quoteAsset":"KZT","tickSize":"1.00","stepSize":"0.00000001","minQty":"0.00000001","maxQty":"1000.00000000"}`
+	const wire = `{"symbol":"BTCKZT","baseAsset":"BTC","quoteAsset":"KZT","tickSize":"1.00","stepSize":"0.00000001","minQty":"0.00000001","maxQty":"1000.00000000","minNotional":"100.00","makerFeeBps":10,"takerFeeBps":20,"priceBandBps":1000}`
 	if string(b) != wire {
 		t.Fatalf("wire form %s", b)
 	}
