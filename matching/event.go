@@ -25,51 +25,56 @@ const (
 // Level and balance events come last, one per level and per account and
 // asset the command touched, with the values after the command.
 type Event struct {
-	Seq   uint64    `json:"seq"`
-	Index uint32    `json:"idx"`
-	Kind  EventKind `json:"kind"`
-	Timer bool      `json:"timer,omitempty"`
-	Time  int64     `json:"ts"`
-
-	Account     string      `json:"account,omitempty"`
-	Owner       string      `json:"owner,omitempty"`
+	// The one-byte fields come together, so the struct packs without
+	// padding: an exchange emits several events per command.
+	Seq         uint64      `json:"seq"`
+	Time        int64       `json:"ts"`
+	Index       uint32      `json:"idx"`
+	Orders      int32       `json:"orders,omitempty"` // levels: the number of orders
+	Kind        EventKind   `json:"kind"`
+	Timer       bool        `json:"timer,omitempty"`
 	AccountKind AccountKind `json:"accountKind,omitempty"`
-
-	Symbol     string      `json:"symbol,omitempty"`
-	OrderID    uint64      `json:"orderId,omitempty"`
-	ClientID   string      `json:"clientId,omitempty"`
-	Side       Side        `json:"side,omitempty"`
-	Type       OrderType   `json:"type,omitempty"`
-	TIF        TimeInForce `json:"tif,omitempty"`
-	Price      int64       `json:"price,omitempty"`
-	Quantity   int64       `json:"qty,omitempty"`
-	Remaining  int64       `json:"remaining,omitempty"`
-	Filled     int64       `json:"filled,omitempty"`
-	Status     OrderStatus `json:"status,omitempty"`
-	Reason     string      `json:"reason,omitempty"`
-	Purpose    Purpose     `json:"purpose,omitempty"`
-	Obligation string      `json:"obligation,omitempty"`
+	Side        Side        `json:"side,omitempty"`
+	Type        OrderType   `json:"type,omitempty"`
+	TIF         TimeInForce `json:"tif,omitempty"`
+	Status      OrderStatus `json:"status,omitempty"`
+	Purpose     Purpose     `json:"purpose,omitempty"`
 	// KeepsPriority: an amend that kept the order's place in the queue.
 	KeepsPriority bool `json:"keepsPriority,omitempty"`
+	// TakerSide is 0 for an auction trade.
+	TakerSide  Side       `json:"takerSide,omitempty"`
+	Permission Permission `json:"permission,omitempty"`
+	Granted    bool       `json:"granted,omitempty"`
+	STP        STPMode    `json:"stp,omitempty"`
+	Phase      Phase      `json:"phase,omitempty"`
+	Halted     bool       `json:"halted,omitempty"`
+
+	Account string `json:"account,omitempty"`
+	Owner   string `json:"owner,omitempty"`
+
+	Symbol     string `json:"symbol,omitempty"`
+	OrderID    uint64 `json:"orderId,omitempty"`
+	ClientID   string `json:"clientId,omitempty"`
+	Price      int64  `json:"price,omitempty"`
+	Quantity   int64  `json:"qty,omitempty"`
+	Remaining  int64  `json:"remaining,omitempty"`
+	Filled     int64  `json:"filled,omitempty"`
+	Reason     string `json:"reason,omitempty"`
+	Obligation string `json:"obligation,omitempty"`
 
 	// Trades: executed at Price; the buyer pays QuoteAmount + BuyerFee, the
 	// seller receives QuoteAmount − SellerFee, FeeAccount receives both
-	// fees. TakerSide is 0 for an auction trade. Purpose and Obligation are
-	// the sell order's.
+	// fees. Purpose and Obligation are the sell order's.
 	BaseAsset     string `json:"base,omitempty"`
 	QuoteAsset    string `json:"quote,omitempty"`
 	QuoteAmount   int64  `json:"quoteAmount,omitempty"`
 	BuyerFee      int64  `json:"buyerFee,omitempty"`
 	SellerFee     int64  `json:"sellerFee,omitempty"`
 	FeeAccount    string `json:"feeAccount,omitempty"`
-	TakerSide     Side   `json:"takerSide,omitempty"`
 	BuyerAccount  string `json:"buyer,omitempty"`
 	SellerAccount string `json:"seller,omitempty"`
 	BuyOrderID    uint64 `json:"buyOrderId,omitempty"`
 	SellOrderID   uint64 `json:"sellOrderId,omitempty"`
-
-	// Levels: Side, Price, Quantity (visible) and Orders.
-	Orders int32 `json:"orders,omitempty"`
 
 	// Balances (Account, Asset, Free, Held) and custody (Asset, Amount, ExtRef).
 	Asset  string `json:"asset,omitempty"`
@@ -78,14 +83,9 @@ type Event struct {
 	Held   int64  `json:"held,omitempty"`
 	ExtRef string `json:"extRef,omitempty"`
 
-	// Permissions, STP defaults and phases (Phase, Halted, Until: the end of
-	// a volatility auction; Price: the reference price).
-	Permission Permission `json:"permission,omitempty"`
-	Granted    bool       `json:"granted,omitempty"`
-	STP        STPMode    `json:"stp,omitempty"`
-	Phase      Phase      `json:"phase,omitempty"`
-	Halted     bool       `json:"halted,omitempty"`
-	Until      int64      `json:"until,omitempty"`
+	// Phases: Phase, Halted, Until (the end of a volatility auction) and
+	// Price (the reference price, or the closing price in trading-at-last).
+	Until int64 `json:"until,omitempty"`
 
 	// Rejections: a stable code (internal/apperr) and a message.
 	Code    string `json:"code,omitempty"`
