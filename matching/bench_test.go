@@ -41,6 +41,15 @@ type bench struct {
 }
 
 func newBench(b *testing.B) *bench {
+	bn := newBenchEmpty(b)
+	bn.fill()
+	bn.recount()
+	return bn
+}
+
+// newBenchEmpty returns an engine with a funded maker and taker (different
+// owners) and an empty book.
+func newBenchEmpty(b *testing.B) *bench {
 	syms := matching.DefaultSymbols()
 	e, err := matching.NewWithConfig(matching.Config{Symbols: syms, ClientIDRetentionMs: 10_000})
 	if err != nil {
@@ -59,8 +68,6 @@ func newBench(b *testing.B) *bench {
 		bn.apply(matching.Command{Kind: matching.CmdDeposit, Account: a, Asset: "BTC", Amount: 1 << 50, ExtRef: a + "-btc"})
 		bn.apply(matching.Command{Kind: matching.CmdDeposit, Account: a, Asset: "KZT", Amount: 1 << 60, ExtRef: a + "-kzt"})
 	}
-	bn.fill()
-	bn.recount()
 	return bn
 }
 
@@ -300,5 +307,23 @@ func BenchmarkEngineMixed(b *testing.B) {
 	b.StopTimer()
 	if run.e.StateHash() != gen.e.StateHash() {
 		b.Fatal("the timed engine diverged from the generating one")
+	}
+}
+
+// BenchmarkPlaceCross is the foundation's benchmark, kept for comparison
+// over time: each op rests a sell and crosses it with a buy (two commands,
+// one trade) on an otherwise empty book.
+func BenchmarkPlaceCross(b *testing.B) {
+	bn := newBenchEmpty(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		bn.apply(matching.Command{Kind: matching.CmdPlaceOrder, Account: "maker", Symbol: "BTCKZT", ClientID: bn.clientID(),
+			Side: matching.Sell, Type: matching.Limit, TIF: matching.GTC, Price: benchMid, Quantity: benchQty})
+		evs := bn.apply(matching.Command{Kind: matching.CmdPlaceOrder, Account: "taker", Symbol: "BTCKZT", ClientID: bn.clientID(),
+			Side: matching.Buy, Type: matching.Limit, TIF: matching.GTC, Price: benchMid, Quantity: benchQty})
+		if evs[1].Kind != matching.EvTrade {
+			b.Fatalf("no trade: %+v", evs[1])
+		}
 	}
 }
