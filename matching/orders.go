@@ -354,7 +354,18 @@ func (e *Engine) match(t *order, m *market) stop {
 		price := l.price
 		if tal {
 			price = m.closePrice
-		} else if price < m.bandLo || price > m.bandHi {
+		}
+		// A market buy by amount that cannot afford a lot here is done
+		// before anything else is looked at: the band or the owner of the
+		// next order no longer concern it.
+		var bq int64
+		if t.byQuote {
+			if bq = m.qtyForBudget(t.budget, price, m.TakerFeeBps); bq == 0 {
+				why = stopBudget
+				break
+			}
+		}
+		if !tal && (price < m.bandLo || price > m.bandHi) {
 			why = stopBand
 			break
 		}
@@ -368,11 +379,6 @@ func (e *Engine) match(t *order, m *market) stop {
 		}
 		q := min(t.remaining, mk.visible)
 		if t.byQuote {
-			bq := m.qtyForBudget(t.budget, price, m.TakerFeeBps)
-			if bq == 0 {
-				why = stopBudget
-				break
-			}
 			q = min(q, bq)
 		}
 		if t.side == Buy {

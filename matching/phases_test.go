@@ -161,30 +161,33 @@ func TestPhaseAcceptance(t *testing.T) {
 		{"post-only", place(C{Side: tBuy, PostOnly: true, Price: 10_000, Quantity: 1})},
 		{"GTD", place(C{Side: tBuy, TIF: matching.GTD, ExpireAt: rigT0 + 3_600_000, Price: 10_000, Quantity: 1})},
 		{"amend", C{Kind: matching.CmdAmendOrder, Account: "dave", OrderID: 3, Quantity: 5}},
+		{"amend the price", C{Kind: matching.CmdAmendOrder, Account: "dave", OrderID: 3, Price: 9_600}},
 		{"cancel", C{Kind: matching.CmdCancelOrder, Account: "dave", OrderID: 3}},
 		{"cancel-all", C{Kind: matching.CmdCancelAll, Account: "dave", Symbol: "XYZKZT"}},
 	}
 	const ok, P, H = apperr.Code(""), apperr.PhaseRefused, apperr.MarketHalted
-	call := [10]apperr.Code{ok, ok, P, P, P, ok, ok, ok, ok, ok}
+	call := [11]apperr.Code{ok, ok, P, P, P, ok, ok, ok, ok, ok, ok}
 	cases := []struct {
 		name  string
 		phase matching.Phase
 		halt  bool
-		want  [10]apperr.Code // in the order of actions
+		want  [11]apperr.Code // in the order of actions
 	}{
-		{"continuous", matching.PhaseContinuous, false, [10]apperr.Code{ok, ok, ok, ok, ok, ok, ok, ok, ok, ok}},
-		{"closed", matching.PhaseClosed, false, [10]apperr.Code{P, P, P, P, P, P, P, P, ok, ok}},
+		{"continuous", matching.PhaseContinuous, false, [11]apperr.Code{ok, ok, ok, ok, ok, ok, ok, ok, ok, ok, ok}},
+		{"closed", matching.PhaseClosed, false, [11]apperr.Code{P, P, P, P, P, P, P, P, P, ok, ok}},
 		{"pre_open", matching.PhasePreOpen, false, call},
 		{"opening_auction", matching.PhaseOpeningAuction, false, call},
 		{"pre_close", matching.PhasePreClose, false, call},
 		{"closing_auction", matching.PhaseClosingAuction, false, call},
 		{"volatility_auction", matching.PhaseVolatilityAuction, false, call},
-		// Only the closing price; no market orders; dave's 9,500 bid cannot
-		// be amended in place at another price than the closing price.
-		{"trading_at_last", matching.PhaseTradingAtLast, false, [10]apperr.Code{P, ok, ok, ok, P, ok, ok, P, ok, ok}},
-		{"halted", matching.PhaseContinuous, true, [10]apperr.Code{H, H, H, H, H, H, H, H, ok, ok}},
-		{"halted while closed", matching.PhaseClosed, true, [10]apperr.Code{H, H, H, H, H, H, H, H, ok, ok}},
-		{"halted in an auction", matching.PhaseOpeningAuction, true, [10]apperr.Code{H, H, H, H, H, H, H, H, ok, ok}},
+		// Only the closing price for new orders and for a new price; no
+		// market orders. Dave's 9,500 bid left over from before may still
+		// change its quantity at its own price (it can only trade at the
+		// closing price anyway).
+		{"trading_at_last", matching.PhaseTradingAtLast, false, [11]apperr.Code{P, ok, ok, ok, P, ok, ok, ok, P, ok, ok}},
+		{"halted", matching.PhaseContinuous, true, [11]apperr.Code{H, H, H, H, H, H, H, H, H, ok, ok}},
+		{"halted while closed", matching.PhaseClosed, true, [11]apperr.Code{H, H, H, H, H, H, H, H, H, ok, ok}},
+		{"halted in an auction", matching.PhaseOpeningAuction, true, [11]apperr.Code{H, H, H, H, H, H, H, H, H, ok, ok}},
 	}
 	for _, c := range cases {
 		for i, a := range actions {
