@@ -125,6 +125,7 @@ type Engine struct {
 	timer      bool
 	touchedBal []touchedBalance
 	touchedLvl []touchedLevel
+	touchedSet map[touchedLevel]struct{} // only while a command touches many levels
 }
 
 type touchedBalance struct {
@@ -292,15 +293,30 @@ func (e *Engine) touch(a *account, asset int) {
 	}
 }
 
-// touchLevel records that a book level changed in this command.
+// touchLevel records that a book level changed in this command. A few
+// levels are deduplicated by a scan; a command that touches many (a sweep,
+// a mass cancel) switches to a set, so the cost stays linear.
 func (e *Engine) touchLevel(m *market, side Side, price int64) {
+	t := touchedLevel{m, side, price}
+	if e.touchedSet != nil {
+		if _, seen := e.touchedSet[t]; !seen {
+			e.touchedSet[t] = struct{}{}
+			e.touchedLvl = append(e.touchedLvl, t)
+		}
+		return
+	}
 	for i := range e.touchedLvl {
-		t := &e.touchedLvl[i]
-		if t.price == price && t.m == m && t.side == side {
+		if e.touchedLvl[i] == t {
 			return
 		}
 	}
-	e.touchedLvl = append(e.touchedLvl, touchedLevel{m, side, price})
+	e.touchedLvl = append(e.touchedLvl, t)
+	if len(e.touchedLvl) > 16 {
+		e.touchedSet = make(map[touchedLevel]struct{}, 64)
+		for _, x := range e.touchedLvl {
+			e.touchedSet[x] = struct{}{}
+		}
+	}
 }
 
 // flush emits one event per touched level and balance, with final values.
@@ -319,6 +335,7 @@ func (e *Engine) flush() {
 	}
 	e.touchedLvl = e.touchedLvl[:0]
 	e.touchedBal = e.touchedBal[:0]
+	e.touchedSet = nil
 }
 
 func (e *Engine) account(id string) (*account, *apperr.Error) {
