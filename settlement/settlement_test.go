@@ -56,3 +56,32 @@ func TestBatchPostingsBalance(t *testing.T) {
 		t.Fatalf("accounts = %+v", b.Accounts)
 	}
 }
+
+// TestTradeFeesPosted: the buyer pays the quote amount plus its fee, the
+// seller receives the quote amount less its fee, the fee account both fees;
+// each asset still sums to zero.
+func TestTradeFeesPosted(t *testing.T) {
+	var b settlement.Batch
+	b.Add("7-1", matching.Event{Seq: 7, Index: 1, Kind: matching.EvTrade, BaseAsset: "BTC", QuoteAsset: "KZT",
+		Quantity: 60, QuoteAmount: 3000, BuyerFee: 3, SellerFee: 6, FeeAccount: "exchange-fees",
+		BuyerAccount: "b", SellerAccount: "m", TakerSide: matching.Sell})
+	net := b.Net()
+	want := map[settlement.BalanceKey]int64{
+		{Account: "m", Asset: "BTC"}:             -60,
+		{Account: "b", Asset: "BTC"}:             60,
+		{Account: "b", Asset: "KZT"}:             -3003,
+		{Account: "m", Asset: "KZT"}:             2994,
+		{Account: "exchange-fees", Asset: "KZT"}: 9,
+	}
+	if len(net) != len(want) {
+		t.Fatalf("net = %v", net)
+	}
+	for k, v := range want {
+		if net[k] != v {
+			t.Errorf("net %v = %d; want %d", k, net[k], v)
+		}
+	}
+	if len(b.Postings) != 5 || len(b.FeeAccounts) != 1 || b.FeeAccounts[0] != "exchange-fees" {
+		t.Fatalf("postings %+v, fee accounts %v", b.Postings, b.FeeAccounts)
+	}
+}

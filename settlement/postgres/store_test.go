@@ -118,8 +118,12 @@ func TestSettleExactlyOnce(t *testing.T) {
 		t.Fatalf("settled in %d batches; the test wants several", len(batches))
 	}
 
-	// The ledger equals the engine: free + held per account and asset.
-	for _, acct := range []string{"miner-a-1", "buyer"} {
+	// The ledger equals the engine: free + held per account and asset, the
+	// fee account included (it received both sides' fees).
+	if free, _ := engine.Balance(matching.DefaultFeeAccount, "KZT"); free == 0 {
+		t.Fatal("the trades charged no fees")
+	}
+	for _, acct := range []string{"miner-a-1", "buyer", matching.DefaultFeeAccount} {
 		for _, asset := range []string{"BTC", "KZT"} {
 			free, held := engine.Balance(acct, asset)
 			if got := ledgerBalance(t, db, acct, asset); got != free+held {
