@@ -311,9 +311,12 @@ func bandOr(why stop, reason string) string {
 	return reason
 }
 
-// fillable reports whether a FOK order can fill completely now: the
-// opposite orders it crosses, within the band, up to the first one of its
-// own owner that would stop it, hold enough quantity.
+// fillable reports whether a FOK order can fill completely now, walking
+// the opposite orders it crosses within the band as matching would. An
+// order of its own owner stops matching (unless the FOK expires makers):
+// within that level only the visible parts queued before it are reachable,
+// since an iceberg's next slice goes to the back of the level, behind it.
+// A level without such an order yields its whole remaining quantity.
 func (m *market) fillable(o *order) bool {
 	need := o.remaining
 	opp := m.side(o.side.Opposite())
@@ -323,16 +326,24 @@ func (m *market) fillable(o *order) bool {
 			m.phase != PhaseTradingAtLast && (l.price < m.bandLo || l.price > m.bandHi) {
 			return false
 		}
+		var visible, total int64
+		blocked := false
 		for mk := l.head; mk != nil; mk = mk.next {
 			if mk.acct.owner == o.acct.owner {
 				if o.stp == STPExpireMaker {
 					continue
 				}
-				return false
+				blocked = true
+				break
 			}
-			if need -= mk.remaining; need <= 0 {
-				return true
-			}
+			visible += mk.visible
+			total += mk.remaining
+		}
+		if blocked {
+			return need <= visible
+		}
+		if need -= total; need <= 0 {
+			return true
 		}
 	}
 	return false

@@ -228,7 +228,7 @@ func Restore(s *Snapshot, cfg Config) (*Engine, error) {
 			}
 		}
 	}
-	e.touchedLvl, e.touchedBal = e.touchedLvl[:0], e.touchedBal[:0]
+	e.touchedLvl, e.touchedBal, e.touchedSet = e.touchedLvl[:0], e.touchedBal[:0], nil
 	for _, a := range e.accounts {
 		for i := range a.bal {
 			a.bal[i].mark = 0
