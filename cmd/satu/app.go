@@ -90,7 +90,10 @@ func (a *App) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	symbols := matching.DefaultSymbols()
+	symbols, err := loadSymbols(c.Symbols)
+	if err != nil {
+		return err
+	}
 	engine, err := matching.New(symbols)
 	if err != nil {
 		return err
@@ -107,6 +110,9 @@ func (a *App) Start(ctx context.Context) error {
 	}
 	registry, err := compliancepg.NewStore(ctx, a.db, ruleSet)
 	if err != nil {
+		return err
+	}
+	if err := checkSymbolAssets(symbols, registry.Scale); err != nil {
 		return err
 	}
 	ledger, err := settlementpg.NewStore(ctx, a.db, registry)

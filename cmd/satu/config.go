@@ -25,6 +25,7 @@ type Config struct {
 	Demo           bool
 	AllowedOrigins string
 	ShutdownGrace  time.Duration
+	Symbols        string
 }
 
 // option binds one Config field to its flag and variable.
@@ -46,6 +47,7 @@ func (c *Config) options() []option {
 		{"demo", "SATU_DEMO", "serve: seed the demo market at start (skipped if already seeded)", boolVar(&c.Demo, false)},
 		{"allowed-origins", "SATU_ALLOWED_ORIGINS", "comma-separated browser origins allowed on /ws (\"*\" for any)", stringVar(&c.AllowedOrigins, "http://127.0.0.1:8080,http://localhost:8080")},
 		{"shutdown-grace", "SATU_SHUTDOWN_GRACE", "how long shutdown waits for requests to drain", durationVar(&c.ShutdownGrace, 10*time.Second)},
+		{"symbols", "SATU_SYMBOLS", "JSON file of the markets (empty: the built-in BTCKZT, ETHKZT, USDTKZT)", stringVar(&c.Symbols, "")},
 	}
 }
 

@@ -3,11 +3,13 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/satu-exchange/satu/internal/testenv"
+	"github.com/satu-exchange/satu/matching"
 )
 
 // TestConfigDocumented keeps docs/configuration.md in step with the options.
@@ -56,5 +58,45 @@ func TestDemoCommandPrintsReadmeTable(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), table) {
 		t.Fatalf("satu demo printed:\n%s\nREADME shows:\n%s", out.String(), table)
+	}
+}
+
+// TestSymbolsFile: the example session-model file loads and is valid; a
+// file with an unknown field, a bad symbol or an asset the ledger lacks is
+// refused with the reason.
+func TestSymbolsFile(t *testing.T) {
+	syms, err := loadSymbols("../../deploy/symbols/session-example.json")
+	must(t, err)
+	if len(syms) != 2 || len(syms[0].Schedule) != 7 || syms[0].Schedule[2].Phase != matching.PhaseContinuous || syms[1].PriceBandBps != 500 {
+		t.Fatalf("symbols = %+v", syms)
+	}
+	ledger := map[string]int{"BTC": 8, "ETH": 9, "USDT": 6, "KZT": 2}
+	scale := func(a string) (int, error) {
+		if s, ok := ledger[a]; ok {
+			return s, nil
+		}
+		return 0, fmt.Errorf("unknown asset %q", a)
+	}
+	must(t, checkSymbolAssets(syms, scale))
+	must(t, checkSymbolAssets(matching.DefaultSymbols(), scale))
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		"unknown-field": `[{"name":"BTCKZT","colour":"red"}]`,
+		"invalid":       `[{"name":"BTCKZT","base":"BTC","quote":"KZT","baseScale":8,"quoteScale":2,"tickSize":0,"lotSize":1,"minQty":1,"maxQty":10}]`,
+		"empty":         `[]`,
+	} {
+		p := filepath.Join(dir, name+".json")
+		must(t, os.WriteFile(p, []byte(body), 0o600))
+		if _, err := loadSymbols(p); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	doge := []matching.Symbol{{Name: "DOGEKZT", Base: "DOGE", Quote: "KZT", BaseScale: 8, QuoteScale: 2}}
+	if err := checkSymbolAssets(doge, scale); err == nil || !strings.Contains(err.Error(), "DOGE is not in the ledger") {
+		t.Errorf("unknown asset: %v", err)
+	}
+	wrong := []matching.Symbol{{Name: "BTCKZT", Base: "BTC", Quote: "KZT", BaseScale: 6, QuoteScale: 2}}
+	if err := checkSymbolAssets(wrong, scale); err == nil || !strings.Contains(err.Error(), "scale 6 in the symbol but 8") {
+		t.Errorf("wrong scale: %v", err)
 	}
 }
