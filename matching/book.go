@@ -23,6 +23,7 @@ type order struct {
 	display    int64 // iceberg display size; 0 when not an iceberg
 	budget     int64 // market buy by quote amount: what it may still spend
 	byQuote    bool  // a market buy sized by quote amount
+	listed     bool  // in the ID index and its account's open orders (see Engine.list)
 	held       int64 // what this order holds: base for a sell, quote for a buy
 	expireAt   int64 // GTD expiry, Unix ms; 0 otherwise
 	heapIdx    int32 // position in the expiry heap; -1 when not there

@@ -233,14 +233,6 @@ func (e *Engine) placeOrder(c *Command) *apperr.Error {
 		o.visible = o.display
 	}
 	e.cids.put(a, c.ClientID, o.id)
-	if a.openTail == nil {
-		a.open = o
-	} else {
-		a.openTail.anext, o.aprev = o, a.openTail
-	}
-	a.openTail = o
-	a.openCount++
-	e.orders.put(o)
 	asset := o.holdAsset()
 	b := &a.bal[asset]
 	b.free -= hold
@@ -535,7 +527,28 @@ func (e *Engine) rest(o *order, m *market) {
 	if o.tif == GTD && o.heapIdx < 0 {
 		e.expiry.push(o)
 	}
+	e.list(o)
 	e.releaseExcess(o)
+}
+
+// list makes a resting order findable: by ID (cancel, amend, queries) and
+// among its account's open orders (cancel-all). An order that ends within
+// its own command — an IOC or market taker — is never listed: nothing can
+// name it before its command is over.
+func (e *Engine) list(o *order) {
+	if o.listed {
+		return
+	}
+	o.listed = true
+	a := o.acct
+	if a.openTail == nil {
+		a.open = o
+	} else {
+		a.openTail.anext, o.aprev = o, a.openTail
+	}
+	a.openTail = o
+	a.openCount++
+	e.orders.put(o)
 }
 
 // unrest takes a resting order out of the book.
@@ -567,18 +580,20 @@ func (e *Engine) done(o *order, status OrderStatus, reason string) {
 		o.held = 0
 		e.touch(a, asset)
 	}
-	if o.aprev != nil {
-		o.aprev.anext = o.anext
-	} else {
-		a.open = o.anext
+	if o.listed {
+		if o.aprev != nil {
+			o.aprev.anext = o.anext
+		} else {
+			a.open = o.anext
+		}
+		if o.anext != nil {
+			o.anext.aprev = o.aprev
+		} else {
+			a.openTail = o.aprev
+		}
+		a.openCount--
+		e.orders.del(o.id)
 	}
-	if o.anext != nil {
-		o.anext.aprev = o.aprev
-	} else {
-		a.openTail = o.aprev
-	}
-	a.openCount--
-	e.orders.del(o.id)
 	// The client ID stays in e.cids (a retry answers "duplicate")
 	// until the retention queue forgets it.
 	e.finished = append(e.finished, finishedID{acct: a, clientID: o.clientID, at: e.now})

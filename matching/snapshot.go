@@ -209,6 +209,7 @@ func Restore(s *Snapshot, cfg Config) (*Engine, error) {
 		e.withdraws[w] = struct{}{}
 	}
 	var all []*order
+	seen := map[uint64]struct{}{}
 	for _, ms := range s.Markets {
 		m := e.bySymbol[ms.Symbol]
 		if m == nil {
@@ -219,7 +220,7 @@ func Restore(s *Snapshot, cfg Config) (*Engine, error) {
 		m.setRef(ms.State.RefPrice)
 		for _, side := range [][]OrderSnap{ms.Bids, ms.Asks} {
 			for _, os := range side {
-				o, err := e.restoreOrder(m, os)
+				o, err := e.restoreOrder(m, os, seen)
 				if err != nil {
 					return nil, err
 				}
@@ -234,16 +235,12 @@ func Restore(s *Snapshot, cfg Config) (*Engine, error) {
 			a.bal[i].mark = 0
 		}
 	}
+	// Resting orders are listed in ID order — the order in which they first
+	// rested — as the running engine lists them.
 	slices.SortFunc(all, func(x, y *order) int { return cmp.Compare(x.id, y.id) })
 	for _, o := range all {
-		a := o.acct
-		if a.openTail == nil {
-			a.open = o
-		} else {
-			a.openTail.anext, o.aprev = o, a.openTail
-		}
-		a.openTail = o
-		a.openCount++
+		o.listed = false
+		e.list(o)
 	}
 	for _, f := range s.Finished {
 		a := e.accounts[f.Account]
@@ -255,19 +252,20 @@ func Restore(s *Snapshot, cfg Config) (*Engine, error) {
 	return e, nil
 }
 
-func (e *Engine) restoreOrder(m *market, s OrderSnap) (*order, error) {
+func (e *Engine) restoreOrder(m *market, s OrderSnap, seen map[uint64]struct{}) (*order, error) {
 	a := e.accounts[s.Account]
 	if a == nil {
 		return nil, fmt.Errorf("matching: snapshot order %d of unknown account %q", s.ID, s.Account)
 	}
-	if e.orders.get(s.ID) != nil {
+	if _, dup := seen[s.ID]; dup {
 		return nil, fmt.Errorf("matching: snapshot order %d twice", s.ID)
 	}
+	seen[s.ID] = struct{}{}
 	o := e.pool.order()
 	o.id, o.acct, o.sym, o.clientID, o.obligation = s.ID, a, m, s.ClientID, s.Obligation
 	o.side, o.typ, o.tif, o.stp, o.purpose, o.postOnly = s.Side, s.Type, s.TIF, s.STP, s.Purpose, s.PostOnly
 	o.price, o.qty, o.remaining, o.visible, o.display = s.Price, s.Quantity, s.Remaining, s.Visible, s.Display
 	o.held, o.expireAt, o.byQuote, o.budget, o.heapIdx = s.Held, s.ExpireAt, s.ByQuote, s.Budget, -1
-	e.orders.put(o)
+	o.listed = true // listed below, in ID order
 	return o, nil
 }
