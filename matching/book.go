@@ -143,47 +143,44 @@ func (b *bookSide) removeLevel(l *level) {
 }
 
 // pool recycles orders and levels so that steady-state trading allocates
-// nothing. Objects are handed out in chunks.
+// nothing.
 type pool struct {
-	orders []*order
-	levels []*level
+	orders freeList[order]
+	levels freeList[level]
 }
 
-const poolChunk = 256
-
-func (p *pool) order() *order {
-	if len(p.orders) == 0 {
-		chunk := make([]order, poolChunk)
-		for i := range chunk {
-			p.orders = append(p.orders, &chunk[i])
-		}
-	}
-	o := p.orders[len(p.orders)-1]
-	p.orders = p.orders[:len(p.orders)-1]
-	return o
-}
-
-func (p *pool) putOrder(o *order) {
-	*o = order{}
-	p.orders = append(p.orders, o)
-}
+func (p *pool) order() *order     { return p.orders.get() }
+func (p *pool) putOrder(o *order) { p.orders.put(o) }
 
 func (p *pool) level(price int64) *level {
-	if len(p.levels) == 0 {
-		chunk := make([]level, poolChunk)
-		for i := range chunk {
-			p.levels = append(p.levels, &chunk[i])
-		}
-	}
-	l := p.levels[len(p.levels)-1]
-	p.levels = p.levels[:len(p.levels)-1]
+	l := p.levels.get()
 	l.price = price
 	return l
 }
 
-func (p *pool) putLevel(l *level) {
-	*l = level{}
-	p.levels = append(p.levels, l)
+func (p *pool) putLevel(l *level) { p.levels.put(l) }
+
+// freeList hands out zeroed objects, allocated in chunks.
+type freeList[T any] struct{ free []*T }
+
+const poolChunk = 256
+
+func (f *freeList[T]) get() *T {
+	if len(f.free) == 0 {
+		chunk := make([]T, poolChunk)
+		for i := range chunk {
+			f.free = append(f.free, &chunk[i])
+		}
+	}
+	x := f.free[len(f.free)-1]
+	f.free = f.free[:len(f.free)-1]
+	return x
+}
+
+func (f *freeList[T]) put(x *T) {
+	var zero T
+	*x = zero
+	f.free = append(f.free, x)
 }
 
 // expiryHeap orders GTD orders by (expireAt, id).

@@ -605,9 +605,14 @@ func (e *Engine) done(o *order, status OrderStatus, reason string) {
 	e.pool.putOrder(o)
 }
 
-// findOrder resolves a cancel's or amend's order: by OrderID, else by
-// ClientID; it must be open, the account's, and in Symbol when named.
-func (e *Engine) findOrder(a *account, c *Command) (*order, *apperr.Error) {
+// findOrder resolves a cancel's or amend's account and order: by OrderID,
+// else by ClientID; it must be open, the account's, and in Symbol when
+// named.
+func (e *Engine) findOrder(c *Command) (*order, *apperr.Error) {
+	a, err := e.account(c.Account)
+	if err != nil {
+		return nil, err
+	}
 	id := c.OrderID
 	if id == 0 && c.ClientID != "" {
 		id, _ = e.cids.get(a, c.ClientID)
@@ -620,11 +625,7 @@ func (e *Engine) findOrder(a *account, c *Command) (*order, *apperr.Error) {
 }
 
 func (e *Engine) cancelOrder(c *Command) *apperr.Error {
-	a, err := e.account(c.Account)
-	if err != nil {
-		return err
-	}
-	o, err := e.findOrder(a, c)
+	o, err := e.findOrder(c)
 	if err != nil {
 		return err
 	}
@@ -683,15 +684,11 @@ func (e *Engine) cancelAll(c *Command) *apperr.Error {
 // anything else re-enters it at the back of its (new) level, where it may
 // trade at once like a new order (a post-only order may not).
 func (e *Engine) amendOrder(c *Command) *apperr.Error {
-	a, err := e.account(c.Account)
+	o, err := e.findOrder(c)
 	if err != nil {
 		return err
 	}
-	o, err := e.findOrder(a, c)
-	if err != nil {
-		return err
-	}
-	m := o.sym
+	a, m := o.acct, o.sym
 	price, qty := o.price, o.qty
 	if c.Price != 0 {
 		price = c.Price
