@@ -365,3 +365,48 @@ func TestOperatorHaltAndResume(t *testing.T) {
 		t.Fatalf("order after resume: %+v, %v", r, err)
 	}
 }
+
+// TestOrderTypesOverWebsocket: the engine's order types reach it over the
+// wire with Binance-style parameters.
+func TestOrderTypesOverWebsocket(t *testing.T) {
+	_, c := startApp(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, a := range []string{"mm-1", "tr-1"} {
+		must(t, c.Call(ctx, "POST", "/v1/operator/accounts", map[string]string{"account": a, "owner": a, "kind": "trader"}, nil))
+		must(t, c.Call(ctx, "POST", "/v1/operator/deposits", map[string]string{"account": a, "asset": "BTC", "amount": "1", "extRef": a + "-btc"}, nil))
+		must(t, c.Call(ctx, "POST", "/v1/operator/deposits", map[string]string{"account": a, "asset": "KZT", "amount": "100000000", "extRef": a + "-kzt"}, nil))
+	}
+	conn := func(acct string) *wsclient.Client {
+		ws, err := wsclient.Dial(ctx, c.WSURL)
+		must(t, err)
+		t.Cleanup(func() { ws.Close() })
+		must(t, ws.Logon(ctx, acct))
+		return ws
+	}
+	mm, tr := conn("mm-1"), conn("tr-1")
+	// A post-only offer rests; the same offer crossing the book is refused.
+	offer, err := mm.Place(ctx, wsapi.PlaceParams{Symbol: "BTCKZT", Side: "SELL", Type: "LIMIT_MAKER", Price: "40000000",
+		Quantity: "0.5", IcebergQty: "0.1", NewClientOrderID: "offer-1"})
+	if err != nil || offer.Status != "NEW" {
+		t.Fatalf("post-only iceberg offer: %+v, %v", offer, err)
+	}
+	if _, err := mm.Place(ctx, wsapi.PlaceParams{Symbol: "BTCKZT", Side: "BUY", Type: "LIMIT_MAKER", Price: "40000000",
+		Quantity: "0.1", NewClientOrderID: "bid-1"}); apperr.CodeOf(err) != apperr.WouldTake {
+		t.Fatalf("crossing post-only bid: %v; want WOULD_TAKE", err)
+	}
+	// FOK for more than the book holds: expired, nothing traded.
+	fok, err := tr.Place(ctx, wsapi.PlaceParams{Symbol: "BTCKZT", Side: "BUY", Type: "LIMIT", TimeInForce: "FOK",
+		Price: "40000000", Quantity: "0.6", NewClientOrderID: "fok-1"})
+	if err != nil || fok.Status != "EXPIRED" || fok.ExecutedQty != "0.00000000" {
+		t.Fatalf("FOK: %+v, %v", fok, err)
+	}
+	// A market buy spending 4,008,000.00 ₸ fees included: 0.1 BTC at
+	// 40,000,000 is 4,000,000.00 plus the 0.20 % taker fee 8,000.00.
+	mkt, err := tr.Place(ctx, wsapi.PlaceParams{Symbol: "BTCKZT", Side: "BUY", Type: "MARKET", QuoteOrderQty: "4008000",
+		NewClientOrderID: "mkt-1"})
+	if err != nil || mkt.Status != "FILLED" || mkt.ExecutedQty != "0.10000000" || mkt.QuoteQty != "4000000.00" ||
+		len(mkt.Fills) != 1 || mkt.Fills[0].Commission != "8000.00" {
+		t.Fatalf("market buy by amount: %+v, %v", mkt, err)
+	}
+}

@@ -7,6 +7,7 @@ package wsapi
 
 import (
 	"encoding/json"
+	"strings"
 
 	"github.com/satu-exchange/satu/internal/apperr"
 	"github.com/satu-exchange/satu/internal/money"
@@ -49,15 +50,29 @@ type LogonParams struct {
 	Account string `json:"account"`
 }
 
-// PlaceParams are order.place's parameters; amounts are decimal strings.
+// PlaceParams are order.place's parameters, named as in the Binance Spot
+// API; amounts are decimal strings.
 type PlaceParams struct {
-	Symbol           string `json:"symbol"`
-	Side             string `json:"side"`        // "BUY" | "SELL"
-	Type             string `json:"type"`        // "LIMIT"
-	TimeInForce      string `json:"timeInForce"` // "GTC" (default) | "IOC"
-	Price            string `json:"price"`
-	Quantity         string `json:"quantity"`
-	NewClientOrderID string `json:"newClientOrderId"`
+	Symbol string `json:"symbol"`
+	Side   string `json:"side"` // "BUY" | "SELL"
+	// Type: "LIMIT", "MARKET", or "LIMIT_MAKER" (a post-only limit order,
+	// refused with WOULD_TAKE if it would trade on arrival).
+	Type string `json:"type"`
+	// TimeInForce for LIMIT: "GTC" (default), "IOC", "FOK", or "GTD" with
+	// GoodTillDate (Unix ms). A MARKET order is IOC.
+	TimeInForce  string `json:"timeInForce"`
+	GoodTillDate int64  `json:"goodTillDate,omitempty"`
+	Price        string `json:"price"`
+	Quantity     string `json:"quantity"`
+	// QuoteOrderQty sizes a MARKET buy by the quote amount to spend, fees
+	// included, instead of Quantity.
+	QuoteOrderQty string `json:"quoteOrderQty,omitempty"`
+	// IcebergQty shows only this much of a GTC or GTD limit order.
+	IcebergQty string `json:"icebergQty,omitempty"`
+	// SelfTradePreventionMode: "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"
+	// or "DECREMENT"; empty means the account's default.
+	SelfTradePreventionMode string `json:"selfTradePreventionMode,omitempty"`
+	NewClientOrderID        string `json:"newClientOrderId"`
 	// Mandatory tags a miner's sale under the mandatory-sale law; only an
 	// account with the mandatory_sell permission may send it.
 	Mandatory bool `json:"mandatory,omitempty"`
@@ -156,34 +171,60 @@ func PlaceCommand(account string, p PlaceParams, symbols map[string]matching.Sym
 	default:
 		return matching.Command{}, apperr.New(apperr.InvalidParameter, "side must be BUY or SELL")
 	}
-	if p.Type != "LIMIT" {
-		return matching.Command{}, apperr.New(apperr.InvalidParameter, "type must be LIMIT")
-	}
-	tif := matching.GTC
-	switch p.TimeInForce {
-	case "", "GTC":
-	case "IOC":
-		tif = matching.IOC
+	c := matching.Command{Kind: matching.CmdPlaceOrder, Account: account, Symbol: s.Name, Side: side,
+		ClientID: p.NewClientOrderID, Obligation: p.Obligation, ExpireAt: p.GoodTillDate}
+	switch p.Type {
+	case "LIMIT", "LIMIT_MAKER":
+		c.Type, c.PostOnly = matching.Limit, p.Type == "LIMIT_MAKER"
+	case "MARKET":
+		c.Type = matching.Market
 	default:
-		return matching.Command{}, apperr.New(apperr.InvalidParameter, "timeInForce must be GTC or IOC")
+		return matching.Command{}, apperr.New(apperr.InvalidParameter, "type must be LIMIT, MARKET or LIMIT_MAKER")
+	}
+	switch p.TimeInForce {
+	case "":
+		if c.Type == matching.Limit {
+			c.TIF = matching.GTC
+		}
+	case "GTC", "IOC", "FOK", "GTD":
+		if err := c.TIF.UnmarshalText([]byte(p.TimeInForce)); err != nil {
+			return matching.Command{}, apperr.New(apperr.InvalidParameter, "timeInForce: %v", err)
+		}
+	default:
+		return matching.Command{}, apperr.New(apperr.InvalidParameter, "timeInForce must be GTC, IOC, FOK or GTD")
+	}
+	switch p.SelfTradePreventionMode {
+	case "":
+	case "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH", "DECREMENT":
+		_ = c.STP.UnmarshalText([]byte(strings.ToLower(p.SelfTradePreventionMode)))
+	default:
+		return matching.Command{}, apperr.New(apperr.InvalidParameter, "selfTradePreventionMode must be EXPIRE_TAKER, EXPIRE_MAKER, EXPIRE_BOTH or DECREMENT")
 	}
 	if p.NewClientOrderID == "" || len(p.NewClientOrderID) > 36 {
 		return matching.Command{}, apperr.New(apperr.InvalidParameter, "newClientOrderId must be 1 to 36 characters")
 	}
-	purpose := matching.PurposeNone
 	if p.Mandatory {
-		purpose = matching.PurposeMandatory
+		c.Purpose = matching.PurposeMandatory
 	}
-	price, err := money.Parse(p.Price, s.QuoteScale)
-	if err != nil {
-		return matching.Command{}, asPrice(err)
+	var err error
+	if c.Type == matching.Limit || p.Price != "" {
+		if c.Price, err = money.Parse(p.Price, s.QuoteScale); err != nil {
+			return matching.Command{}, asPrice(err)
+		}
 	}
-	qty, err := money.Parse(p.Quantity, s.BaseScale)
-	if err != nil {
+	if p.QuoteOrderQty != "" {
+		if c.QuoteQty, err = money.Parse(p.QuoteOrderQty, s.QuoteScale); err != nil {
+			return matching.Command{}, err
+		}
+	} else if c.Quantity, err = money.Parse(p.Quantity, s.BaseScale); err != nil {
 		return matching.Command{}, err
 	}
-	return matching.Command{Kind: matching.CmdPlaceOrder, Account: account, Symbol: s.Name, ClientID: p.NewClientOrderID,
-		Side: side, Type: matching.Limit, TIF: tif, Price: price, Quantity: qty, Purpose: purpose, Obligation: p.Obligation}, nil
+	if p.IcebergQty != "" {
+		if c.DisplayQty, err = money.Parse(p.IcebergQty, s.BaseScale); err != nil {
+			return matching.Command{}, err
+		}
+	}
+	return c, nil
 }
 
 // asPrice re-labels a quantity parse error as a price error.

@@ -50,6 +50,22 @@ func TestPlaceCommandOK(t *testing.T) {
 			func(*matching.Command) {}},
 		{"36-char client id", place(func(p *wsapi.PlaceParams) { p.NewClientOrderID = strings.Repeat("x", 36) }),
 			func(c *matching.Command) { c.ClientID = strings.Repeat("x", 36) }},
+		{"FOK", place(func(p *wsapi.PlaceParams) { p.TimeInForce = "FOK" }), func(c *matching.Command) { c.TIF = matching.FOK }},
+		{"GTD", place(func(p *wsapi.PlaceParams) { p.TimeInForce, p.GoodTillDate = "GTD", 1_800_000_000_000 }),
+			func(c *matching.Command) { c.TIF, c.ExpireAt = matching.GTD, 1_800_000_000_000 }},
+		{"post-only", place(func(p *wsapi.PlaceParams) { p.Type = "LIMIT_MAKER" }), func(c *matching.Command) { c.PostOnly = true }},
+		{"iceberg", place(func(p *wsapi.PlaceParams) { p.IcebergQty = "0.1" }), func(c *matching.Command) { c.DisplayQty = 10_000_000 }},
+		{"STP mode", place(func(p *wsapi.PlaceParams) { p.SelfTradePreventionMode = "EXPIRE_BOTH" }),
+			func(c *matching.Command) { c.STP = matching.STPExpireBoth }},
+		{"market sell", place(func(p *wsapi.PlaceParams) { p.Type, p.Price = "MARKET", "" }),
+			func(c *matching.Command) { c.Type, c.TIF, c.Price = matching.Market, 0, 0 }},
+		{"market buy by amount", place(func(p *wsapi.PlaceParams) {
+			p.Type, p.Side, p.Price, p.Quantity, p.QuoteOrderQty = "MARKET", "BUY", "", "", "1000000.50"
+		}), func(c *matching.Command) {
+			c.Type, c.Side, c.TIF, c.Price, c.Quantity, c.QuoteQty = matching.Market, matching.Buy, 0, 0, 0, 100_000_050
+		}},
+		{"mandatory with obligation", place(func(p *wsapi.PlaceParams) { p.Mandatory, p.Obligation = true, "obl-7" }),
+			func(c *matching.Command) { c.Purpose, c.Obligation = matching.PurposeMandatory, "obl-7" }},
 		{"other symbol's scales", place(func(p *wsapi.PlaceParams) { p.Symbol = "ETHKZT"; p.Price = "1500000.5"; p.Quantity = "0.000001" }),
 			func(c *matching.Command) { c.Symbol = "ETHKZT"; c.Price = 150_000_050; c.Quantity = 1_000 }},
 	}
@@ -79,7 +95,10 @@ func TestPlaceCommandErrors(t *testing.T) {
 		{"lower-case symbol", place(func(p *wsapi.PlaceParams) { p.Symbol = "btckzt" }), apperr.UnknownSymbol},
 		{"side HOLD", place(func(p *wsapi.PlaceParams) { p.Side = "HOLD" }), apperr.InvalidParameter},
 		{"lower-case side", place(func(p *wsapi.PlaceParams) { p.Side = "buy" }), apperr.InvalidParameter},
-		{"type MARKET", place(func(p *wsapi.PlaceParams) { p.Type = "MARKET" }), apperr.InvalidParameter},
+		{"type STOP_LOSS", place(func(p *wsapi.PlaceParams) { p.Type = "STOP_LOSS" }), apperr.InvalidParameter},
+		{"STP NONE", place(func(p *wsapi.PlaceParams) { p.SelfTradePreventionMode = "NONE" }), apperr.InvalidParameter},
+		{"bad iceberg", place(func(p *wsapi.PlaceParams) { p.IcebergQty = "lots" }), apperr.InvalidQuantity},
+		{"bad quote amount", place(func(p *wsapi.PlaceParams) { p.Type, p.QuoteOrderQty = "MARKET", "0.001" }), apperr.TooPrecise},
 		{"type missing", place(func(p *wsapi.PlaceParams) { p.Type = "" }), apperr.InvalidParameter},
 		{"tif GTX", place(func(p *wsapi.PlaceParams) { p.TimeInForce = "GTX" }), apperr.InvalidParameter},
 		{"empty client id", place(func(p *wsapi.PlaceParams) { p.NewClientOrderID = "" }), apperr.InvalidParameter},
