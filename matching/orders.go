@@ -516,6 +516,13 @@ func (e *Engine) releaseExcess(o *order) {
 
 // rest puts o at the back of its price level.
 func (e *Engine) rest(o *order, m *market) {
+	e.enter(o, m)
+	e.list(o)
+}
+
+// enter puts o into the book — its level, the expiry heap — without
+// listing it, and trims its hold to what its remaining quantity needs.
+func (e *Engine) enter(o *order, m *market) {
 	bs := m.side(o.side)
 	l := bs.byPrice[o.price]
 	if l == nil {
@@ -527,7 +534,6 @@ func (e *Engine) rest(o *order, m *market) {
 	if o.tif == GTD && o.heapIdx < 0 {
 		e.expiry.push(o)
 	}
-	e.list(o)
 	e.releaseExcess(o)
 }
 

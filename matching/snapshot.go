@@ -35,7 +35,6 @@ type Snapshot struct {
 type MarketSnap struct {
 	Symbol     string      `json:"symbol"`
 	State      MarketState `json:"state"`
-	VolUntil   int64       `json:"volUntil"`
 	SchedPhase Phase       `json:"schedPhase"`
 	Bids       []OrderSnap `json:"bids"`
 	Asks       []OrderSnap `json:"asks"`
@@ -85,7 +84,7 @@ func (e *Engine) Snapshot() *Snapshot {
 		FeeAccount: e.cfg.FeeAccount, RetentionMs: e.cfg.ClientIDRetentionMs, Symbols: e.Symbols()}
 	for _, m := range e.markets {
 		st, _ := e.Market(m.Name)
-		ms := MarketSnap{Symbol: m.Name, State: st, VolUntil: m.volUntil, SchedPhase: m.schedPhase,
+		ms := MarketSnap{Symbol: m.Name, State: st, SchedPhase: m.schedPhase,
 			Bids: m.bids.snap(), Asks: m.asks.snap()}
 		s.Markets = append(s.Markets, ms)
 	}
@@ -216,7 +215,7 @@ func Restore(s *Snapshot, cfg Config) (*Engine, error) {
 			return nil, fmt.Errorf("matching: snapshot market %q not configured", ms.Symbol)
 		}
 		m.phase, m.halted, m.lastPrice, m.closePrice = ms.State.Phase, ms.State.Halted, ms.State.LastPrice, ms.State.ClosePrice
-		m.volUntil, m.schedPhase = ms.VolUntil, ms.SchedPhase
+		m.volUntil, m.schedPhase = ms.State.Until, ms.SchedPhase // Until is set only in a volatility auction
 		m.setRef(ms.State.RefPrice)
 		for _, side := range [][]OrderSnap{ms.Bids, ms.Asks} {
 			for _, os := range side {
@@ -224,7 +223,7 @@ func Restore(s *Snapshot, cfg Config) (*Engine, error) {
 				if err != nil {
 					return nil, err
 				}
-				e.rest(o, m)
+				e.enter(o, m) // listed below, in ID order
 				all = append(all, o)
 			}
 		}
@@ -239,7 +238,6 @@ func Restore(s *Snapshot, cfg Config) (*Engine, error) {
 	// rested — as the running engine lists them.
 	slices.SortFunc(all, func(x, y *order) int { return cmp.Compare(x.id, y.id) })
 	for _, o := range all {
-		o.listed = false
 		e.list(o)
 	}
 	for _, f := range s.Finished {
@@ -266,6 +264,5 @@ func (e *Engine) restoreOrder(m *market, s OrderSnap, seen map[uint64]struct{}) 
 	o.side, o.typ, o.tif, o.stp, o.purpose, o.postOnly = s.Side, s.Type, s.TIF, s.STP, s.Purpose, s.PostOnly
 	o.price, o.qty, o.remaining, o.visible, o.display = s.Price, s.Quantity, s.Remaining, s.Visible, s.Display
 	o.held, o.expireAt, o.byQuote, o.budget, o.heapIdx = s.Held, s.ExpireAt, s.ByQuote, s.Budget, -1
-	o.listed = true // listed below, in ID order
 	return o, nil
 }
