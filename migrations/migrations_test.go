@@ -246,14 +246,17 @@ func TestDownUp(t *testing.T) {
 		VALUES ('s1', 1, 1, '1-0', 1, 0, 2)`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.ExecContext(ctx, `INSERT INTO ledger_entries (batch_id, shard, event_id, account, asset, amount)
-		SELECT id, 's1', '1-0', 'custody-external', 'BTC', -1 FROM settlement_batches`); err != nil {
+	if _, err := db.ExecContext(ctx, `INSERT INTO ledger_entries (batch_id, shard, event_id, seq, booked_at, kind, account, asset, amount)
+		SELECT id, 's1', '1-0', 1, now(), 'deposit', 'custody-external', 'BTC', -1 FROM settlement_batches`); err != nil {
 		t.Fatal(err)
 	}
-	_, err = db.ExecContext(ctx, `UPDATE ledger_entries SET amount = -2`)
-	var pe *pgconn.PgError
-	if !errors.As(err, &pe) || pe.Code != "42501" {
-		t.Errorf("UPDATE ledger_entries after down and up: %v, want insufficient_privilege (42501)", err)
+	for _, stmt := range []string{`UPDATE ledger_entries SET amount = -2`, `DELETE FROM settlement_batches`,
+		`UPDATE settlement_batches SET events = 2`, `TRUNCATE fills CASCADE`} {
+		_, err = db.ExecContext(ctx, stmt)
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "42501" {
+			t.Errorf("%s after down and up: %v, want insufficient_privilege (42501)", stmt, err)
+		}
 	}
 
 	// Up again is a no-op, through the package's own entry point too.
@@ -263,5 +266,51 @@ func TestDownUp(t *testing.T) {
 	again, err := p.Up(ctx)
 	if err != nil || len(again) != 0 {
 		t.Errorf("Up on an up-to-date database ran %d migrations (%v), want 0", len(again), err)
+	}
+}
+
+// TestSettlementMigrationBackfills settles a deposit and a trade under the
+// schema of version 2, then migrates to version 3: the postings learn their
+// sequence, engine time and kind from the rows already there.
+func TestSettlementMigrationBackfills(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t)
+	p := provider(t, db)
+	if _, err := p.DownTo(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{
+		`INSERT INTO accounts (id, owner, kind, opened_seq) VALUES ('a', 'a', 'trader', 1), ('b', 'b', 'trader', 2)`,
+		`INSERT INTO settlement_batches (id, shard, first_seq, last_seq, last_stream_id, events, fills, postings)
+			VALUES (1, 's1', 3, 9, '9-0', 2, 1, 7)`,
+		`INSERT INTO fills (shard, id, seq, batch_id, symbol, base_asset, quote_asset, price, quantity, quote_amount,
+			buyer_account, seller_account, buy_order_id, sell_order_id, taker_side, mandatory, executed_at, buyer_fee, seller_fee)
+			VALUES ('s1', '9-1', 9, 1, 'BTCKZT', 'BTC', 'KZT', 100, 1, 100, 'b', 'a', 1, 2, 'buy', false,
+			'2025-03-04 05:06:07+00', 0.2, 0.1)`,
+		`INSERT INTO ledger_entries (batch_id, shard, event_id, account, asset, amount) VALUES
+			(1, 's1', '3-0', 'custody-external', 'BTC', -1), (1, 's1', '3-0', 'a', 'BTC', 1),
+			(1, 's1', '9-1', 'a', 'BTC', -1), (1, 's1', '9-1', 'b', 'BTC', 1),
+			(1, 's1', '9-1', 'b', 'KZT', -100.2), (1, 's1', '9-1', 'a', 'KZT', 99.9),
+			(1, 's1', '9-1', 'exchange-fees', 'KZT', 0.3)`,
+	} {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	if _, err := p.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	if err := db.QueryRowContext(ctx, `SELECT string_agg(event_id || ' ' || seq || ' ' || kind || ' ' || account || ' ' ||
+		CASE WHEN event_id = '9-1' THEN to_char(booked_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') ELSE 'commit' END,
+		'; ' ORDER BY id) FROM ledger_entries`).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	want := "3-0 3 deposit custody-external commit; 3-0 3 deposit a commit; " +
+		"9-1 9 trade a 2025-03-04 05:06:07; 9-1 9 trade b 2025-03-04 05:06:07; " +
+		"9-1 9 trade b 2025-03-04 05:06:07; 9-1 9 trade a 2025-03-04 05:06:07; " +
+		"9-1 9 fee exchange-fees 2025-03-04 05:06:07"
+	if got != want {
+		t.Errorf("back-filled postings:\n got %s\nwant %s", got, want)
 	}
 }

@@ -27,9 +27,42 @@ const CustodyAccount = "custody-external"
 // Posting is one side of a double entry, in minor units of the asset.
 type Posting struct {
 	EventID string
+	Seq     uint64 // the engine sequence of the command that booked it
+	Time    int64  // Unix milliseconds, from the sequenced command
+	Kind    PostingKind
 	Account string
 	Asset   string
 	Amount  int64 // positive credit, negative debit; never zero
+}
+
+// PostingKind says what booked a posting.
+type PostingKind string
+
+// The kinds of postings.
+const (
+	KindTrade      PostingKind = "trade"      // a buyer's or seller's leg of a trade, fees included
+	KindFee        PostingKind = "fee"        // the fee account's credit from a trade
+	KindDeposit    PostingKind = "deposit"    // both legs of a custody deposit
+	KindWithdrawal PostingKind = "withdrawal" // both legs of a custody withdrawal
+)
+
+// CustodyMovement is a settled deposit or withdrawal with its external
+// reference (e.g. the on-chain transaction hash).
+type CustodyMovement struct {
+	EventID string
+	Seq     uint64
+	Time    int64
+	Kind    PostingKind // KindDeposit or KindWithdrawal
+	Account string
+	Asset   string
+	Amount  int64
+	ExtRef  string
+}
+
+// EngineBalance is the engine's view of one balance after a command.
+type EngineBalance struct {
+	Free, Held int64
+	Seq        uint64
 }
 
 // Fill is a settled trade.
@@ -59,6 +92,13 @@ type Batch struct {
 	Postings          []Posting
 	Mandatory         []MandatoryFill
 	FeeAccounts       []string // fee accounts credited in this batch
+	Custody           []CustodyMovement
+	// EngineBalances is the engine's view, after the batch, of every
+	// balance a command of the batch touched (the last balance event wins).
+	EngineBalances map[BalanceKey]EngineBalance
+	// MaxTime is the latest engine time in the batch (Unix milliseconds):
+	// settlement lag is measured from it.
+	MaxTime int64
 }
 
 // Add folds one event into the batch.
@@ -69,27 +109,36 @@ func (b *Batch) Add(streamID string, ev matching.Event) {
 	b.Events++
 	b.LastSeq = ev.Seq
 	b.LastStreamID = streamID
-	id := ev.ID()
+	if ev.Time > b.MaxTime {
+		b.MaxTime = ev.Time
+	}
 	switch ev.Kind {
 	case matching.EvAccountOpened:
 		b.Accounts = append(b.Accounts, ev)
-	case matching.EvDeposited:
-		b.Postings = append(b.Postings,
-			Posting{EventID: id, Account: CustodyAccount, Asset: ev.Asset, Amount: -ev.Amount},
-			Posting{EventID: id, Account: ev.Account, Asset: ev.Asset, Amount: ev.Amount})
-	case matching.EvWithdrawn:
-		b.Postings = append(b.Postings,
-			Posting{EventID: id, Account: ev.Account, Asset: ev.Asset, Amount: -ev.Amount},
-			Posting{EventID: id, Account: CustodyAccount, Asset: ev.Asset, Amount: ev.Amount})
+	case matching.EvBalance:
+		if b.EngineBalances == nil {
+			b.EngineBalances = make(map[BalanceKey]EngineBalance)
+		}
+		b.EngineBalances[BalanceKey{ev.Account, ev.Asset}] = EngineBalance{Free: ev.Free, Held: ev.Held, Seq: ev.Seq}
+	case matching.EvDeposited, matching.EvWithdrawn:
+		id := ev.ID()
+		kind, from, to := KindDeposit, CustodyAccount, ev.Account
+		if ev.Kind == matching.EvWithdrawn {
+			kind, from, to = KindWithdrawal, ev.Account, CustodyAccount
+		}
+		b.Custody = append(b.Custody, CustodyMovement{EventID: id, Seq: ev.Seq, Time: ev.Time, Kind: kind,
+			Account: ev.Account, Asset: ev.Asset, Amount: ev.Amount, ExtRef: ev.ExtRef})
+		b.addPosting(&ev, id, kind, from, ev.Asset, -ev.Amount)
+		b.addPosting(&ev, id, kind, to, ev.Asset, ev.Amount)
 	case matching.EvTrade:
+		id := ev.ID()
 		b.Fills = append(b.Fills, Fill{ID: id, Event: ev})
-		b.Postings = append(b.Postings,
-			Posting{EventID: id, Account: ev.SellerAccount, Asset: ev.BaseAsset, Amount: -ev.Quantity},
-			Posting{EventID: id, Account: ev.BuyerAccount, Asset: ev.BaseAsset, Amount: ev.Quantity})
-		b.addPosting(id, ev.BuyerAccount, ev.QuoteAsset, -(ev.QuoteAmount + ev.BuyerFee))
-		b.addPosting(id, ev.SellerAccount, ev.QuoteAsset, ev.QuoteAmount-ev.SellerFee)
+		b.addPosting(&ev, id, KindTrade, ev.SellerAccount, ev.BaseAsset, -ev.Quantity)
+		b.addPosting(&ev, id, KindTrade, ev.BuyerAccount, ev.BaseAsset, ev.Quantity)
+		b.addPosting(&ev, id, KindTrade, ev.BuyerAccount, ev.QuoteAsset, -(ev.QuoteAmount + ev.BuyerFee))
+		b.addPosting(&ev, id, KindTrade, ev.SellerAccount, ev.QuoteAsset, ev.QuoteAmount-ev.SellerFee)
 		if fees := ev.BuyerFee + ev.SellerFee; fees > 0 {
-			b.addPosting(id, ev.FeeAccount, ev.QuoteAsset, fees)
+			b.addPosting(&ev, id, KindFee, ev.FeeAccount, ev.QuoteAsset, fees)
 			if !slices.Contains(b.FeeAccounts, ev.FeeAccount) {
 				b.FeeAccounts = append(b.FeeAccounts, ev.FeeAccount)
 			}
@@ -103,9 +152,10 @@ func (b *Batch) Add(streamID string, ev matching.Event) {
 
 // addPosting appends a posting unless its amount is zero (a trade whose
 // quote amount rounds to zero moves no quote).
-func (b *Batch) addPosting(eventID, account, asset string, amount int64) {
+func (b *Batch) addPosting(ev *matching.Event, eventID string, kind PostingKind, account, asset string, amount int64) {
 	if amount != 0 {
-		b.Postings = append(b.Postings, Posting{EventID: eventID, Account: account, Asset: asset, Amount: amount})
+		b.Postings = append(b.Postings, Posting{EventID: eventID, Seq: ev.Seq, Time: ev.Time, Kind: kind,
+			Account: account, Asset: asset, Amount: amount})
 	}
 }
 

@@ -83,7 +83,7 @@ func (s *Store) Settle(ctx context.Context, shard string, b *settlement.Batch) e
 			return fmt.Errorf("batch: %w", err)
 		}
 		for _, step := range []func(context.Context, pgx.Tx, string, int64, *settlement.Batch) error{
-			s.writeAccounts, s.writeFills, s.writePostings, s.writeBalances,
+			s.writeAccounts, s.writeFills, s.writePostings, s.writeCustody, s.writeBalances, s.writeEngineBalances,
 		} {
 			if err := step(ctx, tx, shard, batchID, b); err != nil {
 				return err
@@ -205,14 +205,87 @@ func (s *Store) writePostings(ctx context.Context, tx pgx.Tx, shard string, batc
 		if err != nil {
 			return err
 		}
-		rows = append(rows, []any{batchID, shard, p.EventID, p.Account, p.Asset, amt})
+		rows = append(rows, []any{batchID, shard, p.EventID, int64(p.Seq), time.UnixMilli(p.Time).UTC(), string(p.Kind),
+			p.Account, p.Asset, amt})
 	}
 	_, err := tx.CopyFrom(ctx, pgx.Identifier{"ledger_entries"},
-		[]string{"batch_id", "shard", "event_id", "account", "asset", "amount"}, pgx.CopyFromRows(rows))
+		[]string{"batch_id", "shard", "event_id", "seq", "booked_at", "kind", "account", "asset", "amount"}, pgx.CopyFromRows(rows))
 	if err != nil {
 		return fmt.Errorf("postings: %w", err)
 	}
 	return nil
+}
+
+func (s *Store) writeCustody(ctx context.Context, tx pgx.Tx, shard string, batchID int64, b *settlement.Batch) error {
+	if len(b.Custody) == 0 {
+		return nil
+	}
+	rows := make([][]any, 0, len(b.Custody))
+	for _, m := range b.Custody {
+		amt, err := s.numeric(m.Asset, m.Amount)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, []any{shard, m.EventID, int64(m.Seq), batchID, string(m.Kind), m.Account, m.Asset, amt,
+			m.ExtRef, time.UnixMilli(m.Time).UTC()})
+	}
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"custody_movements"}, []string{"shard", "event_id", "seq", "batch_id",
+		"direction", "account", "asset", "amount", "ext_ref", "booked_at"}, pgx.CopyFromRows(rows))
+	if err != nil {
+		return fmt.Errorf("custody movements: %w", err)
+	}
+	return nil
+}
+
+// writeEngineBalances records the engine's view of every balance the batch
+// touched, so that engine and ledger can be compared at the batch's
+// sequence (see Reconcile).
+func (s *Store) writeEngineBalances(ctx context.Context, tx pgx.Tx, _ string, _ int64, b *settlement.Batch) error {
+	if len(b.EngineBalances) == 0 {
+		return nil
+	}
+	keys := sortedKeys(b.EngineBalances)
+	accounts := make([]string, len(keys))
+	assets := make([]string, len(keys))
+	free := make([]pgtype.Numeric, len(keys))
+	held := make([]pgtype.Numeric, len(keys))
+	seqs := make([]int64, len(keys))
+	for i, k := range keys {
+		v := b.EngineBalances[k]
+		var err error
+		if free[i], err = s.numeric(k.Asset, v.Free); err != nil {
+			return err
+		}
+		if held[i], err = s.numeric(k.Asset, v.Held); err != nil {
+			return err
+		}
+		accounts[i], assets[i], seqs[i] = k.Account, k.Asset, int64(v.Seq)
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO engine_balances (account, asset, free, held, seq)
+		SELECT a, s, f, h, q FROM unnest($1::text[], $2::text[], $3::numeric[], $4::numeric[], $5::bigint[])
+			WITH ORDINALITY AS t(a, s, f, h, q, o) ORDER BY o
+		ON CONFLICT (account, asset) DO UPDATE SET free = EXCLUDED.free, held = EXCLUDED.held, seq = EXCLUDED.seq`,
+		accounts, assets, free, held, seqs)
+	if err != nil {
+		return fmt.Errorf("engine balances: %w", err)
+	}
+	return nil
+}
+
+// sortedKeys returns a map's balance keys by account, then asset: writers
+// lock rows in one order.
+func sortedKeys[V any](m map[settlement.BalanceKey]V) []settlement.BalanceKey {
+	keys := make([]settlement.BalanceKey, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].Account != keys[j].Account {
+			return keys[i].Account < keys[j].Account
+		}
+		return keys[i].Asset < keys[j].Asset
+	})
+	return keys
 }
 
 // writeBalances applies the batch's netted postings, one upsert per balance,
@@ -222,16 +295,7 @@ func (s *Store) writePostings(ctx context.Context, tx pgx.Tx, shard string, batc
 // what balances show never depends on where batch boundaries fell.
 func (s *Store) writeBalances(ctx context.Context, tx pgx.Tx, _ string, _ int64, b *settlement.Batch) error {
 	net := b.Net()
-	keys := make([]settlement.BalanceKey, 0, len(net))
-	for k := range net {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].Account != keys[j].Account {
-			return keys[i].Account < keys[j].Account
-		}
-		return keys[i].Asset < keys[j].Asset
-	})
+	keys := sortedKeys(net)
 	accounts := make([]string, len(keys))
 	assets := make([]string, len(keys))
 	amounts := make([]pgtype.Numeric, len(keys))
