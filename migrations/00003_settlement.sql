@@ -94,16 +94,18 @@ $$;
 CREATE CONSTRAINT TRIGGER balances_not_negative AFTER INSERT OR UPDATE ON balances
     FOR EACH ROW EXECUTE FUNCTION balance_not_negative();
 
--- The engine's view of each balance after the last settled batch that
--- touched it, from the engine's balance events. Ledger balance = free + held
--- is what reconciliation checks, at the settlement position's sequence.
+-- Each shard engine's view of each balance after the last settled batch
+-- that touched it, from the engine's balance events. Ledger balance = the
+-- sum over shards of free + held is what reconciliation checks, each shard
+-- at its settlement position's sequence.
 CREATE TABLE engine_balances (
+    shard   text NOT NULL,
     account text NOT NULL,
     asset   text NOT NULL REFERENCES assets (code),
     free    numeric NOT NULL CHECK (free >= 0),
     held    numeric NOT NULL CHECK (held >= 0),
     seq     bigint NOT NULL,
-    PRIMARY KEY (account, asset)
+    PRIMARY KEY (shard, account, asset)
 );
 
 -- +goose Down

@@ -95,6 +95,24 @@ func (c *Consumer) settleNext(ctx context.Context, after string) (int, string, e
 	if err != nil || len(envs) == 0 {
 		return 0, after, err
 	}
+	// A batch ends at a command's last event: the engine's balance events
+	// come last in a command, and the ledger and the engine's balance view
+	// must be settled to the same sequence (see Reconcile). A command with
+	// more events than the batch size is read on until its end.
+	for {
+		if end := lastCommandEnd(envs); end > 0 {
+			envs = envs[:end]
+			break
+		}
+		more, err := c.Source.ReadEvents(ctx, envs[len(envs)-1].StreamID, size, wait)
+		if err != nil {
+			return 0, after, err
+		}
+		if len(more) == 0 {
+			return 0, after, nil // the command's end is not written yet
+		}
+		envs = append(envs, more...)
+	}
 	b := &Batch{After: after}
 	for _, env := range envs {
 		b.Add(env.StreamID, env.Event)
@@ -106,4 +124,15 @@ func (c *Consumer) settleNext(ctx context.Context, after string) (int, string, e
 		c.Settled(b)
 	}
 	return b.Events, b.LastStreamID, nil
+}
+
+// lastCommandEnd is the length of the longest prefix of envs that ends with
+// a command's last event (0 if none does).
+func lastCommandEnd(envs []matching.Envelope) int {
+	for i := len(envs) - 1; i >= 0; i-- {
+		if envs[i].Last {
+			return i + 1
+		}
+	}
+	return 0
 }

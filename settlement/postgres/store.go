@@ -240,7 +240,7 @@ func (s *Store) writeCustody(ctx context.Context, tx pgx.Tx, shard string, batch
 // writeEngineBalances records the engine's view of every balance the batch
 // touched, so that engine and ledger can be compared at the batch's
 // sequence (see Reconcile).
-func (s *Store) writeEngineBalances(ctx context.Context, tx pgx.Tx, _ string, _ int64, b *settlement.Batch) error {
+func (s *Store) writeEngineBalances(ctx context.Context, tx pgx.Tx, shard string, _ int64, b *settlement.Batch) error {
 	if len(b.EngineBalances) == 0 {
 		return nil
 	}
@@ -261,11 +261,11 @@ func (s *Store) writeEngineBalances(ctx context.Context, tx pgx.Tx, _ string, _ 
 		}
 		accounts[i], assets[i], seqs[i] = k.Account, k.Asset, int64(v.Seq)
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO engine_balances (account, asset, free, held, seq)
-		SELECT a, s, f, h, q FROM unnest($1::text[], $2::text[], $3::numeric[], $4::numeric[], $5::bigint[])
+	_, err := tx.Exec(ctx, `INSERT INTO engine_balances (shard, account, asset, free, held, seq)
+		SELECT $6, a, s, f, h, q FROM unnest($1::text[], $2::text[], $3::numeric[], $4::numeric[], $5::bigint[])
 			WITH ORDINALITY AS t(a, s, f, h, q, o) ORDER BY o
-		ON CONFLICT (account, asset) DO UPDATE SET free = EXCLUDED.free, held = EXCLUDED.held, seq = EXCLUDED.seq`,
-		accounts, assets, free, held, seqs)
+		ON CONFLICT (shard, account, asset) DO UPDATE SET free = EXCLUDED.free, held = EXCLUDED.held, seq = EXCLUDED.seq`,
+		accounts, assets, free, held, seqs, shard)
 	if err != nil {
 		return fmt.Errorf("engine balances: %w", err)
 	}

@@ -1,0 +1,132 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"testing"
+
+	"github.com/satu-exchange/satu/matching"
+	"github.com/satu-exchange/satu/settlement"
+	"github.com/satu-exchange/satu/settlement/postgres"
+)
+
+// flow drives a real engine with a random but reproducible order flow on
+// BTCKZT: crossing limit orders around one price, cancels, deposits and
+// withdrawals. Its events are what the settlement tests and benchmarks
+// settle; the engine is what the ledger must agree with.
+type flow struct {
+	e        *matching.Engine
+	rng      *rand.Rand
+	now      int64
+	accounts []string
+	extRef   int
+	orders   int
+}
+
+const (
+	flowMid = 30_000_000_00 // KZT minor units per BTC
+	flowKZT = 1_000_000_000_000_00
+)
+
+func newFlow(tb testing.TB, accounts int, seed uint64) (*flow, []matching.Event) {
+	tb.Helper()
+	e, err := matching.New(matching.DefaultSymbols())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f := &flow{e: e, rng: rand.New(rand.NewPCG(seed, 1)), now: 1_735_689_600_000} // 2025-01-01
+	var out []matching.Event
+	for i := range accounts {
+		id := fmt.Sprintf("t%03d", i)
+		f.accounts = append(f.accounts, id)
+		out = f.apply(tb, out, matching.Command{Kind: matching.CmdOpenAccount, Account: id, Owner: id, AccountKind: matching.KindTrader})
+		out = f.deposit(tb, out, id, "BTC", 1_000*100_000_000)
+		out = f.deposit(tb, out, id, "KZT", flowKZT)
+	}
+	return f, out
+}
+
+func (f *flow) apply(tb testing.TB, out []matching.Event, c matching.Command) []matching.Event {
+	f.now += int64(f.rng.IntN(3))
+	c.Seq, c.Time = f.e.Seq()+1, f.now
+	out, err := f.e.Apply(c, out)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return out
+}
+
+func (f *flow) deposit(tb testing.TB, out []matching.Event, account, asset string, amount int64) []matching.Event {
+	f.extRef++
+	return f.apply(tb, out, matching.Command{Kind: matching.CmdDeposit, Account: account, Asset: asset, Amount: amount,
+		ExtRef: fmt.Sprintf("dep-%d", f.extRef)})
+}
+
+// step applies one random command: mostly limit orders that cross, some
+// cancels, a few custody movements.
+func (f *flow) step(tb testing.TB, out []matching.Event) []matching.Event {
+	acct := f.accounts[f.rng.IntN(len(f.accounts))]
+	switch r := f.rng.IntN(100); {
+	case r < 88:
+		side := matching.Buy
+		if f.rng.IntN(2) == 0 {
+			side = matching.Sell
+		}
+		price := int64(flowMid + (f.rng.IntN(7)-3)*100_000)
+		f.orders++
+		return f.apply(tb, out, matching.Command{Kind: matching.CmdPlaceOrder, Account: acct, Symbol: "BTCKZT",
+			ClientID: "o" + strconv.Itoa(f.orders),
+			Side: side, Type: matching.Limit, TIF: matching.GTC, Price: price, Quantity: int64(1_000 + f.rng.IntN(2_000_000))})
+	case r < 96:
+		open := f.e.OpenOrders(acct)
+		if len(open) == 0 {
+			return f.step(tb, out)
+		}
+		return f.apply(tb, out, matching.Command{Kind: matching.CmdCancelOrder, Account: acct, Symbol: "BTCKZT",
+			OrderID: open[f.rng.IntN(len(open))].ID})
+	case r < 98:
+		return f.deposit(tb, out, acct, "KZT", int64(1+f.rng.IntN(1_000_000_00)))
+	default:
+		f.extRef++
+		return f.apply(tb, out, matching.Command{Kind: matching.CmdWithdraw, Account: acct, Asset: "BTC",
+			Amount: int64(1 + f.rng.IntN(100_000)), ExtRef: fmt.Sprintf("wd-%d", f.extRef)})
+	}
+}
+
+// trades counts the trade events.
+func trades(evs []matching.Event) int {
+	n := 0
+	for i := range evs {
+		if evs[i].Kind == matching.EvTrade {
+			n++
+		}
+	}
+	return n
+}
+
+// settleAll settles events in batches of about size events (batches end on
+// a command boundary, as the events stream delivers them) and returns the
+// batches.
+func settleAll(tb testing.TB, store *postgres.Store, shard string, evs []matching.Event, size int) []*settlement.Batch {
+	tb.Helper()
+	var out []*settlement.Batch
+	after := "0"
+	for start := 0; start < len(evs); {
+		end := min(start+size, len(evs))
+		for end < len(evs) && evs[end].Seq == evs[end-1].Seq {
+			end++
+		}
+		b := &settlement.Batch{After: after}
+		for _, ev := range evs[start:end] {
+			b.Add(ev.ID(), ev)
+		}
+		if err := store.Settle(context.Background(), shard, b); err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, b)
+		after, start = b.LastStreamID, end
+	}
+	return out
+}

@@ -1,0 +1,176 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/satu-exchange/satu/settlement"
+)
+
+// Every check is one query returning the differences it finds, as rows of
+// (shard, account, asset, ref, ledger, expected, detail, total), the first
+// settlement.MaxExamples of them; total is the count of all.
+var checkQueries = map[string]string{
+	settlement.CheckEngine: `
+WITH e AS (SELECT account, asset, sum(free + held) AS amount FROM engine_balances GROUP BY account, asset),
+d AS (SELECT coalesce(b.account, e.account) AS account, coalesce(b.asset, e.asset) AS asset,
+             coalesce(b.amount, 0) AS ledger, coalesce(e.amount, 0) AS expected
+      FROM balances b FULL JOIN e ON b.account = e.account AND b.asset = e.asset
+      WHERE coalesce(b.account, e.account) <> 'custody-external')
+SELECT '', account, asset, '', ledger::text, expected::text, 'ledger balance differs from the engine''s free + held',
+       count(*) OVER ()
+FROM d WHERE ledger <> expected ORDER BY account, asset`,
+
+	settlement.CheckBalances: `
+WITH p AS (SELECT account, asset, sum(amount) AS amount FROM ledger_entries GROUP BY account, asset),
+d AS (SELECT coalesce(b.account, p.account) AS account, coalesce(b.asset, p.asset) AS asset,
+             coalesce(b.amount, 0) AS ledger, coalesce(p.amount, 0) AS expected
+      FROM balances b FULL JOIN p ON b.account = p.account AND b.asset = p.asset)
+SELECT '', account, asset, '', ledger::text, expected::text, 'balance differs from the sum of its postings',
+       count(*) OVER ()
+FROM d WHERE ledger <> expected ORDER BY account, asset`,
+
+	settlement.CheckAssetZeroSum: `
+SELECT '', '', asset, '', sum(amount)::text, '0', 'the postings of the asset do not sum to zero', count(*) OVER ()
+FROM ledger_entries GROUP BY asset HAVING sum(amount) <> 0 ORDER BY asset`,
+
+	settlement.CheckEventZeroSum: `
+SELECT shard, '', asset, event_id, sum(amount)::text, '0', 'the postings of the event do not sum to zero', count(*) OVER ()
+FROM ledger_entries GROUP BY shard, event_id, asset HAVING sum(amount) <> 0 ORDER BY shard, event_id, asset`,
+
+	settlement.CheckNegative: `
+SELECT '', account, asset, '', amount::text, '>= 0', 'negative balance', count(*) OVER ()
+FROM balances WHERE amount < 0 AND account <> 'custody-external' ORDER BY account, asset`,
+
+	// The fee account's legs are compared as one sum per fill: the fill
+	// records the fees, not which account received them.
+	settlement.CheckFillsPosted: `
+WITH want AS (
+    SELECT f.shard, f.id AS ref, v.account, v.asset, sum(v.amount) AS amount
+    FROM fills f CROSS JOIN LATERAL (VALUES
+        (f.seller_account, f.base_asset, -f.quantity),
+        (f.buyer_account, f.base_asset, f.quantity),
+        (f.buyer_account, f.quote_asset, -(f.quote_amount + f.buyer_fee)),
+        (f.seller_account, f.quote_asset, f.quote_amount - f.seller_fee),
+        ('(fees)', f.quote_asset, f.buyer_fee + f.seller_fee)) AS v(account, asset, amount)
+    GROUP BY 1, 2, 3, 4 HAVING sum(v.amount) <> 0),
+got AS (
+    SELECT shard, event_id AS ref, CASE WHEN kind = 'fee' THEN '(fees)' ELSE account END AS account, asset,
+           sum(amount) AS amount
+    FROM ledger_entries WHERE kind IN ('trade', 'fee')
+    GROUP BY 1, 2, 3, 4 HAVING sum(amount) <> 0),
+d AS (SELECT coalesce(w.shard, g.shard) AS shard, coalesce(w.ref, g.ref) AS ref, coalesce(w.account, g.account) AS account,
+             coalesce(w.asset, g.asset) AS asset, coalesce(g.amount, 0) AS ledger, coalesce(w.amount, 0) AS expected,
+             w.ref IS NULL AS orphan
+      FROM want w FULL JOIN got g ON w.shard = g.shard AND w.ref = g.ref AND w.account = g.account AND w.asset = g.asset)
+SELECT shard, account, asset, ref, ledger::text, expected::text,
+       CASE WHEN orphan AND NOT EXISTS (SELECT 1 FROM fills f WHERE f.shard = d.shard AND f.id = d.ref)
+            THEN 'trade posting without a fill' ELSE 'postings differ from what the fill says' END,
+       count(*) OVER ()
+FROM d WHERE ledger <> expected ORDER BY shard, ref, account, asset`,
+
+	settlement.CheckCustodyPosted: `
+WITH want AS (
+    SELECT m.shard, m.event_id AS ref, v.account, m.asset, v.amount
+    FROM custody_movements m CROSS JOIN LATERAL (VALUES
+        (m.account, CASE m.direction WHEN 'deposit' THEN m.amount ELSE -m.amount END),
+        ('custody-external', CASE m.direction WHEN 'deposit' THEN -m.amount ELSE m.amount END)) AS v(account, amount)),
+got AS (
+    SELECT shard, event_id AS ref, account, asset, sum(amount) AS amount
+    FROM ledger_entries WHERE kind IN ('deposit', 'withdrawal') GROUP BY 1, 2, 3, 4),
+d AS (SELECT coalesce(w.shard, g.shard) AS shard, coalesce(w.ref, g.ref) AS ref, coalesce(w.account, g.account) AS account,
+             coalesce(w.asset, g.asset) AS asset, coalesce(g.amount, 0) AS ledger, coalesce(w.amount, 0) AS expected
+      FROM want w FULL JOIN got g ON w.shard = g.shard AND w.ref = g.ref AND w.account = g.account AND w.asset = g.asset)
+SELECT shard, account, asset, ref, ledger::text, expected::text, 'custody postings differ from the recorded movement',
+       count(*) OVER ()
+FROM d WHERE ledger <> expected ORDER BY shard, ref, account, asset`,
+
+	settlement.CheckBatches: `
+WITH f AS (SELECT batch_id, count(*) AS n FROM fills GROUP BY batch_id),
+p AS (SELECT batch_id, count(*) AS n FROM ledger_entries GROUP BY batch_id),
+b AS (SELECT b.*, lag(b.last_seq) OVER (PARTITION BY b.shard ORDER BY b.id) AS prev_last,
+             last_value(b.last_seq) OVER (PARTITION BY b.shard ORDER BY b.id
+                 ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS final_seq,
+             last_value(b.last_stream_id) OVER (PARTITION BY b.shard ORDER BY b.id
+                 ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS final_stream
+      FROM settlement_batches b),
+d AS (
+    SELECT b.shard, 'batch ' || b.id AS ref, coalesce(f.n, 0)::text AS ledger, b.fills::text AS expected,
+           'fills present differ from the batch''s count' AS detail
+    FROM b LEFT JOIN f ON f.batch_id = b.id WHERE coalesce(f.n, 0) <> b.fills
+    UNION ALL
+    SELECT b.shard, 'batch ' || b.id, coalesce(p.n, 0)::text, b.postings::text, 'postings present differ from the batch''s count'
+    FROM b LEFT JOIN p ON p.batch_id = b.id WHERE coalesce(p.n, 0) <> b.postings
+    UNION ALL
+    SELECT b.shard, 'batch ' || b.id, b.first_seq::text, '> ' || b.prev_last, 'the batch overlaps the previous one'
+    FROM b WHERE b.first_seq <= b.prev_last
+    UNION ALL
+    SELECT s.shard, 'position', s.seq || ' ' || s.stream_id, coalesce(b.final_seq || ' ' || b.final_stream, 'none'),
+           'the settlement position is not the last batch''s end'
+    FROM settlement_positions s LEFT JOIN (SELECT DISTINCT shard, final_seq, final_stream FROM b) b ON b.shard = s.shard
+    WHERE b.final_seq IS DISTINCT FROM s.seq OR b.final_stream IS DISTINCT FROM s.stream_id)
+SELECT shard, '', '', ref, ledger, expected, detail, count(*) OVER () FROM d ORDER BY shard, ref`,
+}
+
+// Reconcile runs every check in one read-only, repeatable-read transaction,
+// so all of them see the ledger — and the engine's balance view settled
+// with it — at the same settlement positions. It reports; it never fixes.
+func (s *Store) Reconcile(ctx context.Context) (settlement.Report, error) {
+	var r settlement.Report
+	err := pgx.BeginTxFunc(ctx, s.db, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		var at time.Time
+		if err := tx.QueryRow(ctx, `SELECT now()`).Scan(&at); err != nil {
+			return err
+		}
+		r.At = at.UTC()
+		rows, err := tx.Query(ctx, `SELECT shard, seq, stream_id FROM settlement_positions ORDER BY shard`)
+		if err != nil {
+			return err
+		}
+		var p settlement.Position
+		var seq int64
+		if _, err := pgx.ForEachRow(rows, []any{&p.Shard, &seq, &p.StreamID}, func() error {
+			p.Seq = uint64(seq)
+			r.Positions = append(r.Positions, p)
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, name := range settlement.Checks {
+			c, err := runCheck(ctx, tx, name)
+			if err != nil {
+				return err
+			}
+			r.Checks = append(r.Checks, c)
+		}
+		return nil
+	})
+	if err != nil {
+		return settlement.Report{}, fmt.Errorf("settlement: reconcile: %w", err)
+	}
+	return r, nil
+}
+
+func runCheck(ctx context.Context, tx pgx.Tx, name string) (settlement.CheckResult, error) {
+	c := settlement.CheckResult{Name: name}
+	rows, err := tx.Query(ctx, checkQueries[name]+" LIMIT "+strconv.Itoa(settlement.MaxExamples))
+	if err != nil {
+		return c, fmt.Errorf("%s: %w", name, err)
+	}
+	var d settlement.Difference
+	var total int64
+	_, err = pgx.ForEachRow(rows, []any{&d.Shard, &d.Account, &d.Asset, &d.Ref, &d.Ledger, &d.Expected, &d.Detail, &total},
+		func() error {
+			c.Examples = append(c.Examples, d)
+			c.Differences = int(total)
+			return nil
+		})
+	if err != nil {
+		return c, fmt.Errorf("%s: %w", name, err)
+	}
+	return c, nil
+}
