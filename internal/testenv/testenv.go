@@ -278,12 +278,8 @@ func startPostgres() (s *pgServer, err error) {
 	}()
 
 	data := filepath.Join(root, "data")
-	initdb := exec.Command(bin.initdb, "-D", data, "-A", "trust", "-U", "postgres",
-		"--no-sync", "-E", "UTF8", "--locale=C")
-	initdb.Dir = root
-	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
-	if out, err := initdb.CombinedOutput(); err != nil {
-		return s, fmt.Errorf("initdb (%s) failed: %v\n%s", bin.initdb, err, tail(out))
+	if err := initCluster(bin, root, data, cred); err != nil {
+		return s, err
 	}
 
 	// The port is free when picked but may be taken before postgres binds
@@ -293,7 +289,7 @@ func startPostgres() (s *pgServer, err error) {
 			return s, err
 		}
 		s.proc, err = startProcess("postgres", root, filepath.Join(root, "postgres.log"),
-			cred, syscall.SIGINT /* fast shutdown */, bin.postgres,
+			cred, syscall.SIGINT /* fast shutdown */, false, bin.postgres,
 			"-D", data, "-p", strconv.Itoa(s.port),
 			"-c", "listen_addresses=127.0.0.1",
 			"-c", "unix_socket_directories="+root,
@@ -351,15 +347,7 @@ func (s *pgServer) createTemplate(ctx context.Context) error {
 	if _, err := s.admin.Exec(ctx, "CREATE DATABASE "+templateDB); err != nil {
 		return fmt.Errorf("create %s: %w", templateDB, err)
 	}
-	db, err := sql.Open("pgx", s.url(templateDB))
-	if err != nil {
-		return err
-	}
-	err = migrations.Up(ctx, db)
-	if cerr := db.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := migrate(ctx, s.url(templateDB)); err != nil {
 		return fmt.Errorf("migrate %s: %w", templateDB, err)
 	}
 	// The server ends a closed connection's backend asynchronously.
@@ -378,7 +366,34 @@ func (s *pgServer) createTemplate(ctx context.Context) error {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	_, err = s.admin.Exec(ctx, "ALTER DATABASE "+templateDB+" WITH IS_TEMPLATE true ALLOW_CONNECTIONS false")
+	_, err := s.admin.Exec(ctx, "ALTER DATABASE "+templateDB+" WITH IS_TEMPLATE true ALLOW_CONNECTIONS false")
+	return err
+}
+
+// initCluster runs initdb: a new cluster in data (trust authentication,
+// superuser "postgres"), as cred's user if not nil.
+func initCluster(bin pgBinaries, root, data string, cred *syscall.Credential) error {
+	initdb := exec.Command(bin.initdb, "-D", data, "-A", "trust", "-U", "postgres",
+		"--no-sync", "-E", "UTF8", "--locale=C")
+	initdb.Dir = root
+	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
+	if out, err := initdb.CombinedOutput(); err != nil {
+		return fmt.Errorf("initdb (%s) failed: %v\n%s", bin.initdb, err, tail(out))
+	}
+	return nil
+}
+
+// migrate applies every migration to the database at url (migrations.Up)
+// and closes its connections.
+func migrate(ctx context.Context, url string) error {
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		return err
+	}
+	err = migrations.Up(ctx, db)
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
 	return err
 }
 
@@ -496,7 +511,7 @@ func startRedis() (s *redisServer, err error) {
 			return s, err
 		}
 		s.proc, err = startProcess("redis-server", root, filepath.Join(root, "redis.log"),
-			nil, syscall.SIGTERM, bin,
+			nil, syscall.SIGTERM, false, bin,
 			"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
 			"--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", root)
 		if err != nil {
@@ -568,9 +583,11 @@ type process struct {
 }
 
 // startProcess starts path as a child that gets SIGKILL when the test
-// binary dies, with stdout and stderr in logPath, as cred's user if not nil.
+// binary dies, with stdout and stderr in logPath, as cred's user if not nil;
+// with ownGroup, as the leader of a new process group (so that the child
+// and all its own children can be signalled at once).
 func startProcess(name, dir, logPath string, cred *syscall.Credential, stopSig syscall.Signal,
-	path string, args ...string) (*process, error) {
+	ownGroup bool, path string, args ...string) (*process, error) {
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -579,7 +596,7 @@ func startProcess(name, dir, logPath string, cred *syscall.Credential, stopSig s
 	cmd := exec.Command(path, args...)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL, Setpgid: ownGroup}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}

@@ -78,7 +78,7 @@ func (f *flow) step(tb testing.TB, out []matching.Event) []matching.Event {
 		f.orders++
 		return f.apply(tb, out, matching.Command{Kind: matching.CmdPlaceOrder, Account: acct, Symbol: "BTCKZT",
 			ClientID: "o" + strconv.Itoa(f.orders),
-			Side: side, Type: matching.Limit, TIF: matching.GTC, Price: price, Quantity: int64(1_000 + f.rng.IntN(2_000_000))})
+			Side:     side, Type: matching.Limit, TIF: matching.GTC, Price: price, Quantity: int64(1_000 + f.rng.IntN(2_000_000))})
 	case r < 96:
 		open := f.e.OpenOrders(acct)
 		if len(open) == 0 {
