@@ -18,15 +18,12 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
-	"github.com/satu-exchange/satu/compliance"
-	compliancepg "github.com/satu-exchange/satu/compliance/postgres"
 	"github.com/satu-exchange/satu/internal/httpapi"
 	"github.com/satu-exchange/satu/matching"
 	"github.com/satu-exchange/satu/matching/redisbus"
 	"github.com/satu-exchange/satu/matching/wsgateway"
 	"github.com/satu-exchange/satu/migrations"
 	"github.com/satu-exchange/satu/settlement"
-	settlementpg "github.com/satu-exchange/satu/settlement/postgres"
 )
 
 // App is one running Satu process: engine, settlement writer, gateway and
@@ -82,14 +79,6 @@ func pending(ctx context.Context, db *pgxpool.Pool) (bool, error) {
 // listener is open.
 func (a *App) Start(ctx context.Context) error {
 	c := a.Config
-	rules, err := compliance.LoadRuleBook()
-	if err != nil {
-		return err
-	}
-	ruleSet, err := rules.Get(c.RuleSet)
-	if err != nil {
-		return err
-	}
 	symbols, err := loadSymbols(c.Symbols)
 	if err != nil {
 		return err
@@ -98,25 +87,16 @@ func (a *App) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if a.db, err = openPG(ctx, c.PGURL, c.PGMaxConns); err != nil {
+	db, registry, ledger, err := openLedger(ctx, c)
+	if err != nil {
 		return err
 	}
-	if err := migrate(ctx, a.db); err != nil {
-		return err
-	}
+	a.db = db
 	a.rdb = redis.NewClient(&redis.Options{Addr: c.RedisAddr, MaxRetries: -1})
 	if err := a.rdb.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("redis at %s: %w (is it running? make run starts one)", c.RedisAddr, err)
 	}
-	registry, err := compliancepg.NewStore(ctx, a.db, ruleSet)
-	if err != nil {
-		return err
-	}
 	if err := checkSymbolAssets(symbols, registry.Scale); err != nil {
-		return err
-	}
-	ledger, err := settlementpg.NewStore(ctx, a.db, registry)
-	if err != nil {
 		return err
 	}
 
@@ -125,14 +105,7 @@ func (a *App) Start(ctx context.Context) error {
 	keys := redisbus.KeysFor(c.Shard)
 	runner := redisbus.NewRunner(a.rdb, keys, engine, a.Log.Named("engine"), metrics)
 	client := redisbus.NewClient(a.rdb, keys, a.Log.Named("bus"))
-	settled := prometheus.NewCounter(prometheus.CounterOpts{Name: "satu_settlement_events_total", Help: "Events settled into PostgreSQL."})
-	settledFills := prometheus.NewCounter(prometheus.CounterOpts{Name: "satu_settlement_fills_total", Help: "Fills settled into PostgreSQL."})
-	metrics.MustRegister(settled, settledFills)
-	consumer := &settlement.Consumer{Shard: c.Shard, Source: redisbus.EventReader{RDB: a.rdb, Keys: keys}, Store: ledger,
-		Log: a.Log.Named("settlement"), Settled: func(b *settlement.Batch) {
-			settled.Add(float64(b.Events))
-			settledFills.Add(float64(len(b.Fills)))
-		}}
+	consumer := newConsumer(c.Shard, a.rdb, ledger, a.Log.Named("settlement"), metrics)
 	a.gateway = wsgateway.New(client, symbols, splitList(c.AllowedOrigins), a.Log.Named("ws"), metrics)
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -140,7 +113,13 @@ func (a *App) Start(ctx context.Context) error {
 	a.errs = make(chan error, 4)
 	a.goRun("engine", func() error { return runner.Run(runCtx) })
 	a.goRun("event client", func() error { return client.Run(runCtx) })
-	a.goRun("settlement", func() error { return consumer.Run(runCtx) })
+	if c.Settle {
+		a.goRun("settlement", func() error { return consumer.Run(runCtx) })
+	}
+	if c.Reconcile > 0 {
+		loop := settlement.NewReconcileLoop(ledger, c.Reconcile, a.Log.Named("reconcile"), metrics)
+		a.goRun("reconciliation", func() error { return loop.Run(runCtx) })
+	}
 
 	api := &httpapi.Server{Engine: client, Registry: registry, Ledger: ledger, Symbols: symbols, WebSocket: a.gateway,
 		Now: time.Now, Log: a.Log.Named("http"), Audit: a.Audit, Metrics: metrics,
@@ -172,7 +151,7 @@ func (a *App) Start(ctx context.Context) error {
 		}
 		return nil
 	})
-	a.Log.Info("satu serving", zap.String("addr", a.Addr()), zap.String("shard", c.Shard), zap.String("ruleSet", ruleSet.ID))
+	a.Log.Info("satu serving", zap.String("addr", a.Addr()), zap.String("shard", c.Shard), zap.String("ruleSet", c.RuleSet))
 	return nil
 }
 

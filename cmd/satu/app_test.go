@@ -147,6 +147,23 @@ func TestMandatorySaleEndToEnd(t *testing.T) {
 	if fills != 1 || postings != 5 || sum != "0.00000000" && sum != "0" {
 		t.Fatalf("fills %d, postings %d summing to %s", fills, postings, sum)
 	}
+
+	// Engine and ledger reconcile: `satu reconcile` exits 0; after the
+	// engine's recorded view of one balance is altered, it exits 1 and names it.
+	reconcile := func() (int, string) {
+		var out, errOut strings.Builder
+		code := run(ctx, []string{"reconcile", "-pg-url", app.Config.PGURL}, &out, &errOut, func(string) string { return "" })
+		return code, out.String() + errOut.String()
+	}
+	if code, out := reconcile(); code != 0 || !strings.Contains(out, "engine_vs_ledger       ok") || !strings.HasSuffix(out, "clean\n") {
+		t.Fatalf("satu reconcile: exit %d\n%s", code, out)
+	}
+	_, err = db.Exec(ctx, `UPDATE engine_balances SET held = held + 1 WHERE account = 'buyer-1' AND asset = 'KZT'`)
+	must(t, err)
+	if code, out := reconcile(); code != 1 || !strings.Contains(out, "engine_vs_ledger       1 difference(s)") ||
+		!strings.Contains(out, "account=buyer-1 asset=KZT") {
+		t.Fatalf("satu reconcile after tampering: exit %d\n%s", code, out)
+	}
 }
 
 func checkBalances(t *testing.T, c *demo.Client, account string, want map[string]string) {

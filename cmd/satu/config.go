@@ -26,6 +26,9 @@ type Config struct {
 	AllowedOrigins string
 	ShutdownGrace  time.Duration
 	Symbols        string
+	Settle         bool
+	Reconcile      time.Duration
+	MetricsAddr    string
 }
 
 // option binds one Config field to its flag and variable.
@@ -48,6 +51,9 @@ func (c *Config) options() []option {
 		{"allowed-origins", "SATU_ALLOWED_ORIGINS", "comma-separated browser origins allowed on /ws (\"*\" for any)", stringVar(&c.AllowedOrigins, "http://127.0.0.1:8080,http://localhost:8080")},
 		{"shutdown-grace", "SATU_SHUTDOWN_GRACE", "how long shutdown waits for requests to drain", durationVar(&c.ShutdownGrace, 10*time.Second)},
 		{"symbols", "SATU_SYMBOLS", "JSON file of the markets (empty: the built-in BTCKZT, ETHKZT, USDTKZT)", stringVar(&c.Symbols, "")},
+		{"settle", "SATU_SETTLE", "serve: run the shard's settlement writer in this process (false when `satu settle` runs it)", boolVar(&c.Settle, true)},
+		{"reconcile-interval", "SATU_RECONCILE_INTERVAL", "serve, settle: how often to reconcile engine and ledger (0: never)", durationVar(&c.Reconcile, time.Minute)},
+		{"metrics-addr", "SATU_METRICS_ADDR", "settle: listen address of /metrics (empty: none)", stringVar(&c.MetricsAddr, "")},
 	}
 }
 

@@ -5,6 +5,8 @@
 //	satu migrate   apply the database migrations and exit
 //	satu demo      run the demo market once on a scratch database and print the compliance table
 //	satu order     place one order over the websocket API and wait until it is settled
+//	satu settle    run only the settlement writer of a shard (and periodic reconciliation)
+//	satu reconcile compare engine and ledger once; exit code 0 clean, 1 differences, 2 error
 package main
 
 import (
@@ -31,6 +33,8 @@ commands:
   migrate   apply database migrations
   demo      run the demo market once and print the compliance table
   order     place one order over the websocket API
+  settle    run only the settlement writer of a shard
+  reconcile compare engine and ledger once (exit 0 clean, 1 differences, 2 error)
 
 'satu <command> -h' lists the command's flags.
 `
@@ -51,6 +55,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		err = demoCmd(ctx, args[1:], stdout, getenv)
 	case "order":
 		err = orderCmd(ctx, args[1:], stdout)
+	case "settle":
+		err = settleCmd(ctx, args[1:], getenv)
+	case "reconcile":
+		err = reconcileCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -60,6 +68,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
+	}
+	var code exitCode
+	if errors.As(err, &code) {
+		return int(code)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "satu %s: %v\n", args[0], err)

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/satu-exchange/satu/compliance"
+	compliancepg "github.com/satu-exchange/satu/compliance/postgres"
+	"github.com/satu-exchange/satu/internal/logging"
+	"github.com/satu-exchange/satu/matching/redisbus"
+	"github.com/satu-exchange/satu/settlement"
+	settlementpg "github.com/satu-exchange/satu/settlement/postgres"
+)
+
+// newConsumer is the shard's settlement writer with its metrics.
+func newConsumer(shard string, rdb redis.UniversalClient, ledger *settlementpg.Store, log *zap.Logger, reg prometheus.Registerer) *settlement.Consumer {
+	m := settlement.NewMetrics(reg, shard)
+	return &settlement.Consumer{Shard: shard, Source: redisbus.EventReader{RDB: rdb, Keys: redisbus.KeysFor(shard)},
+		Store: ledger, Log: log, Settled: func(b *settlement.Batch) { m.Observe(b, time.Now()) }}
+}
+
+// openLedger connects PostgreSQL (migrating it) and builds the registry and
+// the ledger store on it.
+func openLedger(ctx context.Context, cfg Config) (*pgxpool.Pool, *compliancepg.Store, *settlementpg.Store, error) {
+	rules, err := compliance.LoadRuleBook()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ruleSet, err := rules.Get(cfg.RuleSet)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	db, err := openPG(ctx, cfg.PGURL, cfg.PGMaxConns)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	fail := func(err error) (*pgxpool.Pool, *compliancepg.Store, *settlementpg.Store, error) {
+		db.Close()
+		return nil, nil, nil, err
+	}
+	if err := migrate(ctx, db); err != nil {
+		return fail(err)
+	}
+	registry, err := compliancepg.NewStore(ctx, db, ruleSet)
+	if err != nil {
+		return fail(err)
+	}
+	ledger, err := settlementpg.NewStore(ctx, db, registry)
+	if err != nil {
+		return fail(err)
+	}
+	return db, registry, ledger, nil
+}
+
+// settleCmd runs only the settlement writer of one shard (and periodic
+// reconciliation): the engine and the gateways run elsewhere. Several may
+// run; the stored position lets one settle each batch exactly once.
+func settleCmd(ctx context.Context, args []string, getenv func(string) string) error {
+	cfg, err := parseConfig("satu settle", args, getenv)
+	if err != nil {
+		return err
+	}
+	log, audit, err := logging.New(cfg.LogFormat, cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync(); _ = audit.Sync() }()
+	db, _, ledger, err := openLedger(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr, MaxRetries: -1})
+	defer rdb.Close()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	consumer := newConsumer(cfg.Shard, rdb, ledger, log.Named("settlement"), reg)
+	if cfg.MetricsAddr != "" {
+		ln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("listen %s: %w", cfg.MetricsAddr, err)
+		}
+		srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		defer srv.Close()
+	}
+	if cfg.Reconcile > 0 {
+		loop := settlement.NewReconcileLoop(ledger, cfg.Reconcile, log.Named("reconcile"), reg)
+		go func() { _ = loop.Run(ctx) }()
+	}
+	log.Info("settling", zap.String("shard", cfg.Shard))
+	return consumer.Run(ctx)
+}
+
+// exitCode makes run return a specific exit code after printing nothing more.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit code %d", int(e)) }
+
+// reconcileCmd compares engine and ledger once and prints the report.
+// Exit code 0: clean; 1: differences found; 2: reconciliation could not run.
+func reconcileCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("satu reconcile", flag.ContinueOnError)
+	fs.SetOutput(os.Stderr)
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	var rest []string
+	for _, a := range args { // -json is reconcile's own; the rest is the common configuration
+		if a == "-json" || a == "--json" {
+			*asJSON = true
+		} else {
+			rest = append(rest, a)
+		}
+	}
+	cfg, err := parseConfig("satu reconcile", rest, getenv)
+	if err != nil {
+		return err
+	}
+	cfg.PGMaxConns = 2
+	db, _, ledger, err := openLedger(ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "satu reconcile: %v\n", err)
+		return exitCode(2)
+	}
+	defer db.Close()
+	report, err := ledger.Reconcile(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "satu reconcile: %v\n", err)
+		return exitCode(2)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(struct {
+			settlement.Report
+			Clean bool `json:"clean"`
+		}{report, report.Clean()})
+	} else {
+		err = report.WriteText(stdout)
+	}
+	if err != nil {
+		return err
+	}
+	if !report.Clean() {
+		return exitCode(1)
+	}
+	return nil
+}
+
