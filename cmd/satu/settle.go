@@ -159,4 +159,3 @@ func reconcileCmd(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	}
 	return nil
 }
-

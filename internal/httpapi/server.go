@@ -41,6 +41,9 @@ type Registry interface {
 // Ledger is what the API needs of settlement's store.
 type Ledger interface {
 	Balances(ctx context.Context, account string) ([]postgres.Balance, error)
+	Fills(ctx context.Context, account string, page postgres.PageRequest) (postgres.FillPage, error)
+	Postings(ctx context.Context, account string, page postgres.PageRequest) (postgres.PostingPage, error)
+	Statement(ctx context.Context, account string, from, to time.Time) (postgres.Statement, error)
 }
 
 // Server holds the handlers' dependencies.
@@ -84,6 +87,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/reports", s.handle(s.submitReport))
 	mux.HandleFunc("GET /v1/regulator/obligations", s.handle(s.obligations))
 	mux.HandleFunc("GET /v1/accounts/{account}/balances", s.handle(s.balances))
+	mux.HandleFunc("GET /v1/accounts/{account}/fills", s.handle(s.fills))
+	mux.HandleFunc("GET /v1/accounts/{account}/postings", s.handle(s.postings))
+	mux.HandleFunc("GET /v1/accounts/{account}/statement", s.statement)
 	mux.HandleFunc("GET /v1/settlement/status", s.handle(s.settlementStatus))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, apperr.New(apperr.UnknownMethod, "no such endpoint: %s %s", r.Method, r.URL.Path))

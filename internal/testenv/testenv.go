@@ -16,6 +16,10 @@
 // tests, including parallel ones, never see each other's rows. Redis is one
 // server per binary; tests isolate their keys with the namespace they get.
 //
+// These servers are shared: a test must never stop or kill them. Failure
+// tests get servers of their own, which they may stop, kill and restart on
+// the same address, from NewPGServer and NewRedisServer.
+//
 // Binaries are looked up on PATH, then under /usr/lib/postgresql/*/bin (the
 // highest version) and /usr/bin, /usr/local/bin for redis-server. When one is
 // missing the test is skipped, except when the environment variable CI is

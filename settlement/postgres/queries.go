@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/csv"
@@ -20,10 +21,12 @@ import (
 
 // Paging over the settled ledger is by key, never by OFFSET: a page starts
 // strictly after the last row of the previous one, so rows settled while a
-// client pages (always newer, so ahead of the walk) never shift what it
-// sees, and a deep page costs what the first one does.
+// client pages never make its walk repeat or skip a row that was there when
+// it started, and a deep page costs what the first one does. (A row settled
+// meanwhile shows in the walk only if its engine time is behind the walk's
+// position: a lagging shard's late fill.)
 
-// Page sizes.
+// Limits of the queries.
 const (
 	DefaultPageLimit = 100
 	MaxPageLimit     = 1000
@@ -91,7 +94,7 @@ func decodeCursor(cursor, kind string) (*pageKey, error) {
 	if err != nil {
 		return nil, bad
 	}
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	var k pageKey
 	if err := dec.Decode(&k); err != nil || dec.More() {
@@ -152,7 +155,7 @@ type AccountFill struct {
 // empty on the last page.
 type FillPage struct {
 	Fills      []AccountFill `json:"fills"`
-	NextCursor string        `json:"nextCursor,omitempty"`
+	NextCursor string        `json:"nextCursor"`
 }
 
 // fillsSQL lists an account's fills as buyer and as seller, each half an
@@ -177,9 +180,10 @@ SELECT shard, id, seq, idx, symbol, side, price::text, quantity::text, quote_amo
 	mandatory, coalesce(obligation, ''), executed_at
 FROM f ORDER BY executed_at DESC, seq DESC, idx DESC, shard DESC, side DESC LIMIT $2`
 
-// fillsAfter is the keyset condition of one half of fillsSQL. The plain
-// executed_at bound lets the planner start the index walk at the cursor.
-const fillsAfter = `AND executed_at <= $3 AND (executed_at, seq, split_part(id, '-', 2)::bigint, shard, '%s'::text)
+// fillsAfter is the keyset condition of one half of fillsSQL. PostgreSQL
+// starts the index walk at the cursor from the row comparison's leading
+// column, executed_at.
+const fillsAfter = `AND (executed_at, seq, split_part(id, '-', 2)::bigint, shard, '%s'::text)
 		< ($3::timestamptz, $4::bigint, $5::bigint, $6::text, $7::text)`
 
 // The two texts of fillsSQL: distinct statements rather than one with
@@ -226,6 +230,9 @@ func (s *Store) Fills(ctx context.Context, account string, page PageRequest) (Fi
 	if err != nil {
 		return FillPage{}, fmt.Errorf("settlement: fills: %w", err)
 	}
+	if fills == nil {
+		fills = []AccountFill{} // JSON [] rather than null
+	}
 	out := FillPage{Fills: fills}
 	if len(fills) > limit {
 		out.Fills = fills[:limit]
@@ -250,7 +257,7 @@ type AccountPosting struct {
 // NextCursor is empty on the last page.
 type PostingPage struct {
 	Postings   []AccountPosting `json:"postings"`
-	NextCursor string           `json:"nextCursor,omitempty"`
+	NextCursor string           `json:"nextCursor"`
 }
 
 const (
@@ -295,6 +302,9 @@ func (s *Store) Postings(ctx context.Context, account string, page PageRequest) 
 	})
 	if err != nil {
 		return PostingPage{}, fmt.Errorf("settlement: postings: %w", err)
+	}
+	if postings == nil {
+		postings = []AccountPosting{}
 	}
 	out := PostingPage{Postings: postings}
 	if len(postings) > limit {
