@@ -53,6 +53,18 @@ ALTER TABLE ledger_entries ADD CONSTRAINT ledger_entries_kind_check
 DROP INDEX ledger_entries_account_idx;
 CREATE INDEX ledger_entries_account_idx ON ledger_entries (account, booked_at, id);
 
+-- The foreign keys of the two hot tables go: each was a trigger and an index
+-- probe per row, and together they halved settlement's throughput (measured:
+-- BENCHMARKS.md). The settlement writer is their only writer: it takes the
+-- batch ID from the row it inserted in the same transaction and refuses an
+-- asset it does not know before writing; reconciliation's "batches" check
+-- reports any row whose batch or asset does not exist.
+ALTER TABLE ledger_entries DROP CONSTRAINT ledger_entries_batch_id_fkey;
+ALTER TABLE ledger_entries DROP CONSTRAINT ledger_entries_asset_fkey;
+ALTER TABLE fills DROP CONSTRAINT fills_batch_id_fkey;
+ALTER TABLE fills DROP CONSTRAINT fills_base_asset_fkey;
+ALTER TABLE fills DROP CONSTRAINT fills_quote_asset_fkey;
+
 -- Deposits and withdrawals with their external reference (e.g. the
 -- on-chain transaction hash). The engine already refuses a repeated
 -- reference; the unique key is the ledger's own backstop.
@@ -113,6 +125,11 @@ DROP TABLE engine_balances;
 DROP TRIGGER balances_not_negative ON balances;
 DROP FUNCTION balance_not_negative();
 DROP TABLE custody_movements;
+ALTER TABLE fills ADD CONSTRAINT fills_quote_asset_fkey FOREIGN KEY (quote_asset) REFERENCES assets (code);
+ALTER TABLE fills ADD CONSTRAINT fills_base_asset_fkey FOREIGN KEY (base_asset) REFERENCES assets (code);
+ALTER TABLE fills ADD CONSTRAINT fills_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES settlement_batches (id);
+ALTER TABLE ledger_entries ADD CONSTRAINT ledger_entries_asset_fkey FOREIGN KEY (asset) REFERENCES assets (code);
+ALTER TABLE ledger_entries ADD CONSTRAINT ledger_entries_batch_id_fkey FOREIGN KEY (batch_id) REFERENCES settlement_batches (id);
 DROP INDEX ledger_entries_account_idx;
 CREATE INDEX ledger_entries_account_idx ON ledger_entries (account, asset, id);
 ALTER TABLE ledger_entries DROP CONSTRAINT ledger_entries_kind_check;

@@ -23,6 +23,7 @@ type flow struct {
 	accounts []string
 	extRef   int
 	orders   int
+	recent   [64]uint64 // IDs of recently accepted orders, for cancels
 }
 
 const (
@@ -51,9 +52,15 @@ func newFlow(tb testing.TB, accounts int, seed uint64) (*flow, []matching.Event)
 func (f *flow) apply(tb testing.TB, out []matching.Event, c matching.Command) []matching.Event {
 	f.now += int64(f.rng.IntN(3))
 	c.Seq, c.Time = f.e.Seq()+1, f.now
+	start := len(out)
 	out, err := f.e.Apply(c, out)
 	if err != nil {
 		tb.Fatal(err)
+	}
+	for i := start; i < len(out); i++ {
+		if out[i].Kind == matching.EvOrderAccepted {
+			f.recent[out[i].OrderID%uint64(len(f.recent))] = out[i].OrderID
+		}
 	}
 	return out
 }
@@ -80,12 +87,13 @@ func (f *flow) step(tb testing.TB, out []matching.Event) []matching.Event {
 			ClientID: "o" + strconv.Itoa(f.orders),
 			Side:     side, Type: matching.Limit, TIF: matching.GTC, Price: price, Quantity: int64(1_000 + f.rng.IntN(2_000_000))})
 	case r < 96:
-		open := f.e.OpenOrders(acct)
-		if len(open) == 0 {
-			return f.step(tb, out)
+		// An order of another account, or one already done, is refused:
+		// cheap, and refusals are part of a real flow too.
+		id := f.recent[f.rng.IntN(len(f.recent))]
+		if o, ok := f.e.Order(id); ok {
+			acct = o.Account
 		}
-		return f.apply(tb, out, matching.Command{Kind: matching.CmdCancelOrder, Account: acct, Symbol: "BTCKZT",
-			OrderID: open[f.rng.IntN(len(open))].ID})
+		return f.apply(tb, out, matching.Command{Kind: matching.CmdCancelOrder, Account: acct, Symbol: "BTCKZT", OrderID: id})
 	case r < 98:
 		return f.deposit(tb, out, acct, "KZT", int64(1+f.rng.IntN(1_000_000_00)))
 	default:

@@ -92,10 +92,10 @@ FROM d WHERE ledger <> expected ORDER BY shard, ref, account, asset`,
 	settlement.CheckBatches: `
 WITH f AS (SELECT batch_id, count(*) AS n FROM fills GROUP BY batch_id),
 p AS (SELECT batch_id, count(*) AS n FROM ledger_entries GROUP BY batch_id),
-b AS (SELECT b.*, lag(b.last_seq) OVER (PARTITION BY b.shard ORDER BY b.id) AS prev_last,
-             last_value(b.last_seq) OVER (PARTITION BY b.shard ORDER BY b.id
+b AS (SELECT b.*, lag(b.last_seq) OVER (PARTITION BY b.shard ORDER BY b.first_seq, b.id) AS prev_last,
+             last_value(b.last_seq) OVER (PARTITION BY b.shard ORDER BY b.first_seq, b.id
                  ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS final_seq,
-             last_value(b.last_stream_id) OVER (PARTITION BY b.shard ORDER BY b.id
+             last_value(b.last_stream_id) OVER (PARTITION BY b.shard ORDER BY b.first_seq, b.id
                  ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS final_stream
       FROM settlement_batches b),
 d AS (
@@ -108,6 +108,20 @@ d AS (
     UNION ALL
     SELECT b.shard, 'batch ' || b.id, b.first_seq::text, '> ' || b.prev_last, 'the batch overlaps the previous one'
     FROM b WHERE b.first_seq <= b.prev_last
+    UNION ALL
+    SELECT x.shard, x.ref, x.batch_id::text, '', x.detail FROM (
+        SELECT e.shard, 'posting ' || e.id AS ref, e.batch_id, 'the posting''s batch does not exist' AS detail
+        FROM ledger_entries e WHERE NOT EXISTS (SELECT 1 FROM settlement_batches s WHERE s.id = e.batch_id)
+        UNION ALL
+        SELECT f.shard, 'fill ' || f.id, f.batch_id, 'the fill''s batch does not exist'
+        FROM fills f WHERE NOT EXISTS (SELECT 1 FROM settlement_batches s WHERE s.id = f.batch_id)
+        UNION ALL
+        SELECT e.shard, 'posting ' || e.id, e.batch_id, 'unknown asset ' || e.asset
+        FROM ledger_entries e WHERE NOT EXISTS (SELECT 1 FROM assets a WHERE a.code = e.asset)
+        UNION ALL
+        SELECT f.shard, 'fill ' || f.id, f.batch_id, 'unknown asset ' || f.base_asset || '/' || f.quote_asset
+        FROM fills f WHERE NOT EXISTS (SELECT 1 FROM assets a WHERE a.code = f.base_asset)
+            OR NOT EXISTS (SELECT 1 FROM assets a WHERE a.code = f.quote_asset)) x
     UNION ALL
     SELECT s.shard, 'position', s.seq || ' ' || s.stream_id, coalesce(b.final_seq || ' ' || b.final_stream, 'none'),
            'the settlement position is not the last batch''s end'

@@ -105,6 +105,10 @@ func TestReconcileFindsTampering(t *testing.T) {
 			[]string{settlement.CheckCustodyPosted}},
 		{"withdrawal posting deleted", `DELETE FROM ledger_entries WHERE id = (SELECT min(id) FROM ledger_entries WHERE kind = 'withdrawal')`,
 			[]string{settlement.CheckCustodyPosted, settlement.CheckEventZeroSum, settlement.CheckBatches}},
+		{"posting of no batch", `UPDATE ledger_entries SET batch_id = 999999 WHERE id = (SELECT max(id) FROM ledger_entries)`,
+			[]string{settlement.CheckBatches}},
+		{"fill in an unknown asset", `UPDATE fills SET base_asset = 'XBT' WHERE id = (SELECT min(id) FROM fills)`,
+			[]string{settlement.CheckBatches, settlement.CheckFillsPosted}},
 		{"position rewound", `UPDATE settlement_positions SET seq = seq - 1`,
 			[]string{settlement.CheckBatches}},
 	}
