@@ -123,3 +123,23 @@ func (c *Client) Do(ctx context.Context, cmd matching.Command) ([]matching.Event
 		return nil, apperr.New(apperr.Timeout, "the engine did not answer in time; the command may still be applied")
 	}
 }
+
+// Append appends commands to a shard's inbox in one pipeline, without
+// waiting for their events: for load generators and bulk submitters that
+// read the outcome from the events stream. Each command's events carry no
+// reference. On error some of the commands may have been appended.
+func Append(ctx context.Context, rdb redis.UniversalClient, keys Keys, cmds []matching.Command) error {
+	pipe := rdb.Pipeline()
+	for _, cmd := range cmds {
+		cmd.Seq, cmd.Time = 0, 0 // the sequencer sets these
+		payload, err := json.Marshal(cmd)
+		if err != nil {
+			return fmt.Errorf("redisbus: encode command: %w", err)
+		}
+		pipe.XAdd(ctx, &redis.XAddArgs{Stream: keys.Inbox, Values: []any{fieldCommand, payload, fieldRef, ""}})
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("redisbus: append to inbox: %w", err)
+	}
+	return nil
+}
