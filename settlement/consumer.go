@@ -25,6 +25,20 @@ type Store interface {
 	Settle(ctx context.Context, shard string, b *Batch) error
 }
 
+// Prepared is a batch whose transaction is open with its bulk written;
+// Commit finishes it (claiming the position) or rolls it back.
+type Prepared interface {
+	Commit(ctx context.Context) error
+	Rollback(ctx context.Context)
+}
+
+// Pipeliner is a Store that can prepare the next batch while the previous
+// one commits. Only Commit may wait for a previous batch; Prepare never
+// does, so two in flight cannot deadlock.
+type Pipeliner interface {
+	Prepare(ctx context.Context, shard string, b *Batch) (Prepared, error)
+}
+
 // ErrPositionMoved means the stored position is not where this writer
 // expected: another writer settled, or a commit succeeded unseen.
 var ErrPositionMoved = errors.New("settlement: stored position moved")
@@ -35,7 +49,7 @@ type Consumer struct {
 	Source    EventSource
 	Store     Store
 	Log       *zap.Logger
-	BatchSize int64         // events per transaction at most; default 2000
+	BatchSize int64         // events per transaction at most (a command is never split); default 4000
 	Wait      time.Duration // how long a read waits for events; default 200 ms
 	// Settled, when set, is told about every committed batch (metrics, tests).
 	Settled func(b *Batch)
@@ -63,11 +77,69 @@ func (c *Consumer) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if p, ok := c.Store.(Pipeliner); ok {
+		return c.pipeline(ctx, p, after)
+	}
 	for ctx.Err() == nil {
 		var err error
 		if _, after, err = c.settleNext(ctx, after); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// pipeline settles with two batches in flight: while batch k commits (its
+// position claim, balances and commit, on one connection), batch k+1 is
+// read and its bulk written on another. Commits stay strictly in order: k+1
+// is committed only after k's commit succeeded, and if k fails, k+1 is
+// rolled back and the writer resumes from the stored position.
+func (c *Consumer) pipeline(ctx context.Context, store Pipeliner, after string) (err error) {
+	var committing chan error // the previous batch's commit outcome; nil when none is in flight
+	wait := func() error {
+		if committing == nil {
+			return nil
+		}
+		err := <-committing
+		committing = nil
+		return err
+	}
+	defer func() {
+		if werr := wait(); err == nil {
+			err = werr
+		}
+	}()
+	for ctx.Err() == nil {
+		b, err := c.nextBatch(ctx, after)
+		if err != nil {
+			return err
+		}
+		if b == nil {
+			if err := wait(); err != nil {
+				return err
+			}
+			continue
+		}
+		p, err := store.Prepare(ctx, c.Shard, b)
+		if err != nil {
+			return fmt.Errorf("settle events after %s..%s: %w", b.After, b.LastStreamID, err)
+		}
+		if err := wait(); err != nil {
+			p.Rollback(ctx)
+			return err
+		}
+		committing = make(chan error, 1)
+		go func(ch chan error) {
+			err := p.Commit(ctx)
+			if err == nil && c.Settled != nil {
+				c.Settled(b)
+			}
+			if err != nil {
+				err = fmt.Errorf("settle events after %s..%s: %w", b.After, b.LastStreamID, err)
+			}
+			ch <- err
+		}(committing)
+		after = b.LastStreamID
 	}
 	return nil
 }
@@ -84,16 +156,32 @@ func (c *Consumer) SettleOnce(ctx context.Context) (int, error) {
 }
 
 func (c *Consumer) settleNext(ctx context.Context, after string) (int, string, error) {
+	b, err := c.nextBatch(ctx, after)
+	if err != nil || b == nil {
+		return 0, after, err
+	}
+	if err := c.Store.Settle(ctx, c.Shard, b); err != nil {
+		return 0, after, fmt.Errorf("settle events after %s..%s: %w", after, b.LastStreamID, err)
+	}
+	if c.Settled != nil {
+		c.Settled(b)
+	}
+	return b.Events, b.LastStreamID, nil
+}
+
+// nextBatch reads the next batch after the stream position after, or nil
+// when there is nothing to settle yet.
+func (c *Consumer) nextBatch(ctx context.Context, after string) (*Batch, error) {
 	size, wait := c.BatchSize, c.Wait
 	if size <= 0 {
-		size = 2000
+		size = 4000
 	}
 	if wait <= 0 {
 		wait = 200 * time.Millisecond
 	}
 	envs, err := c.Source.ReadEvents(ctx, after, size, wait)
 	if err != nil || len(envs) == 0 {
-		return 0, after, err
+		return nil, err
 	}
 	// A batch ends at a command's last event: the engine's balance events
 	// come last in a command, and the ledger and the engine's balance view
@@ -106,10 +194,10 @@ func (c *Consumer) settleNext(ctx context.Context, after string) (int, string, e
 		}
 		more, err := c.Source.ReadEvents(ctx, envs[len(envs)-1].StreamID, size, wait)
 		if err != nil {
-			return 0, after, err
+			return nil, err
 		}
 		if len(more) == 0 {
-			return 0, after, nil // the command's end is not written yet
+			return nil, nil // the command's end is not written yet
 		}
 		envs = append(envs, more...)
 	}
@@ -117,13 +205,7 @@ func (c *Consumer) settleNext(ctx context.Context, after string) (int, string, e
 	for _, env := range envs {
 		b.Add(env.StreamID, env.Event)
 	}
-	if err := c.Store.Settle(ctx, c.Shard, b); err != nil {
-		return 0, after, fmt.Errorf("settle events %s..%s: %w", envs[0].StreamID, b.LastStreamID, err)
-	}
-	if c.Settled != nil {
-		c.Settled(b)
-	}
-	return b.Events, b.LastStreamID, nil
+	return b, nil
 }
 
 // lastCommandEnd is the length of the longest prefix of envs that ends with

@@ -7,54 +7,145 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.uber.org/zap"
+
 	"github.com/satu-exchange/satu/internal/testenv"
 	"github.com/satu-exchange/satu/matching"
+	"github.com/satu-exchange/satu/matching/redisbus"
+	"github.com/satu-exchange/satu/settlement"
 	"github.com/satu-exchange/satu/settlement/postgres"
 )
 
-// flowEvents generates the events of a random flow with at least n trades.
-func flowEvents(b *testing.B, accounts, n int) []matching.Event {
-	f, evs := newFlow(b, accounts, 42)
-	for trades(evs) < n {
-		evs = f.step(b, evs)
+// benchDB is the database a benchmark settles into: the test harness's
+// (fast, not durable: fsync off) unless SATU_BENCH_PG_URL names a durable
+// server's database, which the benchmark empties first. BENCHMARKS.md
+// quotes the durable figures.
+func benchDB(b *testing.B) *pgxpool.Pool {
+	url := os.Getenv("SATU_BENCH_PG_URL")
+	if url == "" {
+		return testenv.PG(b)
 	}
-	return evs
+	db, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(db.Close)
+	// The ledger is append-only; a scratch benchmark database is emptied
+	// with the guards lifted, in one transaction.
+	_, err = db.Exec(context.Background(), `BEGIN; SET LOCAL session_replication_role = replica;
+		TRUNCATE obligation_fills, fills, ledger_entries, custody_movements, balances, engine_balances,
+			settlement_positions, settlement_batches; COMMIT`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return db
 }
 
-// BenchmarkSettle settles b.N fills — with every other event of the flow
-// that produced them: postings, custody movements, netted balances, the
-// engine's balance view and the position — into PostgreSQL, in batches of
-// about 4,000 events ending on a command boundary, as the consumer does.
-// It reports fills/s; the events are made before the timer starts.
-//
-//	go test -run xxx -bench Settle -benchtime 200000x ./settlement/postgres/
-func BenchmarkSettle(b *testing.B) {
-	for _, size := range []int{4000} {
-		b.Run("batch="+strconv.Itoa(size), func(b *testing.B) {
-			evs := flowEvents(b, 200, b.N)
-			db := testenv.PG(b)
-			if x := os.Getenv("BENCH_SQL"); x != "" {
-				if _, err := db.Exec(context.Background(), x); err != nil {
-					b.Fatal(err)
-				}
-			}
-			store, err := postgres.NewStore(context.Background(), db, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.ResetTimer()
-			start := time.Now()
-			batches := settleAll(b, store, "s1", evs, size)
-			elapsed := time.Since(start)
-			b.StopTimer()
-			fills, postings := 0, 0
-			for _, bt := range batches {
-				fills += len(bt.Fills)
-				postings += len(bt.Postings)
-			}
-			b.ReportMetric(float64(fills)/elapsed.Seconds(), "fills/s")
-			b.ReportMetric(float64(postings)/elapsed.Seconds(), "postings/s")
-			b.ReportMetric(float64(len(evs))/elapsed.Seconds(), "events/s")
-		})
+// sliceSource serves pre-made events as the events stream would.
+type sliceSource struct {
+	envs  []matching.Envelope
+	index map[string]int // stream ID → position
+}
+
+func newSliceSource(evs []matching.Event) *sliceSource {
+	s := &sliceSource{index: map[string]int{"0": -1}}
+	for i, ev := range evs {
+		last := i == len(evs)-1 || evs[i+1].Seq != ev.Seq
+		s.envs = append(s.envs, matching.Envelope{StreamID: ev.ID(), Last: last, Event: ev})
+		s.index[ev.ID()] = i
 	}
+	return s
+}
+
+func (s *sliceSource) ReadEvents(_ context.Context, after string, max int64, _ time.Duration) ([]matching.Envelope, error) {
+	from := s.index[after] + 1
+	return s.envs[from:min(from+int(max), len(s.envs))], nil
+}
+
+// settleWith runs a consumer until it has settled every event of src and
+// returns the elapsed time and the fills settled.
+func settleWith(b *testing.B, store *postgres.Store, src settlement.EventSource, lastSeq uint64) (time.Duration, int) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	fills := 0
+	c := &settlement.Consumer{Shard: "s1", Source: src, Store: store, Log: zap.NewNop(), Wait: time.Millisecond,
+		Settled: func(bt *settlement.Batch) {
+			fills += len(bt.Fills)
+			if bt.LastSeq == lastSeq {
+				cancel()
+			}
+		}}
+	start := time.Now()
+	if err := c.Run(ctx); err != nil {
+		b.Fatal(err)
+	}
+	return time.Since(start), fills
+}
+
+// BenchmarkSettle settles the events of a flow of real engine commands with
+// b.N fills — fills, postings, custody movements, netted balances, the
+// engine's balance view and the position, in batches of up to 4,000 events
+// ending on a command boundary — through the consumer's pipeline, from
+// memory (no Redis). The events are made before the timer starts.
+//
+//	go test -run xxx -bench 'Settle$' -benchtime 200000x ./settlement/postgres/
+func BenchmarkSettle(b *testing.B) {
+	f, evs := newFlow(b, 200, 42)
+	for trades(evs) < b.N {
+		evs = f.step(b, evs)
+	}
+	store, err := postgres.NewStore(context.Background(), benchDB(b), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	elapsed, fills := settleWith(b, store, newSliceSource(evs), evs[len(evs)-1].Seq)
+	b.StopTimer()
+	b.ReportMetric(float64(fills)/elapsed.Seconds(), "fills/s")
+	b.ReportMetric(float64(len(evs))/elapsed.Seconds(), "events/s")
+}
+
+// BenchmarkSettleFromRedis is BenchmarkSettle reading the real events
+// stream: the flow's commands go through the inbox and the engine runner
+// into Redis first; then the timer runs while the consumer reads, decodes
+// and settles them.
+//
+//	go test -run xxx -bench SettleFromRedis -benchtime 200000x ./settlement/postgres/
+func BenchmarkSettleFromRedis(b *testing.B) {
+	ctx := context.Background()
+	f, evs := newFlow(b, 200, 42)
+	for trades(evs) < b.N {
+		evs = f.step(b, evs)
+	}
+	rdb, ns := testenv.Redis(b)
+	keys := redisbus.KeysFor(ns)
+	for start := 0; start < len(f.commands); start += 1000 {
+		if err := redisbus.Append(ctx, rdb, keys, f.commands[start:min(start+1000, len(f.commands))]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	engine, _ := matching.New(matching.DefaultSymbols())
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- redisbus.NewRunner(rdb, keys, engine, zap.NewNop(), nil).Run(runCtx) }()
+	for {
+		seq, err := rdb.HGet(ctx, keys.Engine, "seq").Result()
+		if err == nil && seq == strconv.Itoa(len(f.commands)) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop()
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+	store, err := postgres.NewStore(ctx, benchDB(b), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	elapsed, fills := settleWith(b, store, redisbus.EventReader{RDB: rdb, Keys: keys}, uint64(len(f.commands)))
+	b.StopTimer()
+	b.ReportMetric(float64(fills)/elapsed.Seconds(), "fills/s")
 }

@@ -24,6 +24,7 @@ type flow struct {
 	extRef   int
 	orders   int
 	recent   [64]uint64 // IDs of recently accepted orders, for cancels
+	commands []matching.Command
 }
 
 const (
@@ -52,6 +53,7 @@ func newFlow(tb testing.TB, accounts int, seed uint64) (*flow, []matching.Event)
 func (f *flow) apply(tb testing.TB, out []matching.Event, c matching.Command) []matching.Event {
 	f.now += int64(f.rng.IntN(3))
 	c.Seq, c.Time = f.e.Seq()+1, f.now
+	f.commands = append(f.commands, c)
 	start := len(out)
 	out, err := f.e.Apply(c, out)
 	if err != nil {

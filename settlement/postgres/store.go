@@ -9,9 +9,12 @@ import (
 	"fmt"
 	"math/big"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/satu-exchange/satu/matching"
@@ -71,38 +74,123 @@ func (s *Store) numeric(asset string, minor int64) (pgtype.Numeric, error) {
 
 // Settle writes a batch exactly once; see settlement.Store.
 func (s *Store) Settle(ctx context.Context, shard string, b *settlement.Batch) error {
-	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		if err := s.claim(ctx, tx, shard, b.After); err != nil {
+	p, err := s.Prepare(ctx, shard, b)
+	if err != nil {
+		return err
+	}
+	return p.Commit(ctx)
+}
+
+// Prepare opens the batch's transaction and writes its rows that conflict
+// with no other batch's: the batch row, fills, postings and custody
+// movements. It is the bulk of the work, and it may run while the previous
+// batch commits on another connection (settlement.Consumer pipelines the
+// two). Commit does the rest, in order.
+func (s *Store) Prepare(ctx context.Context, shard string, b *settlement.Batch) (settlement.Prepared, error) {
+	// A batch that starts before the stored position was settled already
+	// (the position cannot be locked here: in a pipeline the previous
+	// batch, which holds it, is still committing).
+	cur, err := s.Position(ctx, shard)
+	if err != nil {
+		return nil, err
+	}
+	if streamIDLess(b.After, cur) {
+		return nil, fmt.Errorf("%w: at %s, batch continues from %s", settlement.ErrPositionMoved, cur, b.After)
+	}
+	tx, err := s.db.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	p := &prepared{s: s, tx: tx, shard: shard, b: b}
+	err = tx.QueryRow(ctx, `INSERT INTO settlement_batches (shard, first_seq, last_seq, last_stream_id, events, fills, postings)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+		shard, int64(b.FirstSeq), int64(b.LastSeq), b.LastStreamID, b.Events, len(b.Fills), len(b.Postings)).Scan(&p.batchID)
+	if err != nil {
+		p.Rollback(ctx)
+		return nil, fmt.Errorf("batch: %w", err)
+	}
+	if err := p.steps(ctx, s.writeFills, s.writePostings, s.writeCustody); err != nil {
+		p.Rollback(ctx)
+		if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == "23505" {
+			// Another writer settled (some of) these events meanwhile.
+			return nil, fmt.Errorf("%w: %v", settlement.ErrPositionMoved, err)
+		}
+		return nil, err
+	}
+	return p, nil
+}
+
+// streamIDLess orders Redis stream IDs "ms-seq" ("0" is the start).
+func streamIDLess(a, b string) bool {
+	am, as := splitStreamID(a)
+	bm, bs := splitStreamID(b)
+	return am < bm || am == bm && as < bs
+}
+
+func splitStreamID(id string) (ms, seq uint64) {
+	m, q, _ := strings.Cut(id, "-")
+	ms, _ = strconv.ParseUint(m, 10, 64)
+	seq, _ = strconv.ParseUint(q, 10, 64)
+	return ms, seq
+}
+
+// prepared is a batch whose transaction is open.
+type prepared struct {
+	s       *Store
+	tx      pgx.Tx
+	shard   string
+	b       *settlement.Batch
+	batchID int64
+}
+
+func (p *prepared) steps(ctx context.Context, steps ...func(context.Context, pgx.Tx, string, int64, *settlement.Batch) error) error {
+	for _, step := range steps {
+		if err := step(ctx, p.tx, p.shard, p.batchID, p.b); err != nil {
 			return err
 		}
-		var batchID int64
-		err := tx.QueryRow(ctx, `INSERT INTO settlement_batches (shard, first_seq, last_seq, last_stream_id, events, fills, postings)
-			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
-			shard, int64(b.FirstSeq), int64(b.LastSeq), b.LastStreamID, b.Events, len(b.Fills), len(b.Postings)).Scan(&batchID)
-		if err != nil {
-			return fmt.Errorf("batch: %w", err)
-		}
-		for _, step := range []func(context.Context, pgx.Tx, string, int64, *settlement.Batch) error{
-			s.writeAccounts, s.writeFills, s.writePostings, s.writeCustody, s.writeBalances, s.writeEngineBalances,
-		} {
-			if err := step(ctx, tx, shard, batchID, b); err != nil {
-				return err
-			}
-		}
-		if len(b.Mandatory) > 0 && s.sink != nil {
-			if err := s.sink.ApplyMandatoryFills(ctx, tx, shard, b.Mandatory); err != nil {
-				return fmt.Errorf("obligations: %w", err)
-			}
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO settlement_positions (shard, stream_id, seq, updated_at) VALUES ($1, $2, $3, now())
-			ON CONFLICT (shard) DO UPDATE SET stream_id = EXCLUDED.stream_id, seq = EXCLUDED.seq, updated_at = now()`,
-			shard, b.LastStreamID, int64(b.LastSeq))
-		if err != nil {
-			return fmt.Errorf("position: %w", err)
-		}
-		return nil
-	})
+	}
+	return nil
 }
+
+// Commit claims the position (refusing unless the stored one is the
+// batch's start), applies the balance updates, the engine's balance view
+// and obligation progress, moves the position and commits. On any error
+// the whole transaction rolls back.
+func (p *prepared) Commit(ctx context.Context) error {
+	err := p.commit(ctx)
+	if err != nil {
+		p.Rollback(ctx)
+	}
+	return err
+}
+
+func (p *prepared) commit(ctx context.Context) error {
+	s, tx, b := p.s, p.tx, p.b
+	if err := s.claim(ctx, tx, p.shard, b.After); err != nil {
+		return err
+	}
+	if err := p.steps(ctx, s.writeAccounts, s.writeBalances, s.writeEngineBalances); err != nil {
+		return err
+	}
+	if len(b.Mandatory) > 0 && s.sink != nil {
+		if err := s.sink.ApplyMandatoryFills(ctx, tx, p.shard, b.Mandatory); err != nil {
+			return fmt.Errorf("obligations: %w", err)
+		}
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO settlement_positions (shard, stream_id, seq, updated_at) VALUES ($1, $2, $3, now())
+		ON CONFLICT (shard) DO UPDATE SET stream_id = EXCLUDED.stream_id, seq = EXCLUDED.seq, updated_at = now()`,
+		p.shard, b.LastStreamID, int64(b.LastSeq))
+	if err != nil {
+		return fmt.Errorf("position: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// Rollback abandons the batch.
+func (p *prepared) Rollback(ctx context.Context) { _ = p.tx.Rollback(context.WithoutCancel(ctx)) }
 
 // claim locks the shard's position row and checks it is where the batch
 // starts; a missing row is position "0".
