@@ -89,12 +89,37 @@ func (c *Consumer) run(ctx context.Context) error {
 	return nil
 }
 
-// pipeline settles with two batches in flight: while batch k commits (its
-// position claim, balances and commit, on one connection), batch k+1 is
-// read and its bulk written on another. Commits stay strictly in order: k+1
-// is committed only after k's commit succeeded, and if k fails, k+1 is
+// pipeline settles with three stages overlapping: a reader goroutine reads
+// and decodes the next batches; the loop writes a batch's bulk (Prepare) on
+// one connection while the previous batch commits (its position claim,
+// balances and commit) on another. Commits stay strictly in order: batch
+// k+1 is committed only after k's commit succeeded; if k fails, k+1 is
 // rolled back and the writer resumes from the stored position.
 func (c *Consumer) pipeline(ctx context.Context, store Pipeliner, after string) (err error) {
+	readCtx, stopReading := context.WithCancel(ctx)
+	type read struct {
+		b   *Batch
+		err error
+	}
+	batches := make(chan read, 2)
+	go func() {
+		defer close(batches)
+		for from := after; readCtx.Err() == nil; {
+			b, err := c.nextBatch(readCtx, from)
+			if b == nil && err == nil {
+				continue
+			}
+			select {
+			case batches <- read{b, err}:
+			case <-readCtx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+			from = b.LastStreamID
+		}
+	}()
 	var committing chan error // the previous batch's commit outcome; nil when none is in flight
 	wait := func() error {
 		if committing == nil {
@@ -105,21 +130,36 @@ func (c *Consumer) pipeline(ctx context.Context, store Pipeliner, after string) 
 		return err
 	}
 	defer func() {
+		stopReading()
+		for range batches { // let the reader end
+		}
 		if werr := wait(); err == nil {
 			err = werr
 		}
 	}()
-	for ctx.Err() == nil {
-		b, err := c.nextBatch(ctx, after)
-		if err != nil {
-			return err
-		}
-		if b == nil {
-			if err := wait(); err != nil {
-				return err
+	for {
+		var r read
+		var ok bool
+		if committing == nil {
+			r, ok = <-batches
+		} else {
+			select { // nothing new to read: still report the commit's outcome promptly
+			case r, ok = <-batches:
+			case err := <-committing:
+				committing = nil
+				if err != nil {
+					return err
+				}
+				continue
 			}
-			continue
 		}
+		if !ok {
+			return nil // ctx ended
+		}
+		if r.err != nil {
+			return r.err
+		}
+		b := r.b
 		p, err := store.Prepare(ctx, c.Shard, b)
 		if err != nil {
 			return fmt.Errorf("settle events after %s..%s: %w", b.After, b.LastStreamID, err)
@@ -139,9 +179,7 @@ func (c *Consumer) pipeline(ctx context.Context, store Pipeliner, after string) 
 			}
 			ch <- err
 		}(committing)
-		after = b.LastStreamID
 	}
-	return nil
 }
 
 // SettleOnce settles at most one batch after the stored position and

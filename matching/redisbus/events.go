@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -23,6 +25,11 @@ const (
 // ReadEvents returns up to count events after stream ID after ("0" for the
 // start), waiting up to block when there are none (block < 1 ms: no wait).
 func ReadEvents(ctx context.Context, rdb redis.UniversalClient, k Keys, after string, count int64, block time.Duration) ([]matching.Envelope, error) {
+	return readEvents(ctx, rdb, k, after, count, block, nil)
+}
+
+func readEvents(ctx context.Context, rdb redis.UniversalClient, k Keys, after string, count int64, block time.Duration,
+	only func(matching.EventKind) bool) ([]matching.Envelope, error) {
 	if block < time.Millisecond {
 		block = -1 // go-redis sends BLOCK only for durations ≥ 0; sub-millisecond would mean forever
 	}
@@ -36,7 +43,7 @@ func ReadEvents(ctx context.Context, rdb redis.UniversalClient, k Keys, after st
 	var out []matching.Envelope
 	for _, s := range res {
 		for _, m := range s.Messages {
-			ev, err := decodeEvent(m)
+			ev, err := decodeEvent(m, only)
 			if err != nil {
 				return nil, err
 			}
@@ -46,15 +53,48 @@ func ReadEvents(ctx context.Context, rdb redis.UniversalClient, k Keys, after st
 	return out, nil
 }
 
-func decodeEvent(m redis.XMessage) (matching.Envelope, error) {
+// decodeEvent decodes a stream entry. When only is set and refuses the
+// event's kind, the event is not decoded: it carries just its sequence and
+// index (from the stream ID) and its kind.
+func decodeEvent(m redis.XMessage, only func(matching.EventKind) bool) (matching.Envelope, error) {
 	raw, _ := m.Values[fieldEvent].(string)
-	var ev matching.Event
-	if err := json.Unmarshal([]byte(raw), &ev); err != nil {
-		return matching.Envelope{}, fmt.Errorf("redisbus: event %s: %w", m.ID, err)
-	}
 	ref, _ := m.Values[fieldRef].(string)
 	last, _ := m.Values[fieldLast].(string)
-	return matching.Envelope{StreamID: m.ID, Ref: ref, Last: last == "1", Event: ev}, nil
+	env := matching.Envelope{StreamID: m.ID, Ref: ref, Last: last == "1"}
+	if only != nil {
+		if kind, ok := peekKind(raw); ok && !only(kind) {
+			seq, idx, _ := strings.Cut(m.ID, "-")
+			s, err1 := strconv.ParseUint(seq, 10, 64)
+			i, err2 := strconv.ParseUint(idx, 10, 32)
+			if err1 == nil && err2 == nil {
+				env.Event = matching.Event{Seq: s, Index: uint32(i), Kind: kind}
+				return env, nil
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(raw), &env.Event); err != nil {
+		return matching.Envelope{}, fmt.Errorf("redisbus: event %s: %w", m.ID, err)
+	}
+	return env, nil
+}
+
+// peekKind finds an encoded event's kind without decoding the rest.
+func peekKind(raw string) (matching.EventKind, bool) {
+	const key = `"kind":"`
+	i := strings.Index(raw, key)
+	if i < 0 {
+		return 0, false
+	}
+	rest := raw[i+len(key):]
+	j := strings.IndexByte(rest, '"')
+	if j < 0 {
+		return 0, false
+	}
+	var k matching.EventKind
+	if k.UnmarshalText([]byte(rest[:j])) != nil {
+		return 0, false
+	}
+	return k, true
 }
 
 // LastEventID is the ID of the newest event, or "0-0" when there is none.
@@ -74,9 +114,14 @@ func LastEventID(ctx context.Context, rdb redis.UniversalClient, k Keys) (string
 type EventReader struct {
 	RDB  redis.UniversalClient
 	Keys Keys
+	// Only, when set, names the kinds of events to decode in full; the
+	// others carry only their sequence, index and kind (the reader still
+	// sees every event, so command boundaries are kept). Decoding is most
+	// of a reader's work.
+	Only func(matching.EventKind) bool
 }
 
 // ReadEvents returns up to max events after the stream ID after.
 func (r EventReader) ReadEvents(ctx context.Context, after string, max int64, block time.Duration) ([]matching.Envelope, error) {
-	return ReadEvents(ctx, r.RDB, r.Keys, after, max, block)
+	return readEvents(ctx, r.RDB, r.Keys, after, max, block, r.Only)
 }

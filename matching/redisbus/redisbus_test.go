@@ -3,6 +3,7 @@ package redisbus_test
 import (
 	"context"
 	"os"
+	"reflect"
 	"testing"
 	"time"
 
@@ -86,6 +87,28 @@ func TestRoundTripAndReplay(t *testing.T) {
 	cancel2()
 	if err := <-engine2; err != nil {
 		t.Fatal(err)
+	}
+
+	// A reader that decodes only some kinds sees every event, the others
+	// with just their sequence, index and kind.
+	all, err := redisbus.ReadEvents(context.Background(), rdb, keys, "0", 1000, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	only := func(k matching.EventKind) bool { return k == matching.EvDeposited }
+	some, err := redisbus.EventReader{RDB: rdb, Keys: keys, Only: only}.ReadEvents(context.Background(), "0", 1000, 0)
+	if err != nil || len(some) != len(all) || len(all) < 8 {
+		t.Fatalf("read %d of %d events (%v)", len(some), len(all), err)
+	}
+	for i := range all {
+		a, s := all[i], some[i]
+		want := a
+		if !only(a.Event.Kind) {
+			want.Event = matching.Event{Seq: a.Event.Seq, Index: a.Event.Index, Kind: a.Event.Kind}
+		}
+		if !reflect.DeepEqual(s, want) {
+			t.Errorf("event %s: %+v; want %+v", a.StreamID, s, want)
+		}
 	}
 }
 

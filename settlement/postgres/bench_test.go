@@ -83,6 +83,17 @@ func settleWith(b *testing.B, store *postgres.Store, src settlement.EventSource,
 	return time.Since(start), fills
 }
 
+// flowWithTrades runs a flow until it has made at least n trades.
+func flowWithTrades(b *testing.B, n int) (*flow, []matching.Event) {
+	f, evs := newFlow(b, 200, 42)
+	for made := 0; made < n; {
+		start := len(evs)
+		evs = f.step(b, evs)
+		made += trades(evs[start:])
+	}
+	return f, evs
+}
+
 // BenchmarkSettle settles the events of a flow of real engine commands with
 // b.N fills — fills, postings, custody movements, netted balances, the
 // engine's balance view and the position, in batches of up to 4,000 events
@@ -91,10 +102,7 @@ func settleWith(b *testing.B, store *postgres.Store, src settlement.EventSource,
 //
 //	go test -run xxx -bench 'Settle$' -benchtime 200000x ./settlement/postgres/
 func BenchmarkSettle(b *testing.B) {
-	f, evs := newFlow(b, 200, 42)
-	for trades(evs) < b.N {
-		evs = f.step(b, evs)
-	}
+	_, evs := flowWithTrades(b, b.N)
 	store, err := postgres.NewStore(context.Background(), benchDB(b), nil)
 	if err != nil {
 		b.Fatal(err)
@@ -114,10 +122,7 @@ func BenchmarkSettle(b *testing.B) {
 //	go test -run xxx -bench SettleFromRedis -benchtime 200000x ./settlement/postgres/
 func BenchmarkSettleFromRedis(b *testing.B) {
 	ctx := context.Background()
-	f, evs := newFlow(b, 200, 42)
-	for trades(evs) < b.N {
-		evs = f.step(b, evs)
-	}
+	f, _ := flowWithTrades(b, b.N)
 	rdb, ns := testenv.Redis(b)
 	keys := redisbus.KeysFor(ns)
 	for start := 0; start < len(f.commands); start += 1000 {
@@ -145,7 +150,7 @@ func BenchmarkSettleFromRedis(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
-	elapsed, fills := settleWith(b, store, redisbus.EventReader{RDB: rdb, Keys: keys}, uint64(len(f.commands)))
+	elapsed, fills := settleWith(b, store, redisbus.EventReader{RDB: rdb, Keys: keys, Only: settlement.Settles}, uint64(len(f.commands)))
 	b.StopTimer()
 	b.ReportMetric(float64(fills)/elapsed.Seconds(), "fills/s")
 }
