@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"os"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -153,4 +154,78 @@ func BenchmarkSettleFromRedis(b *testing.B) {
 	elapsed, fills := settleWith(b, store, redisbus.EventReader{RDB: rdb, Keys: keys, Only: settlement.Settles}, uint64(len(f.commands)))
 	b.StopTimer()
 	b.ReportMetric(float64(fills)/elapsed.Seconds(), "fills/s")
+}
+
+// BenchmarkSettlementLag offers a steady 10,000 fills/s end to end: a
+// paced submitter appends a flow's commands to the inbox (pipelined, every
+// 10 ms), the engine runner applies them and writes the events, and the
+// consumer settles them — all on this machine at once. Each fill's lag runs
+// from its command's sequencing (the inbox entry's time) to the moment its
+// batch committed; the benchmark reports the percentiles over all fills.
+// b.N is the number of fills (-benchtime 300000x: about 30 s).
+//
+//	go test -run xxx -bench SettlementLag -benchtime 300000x ./settlement/postgres/
+func BenchmarkSettlementLag(b *testing.B) {
+	const rate = 10_000 // fills per second offered
+	ctx := context.Background()
+	f, evs := flowWithTrades(b, b.N)
+	perCommand := float64(trades(evs)) / float64(len(f.commands))
+	rdb, ns := testenv.Redis(b)
+	keys := redisbus.KeysFor(ns)
+	store, err := postgres.NewStore(ctx, benchDB(b), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	engine, _ := matching.New(matching.DefaultSymbols())
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	engineDone := make(chan error, 1)
+	go func() { engineDone <- redisbus.NewRunner(rdb, keys, engine, zap.NewNop(), nil).Run(runCtx) }()
+
+	var lags []time.Duration
+	lastSeq := uint64(len(f.commands))
+	settleCtx, settled := context.WithCancel(ctx)
+	c := &settlement.Consumer{Shard: "s1", Source: redisbus.EventReader{RDB: rdb, Keys: keys, Only: settlement.Settles},
+		Store: store, Log: zap.NewNop(), Wait: 5 * time.Millisecond,
+		Settled: func(bt *settlement.Batch) {
+			now := time.Now()
+			for _, fl := range bt.Fills {
+				lags = append(lags, now.Sub(time.UnixMilli(fl.Event.Time)))
+			}
+			if bt.LastSeq == lastSeq {
+				settled()
+			}
+		}}
+	consumerDone := make(chan error, 1)
+	go func() { consumerDone <- c.Run(settleCtx) }()
+
+	b.ResetTimer()
+	start := time.Now()
+	perTick := rate / perCommand / 100 // commands per 10 ms
+	sent := 0
+	for tick := 1; sent < len(f.commands); tick++ {
+		upTo := min(int(float64(tick)*perTick), len(f.commands))
+		if upTo > sent {
+			if err := redisbus.Append(ctx, rdb, keys, f.commands[sent:upTo]); err != nil {
+				b.Fatal(err)
+			}
+			sent = upTo
+		}
+		time.Sleep(time.Until(start.Add(time.Duration(tick) * 10 * time.Millisecond)))
+	}
+	offered := time.Since(start)
+	if err := <-consumerDone; err != nil {
+		b.Fatal(err)
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	stop()
+	<-engineDone
+	slices.Sort(lags)
+	pct := func(p float64) float64 { return float64(lags[int(p*float64(len(lags)-1))]) / float64(time.Millisecond) }
+	b.ReportMetric(float64(len(lags))/offered.Seconds(), "offered-fills/s")
+	b.ReportMetric(float64(len(lags))/elapsed.Seconds(), "settled-fills/s")
+	b.ReportMetric(pct(0.50), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+	b.ReportMetric(pct(1), "max-ms")
 }
