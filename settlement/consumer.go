@@ -49,7 +49,7 @@ type Consumer struct {
 	Source    EventSource
 	Store     Store
 	Log       *zap.Logger
-	BatchSize int64         // events per transaction at most (a command is never split); default 4000
+	BatchSize int64         // stream entries (commands, or events of older streams) read per transaction at most; default 1000
 	Wait      time.Duration // how long a read waits for events; default 200 ms
 	// Settled, when set, is told about every committed batch (metrics, tests).
 	Settled func(b *Batch)
@@ -212,7 +212,7 @@ func (c *Consumer) settleNext(ctx context.Context, after string) (int, string, e
 func (c *Consumer) nextBatch(ctx context.Context, after string) (*Batch, error) {
 	size, wait := c.BatchSize, c.Wait
 	if size <= 0 {
-		size = 4000
+		size = 1000
 	}
 	if wait <= 0 {
 		wait = 200 * time.Millisecond

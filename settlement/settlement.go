@@ -101,16 +101,6 @@ type Batch struct {
 	MaxTime int64
 }
 
-// Settles reports whether settlement reads an event of this kind; a
-// source may skip decoding the others (redisbus.EventReader.Only).
-func Settles(k matching.EventKind) bool {
-	switch k {
-	case matching.EvAccountOpened, matching.EvBalance, matching.EvDeposited, matching.EvWithdrawn, matching.EvTrade:
-		return true
-	}
-	return false
-}
-
 // Add folds one event into the batch.
 func (b *Batch) Add(streamID string, ev matching.Event) {
 	if b.Events == 0 {

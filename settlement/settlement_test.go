@@ -85,26 +85,3 @@ func TestTradeFeesPosted(t *testing.T) {
 		t.Fatalf("postings %+v, fee accounts %v", b.Postings, b.FeeAccounts)
 	}
 }
-
-// TestSettlesNamesWhatAddReads: Batch.Add reads exactly the kinds Settles
-// names, so a source may skip decoding the others.
-func TestSettlesNamesWhatAddReads(t *testing.T) {
-	n := 0
-	for k := matching.EventKind(1); ; k++ {
-		if _, err := k.MarshalText(); err != nil {
-			break
-		}
-		n++
-		var b settlement.Batch
-		b.Add("1-0", matching.Event{Seq: 1, Kind: k, Account: "a", Owner: "a", Asset: "BTC", Amount: 5, Free: 1,
-			ExtRef: "x", BaseAsset: "BTC", QuoteAsset: "KZT", Quantity: 1, QuoteAmount: 1, BuyerAccount: "b",
-			SellerAccount: "a", Time: 1})
-		read := len(b.Accounts)+len(b.Postings)+len(b.Fills)+len(b.Custody)+len(b.EngineBalances) > 0
-		if read != settlement.Settles(k) {
-			t.Errorf("%s: Add read it %v, Settles says %v", k, read, settlement.Settles(k))
-		}
-	}
-	if n < int(matching.EvAck) {
-		t.Fatalf("checked %d kinds", n)
-	}
-}

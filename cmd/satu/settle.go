@@ -29,7 +29,7 @@ import (
 // newConsumer is the shard's settlement writer with its metrics.
 func newConsumer(shard string, rdb redis.UniversalClient, ledger *settlementpg.Store, log *zap.Logger, reg prometheus.Registerer) *settlement.Consumer {
 	m := settlement.NewMetrics(reg, shard)
-	return &settlement.Consumer{Shard: shard, Source: redisbus.EventReader{RDB: rdb, Keys: redisbus.KeysFor(shard), Only: settlement.Settles},
+	return &settlement.Consumer{Shard: shard, Source: redisbus.EventReader{RDB: rdb, Keys: redisbus.KeysFor(shard)},
 		Store: ledger, Log: log, Settled: func(b *settlement.Batch) { m.Observe(b, time.Now()) }}
 }
 

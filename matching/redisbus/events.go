@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -18,18 +17,15 @@ import (
 const (
 	fieldCommand = "c"    // inbox: the command as JSON
 	fieldRef     = "ref"  // inbox and events: the submitter's correlation reference
-	fieldEvent   = "e"    // events: the event as JSON
-	fieldLast    = "last" // events: "1" on the last event of a command
+	fieldEvent   = "e"    // events: the command's events, matching.AppendEvents (one event as JSON in older entries)
+	fieldLast    = "last" // events, single-event entries only: "1" on the last event of a command
 )
 
-// ReadEvents returns up to count events after stream ID after ("0" for the
-// start), waiting up to block when there are none (block < 1 ms: no wait).
+// ReadEvents returns the events of up to count commands after stream ID
+// after ("0" for the start), waiting up to block when there are none
+// (block < 1 ms: no wait). Every event of a command carries the command's
+// stream entry ID; the last one is marked Last.
 func ReadEvents(ctx context.Context, rdb redis.UniversalClient, k Keys, after string, count int64, block time.Duration) ([]matching.Envelope, error) {
-	return readEvents(ctx, rdb, k, after, count, block, nil)
-}
-
-func readEvents(ctx context.Context, rdb redis.UniversalClient, k Keys, after string, count int64, block time.Duration,
-	only func(matching.EventKind) bool) ([]matching.Envelope, error) {
 	if block < time.Millisecond {
 		block = -1 // go-redis sends BLOCK only for durations ≥ 0; sub-millisecond would mean forever
 	}
@@ -43,58 +39,36 @@ func readEvents(ctx context.Context, rdb redis.UniversalClient, k Keys, after st
 	var out []matching.Envelope
 	for _, s := range res {
 		for _, m := range s.Messages {
-			ev, err := decodeEvent(m, only)
-			if err != nil {
+			if out, err = decodeEntry(out, m); err != nil {
 				return nil, err
 			}
-			out = append(out, ev)
 		}
 	}
 	return out, nil
 }
 
-// decodeEvent decodes a stream entry. When only is set and refuses the
-// event's kind, the event is not decoded: it carries just its sequence and
-// index (from the stream ID) and its kind.
-func decodeEvent(m redis.XMessage, only func(matching.EventKind) bool) (matching.Envelope, error) {
+// decodeEntry appends a stream entry's events to out: a command's events in
+// the compact encoding, or — in streams written before it — one event as
+// JSON, marked last on its command's last event.
+func decodeEntry(out []matching.Envelope, m redis.XMessage) ([]matching.Envelope, error) {
 	raw, _ := m.Values[fieldEvent].(string)
 	ref, _ := m.Values[fieldRef].(string)
-	last, _ := m.Values[fieldLast].(string)
-	env := matching.Envelope{StreamID: m.ID, Ref: ref, Last: last == "1"}
-	if only != nil {
-		if kind, ok := peekKind(raw); ok && !only(kind) {
-			seq, idx, _ := strings.Cut(m.ID, "-")
-			s, err1 := strconv.ParseUint(seq, 10, 64)
-			i, err2 := strconv.ParseUint(idx, 10, 32)
-			if err1 == nil && err2 == nil {
-				env.Event = matching.Event{Seq: s, Index: uint32(i), Kind: kind}
-				return env, nil
-			}
+	if strings.HasPrefix(raw, "{") {
+		last, _ := m.Values[fieldLast].(string)
+		env := matching.Envelope{StreamID: m.ID, Ref: ref, Last: last == "1"}
+		if err := json.Unmarshal([]byte(raw), &env.Event); err != nil {
+			return nil, fmt.Errorf("redisbus: event %s: %w", m.ID, err)
 		}
+		return append(out, env), nil
 	}
-	if err := json.Unmarshal([]byte(raw), &env.Event); err != nil {
-		return matching.Envelope{}, fmt.Errorf("redisbus: event %s: %w", m.ID, err)
+	evs, err := matching.DecodeEvents(raw, nil)
+	if err != nil || len(evs) == 0 {
+		return nil, fmt.Errorf("redisbus: events %s: %d events (%v)", m.ID, len(evs), err)
 	}
-	return env, nil
-}
-
-// peekKind finds an encoded event's kind without decoding the rest.
-func peekKind(raw string) (matching.EventKind, bool) {
-	const key = `"kind":"`
-	i := strings.Index(raw, key)
-	if i < 0 {
-		return 0, false
+	for i := range evs {
+		out = append(out, matching.Envelope{StreamID: m.ID, Ref: ref, Last: i == len(evs)-1, Event: evs[i]})
 	}
-	rest := raw[i+len(key):]
-	j := strings.IndexByte(rest, '"')
-	if j < 0 {
-		return 0, false
-	}
-	var k matching.EventKind
-	if k.UnmarshalText([]byte(rest[:j])) != nil {
-		return 0, false
-	}
-	return k, true
+	return out, nil
 }
 
 // LastEventID is the ID of the newest event, or "0-0" when there is none.
@@ -114,14 +88,9 @@ func LastEventID(ctx context.Context, rdb redis.UniversalClient, k Keys) (string
 type EventReader struct {
 	RDB  redis.UniversalClient
 	Keys Keys
-	// Only, when set, names the kinds of events to decode in full; the
-	// others carry only their sequence, index and kind (the reader still
-	// sees every event, so command boundaries are kept). Decoding is most
-	// of a reader's work.
-	Only func(matching.EventKind) bool
 }
 
 // ReadEvents returns up to max events after the stream ID after.
 func (r EventReader) ReadEvents(ctx context.Context, after string, max int64, block time.Duration) ([]matching.Envelope, error) {
-	return readEvents(ctx, r.RDB, r.Keys, after, max, block, r.Only)
+	return ReadEvents(ctx, r.RDB, r.Keys, after, max, block)
 }

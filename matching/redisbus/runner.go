@@ -17,20 +17,22 @@ import (
 )
 
 // writeBatch appends a batch's events and advances the engine position in
-// one atomic step. It refuses (STALE) unless the stored position is the one
-// the writer expects, so a second engine replaying the same inbox can never
-// append an event twice; explicit "seq-index" IDs are the second guard.
+// one atomic step: one stream entry per command, ID "seq-0", holding the
+// command's events in the compact encoding (matching.AppendEvents). It refuses (STALE) unless the stored
+// position is the one the writer expects, so a second engine replaying the
+// same inbox can never append an event twice; explicit IDs derived from the
+// sequence are the second guard (Redis refuses an ID not above the last).
 //
 // KEYS[1] events stream, KEYS[2] engine hash.
 // ARGV[1] expected seq, ARGV[2] new seq, ARGV[3] new inbox ID,
-// then per event: ID, JSON, ref, last.
+// then per command: ID, its events encoded, ref.
 var writeBatch = redis.NewScript(`
 local cur = redis.call('HGET', KEYS[2], 'seq') or '0'
 if cur ~= ARGV[1] then
   return redis.error_reply('STALE engine position is ' .. cur .. ', writer expected ' .. ARGV[1])
 end
-for i = 4, #ARGV, 4 do
-  redis.call('XADD', KEYS[1], ARGV[i], 'e', ARGV[i+1], 'ref', ARGV[i+2], 'last', ARGV[i+3])
+for i = 4, #ARGV, 3 do
+  redis.call('XADD', KEYS[1], ARGV[i], 'e', ARGV[i+1], 'ref', ARGV[i+2])
 end
 redis.call('HSET', KEYS[2], 'seq', ARGV[2], 'inbox', ARGV[3])
 return #ARGV
@@ -89,6 +91,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	after := "0"
 	var events []matching.Event
 	var args []any
+	var arena []byte
 	for ctx.Err() == nil {
 		res, err := r.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{r.keys.Inbox, after}, Count: r.batch, Block: 200 * time.Millisecond}).Result()
 		if errors.Is(err, redis.Nil) {
@@ -112,6 +115,8 @@ func (r *Runner) Run(ctx context.Context) error {
 		expected := r.engine.Seq()
 		events = events[:0]
 		args = args[:0]
+		arena = nil
+		written := 0
 		for _, m := range msgs {
 			cmd, ref := decodeCommand(m)
 			cmd.Seq = r.engine.Seq() + 1
@@ -126,17 +131,12 @@ func (r *Runner) Run(ctx context.Context) error {
 				events = events[:start] // replayed: its events are already written
 				continue
 			}
-			for i := start; i < len(events); i++ {
-				payload, err := json.Marshal(events[i])
-				if err != nil {
-					return fmt.Errorf("redisbus: encode event: %w", err)
-				}
-				last := "0"
-				if i == len(events)-1 {
-					last = "1"
-				}
-				args = append(args, events[i].ID(), payload, ref, last)
-			}
+			// The batch's entries share one buffer: a slice stays valid
+			// when a later append moves the buffer.
+			from := len(arena)
+			arena = matching.AppendEvents(arena, events[start:])
+			args = append(args, strconv.FormatUint(cmd.Seq, 10)+"-0", arena[from:len(arena):len(arena)], ref)
+			written += len(events) - start
 		}
 		if r.engine.Seq() <= published {
 			continue
@@ -153,7 +153,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			return fmt.Errorf("redisbus: write events: %w", err)
 		}
 		published = r.engine.Seq()
-		r.written.Add(float64(len(args) / 4))
+		r.written.Add(float64(written))
 	}
 	return nil
 }

@@ -151,7 +151,7 @@ func BenchmarkSettleFromRedis(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
-	elapsed, fills := settleWith(b, store, redisbus.EventReader{RDB: rdb, Keys: keys, Only: settlement.Settles}, uint64(len(f.commands)))
+	elapsed, fills := settleWith(b, store, redisbus.EventReader{RDB: rdb, Keys: keys}, uint64(len(f.commands)))
 	b.StopTimer()
 	b.ReportMetric(float64(fills)/elapsed.Seconds(), "fills/s")
 }
@@ -185,7 +185,7 @@ func BenchmarkSettlementLag(b *testing.B) {
 	var lags []time.Duration
 	lastSeq := uint64(len(f.commands))
 	settleCtx, settled := context.WithCancel(ctx)
-	c := &settlement.Consumer{Shard: "s1", Source: redisbus.EventReader{RDB: rdb, Keys: keys, Only: settlement.Settles},
+	c := &settlement.Consumer{Shard: "s1", Source: redisbus.EventReader{RDB: rdb, Keys: keys},
 		Store: store, Log: zap.NewNop(), Wait: 5 * time.Millisecond,
 		Settled: func(bt *settlement.Batch) {
 			now := time.Now()

@@ -1,0 +1,172 @@
+package matching
+
+import (
+	"encoding/json"
+	"math/rand/v2"
+	"reflect"
+	"strconv"
+	"testing"
+)
+
+// TestCodecCoversEveryField: the encoding names every field of Event, in
+// the struct's order, so a field added to Event and not to the codec fails here.
+func TestCodecCoversEveryField(t *testing.T) {
+	typ := reflect.TypeFor[Event]()
+	if typ.NumField() != len(eventFields) {
+		t.Fatalf("Event has %d fields, the codec %d", typ.NumField(), len(eventFields))
+	}
+	for i := range typ.NumField() {
+		if typ.Field(i).Name != eventFields[i] {
+			t.Errorf("field %d: Event has %s, the codec %s", i, typ.Field(i).Name, eventFields[i])
+		}
+	}
+}
+
+// randomEvent sets each field, independently, to zero or a random value
+// (extremes included), through reflection so that no field is forgotten.
+func randomEvent(rng *rand.Rand) Event {
+	var e Event
+	v := reflect.ValueOf(&e).Elem()
+	for i := range v.NumField() {
+		f := v.Field(i)
+		if rng.IntN(3) == 0 {
+			continue
+		}
+		switch f.Kind() {
+		case reflect.Bool:
+			f.SetBool(true)
+		case reflect.String:
+			f.SetString([]string{"a", "exchange-fees", "ü ₸ \"quoted\"", strconv.Itoa(rng.Int())}[rng.IntN(4)])
+		case reflect.Uint8, reflect.Uint32, reflect.Uint64:
+			x := []uint64{1, 255, 1 << 31, rng.Uint64(), ^uint64(0)}[rng.IntN(5)]
+			for f.OverflowUint(x) {
+				x >>= 8
+			}
+			f.SetUint(x)
+		case reflect.Int32, reflect.Int64:
+			x := []int64{-1, 1, 1 << 40, -(1 << 62), rng.Int64() - rng.Int64()}[rng.IntN(5)]
+			if f.Kind() == reflect.Int32 {
+				x = int64(int32(x))
+			}
+			f.SetInt(x)
+		default:
+			panic("unhandled field kind " + f.Kind().String())
+		}
+	}
+	return e
+}
+
+func TestCodecRoundTrip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for n := range 2000 {
+		evs := make([]Event, n%7)
+		for i := range evs {
+			evs[i] = randomEvent(rng)
+		}
+		b := AppendEvents(nil, evs)
+		got, err := DecodeEvents(string(b), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) == 0 && len(got) == 0 {
+			continue
+		}
+		if !reflect.DeepEqual(got, evs) {
+			t.Fatalf("round trip:\n got %+v\nwant %+v", got, evs)
+		}
+	}
+	// The extremes of every integer survive.
+	e := Event{Seq: ^uint64(0), Time: -1 << 63, Index: 1<<32 - 1, Orders: -1 << 31, Price: 1<<63 - 1, OrderID: ^uint64(0)}
+	got, err := DecodeEvents(string(AppendEvents(nil, []Event{e})), nil)
+	if err != nil || got[0] != e {
+		t.Fatalf("extremes: %+v (%v)", got, err)
+	}
+}
+
+func TestCodecRefusesBadInput(t *testing.T) {
+	good := AppendEvents(nil, []Event{{Seq: 7, Kind: EvTrade, Account: "abc", Price: 5}})
+	for name, in := range map[string]string{
+		"empty":         "",
+		"json":          `[{"seq":1}]`,
+		"truncated":     string(good[:len(good)-2]),
+		"trailing":      string(good) + "x",
+		"unknown field": string([]byte{EventsV1, 1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}),
+		"huge count":    string([]byte{EventsV1, 0xff, 0xff, 0x03}),
+		"long string":   string([]byte{EventsV1, 1, 0x80, 0x80, 0x20, 0x7f}),
+	} {
+		if _, err := DecodeEvents(in, nil); err == nil {
+			t.Errorf("%s: decoded", name)
+		}
+	}
+}
+
+func FuzzDecodeEvents(f *testing.F) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 8 {
+		f.Add(AppendEvents(nil, []Event{randomEvent(rng), randomEvent(rng)}))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		evs, err := DecodeEvents(string(b), nil)
+		if err != nil {
+			return
+		}
+		again, err := DecodeEvents(string(AppendEvents(nil, evs)), nil)
+		if err != nil || !reflect.DeepEqual(again, evs) && len(evs) > 0 {
+			t.Fatalf("re-encoding %+v: %+v (%v)", evs, again, err)
+		}
+	})
+}
+
+// typical is a one-maker match's events, as the engine emits them.
+func typicalEvents() []Event {
+	e, _ := New(DefaultSymbols())
+	var evs []Event
+	apply := func(c Command) {
+		c.Seq, c.Time = e.Seq()+1, 1_700_000_000_000
+		evs, _ = e.Apply(c, evs[:0])
+	}
+	for _, a := range []string{"maker", "taker"} {
+		apply(Command{Kind: CmdOpenAccount, Account: a, Owner: a, AccountKind: KindTrader})
+		apply(Command{Kind: CmdDeposit, Account: a, Asset: "BTC", Amount: 100_000_000, ExtRef: "b" + a})
+		apply(Command{Kind: CmdDeposit, Account: a, Asset: "KZT", Amount: 100_000_000_000, ExtRef: "k" + a})
+	}
+	apply(Command{Kind: CmdPlaceOrder, Account: "maker", Symbol: "BTCKZT", ClientID: "m1", Side: Sell, Type: Limit, TIF: GTC,
+		Price: 30_000_000_00, Quantity: 1_000_000})
+	apply(Command{Kind: CmdPlaceOrder, Account: "taker", Symbol: "BTCKZT", ClientID: "t1", Side: Buy, Type: Limit, TIF: GTC,
+		Price: 30_000_000_00, Quantity: 1_000_000})
+	return append([]Event(nil), evs...)
+}
+
+// BenchmarkEventsCodec compares the compact encoding with JSON on the
+// events of one crossing order (a trade, order and level updates, balances).
+func BenchmarkEventsCodec(b *testing.B) {
+	evs := typicalEvents()
+	bin := AppendEvents(nil, evs)
+	js, _ := json.Marshal(evs)
+	b.Run("binary/encode", func(b *testing.B) {
+		b.ReportMetric(float64(len(bin)), "bytes")
+		var buf []byte
+		for b.Loop() {
+			buf = AppendEvents(buf[:0], evs)
+		}
+	})
+	b.Run("binary/decode", func(b *testing.B) {
+		s := string(bin)
+		var out []Event
+		for b.Loop() {
+			out, _ = DecodeEvents(s, out[:0])
+		}
+	})
+	b.Run("json/encode", func(b *testing.B) {
+		b.ReportMetric(float64(len(js)), "bytes")
+		for b.Loop() {
+			_, _ = json.Marshal(evs)
+		}
+	})
+	b.Run("json/decode", func(b *testing.B) {
+		for b.Loop() {
+			var out []Event
+			_ = json.Unmarshal(js, &out)
+		}
+	})
+}
