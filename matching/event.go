@@ -103,7 +103,8 @@ func Rejection(evs []Event) error {
 	return nil
 }
 
-// ID is the event's stable identity, "seq-index": also its events-stream ID.
+// ID is the event's stable identity, "seq-index". (The events stream holds
+// a command's events in one entry, "seq-0".)
 func (e Event) ID() string { return formatID(e.Seq, e.Index) }
 
 func formatID(seq uint64, idx uint32) string {

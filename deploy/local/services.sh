@@ -215,8 +215,12 @@ start_pg() {
 			sockdir=
 			say "postgres: $run is too long for a Unix socket path; TCP only"
 		fi
+		# Durable (fsync, synchronous_commit and full-page writes stay on);
+		# checkpoints spaced for a write-heavy ledger: with the default 1 GB
+		# of WAL, sustained settlement checkpointed every 25 s and each one
+		# showed in the settlement lag (BENCHMARKS.md).
 		if ! as_pg "$bindir/pg_ctl" -D "$data" -l "$log" -w -t 60 start \
-			-o "-p $PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories='$sockdir'" >/dev/null; then
+			-o "-p $PG_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories='$sockdir' -c max_wal_size=8GB -c checkpoint_timeout=15min" >/dev/null; then
 			tail -n 20 "$log" >&2 || true
 			die "postgres failed to start (log: $log)"
 		fi

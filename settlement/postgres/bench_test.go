@@ -59,9 +59,17 @@ func newSliceSource(evs []matching.Event) *sliceSource {
 	return s
 }
 
+// ReadEvents returns the events of up to max commands, as the events
+// stream holds one entry per command.
 func (s *sliceSource) ReadEvents(_ context.Context, after string, max int64, _ time.Duration) ([]matching.Envelope, error) {
 	from := s.index[after] + 1
-	return s.envs[from:min(from+int(max), len(s.envs))], nil
+	to := from
+	for n := int64(0); to < len(s.envs) && n < max; to++ {
+		if s.envs[to].Last {
+			n++
+		}
+	}
+	return s.envs[from:to], nil
 }
 
 // settleWith runs a consumer until it has settled every event of src and
@@ -97,9 +105,9 @@ func flowWithTrades(b *testing.B, n int) (*flow, []matching.Event) {
 
 // BenchmarkSettle settles the events of a flow of real engine commands with
 // b.N fills — fills, postings, custody movements, netted balances, the
-// engine's balance view and the position, in batches of up to 4,000 events
-// ending on a command boundary — through the consumer's pipeline, from
-// memory (no Redis). The events are made before the timer starts.
+// engine's balance view and the position, in batches of the events of up
+// to 1,000 commands — through the consumer's pipeline, from memory (no
+// Redis). The events are made before the timer starts.
 //
 //	go test -run xxx -bench 'Settle$' -benchtime 200000x ./settlement/postgres/
 func BenchmarkSettle(b *testing.B) {
