@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -146,6 +147,31 @@ func TestMandatorySaleEndToEnd(t *testing.T) {
 	must(t, db.QueryRow(ctx, `SELECT count(*), SUM(amount)::text FROM ledger_entries WHERE event_id = (SELECT id FROM fills)`).Scan(&postings, &sum))
 	if fills != 1 || postings != 5 || sum != "0.00000000" && sum != "0" {
 		t.Fatalf("fills %d, postings %d summing to %s", fills, postings, sum)
+	}
+
+	// A withdrawal debits the free balance once per external reference;
+	// more than the free balance is refused and changes nothing.
+	var wd map[string]any
+	must(t, c.Call(ctx, "POST", "/v1/operator/withdrawals", map[string]string{"account": "buyer-1", "asset": "BTC",
+		"amount": "0.50000000", "extRef": "chain-tx-1"}, &wd))
+	must(t, c.Call(ctx, "POST", "/v1/operator/withdrawals", map[string]string{"account": "buyer-1", "asset": "BTC",
+		"amount": "0.50000000", "extRef": "chain-tx-1"}, &wd))
+	if wd["duplicate"] != true || wd["amount"] != "0.50000000" {
+		t.Fatalf("repeated withdrawal = %v", wd)
+	}
+	err = c.Call(ctx, "POST", "/v1/operator/withdrawals", map[string]string{"account": "buyer-1", "asset": "BTC",
+		"amount": "0.50000000", "extRef": "chain-tx-2"}, nil)
+	if !strings.Contains(fmt.Sprint(err), "INSUFFICIENT_FUNDS") {
+		t.Fatalf("withdrawing more than the free balance: %v", err)
+	}
+	must(t, c.WaitSettled(ctx))
+	checkBalances(t, c, "buyer-1", map[string]string{"BTC": "0.42592592", "KZT": "18291666.94"})
+	checkBalances(t, c, "custody-external", map[string]string{"BTC": "-0.73456789", "KZT": "-60000000.00"})
+	var ref string
+	must(t, db.QueryRow(ctx, `SELECT direction || ' ' || amount::text || ' ' || ext_ref FROM custody_movements
+		WHERE account = 'buyer-1' AND asset = 'BTC'`).Scan(&ref))
+	if ref != "withdrawal 0.50000000 chain-tx-1" {
+		t.Fatalf("custody movement = %q", ref)
 	}
 
 	// Engine and ledger reconcile: `satu reconcile` exits 0; after the

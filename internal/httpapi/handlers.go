@@ -59,6 +59,16 @@ type depositRequest struct {
 }
 
 func (s *Server) deposit(r *http.Request) (int, any, error) {
+	return s.custody(r, matching.CmdDeposit, "deposit credited")
+}
+
+func (s *Server) withdraw(r *http.Request) (int, any, error) {
+	return s.custody(r, matching.CmdWithdraw, "withdrawal debited")
+}
+
+// custody credits a deposit or debits a withdrawal, idempotent by the
+// external reference: a repeat answers duplicate and changes nothing.
+func (s *Server) custody(r *http.Request, kind matching.CommandKind, audit string) (int, any, error) {
 	var req depositRequest
 	if err := decode(r, &req); err != nil {
 		return 0, nil, err
@@ -71,13 +81,13 @@ func (s *Server) deposit(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	evs, err := s.do(r.Context(), matching.Command{Kind: matching.CmdDeposit, Account: req.Account, Asset: req.Asset,
+	evs, err := s.do(r.Context(), matching.Command{Kind: kind, Account: req.Account, Asset: req.Asset,
 		Amount: amount, ExtRef: req.ExtRef})
 	if err != nil {
 		return 0, nil, err
 	}
 	duplicate := evs[0].Kind == matching.EvDuplicate
-	s.Audit.Info("deposit credited", zap.String("account", req.Account), zap.String("asset", req.Asset),
+	s.Audit.Info(audit, zap.String("account", req.Account), zap.String("asset", req.Asset),
 		zap.String("amount", req.Amount), zap.String("extRef", req.ExtRef), zap.Bool("duplicate", duplicate))
 	return http.StatusOK, map[string]any{"account": req.Account, "asset": req.Asset,
 		"amount": money.Format(amount, scale), "extRef": req.ExtRef, "duplicate": duplicate}, nil

@@ -79,6 +79,7 @@ func (s *Server) Handler() http.Handler {
 	})
 	mux.HandleFunc("POST /v1/operator/accounts", s.handle(s.openAccount))
 	mux.HandleFunc("POST /v1/operator/deposits", s.handle(s.deposit))
+	mux.HandleFunc("POST /v1/operator/withdrawals", s.handle(s.withdraw))
 	mux.HandleFunc("POST /v1/operator/miners", s.handle(s.createMiner))
 	mux.HandleFunc("POST /v1/operator/licences", s.handle(s.addLicence))
 	mux.HandleFunc("POST /v1/operator/symbols/{symbol}/phase", s.handle(s.setPhase))
