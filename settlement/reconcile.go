@@ -23,6 +23,9 @@ const (
 	CheckFillsPosted   = "fills_posted"         // each fill's postings are exactly what the fill says, and no trade posting lacks its fill
 	CheckCustodyPosted = "custody_posted"       // each deposit's and withdrawal's postings are exactly the movement
 	CheckBatches       = "batches"              // batch counts = rows present; batches chain; the position is the last batch
+	// CheckReplay is run on request (satu reconcile -replay): every balance
+	// against an engine rebuilt from the inbox alone to the settled sequence.
+	CheckReplay = "replay_vs_ledger"
 )
 
 // Checks lists the checks in the order a report shows them.

@@ -176,19 +176,29 @@ func TestMandatorySaleEndToEnd(t *testing.T) {
 
 	// Engine and ledger reconcile: `satu reconcile` exits 0; after the
 	// engine's recorded view of one balance is altered, it exits 1 and names it.
-	reconcile := func() (int, string) {
+	reconcile := func(extra ...string) (int, string) {
 		var out, errOut strings.Builder
-		code := run(ctx, []string{"reconcile", "-pg-url", app.Config.PGURL}, &out, &errOut, func(string) string { return "" })
+		args := append([]string{"reconcile", "-pg-url", app.Config.PGURL, "-redis-addr", app.Config.RedisAddr,
+			"-shard", app.Config.Shard}, extra...)
+		code := run(ctx, args, &out, &errOut, func(string) string { return "" })
 		return code, out.String() + errOut.String()
 	}
-	if code, out := reconcile(); code != 0 || !strings.Contains(out, "engine_vs_ledger       ok") || !strings.HasSuffix(out, "clean\n") {
-		t.Fatalf("satu reconcile: exit %d\n%s", code, out)
+	if code, out := reconcile("-replay"); code != 0 || !strings.Contains(out, "engine_vs_ledger       ok") ||
+		!strings.Contains(out, "replay_vs_ledger       ok") || !strings.HasSuffix(out, "clean\n") {
+		t.Fatalf("satu reconcile -replay: exit %d\n%s", code, out)
 	}
 	_, err = db.Exec(ctx, `UPDATE engine_balances SET held = held + 1 WHERE account = 'buyer-1' AND asset = 'KZT'`)
 	must(t, err)
 	if code, out := reconcile(); code != 1 || !strings.Contains(out, "engine_vs_ledger       1 difference(s)") ||
 		!strings.Contains(out, "account=buyer-1 asset=KZT") {
 		t.Fatalf("satu reconcile after tampering: exit %d\n%s", code, out)
+	}
+	// A ledger balance altered: the engine replayed from the inbox disagrees.
+	_, err = db.Exec(ctx, `UPDATE balances SET amount = amount + 0.01 WHERE account = 'qaz-miner-1' AND asset = 'KZT'`)
+	must(t, err)
+	if code, out := reconcile("-replay"); code != 1 || !strings.Contains(out, "replay_vs_ledger       1 difference(s)") ||
+		!strings.Contains(out, "account=qaz-miner-1 asset=KZT ledger=4158333308 expected=4158333307") {
+		t.Fatalf("satu reconcile -replay after tampering: exit %d\n%s", code, out)
 	}
 }
 

@@ -34,7 +34,7 @@ commands:
   demo      run the demo market once and print the compliance table
   order     place one order over the websocket API
   settle    run only the settlement writer of a shard
-  reconcile compare engine and ledger once (exit 0 clean, 1 differences, 2 error)
+  reconcile compare engine and ledger once (exit 0 clean, 1 differences, 2 error; -replay, -json)
 
 'satu <command> -h' lists the command's flags.
 `

@@ -21,6 +21,7 @@ import (
 	"github.com/satu-exchange/satu/compliance"
 	compliancepg "github.com/satu-exchange/satu/compliance/postgres"
 	"github.com/satu-exchange/satu/internal/logging"
+	"github.com/satu-exchange/satu/matching"
 	"github.com/satu-exchange/satu/matching/redisbus"
 	"github.com/satu-exchange/satu/settlement"
 	settlementpg "github.com/satu-exchange/satu/settlement/postgres"
@@ -111,17 +112,23 @@ type exitCode int
 
 func (e exitCode) Error() string { return fmt.Sprintf("exit code %d", int(e)) }
 
-// reconcileCmd compares engine and ledger once and prints the report.
-// Exit code 0: clean; 1: differences found; 2: reconciliation could not run.
+// reconcileCmd compares engine and ledger once and prints the report; with
+// -replay it also rebuilds the engine from the shard's inbox to the settled
+// sequence and compares every balance with it. Exit code 0: clean; 1:
+// differences found; 2: reconciliation could not run.
 func reconcileCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("satu reconcile", flag.ContinueOnError)
 	fs.SetOutput(os.Stderr)
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	replay := fs.Bool("replay", false, "also replay the shard's inbox into a fresh engine and compare every balance with it")
 	var rest []string
-	for _, a := range args { // -json is reconcile's own; the rest is the common configuration
-		if a == "-json" || a == "--json" {
+	for _, a := range args { // -json and -replay are reconcile's own; the rest is the common configuration
+		switch a {
+		case "-json", "--json":
 			*asJSON = true
-		} else {
+		case "-replay", "--replay":
+			*replay = true
+		default:
 			rest = append(rest, a)
 		}
 	}
@@ -137,6 +144,11 @@ func reconcileCmd(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	}
 	defer db.Close()
 	report, err := ledger.Reconcile(ctx)
+	if err == nil && *replay {
+		var c settlement.CheckResult
+		c, err = replayCheck(ctx, cfg, ledger)
+		report.Checks = append(report.Checks, c)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "satu reconcile: %v\n", err)
 		return exitCode(2)
@@ -158,4 +170,25 @@ func reconcileCmd(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		return exitCode(1)
 	}
 	return nil
+}
+
+// replayCheck rebuilds the shard's engine from its inbox alone to the
+// settled sequence and compares the ledger with it.
+func replayCheck(ctx context.Context, cfg Config, ledger *settlementpg.Store) (settlement.CheckResult, error) {
+	symbols, err := loadSymbols(cfg.Symbols)
+	if err != nil {
+		return settlement.CheckResult{}, err
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr})
+	defer rdb.Close()
+	return ledger.ReplayCheck(ctx, cfg.Shard, func(ctx context.Context, seq uint64) (func(string, string) (int64, int64), error) {
+		engine, err := matching.New(symbols)
+		if err != nil {
+			return nil, err
+		}
+		if err := redisbus.Replay(ctx, rdb, redisbus.KeysFor(cfg.Shard), engine, seq); err != nil {
+			return nil, err
+		}
+		return engine.Balance, nil
+	})
 }

@@ -118,11 +118,10 @@ func (r *Runner) Run(ctx context.Context) error {
 		arena = nil
 		written := 0
 		for _, m := range msgs {
-			cmd, ref := decodeCommand(m)
-			cmd.Seq = r.engine.Seq() + 1
-			cmd.Time = idMillis(m.ID)
 			start := len(events)
-			if events, err = r.engine.Apply(cmd, events); err != nil {
+			var ref string
+			var cmd matching.Command
+			if events, cmd, ref, err = applyEntry(r.engine, m, events); err != nil {
 				return err
 			}
 			r.applied.Inc()
@@ -178,6 +177,45 @@ func (r *Runner) publishedSeq(ctx context.Context) (uint64, error) {
 		return 0, fmt.Errorf("redisbus: engine position: %w", err)
 	}
 	return strconv.ParseUint(s, 10, 64)
+}
+
+// applyEntry applies one inbox entry to the engine with the sequence and
+// time the inbox gave it: the next sequence number, and the entry ID's
+// millisecond part. Runner and Replay share it, so a replay is the run.
+func applyEntry(e *matching.Engine, m redis.XMessage, out []matching.Event) ([]matching.Event, matching.Command, string, error) {
+	cmd, ref := decodeCommand(m)
+	cmd.Seq = e.Seq() + 1
+	cmd.Time = idMillis(m.ID)
+	out, err := e.Apply(cmd, out)
+	return out, cmd, ref, err
+}
+
+// Replay applies a shard's inbox from its start to a fresh engine until the
+// engine reaches sequence to, without writing anything: the engine's state
+// at that sequence, rebuilt from the journal alone (reconciliation's
+// independent check). It fails if the inbox ends first.
+func Replay(ctx context.Context, rdb redis.UniversalClient, keys Keys, e *matching.Engine, to uint64) error {
+	if e.Seq() != 0 {
+		return fmt.Errorf("redisbus: replay needs a fresh engine (at sequence %d)", e.Seq())
+	}
+	from := "-"
+	var events []matching.Event
+	for e.Seq() < to {
+		msgs, err := rdb.XRangeN(ctx, keys.Inbox, from, "+", min(10_000, int64(to-e.Seq()))).Result()
+		if err != nil {
+			return fmt.Errorf("redisbus: replay: %w", err)
+		}
+		if len(msgs) == 0 {
+			return fmt.Errorf("redisbus: replay: the inbox ends at sequence %d, before %d", e.Seq(), to)
+		}
+		for _, m := range msgs {
+			if events, _, _, err = applyEntry(e, m, events[:0]); err != nil {
+				return fmt.Errorf("redisbus: replay: %w", err)
+			}
+			from = "(" + m.ID
+		}
+	}
+	return nil
 }
 
 // decodeCommand reads an inbox entry. An undecodable entry becomes a command

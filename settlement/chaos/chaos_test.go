@@ -324,7 +324,19 @@ func (w *world) verify(ctx context.Context) {
 		_ = r.WriteText(&b)
 		t.Fatalf("reconciliation:\n%s", b.String())
 	}
-	t.Logf("%d events, %d fills settled exactly once; %d balances equal the engine's; reconciliation clean", events, len(want), compared)
+	// And against an engine rebuilt from the inbox alone.
+	replayed, err := store.ReplayCheck(ctx, "s1", func(ctx context.Context, seq uint64) (func(string, string) (int64, int64), error) {
+		fresh, err := matching.New(matching.DefaultSymbols())
+		if err != nil {
+			return nil, err
+		}
+		return fresh.Balance, redisbus.Replay(ctx, w.rdb, w.keys, fresh, seq)
+	})
+	if err != nil || replayed.Differences != 0 {
+		t.Fatalf("replay check: %+v (%v)", replayed, err)
+	}
+	t.Logf("%d events, %d fills settled exactly once; %d balances equal the running engine's and a replayed one's; reconciliation clean",
+		events, len(want), compared)
 }
 
 // run drives the load for d while disrupt acts, then lets settlement catch

@@ -196,7 +196,45 @@ func runCheck(ctx context.Context, tx pgx.Tx, name string) (settlement.CheckResu
 // compared. Unlike Reconcile's engine check, which uses the engine's
 // balance events, this reads the engine's own state.
 func (s *Store) CompareWithEngine(ctx context.Context, balance func(account, asset string) (free, held int64)) ([]settlement.Difference, int, error) {
-	rows, err := s.db.Query(ctx, `SELECT account, asset, (amount * power(10, a.scale))::bigint
+	return compareWithEngine(ctx, s.db, balance)
+}
+
+// ReplayCheck is reconciliation's independent check: in one snapshot of
+// the ledger it reads the shard's settled sequence, asks engineAt for an
+// engine at exactly that sequence (redisbus.Replay rebuilds one from the
+// inbox alone), and compares every settled balance with it. The ledger's
+// balances span shards, so it refuses a ledger settled by more than one.
+func (s *Store) ReplayCheck(ctx context.Context, shard string,
+	engineAt func(ctx context.Context, seq uint64) (balance func(account, asset string) (free, held int64), err error)) (settlement.CheckResult, error) {
+	c := settlement.CheckResult{Name: settlement.CheckReplay}
+	err := pgx.BeginTxFunc(ctx, s.db, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		var seq, shards int64
+		if err := tx.QueryRow(ctx, `SELECT coalesce(max(seq) FILTER (WHERE shard = $1), 0), count(*) FROM settlement_positions`,
+			shard).Scan(&seq, &shards); err != nil {
+			return err
+		}
+		if shards > 1 {
+			return fmt.Errorf("the ledger is settled by %d shards; a replay of one shard cannot account for all balances", shards)
+		}
+		balance, err := engineAt(ctx, uint64(seq))
+		if err != nil {
+			return err
+		}
+		diffs, _, err := compareWithEngine(ctx, tx, balance)
+		c.Differences = len(diffs)
+		c.Examples = diffs[:min(len(diffs), settlement.MaxExamples)]
+		return err
+	})
+	if err != nil {
+		return c, fmt.Errorf("settlement: replay check: %w", err)
+	}
+	return c, nil
+}
+
+func compareWithEngine(ctx context.Context, q interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}, balance func(account, asset string) (free, held int64)) ([]settlement.Difference, int, error) {
+	rows, err := q.Query(ctx, `SELECT account, asset, (amount * power(10, a.scale))::bigint
 		FROM balances JOIN assets a ON a.code = asset WHERE account <> 'custody-external' ORDER BY account, asset`)
 	if err != nil {
 		return nil, 0, fmt.Errorf("settlement: compare with engine: %w", err)
