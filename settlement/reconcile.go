@@ -123,6 +123,13 @@ func (r Report) WriteText(w io.Writer) error {
 	return err
 }
 
+// String is the report as WriteText prints it.
+func (r Report) String() string {
+	var b strings.Builder
+	_ = r.WriteText(&b)
+	return b.String()
+}
+
 // Reconciler produces a report (settlement/postgres implements it).
 type Reconciler interface {
 	Reconcile(ctx context.Context) (Report, error)

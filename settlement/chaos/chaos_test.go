@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -320,9 +319,7 @@ func (w *world) verify(ctx context.Context) {
 		t.Fatal(err)
 	}
 	if !r.Clean() {
-		var b strings.Builder
-		_ = r.WriteText(&b)
-		t.Fatalf("reconciliation:\n%s", b.String())
+		t.Fatalf("reconciliation:\n%s", r)
 	}
 	// And against an engine rebuilt from the inbox alone.
 	replayed, err := store.ReplayCheck(ctx, "s1", func(ctx context.Context, seq uint64) (func(string, string) (int64, int64), error) {

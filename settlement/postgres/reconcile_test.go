@@ -49,9 +49,7 @@ func TestLedgerEqualsEngine(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !r.Clean() {
-		var b strings.Builder
-		_ = r.WriteText(&b)
-		t.Fatalf("reconciliation of a clean ledger:\n%s", b.String())
+		t.Fatalf("reconciliation of a clean ledger:\n%s", r)
 	}
 	if len(r.Positions) != 1 || r.Positions[0].Seq != engine.Seq() || len(r.Checks) != len(settlement.Checks) {
 		t.Fatalf("report positions %+v, %d checks; want seq %d, %d checks", r.Positions, len(r.Checks), engine.Seq(), len(settlement.Checks))
@@ -116,22 +114,21 @@ func TestReconcileFindsTampering(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var text strings.Builder
-			_ = r.WriteText(&text)
+			text := r.String()
 			for _, c := range r.Checks {
 				want := false
 				for _, name := range tc.found {
 					want = want || name == c.Name
 				}
 				if want && c.Differences == 0 {
-					t.Errorf("check %s found nothing\n%s", c.Name, text.String())
+					t.Errorf("check %s found nothing\n%s", c.Name, text)
 				}
 				if want && len(c.Examples) == 0 {
 					t.Errorf("check %s counts %d but lists none", c.Name, c.Differences)
 				}
 			}
-			if r.Clean() || !strings.Contains(text.String(), "NOT CLEAN") {
-				t.Fatalf("report is clean after tampering:\n%s", text.String())
+			if r.Clean() || !strings.Contains(text, "NOT CLEAN") {
+				t.Fatalf("report is clean after tampering:\n%s", text)
 			}
 		})
 	}
