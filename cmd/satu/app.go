@@ -104,6 +104,7 @@ func (a *App) Start(ctx context.Context) error {
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	keys := redisbus.KeysFor(c.Shard)
 	runner := redisbus.NewRunner(a.rdb, keys, engine, a.Log.Named("engine"), metrics)
+	runner.SnapshotEvery, runner.SnapshotInterval = uint64(c.SnapshotEvery), c.SnapshotInterval
 	client := redisbus.NewClient(a.rdb, keys, a.Log.Named("bus"))
 	consumer := newConsumer(c.Shard, a.rdb, ledger, a.Log.Named("settlement"), metrics)
 	a.gateway = wsgateway.New(client, symbols, splitList(c.AllowedOrigins), a.Log.Named("ws"), metrics)

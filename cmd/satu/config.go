@@ -14,21 +14,23 @@ import (
 // variable, which wins over the default. The table in docs/configuration.md
 // lists them; TestConfigDocumented keeps it in step.
 type Config struct {
-	Addr           string
-	PGURL          string
-	PGMaxConns     int
-	RedisAddr      string
-	Shard          string
-	RuleSet        string
-	LogFormat      string
-	LogLevel       string
-	Demo           bool
-	AllowedOrigins string
-	ShutdownGrace  time.Duration
-	Symbols        string
-	Settle         bool
-	Reconcile      time.Duration
-	MetricsAddr    string
+	Addr             string
+	PGURL            string
+	PGMaxConns       int
+	RedisAddr        string
+	Shard            string
+	RuleSet          string
+	LogFormat        string
+	LogLevel         string
+	Demo             bool
+	AllowedOrigins   string
+	ShutdownGrace    time.Duration
+	Symbols          string
+	Settle           bool
+	Reconcile        time.Duration
+	MetricsAddr      string
+	SnapshotEvery    int
+	SnapshotInterval time.Duration
 }
 
 // option binds one Config field to its flag and variable.
@@ -54,6 +56,8 @@ func (c *Config) options() []option {
 		{"settle", "SATU_SETTLE", "serve: run the shard's settlement writer in this process (false when `satu settle` runs it)", boolVar(&c.Settle, true)},
 		{"reconcile-interval", "SATU_RECONCILE_INTERVAL", "serve, settle: how often to reconcile engine and ledger (0: never)", durationVar(&c.Reconcile, time.Minute)},
 		{"metrics-addr", "SATU_METRICS_ADDR", "settle: listen address of /metrics (empty: none)", stringVar(&c.MetricsAddr, "")},
+		{"snapshot-every", "SATU_SNAPSHOT_EVERY", "serve: snapshot the engine to Redis after this many commands", intVar(&c.SnapshotEvery, 100_000)},
+		{"snapshot-interval", "SATU_SNAPSHOT_INTERVAL", "serve: and at least this often while commands arrive (0: by count only)", durationVar(&c.SnapshotInterval, 5*time.Minute)},
 	}
 }
 

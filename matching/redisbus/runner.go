@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -60,9 +61,26 @@ type Runner struct {
 	batch   int64
 	applied prometheus.Counter
 	written prometheus.Counter
+
+	// Snapshots: one is taken after a batch when SnapshotEvery commands or
+	// SnapshotInterval have passed since the last (either 0: not on that
+	// count), and written to Redis in the background; SnapshotKeep are kept
+	// (default 2). On start the runner restores the newest usable snapshot,
+	// if any, and replays the inbox only after it.
+	SnapshotEvery    uint64
+	SnapshotInterval time.Duration
+	SnapshotKeep     int
+
+	seq atomic.Uint64 // the engine's sequence after the last batch applied
+
+	snapSeq    uint64        // the sequence of the last snapshot taken
+	snapAt     time.Time     // when it was taken
+	snapSaving chan struct{} // closed when the snapshot being written is done; nil when none
 }
 
-// NewRunner returns a runner for a fresh engine over the shard's keys.
+// NewRunner returns a runner for a fresh engine over the shard's keys. The
+// engine carries the configured symbols; when the runner restores a
+// snapshot it replaces the engine (see Engine).
 func NewRunner(rdb redis.UniversalClient, keys Keys, engine *matching.Engine, log *zap.Logger, reg prometheus.Registerer) *Runner {
 	r := &Runner{rdb: rdb, keys: keys, engine: engine, log: log, batch: 512,
 		applied: prometheus.NewCounter(prometheus.CounterOpts{Name: "satu_engine_commands_applied_total",
@@ -75,6 +93,15 @@ func NewRunner(rdb redis.UniversalClient, keys Keys, engine *matching.Engine, lo
 	}
 	return r
 }
+
+// Engine is the runner's engine: the one given to NewRunner, or the one
+// restored from a snapshot when Run started. Read it only while Run is not
+// running.
+func (r *Runner) Engine() *matching.Engine { return r.engine }
+
+// Seq is the sequence the runner's engine has applied up to (safe to read
+// while Run runs).
+func (r *Runner) Seq() uint64 { return r.seq.Load() }
 
 // ErrStale means another engine wrote this shard's events: this one must stop.
 var ErrStale = errors.New("redisbus: engine position moved under this writer")
@@ -89,6 +116,18 @@ func (r *Runner) Run(ctx context.Context) error {
 		return err
 	}
 	after := "0"
+	if r.engine.Seq() == 0 {
+		e, meta, err := LoadSnapshot(ctx, r.rdb, r.keys, matching.Config{Symbols: r.engine.Symbols()}, r.log)
+		switch {
+		case err == nil:
+			r.engine, after = e, meta.Inbox
+			r.snapSeq, r.snapAt = meta.Seq, time.Now()
+			r.log.Info("restored a snapshot", zap.Uint64("seq", meta.Seq), zap.Int("bytes", meta.Bytes))
+		case !errors.Is(err, ErrNoSnapshot):
+			return err
+		}
+	}
+	defer r.waitSnapshot()
 	var events []matching.Event
 	var args []any
 	var arena []byte
@@ -137,6 +176,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			args = append(args, strconv.FormatUint(cmd.Seq, 10)+"-0", arena[from:len(arena):len(arena)], ref)
 			written += len(events) - start
 		}
+		r.seq.Store(r.engine.Seq())
 		if r.engine.Seq() <= published {
 			continue
 		}
@@ -153,8 +193,50 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		published = r.engine.Seq()
 		r.written.Add(float64(written))
+		r.maybeSnapshot(ctx, after)
 	}
 	return nil
+}
+
+// maybeSnapshot takes a snapshot after the command whose inbox entry is
+// inboxID when one is due and none is being written; it is encoded and
+// written in the background (the engine is not touched there).
+func (r *Runner) maybeSnapshot(ctx context.Context, inboxID string) {
+	seq := r.engine.Seq()
+	due := r.SnapshotEvery > 0 && seq-r.snapSeq >= r.SnapshotEvery ||
+		r.SnapshotInterval > 0 && seq > r.snapSeq && time.Since(r.snapAt) >= r.SnapshotInterval
+	if !due {
+		return
+	}
+	if r.snapSaving != nil {
+		select {
+		case <-r.snapSaving:
+			r.snapSaving = nil
+		default:
+			return // the previous one is still being written
+		}
+	}
+	snap := r.engine.Snapshot()
+	r.snapSeq, r.snapAt = seq, time.Now()
+	done := make(chan struct{})
+	r.snapSaving = done
+	go func() {
+		defer close(done)
+		meta, err := SaveSnapshot(context.WithoutCancel(ctx), r.rdb, r.keys, snap, inboxID, r.SnapshotKeep)
+		if err != nil {
+			r.log.Error("snapshot not written", zap.Uint64("seq", seq), zap.Error(err))
+			return
+		}
+		r.log.Info("snapshot written", zap.Uint64("seq", meta.Seq), zap.Int("bytes", meta.Bytes), zap.Int("chunks", meta.Chunks))
+	}()
+}
+
+// waitSnapshot waits for a snapshot being written.
+func (r *Runner) waitSnapshot() {
+	if r.snapSaving != nil {
+		<-r.snapSaving
+		r.snapSaving = nil
+	}
 }
 
 // tick appends a tick command to the inbox. Ticks are idempotent no-ops
