@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -105,6 +107,7 @@ func (a *App) Start(ctx context.Context) error {
 	keys := redisbus.KeysFor(c.Shard)
 	runner := redisbus.NewRunner(a.rdb, keys, engine, a.Log.Named("engine"), metrics)
 	runner.SnapshotEvery, runner.SnapshotInterval = uint64(c.SnapshotEvery), c.SnapshotInterval
+	runner.Lease = &redisbus.Lease{Owner: leaseOwner(), TTL: c.LeaseTTL}
 	client := redisbus.NewClient(a.rdb, keys, a.Log.Named("bus"))
 	consumer := newConsumer(c.Shard, a.rdb, ledger, a.Log.Named("settlement"), metrics)
 	a.gateway = wsgateway.New(client, symbols, splitList(c.AllowedOrigins), a.Log.Named("ws"), metrics)
@@ -154,6 +157,16 @@ func (a *App) Start(ctx context.Context) error {
 	})
 	a.Log.Info("satu serving", zap.String("addr", a.Addr()), zap.String("shard", c.Shard), zap.String("ruleSet", c.RuleSet))
 	return nil
+}
+
+// leaseOwner names this process in the shard's lease: host, pid and a
+// random part, so that a restarted process is never mistaken for its
+// predecessor.
+func leaseOwner() string {
+	host, _ := os.Hostname()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s:%d:%x", host, os.Getpid(), b)
 }
 
 // settlementStatus reads the engine's written sequence and the settled one.

@@ -31,6 +31,7 @@ type Config struct {
 	MetricsAddr      string
 	SnapshotEvery    int
 	SnapshotInterval time.Duration
+	LeaseTTL         time.Duration
 }
 
 // option binds one Config field to its flag and variable.
@@ -57,6 +58,7 @@ func (c *Config) options() []option {
 		{"reconcile-interval", "SATU_RECONCILE_INTERVAL", "serve, settle: how often to reconcile engine and ledger (0: never)", durationVar(&c.Reconcile, time.Minute)},
 		{"metrics-addr", "SATU_METRICS_ADDR", "settle: listen address of /metrics (empty: none)", stringVar(&c.MetricsAddr, "")},
 		{"snapshot-every", "SATU_SNAPSHOT_EVERY", "serve: snapshot the engine to Redis after this many commands", intVar(&c.SnapshotEvery, 100_000)},
+		{"lease-ttl", "SATU_LEASE_TTL", "serve: the engine's lease on its shard; a standby takes over this long after the leader stops renewing", durationVar(&c.LeaseTTL, 5*time.Second)},
 		{"snapshot-interval", "SATU_SNAPSHOT_INTERVAL", "serve: and at least this often while commands arrive (0: by count only)", durationVar(&c.SnapshotInterval, 5*time.Minute)},
 	}
 }

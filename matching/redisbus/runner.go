@@ -24,15 +24,27 @@ import (
 // same inbox can never append an event twice; explicit IDs derived from the
 // sequence are the second guard (Redis refuses an ID not above the last).
 //
+// A writer holding the shard's lease also passes its fencing epoch, and
+// the script refuses (FENCED) unless it is the current one: a leader that
+// stalled past its lease, while another took over, cannot write when it
+// wakes up.
+//
 // KEYS[1] events stream, KEYS[2] engine hash.
 // ARGV[1] expected seq, ARGV[2] new seq, ARGV[3] new inbox ID,
+// ARGV[4] the writer's epoch ("" for a runner without a lease),
 // then per command: ID, its events encoded, ref.
 var writeBatch = redis.NewScript(`
+if ARGV[4] ~= '' then
+  local ep = redis.call('HGET', KEYS[2], 'epoch') or '0'
+  if ep ~= ARGV[4] then
+    return redis.error_reply('FENCED epoch is ' .. ep .. ', writer holds ' .. ARGV[4])
+  end
+end
 local cur = redis.call('HGET', KEYS[2], 'seq') or '0'
 if cur ~= ARGV[1] then
   return redis.error_reply('STALE engine position is ' .. cur .. ', writer expected ' .. ARGV[1])
 end
-for i = 4, #ARGV, 3 do
+for i = 5, #ARGV, 3 do
   redis.call('XADD', KEYS[1], ARGV[i], 'e', ARGV[i+1], 'ref', ARGV[i+2])
 end
 redis.call('HSET', KEYS[2], 'seq', ARGV[2], 'inbox', ARGV[3])
@@ -42,8 +54,10 @@ return #ARGV
 // LoadScripts loads the Lua scripts, so that pipelined or clustered calls
 // never meet NOSCRIPT.
 func LoadScripts(ctx context.Context, rdb redis.UniversalClient) error {
-	if err := writeBatch.Load(ctx, rdb).Err(); err != nil {
-		return fmt.Errorf("redisbus: load scripts: %w", err)
+	for _, script := range []*redis.Script{writeBatch, acquireLease, renewLease, releaseLease} {
+		if err := script.Load(ctx, rdb).Err(); err != nil {
+			return fmt.Errorf("redisbus: load scripts: %w", err)
+		}
 	}
 	return nil
 }
@@ -70,6 +84,13 @@ type Runner struct {
 	SnapshotEvery    uint64
 	SnapshotInterval time.Duration
 	SnapshotKeep     int
+
+	// Lease, when set, makes the runner write only while it holds the
+	// shard's lease; until then it is a standby that applies what the
+	// leader has written and takes over when the lease lapses.
+	Lease *Lease
+
+	beforeWrite func() // tests: runs before each write
 
 	seq atomic.Uint64 // the engine's sequence after the last batch applied
 
@@ -128,16 +149,42 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 	}
 	defer r.waitSnapshot()
+	lease := newLeaseState(r.Lease)
+	defer lease.release(r.rdb, r.keys)
 	var events []matching.Event
 	var args []any
 	var arena []byte
 	for ctx.Err() == nil {
-		res, err := r.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{r.keys.Inbox, after}, Count: r.batch, Block: 200 * time.Millisecond}).Result()
+		took, err := lease.tick(ctx, r.rdb, r.keys)
+		if err != nil {
+			return err
+		}
+		if took || !lease.leading {
+			// A standby applies only what the leader has written; a new
+			// leader continues from what was written last.
+			if published, err = r.publishedSeq(ctx); err != nil {
+				return err
+			}
+			if took {
+				r.log.Info("took the shard's lease: writing", zap.String("epoch", lease.epoch), zap.Uint64("seq", published))
+			}
+		}
+		count := r.batch
+		if !lease.leading {
+			if count = min(count, int64(published-r.engine.Seq())); count <= 0 {
+				select { // caught up with the leader
+				case <-ctx.Done():
+				case <-time.After(50 * time.Millisecond):
+				}
+				continue
+			}
+		}
+		res, err := r.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{r.keys.Inbox, after}, Count: count, Block: 200 * time.Millisecond}).Result()
 		if errors.Is(err, redis.Nil) {
 			// Idle and caught up: if something falls due by now (a GTD
 			// expiry, the end of a volatility auction, a scheduled phase),
 			// sequence a tick so that it happens without other traffic.
-			if d := r.engine.NextDeadline(); d != 0 && time.Now().UnixMilli() >= d {
+			if d := r.engine.NextDeadline(); lease.leading && d != 0 && time.Now().UnixMilli() >= d {
 				if err := r.tick(ctx); err != nil && ctx.Err() == nil {
 					return err
 				}
@@ -183,11 +230,17 @@ func (r *Runner) Run(ctx context.Context) error {
 		if expected < published {
 			expected = published
 		}
-		head := []any{strconv.FormatUint(expected, 10), strconv.FormatUint(r.engine.Seq(), 10), after}
+		if r.beforeWrite != nil {
+			r.beforeWrite()
+		}
+		head := []any{strconv.FormatUint(expected, 10), strconv.FormatUint(r.engine.Seq(), 10), after, lease.epoch}
 		err = writeBatch.EvalSha(ctx, r.rdb, []string{r.keys.Events, r.keys.Engine}, append(head, args...)...).Err()
 		if err != nil {
-			if strings.HasPrefix(err.Error(), "STALE") {
+			switch {
+			case strings.HasPrefix(err.Error(), "STALE"):
 				return fmt.Errorf("%w: %v", ErrStale, err)
+			case strings.HasPrefix(err.Error(), "FENCED"):
+				return fmt.Errorf("%w: %v", ErrFenced, err)
 			}
 			return fmt.Errorf("redisbus: write events: %w", err)
 		}
