@@ -125,7 +125,8 @@ func (a *App) Start(ctx context.Context) error {
 		a.goRun("reconciliation", func() error { return loop.Run(runCtx) })
 	}
 
-	api := &httpapi.Server{Engine: client, Registry: registry, Ledger: ledger, Symbols: symbols, WebSocket: a.gateway,
+	api := &httpapi.Server{Engine: client, Registry: registry, Ledger: ledger, Book: redisbus.Book{RDB: a.rdb, Keys: keys},
+		Symbols: symbols, WebSocket: a.gateway,
 		Now: time.Now, Log: a.Log.Named("http"), Audit: a.Audit, Metrics: metrics,
 		Ready: func(ctx context.Context) error {
 			if err := a.db.Ping(ctx); err != nil {

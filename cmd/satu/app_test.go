@@ -111,6 +111,32 @@ func TestMandatorySaleEndToEnd(t *testing.T) {
 		sell.Fills[0].Commission != "83333.33" || sell.Fills[0].CommissionAsset != "KZT" {
 		t.Fatalf("sell = %+v", sell)
 	}
+	// The Redis order book shows what is left of the bid, at the sequence it reflects.
+	var depth wsapi.DepthResult
+	must(t, c.Call(ctx, "GET", "/v1/depth?symbol=BTCKZT&limit=5", nil, &depth))
+	if len(depth.Asks) != 0 || len(depth.Bids) != 1 || depth.Bids[0] != [2]string{"45000000.00", "0.07407408"} || depth.LastUpdateID == 0 {
+		t.Fatalf("depth = %+v", depth)
+	}
+	var open struct {
+		LastUpdateID uint64              `json:"lastUpdateId"`
+		Orders       []wsapi.OrderResult `json:"orders"`
+	}
+	must(t, c.Call(ctx, "GET", "/v1/accounts/buyer-1/openOrders", nil, &open))
+	if len(open.Orders) != 1 || open.Orders[0].OrderID != bid.OrderID || open.Orders[0].Status != "PARTIALLY_FILLED" ||
+		open.Orders[0].ExecutedQty != "0.92592592" || open.Orders[0].OrigQty != "1.00000000" || open.LastUpdateID < depth.LastUpdateID {
+		t.Fatalf("open orders = %+v", open)
+	}
+	must(t, c.Call(ctx, "GET", "/v1/accounts/qaz-miner-1/openOrders", nil, &open))
+	if len(open.Orders) != 0 {
+		t.Fatalf("the miner's filled order is still open: %+v", open)
+	}
+	for path, code := range map[string]string{"/v1/depth?symbol=XYZ": "UNKNOWN_SYMBOL", "/v1/depth?symbol=BTCKZT&limit=0": "INVALID_PARAMETER",
+		"/v1/accounts/Bad!/openOrders": "INVALID_PARAMETER"} {
+		if err := c.Call(ctx, "GET", path, nil, nil); !strings.Contains(fmt.Sprint(err), code) {
+			t.Errorf("GET %s: %v; want %s", path, err, code)
+		}
+	}
+
 	// Retrying the same client order ID changes nothing.
 	again, err := miner.Place(ctx, wsapi.PlaceParams{Symbol: "BTCKZT", Side: "SELL", Type: "LIMIT", Price: "44000000.00",
 		Quantity: "0.92592592", NewClientOrderID: "mandatory-2025-03", Mandatory: true})

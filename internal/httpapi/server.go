@@ -46,11 +46,18 @@ type Ledger interface {
 	Statement(ctx context.Context, account string, from, to time.Time) (postgres.Statement, error)
 }
 
+// Book is what the API needs of the Redis order book (redisbus.Book).
+type Book interface {
+	Depth(ctx context.Context, symbol string, limit int) (seq uint64, bids, asks []matching.Level, err error)
+	OpenOrders(ctx context.Context, account string) (seq uint64, orders []matching.OrderView, err error)
+}
+
 // Server holds the handlers' dependencies.
 type Server struct {
 	Engine    Engine
 	Registry  Registry
 	Ledger    Ledger
+	Book      Book
 	Symbols   []matching.Symbol
 	WebSocket http.Handler
 	// Ready reports whether the dependencies are reachable and migrated.
@@ -77,6 +84,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/exchangeInfo", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"symbols": wsapi.ExchangeInfo(s.Symbols)})
 	})
+	mux.HandleFunc("GET /v1/depth", s.handle(s.depth))
+	mux.HandleFunc("GET /v1/accounts/{account}/openOrders", s.handle(s.openOrders))
 	mux.HandleFunc("POST /v1/operator/accounts", s.handle(s.openAccount))
 	mux.HandleFunc("POST /v1/operator/deposits", s.handle(s.deposit))
 	mux.HandleFunc("POST /v1/operator/withdrawals", s.handle(s.withdraw))

@@ -17,22 +17,26 @@ import (
 	"github.com/satu-exchange/satu/matching"
 )
 
-// writeBatch appends a batch's events and advances the engine position in
-// one atomic step: one stream entry per command, ID "seq-0", holding the
-// command's events in the compact encoding (matching.AppendEvents). It refuses (STALE) unless the stored
-// position is the one the writer expects, so a second engine replaying the
-// same inbox can never append an event twice; explicit IDs derived from the
-// sequence are the second guard (Redis refuses an ID not above the last).
+// writeBatch appends a batch's events, applies its changes to the Redis
+// order book (mirror.go) and advances the engine position in one atomic
+// step: one stream entry per command, ID "seq-0", holding the command's
+// events in the compact encoding (matching.AppendEvents). It refuses
+// (STALE) unless the stored position is the one the writer expects, so a
+// second engine replaying the same inbox can never append an event twice;
+// explicit IDs derived from the sequence are the second guard (Redis
+// refuses an ID not above the last).
 //
 // A writer holding the shard's lease also passes its fencing epoch, and
 // the script refuses (FENCED) unless it is the current one: a leader that
 // stalled past its lease, while another took over, cannot write when it
 // wakes up.
 //
-// KEYS[1] events stream, KEYS[2] engine hash.
+// KEYS[1] events stream, KEYS[2] engine hash, then the mirror's keys.
 // ARGV[1] expected seq, ARGV[2] new seq, ARGV[3] new inbox ID,
 // ARGV[4] the writer's epoch ("" for a runner without a lease),
-// then per command: ID, its events encoded, ref.
+// ARGV[5] n, the number of commands; then per command: ID, its events
+// encoded, ref; then the mirror's ops, five arguments each: code, two KEYS
+// indexes, member, value.
 var writeBatch = redis.NewScript(`
 if ARGV[4] ~= '' then
   local ep = redis.call('HGET', KEYS[2], 'epoch') or '0'
@@ -44,8 +48,27 @@ local cur = redis.call('HGET', KEYS[2], 'seq') or '0'
 if cur ~= ARGV[1] then
   return redis.error_reply('STALE engine position is ' .. cur .. ', writer expected ' .. ARGV[1])
 end
-for i = 5, #ARGV, 3 do
+local i = 6
+for c = 1, tonumber(ARGV[5]) do
   redis.call('XADD', KEYS[1], ARGV[i], 'e', ARGV[i+1], 'ref', ARGV[i+2])
+  i = i + 3
+end
+while i <= #ARGV do
+  local op, k1, k2, m, v = ARGV[i], KEYS[tonumber(ARGV[i+1])], KEYS[tonumber(ARGV[i+2])], ARGV[i+3], ARGV[i+4]
+  if op == 'L' then
+    redis.call('ZADD', k1, m, m)
+    redis.call('HSET', k2, m, v)
+  elseif op == 'l' then
+    redis.call('ZREM', k1, m)
+    redis.call('HDEL', k2, m)
+  elseif op == 'O' then
+    redis.call('SET', k1, v)
+    redis.call('SADD', k2, m)
+  elseif op == 'o' then
+    redis.call('DEL', k1)
+    redis.call('SREM', k2, m)
+  end
+  i = i + 5
 end
 redis.call('HSET', KEYS[2], 'seq', ARGV[2], 'inbox', ARGV[3])
 return #ARGV
@@ -54,7 +77,7 @@ return #ARGV
 // LoadScripts loads the Lua scripts, so that pipelined or clustered calls
 // never meet NOSCRIPT.
 func LoadScripts(ctx context.Context, rdb redis.UniversalClient) error {
-	for _, script := range []*redis.Script{writeBatch, acquireLease, renewLease, releaseLease} {
+	for _, script := range []*redis.Script{writeBatch, acquireLease, renewLease, releaseLease, readDepth, readOpenOrders} {
 		if err := script.Load(ctx, rdb).Err(); err != nil {
 			return fmt.Errorf("redisbus: load scripts: %w", err)
 		}
@@ -91,6 +114,7 @@ type Runner struct {
 	Lease *Lease
 
 	beforeWrite func() // tests: runs before each write
+	afterWrite  func() // tests: runs after each write
 
 	seq atomic.Uint64 // the engine's sequence after the last batch applied
 
@@ -154,6 +178,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	var events []matching.Event
 	var args []any
 	var arena []byte
+	mirror := newMirrorBatch()
 	for ctx.Err() == nil {
 		took, err := lease.tick(ctx, r.rdb, r.keys)
 		if err != nil {
@@ -202,7 +227,8 @@ func (r *Runner) Run(ctx context.Context) error {
 		events = events[:0]
 		args = args[:0]
 		arena = nil
-		written := 0
+		mirror.reset()
+		written, commands := 0, 0
 		for _, m := range msgs {
 			start := len(events)
 			var ref string
@@ -222,6 +248,10 @@ func (r *Runner) Run(ctx context.Context) error {
 			arena = matching.AppendEvents(arena, events[start:])
 			args = append(args, strconv.FormatUint(cmd.Seq, 10)+"-0", arena[from:len(arena):len(arena)], ref)
 			written += len(events) - start
+			commands++
+			for i := start; i < len(events); i++ {
+				mirror.add(&events[i])
+			}
 		}
 		r.seq.Store(r.engine.Seq())
 		if r.engine.Seq() <= published {
@@ -233,8 +263,12 @@ func (r *Runner) Run(ctx context.Context) error {
 		if r.beforeWrite != nil {
 			r.beforeWrite()
 		}
-		head := []any{strconv.FormatUint(expected, 10), strconv.FormatUint(r.engine.Seq(), 10), after, lease.epoch}
-		err = writeBatch.EvalSha(ctx, r.rdb, []string{r.keys.Events, r.keys.Engine}, append(head, args...)...).Err()
+		head := []any{strconv.FormatUint(expected, 10), strconv.FormatUint(r.engine.Seq(), 10), after, lease.epoch, commands}
+		keys, args, err := mirror.ops(r.engine, r.keys, []string{r.keys.Events, r.keys.Engine}, args)
+		if err != nil {
+			return err
+		}
+		err = writeBatch.EvalSha(ctx, r.rdb, keys, append(head, args...)...).Err()
 		if err != nil {
 			switch {
 			case strings.HasPrefix(err.Error(), "STALE"):
@@ -246,6 +280,9 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		published = r.engine.Seq()
 		r.written.Add(float64(written))
+		if r.afterWrite != nil {
+			r.afterWrite()
+		}
 		r.maybeSnapshot(ctx, after)
 	}
 	return nil

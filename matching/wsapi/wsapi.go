@@ -297,3 +297,37 @@ func wireStatus(s matching.OrderStatus) string {
 	}
 	return string(s)
 }
+
+// DepthResult is a depth snapshot: price and quantity pairs, best first;
+// LastUpdateID is the engine sequence the book reflects.
+type DepthResult struct {
+	Symbol       string      `json:"symbol"`
+	LastUpdateID uint64      `json:"lastUpdateId"`
+	Bids         [][2]string `json:"bids"`
+	Asks         [][2]string `json:"asks"`
+}
+
+// Depth formats levels of symbol s.
+func Depth(s matching.Symbol, seq uint64, bids, asks []matching.Level) DepthResult {
+	side := func(ls []matching.Level) [][2]string {
+		out := make([][2]string, len(ls))
+		for i, l := range ls {
+			out[i] = [2]string{money.Format(l.Price, s.QuoteScale), money.Format(l.Quantity, s.BaseScale)}
+		}
+		return out
+	}
+	return DepthResult{Symbol: s.Name, LastUpdateID: seq, Bids: side(bids), Asks: side(asks)}
+}
+
+// OpenOrder formats an open order of symbol s.
+func OpenOrder(o matching.OrderView, s matching.Symbol) OrderResult {
+	status := "NEW"
+	if o.Remaining < o.Quantity {
+		status = "PARTIALLY_FILLED"
+	}
+	return OrderResult{Symbol: o.Symbol, OrderID: o.ID, ClientOrderID: o.ClientID,
+		Side: map[matching.Side]string{matching.Buy: "BUY", matching.Sell: "SELL"}[o.Side],
+		Price: money.Format(o.Price, s.QuoteScale), OrigQty: money.Format(o.Quantity, s.BaseScale),
+		ExecutedQty: money.Format(o.Quantity-o.Remaining, s.BaseScale), Status: status,
+		Mandatory: o.Purpose == matching.PurposeMandatory}
+}

@@ -1,0 +1,250 @@
+package redisbus
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/satu-exchange/satu/matching"
+)
+
+// The Redis order book: a mirror of the engine's books and open orders,
+// written by the engine in the same atomic step as the batch's events and
+// position, so that at every batch boundary it equals the engine's state
+// at the engine hash's seq. Gateways serve depth snapshots and open-order
+// queries from it without asking the engine.
+//
+//	satu:{s1}:book:BTCKZT:bid      sorted set of bid prices (score = price)
+//	satu:{s1}:book:BTCKZT:bid:qty  hash price → "visible orders"
+//	satu:{s1}:book:BTCKZT:ask      (and :ask:qty) the same for asks
+//	satu:{s1}:order:<id>           an open order, matching.OrderView as JSON
+//	satu:{s1}:orders:<account>     set of the account's open order IDs
+
+func (k Keys) prefix() string { return strings.TrimSuffix(k.Inbox, "inbox") }
+
+func (k Keys) bookSide(symbol string, side matching.Side) (levels, quantities string) {
+	s := "bid"
+	if side == matching.Sell {
+		s = "ask"
+	}
+	levels = k.prefix() + "book:" + symbol + ":" + s
+	return levels, levels + ":qty"
+}
+
+func (k Keys) order(id uint64) string           { return k.prefix() + "order:" + strconv.FormatUint(id, 10) }
+func (k Keys) accountOrders(acct string) string { return k.prefix() + "orders:" + acct }
+
+type levelKey struct {
+	symbol string
+	side   matching.Side
+	price  int64
+}
+
+// mirrorBatch collects what a batch's written commands changed: the last
+// value of each touched level, and the touched orders with their accounts.
+type mirrorBatch struct {
+	levels map[levelKey]matching.Level
+	orders map[uint64]string
+	keys   map[string]int // KEYS index of each key the write names
+}
+
+func newMirrorBatch() *mirrorBatch {
+	return &mirrorBatch{levels: map[levelKey]matching.Level{}, orders: map[uint64]string{}, keys: map[string]int{}}
+}
+
+func (mb *mirrorBatch) reset() {
+	clear(mb.levels)
+	clear(mb.orders)
+	clear(mb.keys)
+}
+
+// add notes what an event touched.
+func (mb *mirrorBatch) add(ev *matching.Event) {
+	switch ev.Kind {
+	case matching.EvLevel:
+		mb.levels[levelKey{ev.Symbol, ev.Side, ev.Price}] = matching.Level{Price: ev.Price, Quantity: ev.Quantity, Orders: ev.Orders}
+	case matching.EvOrderAccepted, matching.EvOrderDone, matching.EvOrderAmended:
+		mb.orders[ev.OrderID] = ev.Account
+	case matching.EvTrade:
+		if ev.BuyOrderID != 0 {
+			mb.orders[ev.BuyOrderID] = ev.BuyerAccount
+		}
+		if ev.SellOrderID != 0 {
+			mb.orders[ev.SellOrderID] = ev.SellerAccount
+		}
+	}
+}
+
+// key returns the KEYS index (1-based) of name, adding it to keys.
+func (mb *mirrorBatch) key(keys []string, name string) ([]string, string) {
+	i, ok := mb.keys[name]
+	if !ok {
+		keys = append(keys, name)
+		i = len(keys)
+		mb.keys[name] = i
+	}
+	return keys, strconv.Itoa(i)
+}
+
+// ops appends the mirror's writes for the batch — each op five arguments:
+// code, two KEYS indexes, member, value — reading the touched orders'
+// state from the engine at the batch's end.
+func (mb *mirrorBatch) ops(e *matching.Engine, k Keys, keys []string, args []any) ([]string, []any, error) {
+	for lk, l := range mb.levels {
+		levels, qty := k.bookSide(lk.symbol, lk.side)
+		var i1, i2 string
+		keys, i1 = mb.key(keys, levels)
+		keys, i2 = mb.key(keys, qty)
+		price := strconv.FormatInt(l.Price, 10)
+		if l.Quantity == 0 && l.Orders == 0 {
+			args = append(args, "l", i1, i2, price, "")
+		} else {
+			args = append(args, "L", i1, i2, price, strconv.FormatInt(l.Quantity, 10)+" "+strconv.FormatInt(int64(l.Orders), 10))
+		}
+	}
+	for id, acct := range mb.orders {
+		var i1, i2 string
+		keys, i1 = mb.key(keys, k.order(id))
+		keys, i2 = mb.key(keys, k.accountOrders(acct))
+		member := strconv.FormatUint(id, 10)
+		o, open := e.Order(id)
+		if !open {
+			args = append(args, "o", i1, i2, member, "")
+			continue
+		}
+		v, err := json.Marshal(o)
+		if err != nil {
+			return nil, nil, fmt.Errorf("redisbus: encode order %d: %w", id, err)
+		}
+		args = append(args, "O", i1, i2, member, v)
+	}
+	return keys, args, nil
+}
+
+// readDepth returns a symbol's levels from the mirror, atomically with the
+// sequence they reflect.
+//
+// KEYS: engine hash, bid levels, bid quantities, ask levels, ask quantities; ARGV[1] limit.
+var readDepth = redis.NewScript(`
+local seq = redis.call('HGET', KEYS[1], 'seq') or '0'
+local n = tonumber(ARGV[1])
+local b = redis.call('ZREVRANGE', KEYS[2], 0, n - 1)
+local a = redis.call('ZRANGE', KEYS[4], 0, n - 1)
+local bq, aq = {}, {}
+if #b > 0 then bq = redis.call('HMGET', KEYS[3], unpack(b)) end
+if #a > 0 then aq = redis.call('HMGET', KEYS[5], unpack(a)) end
+return {seq, b, bq, a, aq}
+`)
+
+// readOpenOrders returns an account's open orders from the mirror,
+// atomically with the sequence they reflect. The order keys share the
+// account set's hash tag (one slot on Redis Cluster).
+//
+// KEYS: engine hash, the account's order set; ARGV[1] the order key prefix.
+var readOpenOrders = redis.NewScript(`
+local seq = redis.call('HGET', KEYS[1], 'seq') or '0'
+local ids = redis.call('SMEMBERS', KEYS[2])
+local out = {}
+for i, id in ipairs(ids) do
+  out[i] = redis.call('GET', ARGV[1] .. id)
+end
+return {seq, out}
+`)
+
+// Depth reads up to limit levels of each side of a symbol's book from the
+// mirror, best first, with the engine sequence they reflect.
+func Depth(ctx context.Context, rdb redis.UniversalClient, keys Keys, symbol string, limit int) (seq uint64, bids, asks []matching.Level, err error) {
+	bl, bq := keys.bookSide(symbol, matching.Buy)
+	al, aq := keys.bookSide(symbol, matching.Sell)
+	res, err := readDepth.Run(ctx, rdb, []string{keys.Engine, bl, bq, al, aq}, max(limit, 1)).Slice()
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("redisbus: depth: %w", err)
+	}
+	seq, err = strconv.ParseUint(res[0].(string), 10, 64)
+	if err != nil {
+		return 0, nil, nil, fmt.Errorf("redisbus: depth: %w", err)
+	}
+	if bids, err = levelsOf(res[1], res[2]); err != nil {
+		return 0, nil, nil, err
+	}
+	if asks, err = levelsOf(res[3], res[4]); err != nil {
+		return 0, nil, nil, err
+	}
+	return seq, bids, asks, nil
+}
+
+func levelsOf(prices, quantities any) ([]matching.Level, error) {
+	ps, _ := prices.([]any)
+	qs, _ := quantities.([]any)
+	if len(ps) != len(qs) {
+		return nil, errors.New("redisbus: depth: levels and quantities differ")
+	}
+	out := make([]matching.Level, 0, len(ps))
+	for i := range ps {
+		p, _ := ps[i].(string)
+		q, _ := qs[i].(string)
+		qty, orders, _ := strings.Cut(q, " ")
+		var l matching.Level
+		var err1, err2, err3 error
+		l.Price, err1 = strconv.ParseInt(p, 10, 64)
+		l.Quantity, err2 = strconv.ParseInt(qty, 10, 64)
+		n, err3 := strconv.ParseInt(orders, 10, 32)
+		if err := errors.Join(err1, err2, err3); err != nil {
+			return nil, fmt.Errorf("redisbus: depth: level %q %q: %w", p, q, err)
+		}
+		l.Orders = int32(n)
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+// OpenOrders reads an account's open orders from the mirror, by order ID,
+// with the engine sequence they reflect.
+func OpenOrders(ctx context.Context, rdb redis.UniversalClient, keys Keys, account string) (uint64, []matching.OrderView, error) {
+	res, err := readOpenOrders.Run(ctx, rdb, []string{keys.Engine, keys.accountOrders(account)}, keys.prefix()+"order:").Slice()
+	if err != nil {
+		return 0, nil, fmt.Errorf("redisbus: open orders: %w", err)
+	}
+	seq, err := strconv.ParseUint(res[0].(string), 10, 64)
+	if err != nil {
+		return 0, nil, fmt.Errorf("redisbus: open orders: %w", err)
+	}
+	raw, _ := res[1].([]any)
+	out := make([]matching.OrderView, 0, len(raw))
+	for _, r := range raw {
+		s, ok := r.(string)
+		if !ok {
+			return 0, nil, errors.New("redisbus: open orders: an indexed order is missing")
+		}
+		var o matching.OrderView
+		if err := json.Unmarshal([]byte(s), &o); err != nil {
+			return 0, nil, fmt.Errorf("redisbus: open orders: %w", err)
+		}
+		out = append(out, o)
+	}
+	slices.SortFunc(out, func(a, b matching.OrderView) int { return cmp.Compare(a.ID, b.ID) })
+	return seq, out, nil
+}
+
+// Book reads a shard's Redis order book (for the HTTP API and gateways).
+type Book struct {
+	RDB  redis.UniversalClient
+	Keys Keys
+}
+
+// Depth reads up to limit levels per side; see the function Depth.
+func (b Book) Depth(ctx context.Context, symbol string, limit int) (uint64, []matching.Level, []matching.Level, error) {
+	return Depth(ctx, b.RDB, b.Keys, symbol, limit)
+}
+
+// OpenOrders reads an account's open orders; see the function OpenOrders.
+func (b Book) OpenOrders(ctx context.Context, account string) (uint64, []matching.OrderView, error) {
+	return OpenOrders(ctx, b.RDB, b.Keys, account)
+}
