@@ -33,8 +33,7 @@ func demoCmd(ctx context.Context, args []string, stdout io.Writer, getenv func(s
 	defer func() {
 		_ = app.Close(context.Background())
 		rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr})
-		k := redisbus.KeysFor(cfg.Shard)
-		rdb.Del(context.Background(), k.Inbox, k.Events, k.Engine)
+		_ = redisbus.DeleteShard(context.Background(), rdb, redisbus.KeysFor(cfg.Shard))
 		rdb.Close()
 	}()
 	if err := app.Start(ctx); err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -30,8 +31,15 @@ import (
 // newConsumer is the shard's settlement writer with its metrics.
 func newConsumer(shard string, rdb redis.UniversalClient, ledger *settlementpg.Store, log *zap.Logger, reg prometheus.Registerer) *settlement.Consumer {
 	m := settlement.NewMetrics(reg, shard)
-	return &settlement.Consumer{Shard: shard, Source: redisbus.EventReader{RDB: rdb, Keys: redisbus.KeysFor(shard)},
-		Store: ledger, Log: log, Settled: func(b *settlement.Batch) { m.Observe(b, time.Now()) }}
+	source := redisbus.EventReader{RDB: rdb, Keys: redisbus.KeysFor(shard)}
+	return &settlement.Consumer{Shard: shard, Source: source, Store: ledger, Log: log, Settled: func(b *settlement.Batch) {
+		m.Observe(b, time.Now())
+		// Tell the engine how far settlement is, so it may trim the inbox
+		// and events below it (advisory: a miss only delays trimming).
+		if err := source.MarkSettled(context.Background(), b.LastSeq); err != nil {
+			log.Warn("could not record the settlement position in Redis", zap.Error(err))
+		}
+	}}
 }
 
 // openLedger connects PostgreSQL (migrating it) and builds the registry and
@@ -186,7 +194,14 @@ func replayCheck(ctx context.Context, cfg Config, ledger *settlementpg.Store) (s
 		if err != nil {
 			return nil, err
 		}
-		if err := redisbus.Replay(ctx, rdb, redisbus.KeysFor(cfg.Shard), engine, seq); err != nil {
+		keys := redisbus.KeysFor(cfg.Shard)
+		err = redisbus.Replay(ctx, rdb, keys, engine, seq)
+		if errors.Is(err, redisbus.ErrTrimmed) {
+			// The journal's start is gone: replay from the oldest kept
+			// snapshot (verified by checksum and state hash) instead.
+			engine, _, err = redisbus.ReplayFromSnapshot(ctx, rdb, keys, matching.Config{Symbols: symbols}, seq)
+		}
+		if err != nil {
 			return nil, err
 		}
 		return engine.Balance, nil

@@ -5,7 +5,12 @@
 // unchanged on Redis Cluster.
 package redisbus
 
-import "fmt"
+import (
+	"context"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+)
 
 // Keys names a shard's Redis keys.
 type Keys struct {
@@ -19,4 +24,25 @@ type Keys struct {
 func KeysFor(shard string) Keys {
 	p := fmt.Sprintf("satu:{%s}:", shard)
 	return Keys{Shard: shard, Inbox: p + "inbox", Events: p + "events", Engine: p + "engine"}
+}
+
+// DeleteShard deletes every key of a shard (satu:{shard}:*): inbox,
+// events, engine hash, snapshots, order book, lease. For scratch shards
+// such as the demo's; never for one that holds a ledger's history.
+func DeleteShard(ctx context.Context, rdb redis.UniversalClient, k Keys) error {
+	var cursor uint64
+	for {
+		names, next, err := rdb.Scan(ctx, cursor, k.prefix()+"*", 1000).Result()
+		if err != nil {
+			return fmt.Errorf("redisbus: delete shard %s: %w", k.Shard, err)
+		}
+		if len(names) > 0 {
+			if err := rdb.Del(ctx, names...).Err(); err != nil {
+				return fmt.Errorf("redisbus: delete shard %s: %w", k.Shard, err)
+			}
+		}
+		if cursor = next; cursor == 0 {
+			return nil
+		}
+	}
 }

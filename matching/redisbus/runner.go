@@ -107,6 +107,9 @@ type Runner struct {
 	SnapshotEvery    uint64
 	SnapshotInterval time.Duration
 	SnapshotKeep     int
+	// NoTrim keeps the inbox and events whole (the leader otherwise trims
+	// them after each snapshot; see trim.go).
+	NoTrim bool
 
 	// Lease, when set, makes the runner write only while it holds the
 	// shard's lease; until then it is a standby that applies what the
@@ -167,9 +170,16 @@ func (r *Runner) Run(ctx context.Context) error {
 		case err == nil:
 			r.engine, after = e, meta.Inbox
 			r.snapSeq, r.snapAt = meta.Seq, time.Now()
+			r.seq.Store(e.Seq())
 			r.log.Info("restored a snapshot", zap.Uint64("seq", meta.Seq), zap.Int("bytes", meta.Bytes))
 		case !errors.Is(err, ErrNoSnapshot):
 			return err
+		}
+		if trimmed, _, err := trimPoint(ctx, r.rdb, r.keys); err != nil {
+			return err
+		} else if r.engine.Seq() < trimmed {
+			return fmt.Errorf("%w below sequence %d and no usable snapshot reaches it: the shard cannot be recovered from Redis alone",
+				ErrTrimmed, trimmed)
 		}
 	}
 	defer r.waitSnapshot()
@@ -189,6 +199,14 @@ func (r *Runner) Run(ctx context.Context) error {
 			// leader continues from what was written last.
 			if published, err = r.publishedSeq(ctx); err != nil {
 				return err
+			}
+			// One that fell behind the trim point cannot read on: the
+			// commands it needs are gone. It must restart from a snapshot.
+			if trimmed, _, err := trimPoint(ctx, r.rdb, r.keys); err != nil {
+				return err
+			} else if r.engine.Seq() < trimmed {
+				return fmt.Errorf("%w below sequence %d while this engine is at %d: restart it (it restores a snapshot)",
+					ErrTrimmed, trimmed, r.engine.Seq())
 			}
 			if took {
 				r.log.Info("took the shard's lease: writing", zap.String("epoch", lease.epoch), zap.Uint64("seq", published))
@@ -318,6 +336,11 @@ func (r *Runner) maybeSnapshot(ctx context.Context, inboxID string) {
 			return
 		}
 		r.log.Info("snapshot written", zap.Uint64("seq", meta.Seq), zap.Int("bytes", meta.Bytes), zap.Int("chunks", meta.Chunks))
+		if !r.NoTrim {
+			if err := trim(context.WithoutCancel(ctx), r.rdb, r.keys); err != nil {
+				r.log.Error("trimming failed", zap.Error(err))
+			}
+		}
 	}()
 }
 
@@ -365,12 +388,26 @@ func applyEntry(e *matching.Engine, m redis.XMessage, out []matching.Event) ([]m
 // Replay applies a shard's inbox from its start to a fresh engine until the
 // engine reaches sequence to, without writing anything: the engine's state
 // at that sequence, rebuilt from the journal alone (reconciliation's
-// independent check). It fails if the inbox ends first.
+// independent check). It fails if the inbox ends first, and with
+// ErrTrimmed if the inbox no longer starts at the first command (see
+// ReplayFromSnapshot).
 func Replay(ctx context.Context, rdb redis.UniversalClient, keys Keys, e *matching.Engine, to uint64) error {
 	if e.Seq() != 0 {
 		return fmt.Errorf("redisbus: replay needs a fresh engine (at sequence %d)", e.Seq())
 	}
-	from := "-"
+	trimmed, _, err := trimPoint(ctx, rdb, keys)
+	if err != nil {
+		return err
+	}
+	if trimmed > 0 {
+		return fmt.Errorf("%w below sequence %d", ErrTrimmed, trimmed)
+	}
+	return replayAfter(ctx, rdb, keys, e, "-", to)
+}
+
+// replayAfter applies inbox entries from the XRANGE start from (inclusive
+// ID, "(ID" exclusive, or "-") until the engine reaches sequence to.
+func replayAfter(ctx context.Context, rdb redis.UniversalClient, keys Keys, e *matching.Engine, from string, to uint64) error {
 	var events []matching.Event
 	for e.Seq() < to {
 		msgs, err := rdb.XRangeN(ctx, keys.Inbox, from, "+", min(10_000, int64(to-e.Seq()))).Result()

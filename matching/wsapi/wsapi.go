@@ -326,7 +326,7 @@ func OpenOrder(o matching.OrderView, s matching.Symbol) OrderResult {
 		status = "PARTIALLY_FILLED"
 	}
 	return OrderResult{Symbol: o.Symbol, OrderID: o.ID, ClientOrderID: o.ClientID,
-		Side: map[matching.Side]string{matching.Buy: "BUY", matching.Sell: "SELL"}[o.Side],
+		Side:  map[matching.Side]string{matching.Buy: "BUY", matching.Sell: "SELL"}[o.Side],
 		Price: money.Format(o.Price, s.QuoteScale), OrigQty: money.Format(o.Quantity, s.BaseScale),
 		ExecutedQty: money.Format(o.Quantity-o.Remaining, s.BaseScale), Status: status,
 		Mandatory: o.Purpose == matching.PurposeMandatory}

@@ -1,0 +1,71 @@
+package redisbus_test
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"testing"
+
+	"github.com/satu-exchange/satu/internal/testenv"
+	"github.com/satu-exchange/satu/matching"
+	"github.com/satu-exchange/satu/matching/redisbus"
+)
+
+// TestTrimming: nothing is trimmed before settlement reports a position;
+// then, once settlement has passed the oldest kept snapshot, the inbox goes
+// below that snapshot and the events below the settled sequence. A restarted engine recovers from the snapshot to the
+// same state; a replay from the start is refused, one from the snapshot
+// reaches the same state.
+func TestTrimming(t *testing.T) {
+	rdb, ns := testenv.Redis(t)
+	keys := redisbus.KeysFor(ns)
+	ctx := context.Background()
+	cmds := randomCommands(31, 1400)
+	r := newRunner(t, rdb, keys)
+	r.SnapshotEvery = 200
+	runUntil(t, rdb, keys, r, 800, cmds[:800]...)
+	if n, _ := rdb.XLen(ctx, keys.Inbox).Result(); n != 800 {
+		t.Fatalf("inbox trimmed to %d entries before anything was settled", n)
+	}
+
+	// Settlement reports a position past where the oldest kept snapshot
+	// will be: the next snapshots trim.
+	if err := (redisbus.EventReader{RDB: rdb, Keys: keys}).MarkSettled(ctx, 1300); err != nil {
+		t.Fatal(err)
+	}
+	r2 := newRunner(t, rdb, keys)
+	r2.SnapshotEvery = 200
+	runUntil(t, rdb, keys, r2, 1400, cmds[800:]...)
+	want := r2.Engine().StateHash()
+	metas, _ := redisbus.Snapshots(ctx, rdb, keys)
+	oldest := metas[len(metas)-1]
+	inbox, _ := rdb.XRangeN(ctx, keys.Inbox, "-", "+", 1).Result()
+	events, _ := rdb.XRangeN(ctx, keys.Events, "-", "+", 1).Result()
+	if oldest.Seq > 1300 || len(inbox) != 1 || inbox[0].ID != oldest.Inbox || len(events) != 1 || events[0].ID != "1300-0" {
+		t.Fatalf("after settling to 1300 with snapshots %+v: inbox starts at %v, events at %v", metas, inbox, events)
+	}
+
+	r3 := newRunner(t, rdb, keys)
+	runUntil(t, rdb, keys, r3, 1400)
+	if got := r3.Engine().StateHash(); got != want {
+		t.Fatalf("recovered from the snapshot: state %s, want %s", got, want)
+	}
+	fresh, _ := matching.New(matching.DefaultSymbols())
+	if err := redisbus.Replay(ctx, rdb, keys, fresh, 1400); !errors.Is(err, redisbus.ErrTrimmed) {
+		t.Fatalf("replay from the start of a trimmed inbox: %v", err)
+	}
+	e, from, err := redisbus.ReplayFromSnapshot(ctx, rdb, keys, matching.Config{}, 1400)
+	if err != nil || e.StateHash() != want || from.Seq != oldest.Seq {
+		t.Fatalf("replay from snapshot %d: %v", from.Seq, err)
+	}
+
+	// With every snapshot gone, the trimmed shard cannot be recovered from
+	// Redis alone, and the runner says so instead of replaying a gap.
+	for _, m := range metas {
+		rdb.Del(ctx, "satu:{"+ns+"}:snap:"+strconv.FormatUint(m.Seq, 10)+":0")
+	}
+	bad := newRunner(t, rdb, keys)
+	if err := bad.Run(ctx); !errors.Is(err, redisbus.ErrTrimmed) {
+		t.Fatalf("runner over a trimmed inbox without snapshots: %v", err)
+	}
+}
