@@ -164,6 +164,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		return err
 	}
 	after := "0"
+	r.snapAt = time.Now() // the snapshot interval counts from the start
 	if r.engine.Seq() == 0 {
 		e, meta, err := LoadSnapshot(ctx, r.rdb, r.keys, matching.Config{Symbols: r.engine.Symbols()}, r.log)
 		switch {
