@@ -101,8 +101,8 @@ type Runner struct {
 
 	// Snapshots: one is taken after a batch when SnapshotEvery commands or
 	// SnapshotInterval have passed since the last (either 0: not on that
-	// count), and written to Redis in the background; SnapshotKeep are kept
-	// (default 2). On start the runner restores the newest usable snapshot,
+	// count), and written to Redis in the background, and one when the
+	// writer stops cleanly; SnapshotKeep are kept (default 2). On start the runner restores the newest usable snapshot,
 	// if any, and replays the inbox only after it.
 	SnapshotEvery    uint64
 	SnapshotInterval time.Duration
@@ -303,6 +303,18 @@ func (r *Runner) Run(ctx context.Context) error {
 			r.afterWrite()
 		}
 		r.maybeSnapshot(ctx, after)
+	}
+	// A clean stop of the writer leaves a snapshot of the final state, so
+	// the next start replays nothing.
+	if lease.leading && r.SnapshotEvery+uint64(r.SnapshotInterval) > 0 && r.engine.Seq() > r.snapSeq && r.engine.Seq() == published {
+		r.waitSnapshot()
+		stop, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if meta, err := SaveSnapshot(stop, r.rdb, r.keys, r.engine.Snapshot(), after, r.SnapshotKeep); err != nil {
+			r.log.Error("final snapshot not written", zap.Error(err))
+		} else {
+			r.log.Info("final snapshot written", zap.Uint64("seq", meta.Seq))
+		}
 	}
 	return nil
 }
