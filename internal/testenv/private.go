@@ -252,6 +252,7 @@ type RedisServer struct {
 	srv        *redisServer // root, port and the current process (proc)
 	bin        string
 	appendonly bool
+	cluster    bool
 	starts     int // numbers the log files: redis.1.log, redis.2.log, …
 	closed     bool
 }
@@ -265,7 +266,12 @@ type RedisServer struct {
 // binary dies, and is stopped and removed at test cleanup.
 func NewRedisServer(tb testing.TB, appendonly bool) *RedisServer {
 	tb.Helper()
-	s, err := newRedisServer(appendonly)
+	return newRedisServerT(tb, appendonly, false)
+}
+
+func newRedisServerT(tb testing.TB, appendonly, cluster bool) *RedisServer {
+	tb.Helper()
+	s, err := newRedisServer(appendonly, cluster)
 	if err != nil {
 		fail(tb, err)
 	}
@@ -331,7 +337,7 @@ func (s *RedisServer) Start(tb testing.TB) {
 	}
 }
 
-func newRedisServer(appendonly bool) (s *RedisServer, err error) {
+func newRedisServer(appendonly, cluster bool) (s *RedisServer, err error) {
 	bin, err := findRedis()
 	if err != nil {
 		return nil, err
@@ -340,7 +346,7 @@ func newRedisServer(appendonly bool) (s *RedisServer, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s = &RedisServer{srv: &redisServer{root: root}, bin: bin, appendonly: appendonly}
+	s = &RedisServer{srv: &redisServer{root: root}, bin: bin, appendonly: appendonly, cluster: cluster}
 	for attempt := 1; ; attempt++ {
 		if s.srv.port, err = restartablePort(); err != nil {
 			break
@@ -366,6 +372,9 @@ func (s *RedisServer) launch() error {
 		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
 	} else {
 		args = append(args, "--appendonly", "no")
+	}
+	if s.cluster {
+		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000")
 	}
 	s.starts++
 	p, err := startProcess("redis-server", s.srv.root,
@@ -469,4 +478,50 @@ func restartablePort() (int, error) {
 		}
 	}
 	return freePort()
+}
+
+// NewRedisCluster starts n redis-servers with cluster mode on (no
+// persistence), splits the 16,384 hash slots between them, joins them
+// into one cluster (CLUSTER ADDSLOTSRANGE and MEET, as redis-cli --cluster
+// create does), waits until every node reports the cluster ok, and returns
+// the nodes' addresses. Cleanup stops them.
+func NewRedisCluster(tb testing.TB, n int) []string {
+	tb.Helper()
+	var addrs []string
+	var clients []*redis.Client
+	for range n {
+		s := newRedisServerT(tb, false, true)
+		addrs = append(addrs, s.Addr())
+		c := redis.NewClient(&redis.Options{Addr: s.Addr()})
+		tb.Cleanup(func() { _ = c.Close() })
+		clients = append(clients, c)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	const slots = 16384
+	for i, c := range clients {
+		from, to := i*slots/n, (i+1)*slots/n-1
+		if err := c.Do(ctx, "CLUSTER", "ADDSLOTSRANGE", from, to).Err(); err != nil {
+			tb.Fatalf("testenv: cluster slots %d-%d on %s: %v", from, to, addrs[i], err)
+		}
+	}
+	for _, a := range addrs[1:] {
+		host, port, _ := strings.Cut(a, ":")
+		if err := clients[0].ClusterMeet(ctx, host, port).Err(); err != nil {
+			tb.Fatalf("testenv: cluster meet %s: %v", a, err)
+		}
+	}
+	for _, c := range clients {
+		for {
+			info, err := c.ClusterInfo(ctx).Result()
+			if err == nil && strings.Contains(info, "cluster_state:ok") && strings.Contains(info, "cluster_known_nodes:"+strconv.Itoa(n)) {
+				break
+			}
+			if ctx.Err() != nil {
+				tb.Fatalf("testenv: the cluster did not form: %v %q", err, info)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return addrs
 }

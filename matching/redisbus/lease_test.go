@@ -13,7 +13,7 @@ import (
 )
 
 // waitWritten waits until the events of seq are written.
-func waitWritten(t *testing.T, rdb *redis.Client, keys redisbus.Keys, seq uint64, within time.Duration) time.Duration {
+func waitWritten(t *testing.T, rdb redis.UniversalClient, keys redisbus.Keys, seq uint64, within time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for {
@@ -35,6 +35,10 @@ func waitWritten(t *testing.T, rdb *redis.Client, keys redisbus.Keys, seq uint64
 // leader's state equals a full replay.
 func TestStandbyTakesOverAndOldLeaderIsFenced(t *testing.T) {
 	rdb, ns := testenv.Redis(t)
+	testStandbyTakeover(t, rdb, ns)
+}
+
+func testStandbyTakeover(t *testing.T, rdb redis.UniversalClient, ns string) {
 	keys := redisbus.KeysFor(ns)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

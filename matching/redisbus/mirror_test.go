@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/satu-exchange/satu/internal/testenv"
 	"github.com/satu-exchange/satu/matching/redisbus"
 )
@@ -18,44 +20,48 @@ func TestMirrorEqualsEngineAfterEveryBatch(t *testing.T) {
 	for _, seed := range []uint64{21, 22} {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			rdb, ns := testenv.Redis(t)
-			keys := redisbus.KeysFor(ns)
-			ctx := context.Background()
-			r := newRunner(t, rdb, keys)
-			batches, levels, orders := 0, 0, 0
-			redisbus.SetAfterWrite(r, func() {
-				e := r.Engine()
-				seq, bids, asks, err := redisbus.Depth(ctx, rdb, keys, "BTCKZT", 10_000)
-				if err != nil || seq != e.Seq() {
-					t.Errorf("depth at %d (%v); engine at %d", seq, err, e.Seq()) // not Fatal: this is the runner's goroutine
-					return
-				}
-				wb, wa := e.Depth("BTCKZT", 10_000)
-				if !reflect.DeepEqual(bids, wb) && len(bids)+len(wb) > 0 || !reflect.DeepEqual(asks, wa) && len(asks)+len(wa) > 0 {
-					t.Errorf("seq %d: mirror bids %v asks %v; engine bids %v asks %v", seq, bids, asks, wb, wa)
-					return
-				}
-				levels += len(bids) + len(asks)
-				for i := range 6 {
-					a := fmt.Sprintf("a%d", i)
-					_, got, err := redisbus.OpenOrders(ctx, rdb, keys, a)
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					want := e.OpenOrders(a)
-					if !reflect.DeepEqual(got, want) && len(got)+len(want) > 0 {
-						t.Errorf("seq %d, %s: mirror %+v\nengine %+v", seq, a, got, want)
-						return
-					}
-					orders += len(got)
-				}
-				batches++
-			})
-			runUntil(t, rdb, keys, r, 1200, randomCommands(seed, 1200)...)
-			if batches < 10 || levels == 0 || orders == 0 {
-				t.Fatalf("compared %d batches, %d levels, %d orders: the test wants more", batches, levels, orders)
-			}
-			t.Logf("mirror equal to the engine after %d batches (%d levels, %d open orders compared)", batches, levels, orders)
+			testMirror(t, rdb, ns, seed)
 		})
 	}
+}
+
+func testMirror(t *testing.T, rdb redis.UniversalClient, ns string, seed uint64) {
+	keys := redisbus.KeysFor(ns)
+	ctx := context.Background()
+	r := newRunner(t, rdb, keys)
+	batches, levels, orders := 0, 0, 0
+	redisbus.SetAfterWrite(r, func() {
+		e := r.Engine()
+		seq, bids, asks, err := redisbus.Depth(ctx, rdb, keys, "BTCKZT", 10_000)
+		if err != nil || seq != e.Seq() {
+			t.Errorf("depth at %d (%v); engine at %d", seq, err, e.Seq()) // not Fatal: this is the runner's goroutine
+			return
+		}
+		wb, wa := e.Depth("BTCKZT", 10_000)
+		if !reflect.DeepEqual(bids, wb) && len(bids)+len(wb) > 0 || !reflect.DeepEqual(asks, wa) && len(asks)+len(wa) > 0 {
+			t.Errorf("seq %d: mirror bids %v asks %v; engine bids %v asks %v", seq, bids, asks, wb, wa)
+			return
+		}
+		levels += len(bids) + len(asks)
+		for i := range 6 {
+			a := fmt.Sprintf("a%d", i)
+			_, got, err := redisbus.OpenOrders(ctx, rdb, keys, a)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			want := e.OpenOrders(a)
+			if !reflect.DeepEqual(got, want) && len(got)+len(want) > 0 {
+				t.Errorf("seq %d, %s: mirror %+v\nengine %+v", seq, a, got, want)
+				return
+			}
+			orders += len(got)
+		}
+		batches++
+	})
+	runUntil(t, rdb, keys, r, 1200, randomCommands(seed, 1200)...)
+	if batches < 10 || levels == 0 || orders == 0 {
+		t.Fatalf("compared %d batches, %d levels, %d orders: the test wants more", batches, levels, orders)
+	}
+	t.Logf("mirror equal to the engine after %d batches (%d levels, %d open orders compared)", batches, levels, orders)
 }

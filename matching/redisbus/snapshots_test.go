@@ -61,7 +61,7 @@ func randomCommands(seed uint64, n int) []matching.Command {
 // runUntil runs r while cmds are appended to the inbox in steps of 100
 // (so that batches, and snapshots, fall along the way) until its engine
 // has applied seq and the events are written up to it, then stops it.
-func runUntil(t *testing.T, rdb *redis.Client, keys redisbus.Keys, r *redisbus.Runner, seq uint64, cmds ...matching.Command) {
+func runUntil(t *testing.T, rdb redis.UniversalClient, keys redisbus.Keys, r *redisbus.Runner, seq uint64, cmds ...matching.Command) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -94,7 +94,7 @@ func runUntil(t *testing.T, rdb *redis.Client, keys redisbus.Keys, r *redisbus.R
 	}
 }
 
-func newRunner(t *testing.T, rdb *redis.Client, keys redisbus.Keys) *redisbus.Runner {
+func newRunner(t *testing.T, rdb redis.UniversalClient, keys redisbus.Keys) *redisbus.Runner {
 	e, err := matching.New(matching.DefaultSymbols())
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +103,7 @@ func newRunner(t *testing.T, rdb *redis.Client, keys redisbus.Keys) *redisbus.Ru
 }
 
 // fullReplay is the state hash of a fresh engine replaying the inbox to seq.
-func fullReplay(t *testing.T, rdb *redis.Client, keys redisbus.Keys, seq uint64) string {
+func fullReplay(t *testing.T, rdb redis.UniversalClient, keys redisbus.Keys, seq uint64) string {
 	t.Helper()
 	e, _ := matching.New(matching.DefaultSymbols())
 	if err := redisbus.Replay(context.Background(), rdb, keys, e, seq); err != nil {
@@ -120,30 +120,34 @@ func TestSnapshotPlusReplayEqualsFullReplay(t *testing.T) {
 	for _, seed := range []uint64{1, 2, 3} {
 		t.Run(strconv.FormatUint(seed, 10), func(t *testing.T) {
 			rdb, ns := testenv.Redis(t)
-			keys := redisbus.KeysFor(ns)
-			ctx := context.Background()
-			cmds := randomCommands(seed, 1500)
-			first := newRunner(t, rdb, keys)
-			first.SnapshotEvery = 170
-			runUntil(t, rdb, keys, first, 1000, cmds[:1000]...)
-			metas, err := redisbus.Snapshots(ctx, rdb, keys)
-			if err != nil || len(metas) != 2 || metas[0].Seq <= metas[1].Seq || metas[0].Seq > 1000 {
-				t.Fatalf("snapshots kept: %+v (%v)", metas, err)
-			}
-
-			second := newRunner(t, rdb, keys)
-			fresh := second.Engine()
-			runUntil(t, rdb, keys, second, 1500, cmds[1000:]...)
-			if second.Engine() == fresh {
-				t.Fatal("the second runner did not restore a snapshot")
-			}
-			if got, want := second.Engine().StateHash(), fullReplay(t, rdb, keys, 1500); got != want {
-				t.Fatalf("snapshot + replay state %s, full replay %s", got, want)
-			}
-			if n, _ := rdb.XLen(ctx, keys.Events).Result(); n != 1500 {
-				t.Fatalf("events stream holds %d entries for 1500 commands", n)
-			}
+			testSnapshotReplay(t, rdb, ns, seed)
 		})
+	}
+}
+
+func testSnapshotReplay(t *testing.T, rdb redis.UniversalClient, ns string, seed uint64) {
+	keys := redisbus.KeysFor(ns)
+	ctx := context.Background()
+	cmds := randomCommands(seed, 1500)
+	first := newRunner(t, rdb, keys)
+	first.SnapshotEvery = 170
+	runUntil(t, rdb, keys, first, 1000, cmds[:1000]...)
+	metas, err := redisbus.Snapshots(ctx, rdb, keys)
+	if err != nil || len(metas) != 2 || metas[0].Seq <= metas[1].Seq || metas[0].Seq > 1000 {
+		t.Fatalf("snapshots kept: %+v (%v)", metas, err)
+	}
+
+	second := newRunner(t, rdb, keys)
+	fresh := second.Engine()
+	runUntil(t, rdb, keys, second, 1500, cmds[1000:]...)
+	if second.Engine() == fresh {
+		t.Fatal("the second runner did not restore a snapshot")
+	}
+	if got, want := second.Engine().StateHash(), fullReplay(t, rdb, keys, 1500); got != want {
+		t.Fatalf("snapshot + replay state %s, full replay %s", got, want)
+	}
+	if n, _ := rdb.XLen(ctx, keys.Events).Result(); n != 1500 {
+		t.Fatalf("events stream holds %d entries for 1500 commands", n)
 	}
 }
 
@@ -152,6 +156,10 @@ func TestSnapshotPlusReplayEqualsFullReplay(t *testing.T) {
 // runner replays the whole inbox.
 func TestCorruptSnapshotFallsBack(t *testing.T) {
 	rdb, ns := testenv.Redis(t)
+	testCorruptSnapshot(t, rdb, ns)
+}
+
+func testCorruptSnapshot(t *testing.T, rdb redis.UniversalClient, ns string) {
 	keys := redisbus.KeysFor(ns)
 	ctx := context.Background()
 	r := newRunner(t, rdb, keys)

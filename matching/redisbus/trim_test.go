@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/satu-exchange/satu/internal/testenv"
 	"github.com/satu-exchange/satu/matching"
 	"github.com/satu-exchange/satu/matching/redisbus"
@@ -18,6 +20,10 @@ import (
 // reaches the same state.
 func TestTrimming(t *testing.T) {
 	rdb, ns := testenv.Redis(t)
+	testTrimming(t, rdb, ns)
+}
+
+func testTrimming(t *testing.T, rdb redis.UniversalClient, ns string) {
 	keys := redisbus.KeysFor(ns)
 	ctx := context.Background()
 	cmds := randomCommands(31, 1400)
