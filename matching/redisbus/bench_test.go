@@ -3,7 +3,10 @@ package redisbus_test
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -60,4 +63,141 @@ func BenchmarkRunner(b *testing.B) {
 		time.Sleep(time.Millisecond)
 	}
 	b.StopTimer()
+}
+
+// BenchmarkRecovery measures a restart: an engine with 100,000 accounts
+// and 1,000,000 resting orders (500 price levels a side) is snapshotted
+// to Redis; the timer runs while a new runner restores the snapshot
+// (chunks, checksum, decode, restore, state-hash check) and is ready to
+// serve. Building the state is not timed. One op = one recovery.
+//
+//	go test -run xxx -bench Recovery -benchtime 1x ./matching/redisbus/
+func BenchmarkRecovery(b *testing.B) {
+	const accounts, orders = 100_000, 1_000_000
+	rdb, ns := testenv.Redis(b)
+	keys := redisbus.KeysFor(ns)
+	ctx := context.Background()
+	e, _ := matching.New(matching.DefaultSymbols())
+	var out []matching.Event
+	apply := func(c matching.Command) {
+		c.Seq, c.Time = e.Seq()+1, 1_700_000_000_000
+		var err error
+		if out, err = e.Apply(c, out[:0]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i := range accounts {
+		a := "acct-" + strconv.Itoa(i)
+		apply(matching.Command{Kind: matching.CmdOpenAccount, Account: a, Owner: a, AccountKind: matching.KindTrader})
+		apply(matching.Command{Kind: matching.CmdDeposit, Account: a, Asset: "BTC", Amount: 1_000 * 100_000_000, ExtRef: "b" + a})
+		apply(matching.Command{Kind: matching.CmdDeposit, Account: a, Asset: "KZT", Amount: 1_000_000_000_000, ExtRef: "k" + a})
+	}
+	for i := range orders {
+		side, price := matching.Buy, int64(30_000_000_00-100_000-(i%500)*100)
+		if i%2 == 1 {
+			side, price = matching.Sell, int64(30_000_000_00+100_000+(i%500)*100)
+		}
+		apply(matching.Command{Kind: matching.CmdPlaceOrder, Account: "acct-" + strconv.Itoa(i%accounts), Symbol: "BTCKZT",
+			ClientID: "o" + strconv.Itoa(i), Side: side, Type: matching.Limit, TIF: matching.GTC, Price: price, Quantity: 1_000})
+	}
+	if n := len(e.BookOrders("BTCKZT", matching.Buy)) + len(e.BookOrders("BTCKZT", matching.Sell)); n != orders {
+		b.Fatalf("%d resting orders", n)
+	}
+	// The inbox must hold the command the snapshot ends at; one entry stands for it.
+	id, err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: keys.Inbox, Values: []any{"c", `{"kind":"tick"}`, "ref", ""}}).Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	meta, err := redisbus.SaveSnapshot(ctx, rdb, keys, e.Snapshot(), id, 2)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := rdb.HSet(ctx, keys.Engine, "seq", e.Seq(), "inbox", id).Err(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(meta.Bytes)/(1<<20), "snapshot-MiB")
+	b.ResetTimer()
+	for range b.N {
+		fresh, _ := matching.New(matching.DefaultSymbols())
+		r := redisbus.NewRunner(rdb, keys, fresh, zap.NewNop(), nil)
+		runCtx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- r.Run(runCtx) }()
+		for r.Seq() != e.Seq() {
+			time.Sleep(time.Millisecond)
+		}
+		b.StopTimer()
+		stop()
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+}
+
+// BenchmarkAckLatency offers a steady rate of commands through
+// redisbus.Client — what gateways use — from 64 concurrent submitters, and
+// measures each command's acknowledgement latency: from the submit to its
+// events coming back, written. The commands alternate resting sells and
+// crossing buys. b.N is the number of commands; the rate is 50,000/s.
+//
+//	go test -run xxx -bench AckLatency -benchtime 200000x ./matching/redisbus/
+func BenchmarkAckLatency(b *testing.B) {
+	const rate, workers = 50_000, 64
+	rdb, ns := testenv.Redis(b)
+	keys := redisbus.KeysFor(ns)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	e, _ := matching.New(matching.DefaultSymbols())
+	go func() { _ = redisbus.NewRunner(rdb, keys, e, zap.NewNop(), nil).Run(ctx) }()
+	client := redisbus.NewClient(rdb, keys, zap.NewNop())
+	go func() { _ = client.Run(ctx) }()
+	for _, c := range []matching.Command{
+		{Kind: matching.CmdOpenAccount, Account: "s", Owner: "s", AccountKind: matching.KindTrader},
+		{Kind: matching.CmdOpenAccount, Account: "b", Owner: "b", AccountKind: matching.KindTrader},
+		{Kind: matching.CmdDeposit, Account: "s", Asset: "BTC", Amount: 1 << 60, ExtRef: "s"},
+		{Kind: matching.CmdDeposit, Account: "b", Asset: "KZT", Amount: 1 << 62, ExtRef: "b"},
+	} {
+		if evs, err := client.Do(ctx, c); err != nil || matching.Rejection(evs) != nil {
+			b.Fatal(err, matching.Rejection(evs))
+		}
+	}
+	lat := make([]time.Duration, b.N)
+	var next atomic.Int64
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(b.N) {
+					return
+				}
+				time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / rate))) // paced: command i is due at i/rate
+				c := matching.Command{Kind: matching.CmdPlaceOrder, Account: "s", Symbol: "BTCKZT", ClientID: strconv.FormatInt(i, 10),
+					Side: matching.Sell, Type: matching.Limit, TIF: matching.GTC, Price: 4_300_000_000, Quantity: 1_000_000}
+				if i%2 == 1 {
+					c.Account, c.Side = "b", matching.Buy
+				}
+				t0 := time.Now()
+				if _, err := client.Do(ctx, c); err != nil {
+					b.Error(err)
+					return
+				}
+				lat[i] = time.Since(t0)
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	slices.Sort(lat)
+	pct := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))]) / float64(time.Millisecond) }
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "cmds/s")
+	b.ReportMetric(pct(0.5), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+	b.ReportMetric(pct(1), "max-ms")
 }

@@ -169,7 +169,7 @@ func loadSnapshot(ctx context.Context, rdb redis.UniversalClient, keys Keys, m S
 	for i := range names {
 		names[i] = keys.snapshot(m.Seq) + ":" + strconv.Itoa(i)
 	}
-	var data []byte
+	data := make([]byte, 0, m.Bytes)
 	for _, name := range names { // one at a time: chunks are large, and on Redis Cluster one key per call is simplest
 		b, err := rdb.Get(ctx, name).Bytes()
 		if err != nil {
