@@ -108,7 +108,9 @@ func (a *App) Start(ctx context.Context) error {
 	runner := redisbus.NewRunner(a.rdb, keys, engine, a.Log.Named("engine"), metrics)
 	runner.SnapshotEvery, runner.SnapshotInterval = uint64(c.SnapshotEvery), c.SnapshotInterval
 	runner.Lease = &redisbus.Lease{Owner: leaseOwner(), TTL: c.LeaseTTL}
+	runner.WaitReplicas = c.WaitReplicas
 	client := redisbus.NewClient(a.rdb, keys, a.Log.Named("bus"))
+	client.Durable = c.WaitReplicas > 0
 	consumer := newConsumer(c.Shard, a.rdb, ledger, a.Log.Named("settlement"), metrics)
 	a.gateway = wsgateway.New(client, symbols, splitList(c.AllowedOrigins), a.Log.Named("ws"), metrics)
 

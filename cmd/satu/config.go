@@ -32,6 +32,7 @@ type Config struct {
 	SnapshotEvery    int
 	SnapshotInterval time.Duration
 	LeaseTTL         time.Duration
+	WaitReplicas     int
 }
 
 // option binds one Config field to its flag and variable.
@@ -58,6 +59,7 @@ func (c *Config) options() []option {
 		{"reconcile-interval", "SATU_RECONCILE_INTERVAL", "serve, settle: how often to reconcile engine and ledger (0: never)", durationVar(&c.Reconcile, time.Minute)},
 		{"metrics-addr", "SATU_METRICS_ADDR", "settle: listen address of /metrics (empty: none)", stringVar(&c.MetricsAddr, "")},
 		{"snapshot-every", "SATU_SNAPSHOT_EVERY", "serve: snapshot the engine to Redis after this many commands", intVar(&c.SnapshotEvery, 100_000)},
+		{"wait-replicas", "SATU_WAIT_REPLICAS", "serve: answer a command only once this many Redis replicas hold its events (0: do not wait)", countVar(&c.WaitReplicas, 0)},
 		{"lease-ttl", "SATU_LEASE_TTL", "serve: the engine's lease on its shard; a standby takes over this long after the leader stops renewing", durationVar(&c.LeaseTTL, 5*time.Second)},
 		{"snapshot-interval", "SATU_SNAPSHOT_INTERVAL", "serve: and at least this often while commands arrive (0: by count only)", durationVar(&c.SnapshotInterval, 5*time.Minute)},
 	}
@@ -109,6 +111,24 @@ func (v intValue) Set(s string) error {
 	n, err := strconv.Atoi(s)
 	if err != nil || n <= 0 {
 		return fmt.Errorf("want a positive integer")
+	}
+	*v.p = n
+	return nil
+}
+
+type countValue struct{ p *int }
+
+func countVar(p *int, def int) flag.Value { *p = def; return countValue{p} }
+func (v countValue) String() string {
+	if v.p == nil {
+		return "0"
+	}
+	return strconv.Itoa(*v.p)
+}
+func (v countValue) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return fmt.Errorf("want a whole number, 0 or more")
 	}
 	*v.p = n
 	return nil

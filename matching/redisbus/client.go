@@ -2,6 +2,7 @@ package redisbus
 
 import (
 	"context"
+	"errors"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -32,6 +33,11 @@ type Client struct {
 
 	mu      sync.Mutex // guards waiters; never held while doing I/O
 	waiters map[string]*waiter
+
+	// Durable, when set, answers a command only once the engine has
+	// recorded that its events reached the replicas it waits for (the
+	// runner's WaitReplicas): the engine hash's "durable" sequence.
+	Durable bool
 }
 
 type waiter struct {
@@ -55,8 +61,13 @@ func (c *Client) Run(ctx context.Context) error {
 		return err
 	}
 	close(c.ready)
+	var pending []matching.Envelope // read, not yet durable
 	for ctx.Err() == nil {
-		evs, err := ReadEvents(ctx, c.rdb, c.keys, after, 1024, 200*time.Millisecond)
+		block := 200 * time.Millisecond
+		if len(pending) > 0 {
+			block = 5 * time.Millisecond // poll the durable mark promptly
+		}
+		evs, err := ReadEvents(ctx, c.rdb, c.keys, after, 1024, block)
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -65,10 +76,29 @@ func (c *Client) Run(ctx context.Context) error {
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
-		for _, ev := range evs {
-			after = ev.StreamID
-			c.deliver(ev)
+		if len(evs) > 0 {
+			after = evs[len(evs)-1].StreamID
 		}
+		if !c.Durable {
+			for _, ev := range evs {
+				c.deliver(ev)
+			}
+			continue
+		}
+		pending = append(pending, evs...)
+		if len(pending) == 0 {
+			continue
+		}
+		durable, err := c.rdb.HGet(ctx, c.keys.Engine, "durable").Uint64()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			continue
+		}
+		n := 0
+		for n < len(pending) && pending[n].Event.Seq <= durable {
+			c.deliver(pending[n])
+			n++
+		}
+		pending = append(pending[:0], pending[n:]...)
 	}
 	return nil
 }

@@ -107,6 +107,15 @@ type Runner struct {
 	SnapshotEvery    uint64
 	SnapshotInterval time.Duration
 	SnapshotKeep     int
+	// WaitReplicas, when above 0, makes the writer wait (WAIT, up to
+	// WaitTimeout, default 1 s) after each batch until that many replicas
+	// have it, and then record the batch's sequence as durable (engine
+	// hash "durable"); a Client with Durable set answers only then. Not for
+	// Redis Cluster clients (WAIT has no key to route by).
+	WaitReplicas int
+	WaitTimeout  time.Duration
+	durable      uint64 // the last sequence marked durable
+
 	// NoTrim keeps the inbox and events whole (the leader otherwise trims
 	// them after each snapshot; see trim.go).
 	NoTrim bool
@@ -225,6 +234,10 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		res, err := r.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{r.keys.Inbox, after}, Count: count, Block: 200 * time.Millisecond}).Result()
 		if errors.Is(err, redis.Nil) {
+			// Idle: a batch the replicas had not confirmed is retried.
+			if r.WaitReplicas > 0 && lease.leading && r.durable < published {
+				r.waitReplicas(ctx, published)
+			}
 			// Idle and caught up: if something falls due by now (a GTD
 			// expiry, the end of a volatility auction, a scheduled phase),
 			// sequence a tick so that it happens without other traffic.
@@ -299,6 +312,9 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		published = r.engine.Seq()
 		r.written.Add(float64(written))
+		if r.WaitReplicas > 0 {
+			r.waitReplicas(ctx, published)
+		}
 		if r.afterWrite != nil {
 			r.afterWrite()
 		}
@@ -317,6 +333,31 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// waitReplicas waits until WaitReplicas replicas have everything written
+// so far, then marks it durable; when they do not answer in time the mark
+// stays behind (Durable clients wait) and the next batch tries again.
+func (r *Runner) waitReplicas(ctx context.Context, seq uint64) {
+	timeout := r.WaitTimeout
+	if timeout <= 0 {
+		timeout = time.Second
+	}
+	n, err := r.rdb.Do(ctx, "WAIT", r.WaitReplicas, timeout.Milliseconds()).Int64()
+	if err != nil || n < int64(r.WaitReplicas) {
+		if ctx.Err() == nil {
+			r.log.Warn("replicas behind: commands are not acknowledged until they catch up",
+				zap.Int64("replicas", n), zap.Int("want", r.WaitReplicas), zap.Error(err))
+		}
+		return
+	}
+	if err := r.rdb.HSet(ctx, r.keys.Engine, "durable", seq).Err(); err != nil {
+		if ctx.Err() == nil {
+			r.log.Warn("could not mark the batch durable", zap.Error(err))
+		}
+		return
+	}
+	r.durable = seq
 }
 
 // maybeSnapshot takes a snapshot after the command whose inbox entry is
