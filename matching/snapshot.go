@@ -148,9 +148,10 @@ func sortedKeys(m map[string]struct{}) []string {
 	return out
 }
 
-// Hash is the SHA-256 of the snapshot's canonical JSON encoding, in hex.
+// Hash is the SHA-256 of the snapshot's canonical binary encoding
+// (MarshalBinary), in hex.
 func (s *Snapshot) Hash() string {
-	b, err := json.Marshal(s)
+	b, err := s.MarshalBinary()
 	if err != nil {
 		panic(err) // plain data: cannot fail
 	}

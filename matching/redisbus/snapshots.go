@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -18,7 +17,8 @@ import (
 )
 
 // Engine snapshots in Redis. A snapshot is the engine's whole state
-// (matching.Snapshot, canonical JSON) after the command at sequence Seq,
+// (matching.Snapshot in its canonical binary encoding) after the command at
+// sequence Seq,
 // stored in chunks under the shard's hash tag:
 //
 //	satu:{s1}:snap:<seq>:<i>   the chunks, in order (≤ SnapshotChunk bytes each)
@@ -51,14 +51,15 @@ func (k Keys) snapshots() string          { return strings.TrimSuffix(k.Inbox, "
 // SaveSnapshot stores a snapshot taken after the command whose inbox entry
 // is inboxID, then drops all but the newest keep (at least 2).
 func SaveSnapshot(ctx context.Context, rdb redis.UniversalClient, keys Keys, snap *matching.Snapshot, inboxID string, keep int) (SnapshotMeta, error) {
-	data, err := json.Marshal(snap)
+	data, err := snap.MarshalBinary()
 	if err != nil {
 		return SnapshotMeta{}, fmt.Errorf("redisbus: encode snapshot: %w", err)
 	}
 	sum := sha256.Sum256(data)
+	// The state hash (Snapshot.Hash) is the SHA-256 of this same canonical
+	// encoding: the checksum of the stored bytes and the state hash agree.
 	meta := SnapshotMeta{Seq: snap.Seq, Inbox: inboxID, Bytes: len(data), SHA256: hex.EncodeToString(sum[:]),
 		State: hex.EncodeToString(sum[:]), At: time.Now().UTC()}
-	// Snapshot.Hash is the SHA-256 of this same canonical encoding.
 	base := keys.snapshot(snap.Seq)
 	pipe := rdb.Pipeline()
 	for off := 0; off < len(data) || off == 0; off += SnapshotChunk {
@@ -182,7 +183,7 @@ func loadSnapshot(ctx context.Context, rdb redis.UniversalClient, keys Keys, m S
 		return nil, fmt.Errorf("checksum mismatch: %d bytes, sha256 %x; recorded %d bytes, %s", len(data), sum, m.Bytes, m.SHA256)
 	}
 	var snap matching.Snapshot
-	if err := json.Unmarshal(data, &snap); err != nil {
+	if err := snap.UnmarshalBinary(data); err != nil {
 		return nil, fmt.Errorf("decode: %w", err)
 	}
 	if snap.Seq != m.Seq {

@@ -1,0 +1,272 @@
+package matching
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// The snapshot's binary encoding: what is stored and what the state hash
+// covers. It is canonical because the snapshot is (every slice in a
+// defined order) and every field is written, in a fixed order, with
+// uvarints, zig-zag varints, single bytes and length-prefixed strings; the
+// symbols' configuration is embedded as JSON (small, and it evolves). The
+// first bytes are snapshotMagic and the encoding's version.
+
+const snapshotMagic = "SATUSNAP"
+
+// snapshotEncodingV1 is the current binary encoding.
+const snapshotEncodingV1 = 1
+
+// MarshalBinary encodes the snapshot canonically.
+func (s *Snapshot) MarshalBinary() ([]byte, error) {
+	symbols, err := json.Marshal(s.Symbols)
+	if err != nil {
+		return nil, err
+	}
+	w := snapWriter{b: make([]byte, 0, 64+len(symbols)+160*s.orders()+96*len(s.Accounts))}
+	w.b = append(w.b, snapshotMagic...)
+	w.b = append(w.b, snapshotEncodingV1)
+	w.int(int64(s.Version))
+	w.uint(s.Seq)
+	w.int(s.Now)
+	w.uint(s.NextID)
+	w.str(s.FeeAccount)
+	w.int(s.RetentionMs)
+	w.str(string(symbols))
+	w.uint(uint64(len(s.Markets)))
+	for i := range s.Markets {
+		m := &s.Markets[i]
+		w.str(m.Symbol)
+		w.byte(byte(m.State.Phase))
+		w.bool(m.State.Halted)
+		w.int(m.State.RefPrice)
+		w.int(m.State.LastPrice)
+		w.int(m.State.ClosePrice)
+		w.int(m.State.Until)
+		w.byte(byte(m.SchedPhase))
+		for _, side := range [][]OrderSnap{m.Bids, m.Asks} {
+			w.uint(uint64(len(side)))
+			for j := range side {
+				w.order(&side[j])
+			}
+		}
+	}
+	w.uint(uint64(len(s.Accounts)))
+	for i := range s.Accounts {
+		a := &s.Accounts[i]
+		w.str(a.ID)
+		w.str(a.Owner)
+		w.byte(byte(a.Kind))
+		w.uint(uint64(len(a.Permissions)))
+		for _, p := range a.Permissions {
+			w.byte(byte(p))
+		}
+		w.byte(byte(a.STP))
+		w.uint(uint64(len(a.Balances)))
+		for _, b := range a.Balances {
+			w.str(b.Asset)
+			w.int(b.Free)
+			w.int(b.Held)
+		}
+		w.uint(uint64(len(a.ClientIDs)))
+		for _, c := range a.ClientIDs {
+			w.str(c.ClientID)
+			w.uint(c.OrderID)
+		}
+	}
+	for _, refs := range [][]string{s.Deposits, s.Withdrawals} {
+		w.uint(uint64(len(refs)))
+		for _, r := range refs {
+			w.str(r)
+		}
+	}
+	w.uint(uint64(len(s.Finished)))
+	for _, f := range s.Finished {
+		w.str(f.Account)
+		w.str(f.ClientID)
+		w.int(f.At)
+	}
+	return w.b, nil
+}
+
+func (s *Snapshot) orders() int {
+	n := 0
+	for _, m := range s.Markets {
+		n += len(m.Bids) + len(m.Asks)
+	}
+	return n
+}
+
+type snapWriter struct{ b []byte }
+
+func (w *snapWriter) uint(v uint64) { w.b = binary.AppendUvarint(w.b, v) }
+func (w *snapWriter) int(v int64)   { w.b = binary.AppendVarint(w.b, v) }
+func (w *snapWriter) byte(v byte)   { w.b = append(w.b, v) }
+func (w *snapWriter) bool(v bool) {
+	if v {
+		w.b = append(w.b, 1)
+	} else {
+		w.b = append(w.b, 0)
+	}
+}
+func (w *snapWriter) str(s string) { w.uint(uint64(len(s))); w.b = append(w.b, s...) }
+
+func (w *snapWriter) order(o *OrderSnap) {
+	w.uint(o.ID)
+	w.str(o.Account)
+	w.str(o.Symbol)
+	w.str(o.ClientID)
+	w.byte(byte(o.Side))
+	w.byte(byte(o.Type))
+	w.byte(byte(o.TIF))
+	w.byte(byte(o.STP))
+	w.byte(byte(o.Purpose))
+	w.str(o.Obligation)
+	w.bool(o.PostOnly)
+	w.int(o.Price)
+	w.int(o.Quantity)
+	w.int(o.Remaining)
+	w.int(o.Visible)
+	w.int(o.Display)
+	w.int(o.Held)
+	w.int(o.ExpireAt)
+	w.bool(o.ByQuote)
+	w.int(o.Budget)
+}
+
+// UnmarshalBinary decodes MarshalBinary's encoding. Strings that recur
+// (accounts, symbols, assets) are shared; the result holds no reference
+// to data.
+func (s *Snapshot) UnmarshalBinary(data []byte) error {
+	if !bytes.HasPrefix(data, []byte(snapshotMagic)) || len(data) <= len(snapshotMagic) {
+		return fmt.Errorf("%w: not a binary snapshot", ErrSnapshotEncoding)
+	}
+	if v := data[len(snapshotMagic)]; v != snapshotEncodingV1 {
+		return fmt.Errorf("%w: encoding version %d", ErrSnapshotEncoding, v)
+	}
+	r := snapReader{d: decoder{s: string(data), i: len(snapshotMagic) + 1}, interned: map[string]string{}}
+	var out Snapshot
+	out.Version = int(r.d.varint())
+	out.Seq = r.d.uvarint()
+	out.Now = r.d.varint()
+	out.NextID = r.d.uvarint()
+	out.FeeAccount = r.str()
+	out.RetentionMs = r.d.varint()
+	if sym := r.d.str(); r.d.err == nil {
+		if err := json.Unmarshal([]byte(sym), &out.Symbols); err != nil {
+			return fmt.Errorf("%w: symbols: %v", ErrSnapshotEncoding, err)
+		}
+	}
+	out.Markets = make([]MarketSnap, r.count())
+	for i := range out.Markets {
+		m := &out.Markets[i]
+		m.Symbol = r.str()
+		m.State.Phase = Phase(r.d.byte())
+		m.State.Halted = r.d.byte() != 0
+		m.State.RefPrice = r.d.varint()
+		m.State.LastPrice = r.d.varint()
+		m.State.ClosePrice = r.d.varint()
+		m.State.Until = r.d.varint()
+		m.SchedPhase = Phase(r.d.byte())
+		for _, side := range []*[]OrderSnap{&m.Bids, &m.Asks} {
+			*side = make([]OrderSnap, r.count())
+			for j := range *side {
+				r.order(&(*side)[j])
+			}
+		}
+	}
+	out.Accounts = make([]AccountSnap, r.count())
+	for i := range out.Accounts {
+		a := &out.Accounts[i]
+		a.ID = r.str()
+		a.Owner = r.str()
+		a.Kind = AccountKind(r.d.byte())
+		a.Permissions = make([]Permission, r.count())
+		for j := range a.Permissions {
+			a.Permissions[j] = Permission(r.d.byte())
+		}
+		a.STP = STPMode(r.d.byte())
+		a.Balances = make([]BalanceSnap, r.count())
+		for j := range a.Balances {
+			a.Balances[j] = BalanceSnap{Asset: r.str(), Free: r.d.varint(), Held: r.d.varint()}
+		}
+		a.ClientIDs = make([]ClientIDSnap, r.count())
+		for j := range a.ClientIDs {
+			a.ClientIDs[j] = ClientIDSnap{ClientID: strings.Clone(r.d.str()), OrderID: r.d.uvarint()}
+		}
+	}
+	for _, refs := range []*[]string{&out.Deposits, &out.Withdrawals} {
+		*refs = make([]string, r.count())
+		for j := range *refs {
+			(*refs)[j] = strings.Clone(r.d.str())
+		}
+	}
+	out.Finished = make([]FinishedSnap, r.count())
+	for j := range out.Finished {
+		out.Finished[j] = FinishedSnap{Account: r.str(), ClientID: strings.Clone(r.d.str()), At: r.d.varint()}
+	}
+	if r.d.err != nil {
+		return fmt.Errorf("%w: %v", ErrSnapshotEncoding, r.d.err)
+	}
+	if r.d.i != len(r.d.s) {
+		return fmt.Errorf("%w: %d trailing bytes", ErrSnapshotEncoding, len(r.d.s)-r.d.i)
+	}
+	*s = out
+	return nil
+}
+
+// ErrSnapshotEncoding reports bytes that are not a valid binary snapshot.
+var ErrSnapshotEncoding = fmt.Errorf("matching: bad snapshot encoding")
+
+type snapReader struct {
+	d        decoder
+	interned map[string]string
+}
+
+// str reads a string that recurs (an account, symbol or asset) and shares it.
+func (r *snapReader) str() string {
+	s := r.d.str()
+	if v, ok := r.interned[s]; ok {
+		return v
+	}
+	v := strings.Clone(s)
+	r.interned[v] = v
+	return v
+}
+
+// count reads a length, bounded by what is left to read (each element
+// takes at least one byte), so a corrupt count cannot allocate much.
+func (r *snapReader) count() int {
+	n := r.d.uvarint()
+	if n > uint64(len(r.d.s)-r.d.i) {
+		r.d.fail("count beyond the data")
+		return 0
+	}
+	return int(n)
+}
+
+func (r *snapReader) order(o *OrderSnap) {
+	o.ID = r.d.uvarint()
+	o.Account = r.str()
+	o.Symbol = r.str()
+	o.ClientID = strings.Clone(r.d.str())
+	o.Side = Side(r.d.byte())
+	o.Type = OrderType(r.d.byte())
+	o.TIF = TimeInForce(r.d.byte())
+	o.STP = STPMode(r.d.byte())
+	o.Purpose = Purpose(r.d.byte())
+	o.Obligation = r.str()
+	o.PostOnly = r.d.byte() != 0
+	o.Price = r.d.varint()
+	o.Quantity = r.d.varint()
+	o.Remaining = r.d.varint()
+	o.Visible = r.d.varint()
+	o.Display = r.d.varint()
+	o.Held = r.d.varint()
+	o.ExpireAt = r.d.varint()
+	o.ByQuote = r.d.byte() != 0
+	o.Budget = r.d.varint()
+}
