@@ -160,17 +160,25 @@ func TestEngineKilledMidStream(t *testing.T) {
 	}
 
 	second := w.startServe(addr)
-	// Wait until the new engine has applied and written the whole inbox.
+	// Wait until the new process holds the lease (the dead one's lapses
+	// after its TTL; taking it moves the fencing epoch to 2) and has
+	// applied and written the whole inbox.
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		n, _ := w.rdb.XLen(ctx, w.keys.Inbox).Result()
 		seq, _ := w.rdb.HGet(ctx, w.keys.Engine, "seq").Int64()
-		if seq == n && n > 0 {
+		epoch, _ := w.rdb.HGet(ctx, w.keys.Engine, "epoch").Int64()
+		if epoch == 2 && seq == n && n > 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("engine at %d of %d inbox entries", seq, n)
+			t.Fatalf("engine at %d of %d inbox entries, lease epoch %d", seq, n, epoch)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	// One more command answered means the new engine has applied all before it.
+	if err := c.Call(ctx, "POST", "/v1/operator/deposits", map[string]string{"account": "k0", "asset": "KZT",
+		"amount": "1.00", "extRef": "after-restart"}, nil); err != nil {
+		t.Fatal(err)
 	}
 
 	accepted := map[string][]uint64{}
