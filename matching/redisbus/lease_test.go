@@ -58,7 +58,14 @@ func testStandbyTakeover(t *testing.T, rdb redis.UniversalClient, ns string) {
 	})
 	leaderDone := make(chan error, 1)
 	go func() { leaderDone <- leader.Run(ctx) }()
-	time.Sleep(100 * time.Millisecond) // the leader takes the lease first
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) { // the leader takes the lease first
+		if holder, _ := rdb.Get(ctx, "satu:{"+ns+"}:lease").Result(); holder == "leader" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the leader did not take the lease")
+		}
+	}
 
 	standby := newRunner(t, rdb, keys)
 	standby.Lease = &redisbus.Lease{Owner: "standby", TTL: ttl}
