@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"reflect"
-	"strconv"
 	"testing"
 )
 
@@ -26,33 +25,7 @@ func TestCodecCoversEveryField(t *testing.T) {
 // (extremes included), through reflection so that no field is forgotten.
 func randomEvent(rng *rand.Rand) Event {
 	var e Event
-	v := reflect.ValueOf(&e).Elem()
-	for i := range v.NumField() {
-		f := v.Field(i)
-		if rng.IntN(3) == 0 {
-			continue
-		}
-		switch f.Kind() {
-		case reflect.Bool:
-			f.SetBool(true)
-		case reflect.String:
-			f.SetString([]string{"a", "exchange-fees", "ü ₸ \"quoted\"", strconv.Itoa(rng.Int())}[rng.IntN(4)])
-		case reflect.Uint8, reflect.Uint32, reflect.Uint64:
-			x := []uint64{1, 255, 1 << 31, rng.Uint64(), ^uint64(0)}[rng.IntN(5)]
-			for f.OverflowUint(x) {
-				x >>= 8
-			}
-			f.SetUint(x)
-		case reflect.Int32, reflect.Int64:
-			x := []int64{-1, 1, 1 << 40, -(1 << 62), rng.Int64() - rng.Int64()}[rng.IntN(5)]
-			if f.Kind() == reflect.Int32 {
-				x = int64(int32(x))
-			}
-			f.SetInt(x)
-		default:
-			panic("unhandled field kind " + f.Kind().String())
-		}
-	}
+	randomFields(rng, reflect.ValueOf(&e).Elem())
 	return e
 }
 

@@ -2,7 +2,6 @@ package redisbus_test
 
 import (
 	"context"
-	"encoding/json"
 	"slices"
 	"strconv"
 	"sync"
@@ -41,12 +40,7 @@ func BenchmarkRunner(b *testing.B) {
 		cmds = append(cmds, c)
 	}
 	for start := 0; start < len(cmds); start += 1000 {
-		pipe := rdb.Pipeline()
-		for _, c := range cmds[start:min(start+1000, len(cmds))] {
-			payload, _ := json.Marshal(c)
-			pipe.XAdd(ctx, &redis.XAddArgs{Stream: keys.Inbox, Values: []any{"c", payload, "ref", ""}})
-		}
-		if _, err := pipe.Exec(ctx); err != nil {
+		if err := redisbus.Append(ctx, rdb, keys, cmds[start:min(start+1000, len(cmds))]); err != nil {
 			b.Fatal(err)
 		}
 	}

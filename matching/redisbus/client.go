@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -129,10 +128,7 @@ func (c *Client) Do(ctx context.Context, cmd matching.Command) ([]matching.Event
 		return nil, apperr.New(apperr.Unavailable, "event stream not ready")
 	}
 	cmd.Seq, cmd.Time = 0, 0 // the sequencer sets these
-	payload, err := json.Marshal(cmd)
-	if err != nil {
-		return nil, fmt.Errorf("redisbus: encode command: %w", err)
-	}
+	payload := matching.AppendCommand(nil, &cmd)
 	ref := c.prefix + "-" + strconv.FormatUint(c.next.Add(1), 10)
 	w := &waiter{done: make(chan struct{})}
 	c.mu.Lock()
@@ -162,10 +158,7 @@ func Append(ctx context.Context, rdb redis.UniversalClient, keys Keys, cmds []ma
 	pipe := rdb.Pipeline()
 	for _, cmd := range cmds {
 		cmd.Seq, cmd.Time = 0, 0 // the sequencer sets these
-		payload, err := json.Marshal(cmd)
-		if err != nil {
-			return fmt.Errorf("redisbus: encode command: %w", err)
-		}
+		payload := matching.AppendCommand(nil, &cmd)
 		pipe.XAdd(ctx, &redis.XAddArgs{Stream: keys.Inbox, Values: []any{fieldCommand, payload, fieldRef, ""}})
 	}
 	if _, err := pipe.Exec(ctx); err != nil {

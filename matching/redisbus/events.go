@@ -15,7 +15,7 @@ import (
 
 // Field names of stream entries.
 const (
-	fieldCommand = "c"    // inbox: the command as JSON
+	fieldCommand = "c"    // inbox: the command, matching.AppendCommand (or JSON)
 	fieldRef     = "ref"  // inbox and events: the submitter's correlation reference
 	fieldEvent   = "e"    // events: the command's events, matching.AppendEvents (one event as JSON in older entries)
 	fieldLast    = "last" // events, single-event entries only: "1" on the last event of a command

@@ -481,14 +481,21 @@ func replayAfter(ctx context.Context, rdb redis.UniversalClient, keys Keys, e *m
 	return nil
 }
 
-// decodeCommand reads an inbox entry. An undecodable entry becomes a command
-// of no kind, which the engine rejects (UNKNOWN_METHOD): the sequence
-// stays gap-free.
+// decodeCommand reads an inbox entry: a command in the compact encoding
+// (matching.AppendCommand) or as JSON. An undecodable entry becomes a
+// command of no kind, which the engine rejects (UNKNOWN_METHOD): the
+// sequence stays gap-free.
 func decodeCommand(m redis.XMessage) (matching.Command, string) {
 	raw, _ := m.Values[fieldCommand].(string)
 	ref, _ := m.Values[fieldRef].(string)
 	var c matching.Command
-	if err := json.Unmarshal([]byte(raw), &c); err != nil {
+	var err error
+	if strings.HasPrefix(raw, "{") {
+		err = json.Unmarshal([]byte(raw), &c)
+	} else {
+		c, err = matching.DecodeCommand(raw)
+	}
+	if err != nil {
 		c = matching.Command{}
 	}
 	return c, ref
