@@ -12,18 +12,24 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Keys names a shard's Redis keys.
+// Keys names a shard's Redis keys. The other keys of a shard (snapshots,
+// the order book, the lease) are derived from Prefix by this package.
 type Keys struct {
 	Shard  string
+	Prefix string // satu:{shard}: — every key of the shard starts with it
 	Inbox  string // stream of commands, appended by gateways
-	Events string // stream of events, IDs "seq-index", written only by the engine
-	Engine string // hash: seq and inbox ID of the last command whose events are written
+	Events string // stream of events, one entry per command, ID "seq-0", written only by the engine
+	// Engine is a hash: seq and inbox (the last command whose events are
+	// written), epoch (the lease's fencing epoch), settled (settlement's
+	// position), durable (the last sequence replicas confirmed), trimmed
+	// and trimmedInbox (where the inbox now starts).
+	Engine string
 }
 
 // KeysFor returns the keys of a shard, e.g. satu:{s1}:inbox.
 func KeysFor(shard string) Keys {
 	p := fmt.Sprintf("satu:{%s}:", shard)
-	return Keys{Shard: shard, Inbox: p + "inbox", Events: p + "events", Engine: p + "engine"}
+	return Keys{Shard: shard, Prefix: p, Inbox: p + "inbox", Events: p + "events", Engine: p + "engine"}
 }
 
 // DeleteShard deletes every key of a shard (satu:{shard}:*): inbox,
@@ -32,7 +38,7 @@ func KeysFor(shard string) Keys {
 func DeleteShard(ctx context.Context, rdb redis.UniversalClient, k Keys) error {
 	var cursor uint64
 	for {
-		names, next, err := rdb.Scan(ctx, cursor, k.prefix()+"*", 1000).Result()
+		names, next, err := rdb.Scan(ctx, cursor, k.Prefix+"*", 1000).Result()
 		if err != nil {
 			return fmt.Errorf("redisbus: delete shard %s: %w", k.Shard, err)
 		}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -56,7 +55,7 @@ end
 return 0
 `)
 
-func (k Keys) lease() string { return strings.TrimSuffix(k.Inbox, "inbox") + "lease" }
+func (k Keys) lease() string { return k.Prefix + "lease" }
 
 // leaseState is a runner's view of its lease. Without a Lease the runner
 // leads from the start and writes without an epoch.

@@ -27,19 +27,17 @@ import (
 //	satu:{s1}:order:<id>           an open order, matching.OrderView as JSON
 //	satu:{s1}:orders:<account>     set of the account's open order IDs
 
-func (k Keys) prefix() string { return strings.TrimSuffix(k.Inbox, "inbox") }
-
 func (k Keys) bookSide(symbol string, side matching.Side) (levels, quantities string) {
 	s := "bid"
 	if side == matching.Sell {
 		s = "ask"
 	}
-	levels = k.prefix() + "book:" + symbol + ":" + s
+	levels = k.Prefix + "book:" + symbol + ":" + s
 	return levels, levels + ":qty"
 }
 
-func (k Keys) order(id uint64) string           { return k.prefix() + "order:" + strconv.FormatUint(id, 10) }
-func (k Keys) accountOrders(acct string) string { return k.prefix() + "orders:" + acct }
+func (k Keys) order(id uint64) string           { return k.Prefix + "order:" + strconv.FormatUint(id, 10) }
+func (k Keys) accountOrders(acct string) string { return k.Prefix + "orders:" + acct }
 
 type levelKey struct {
 	symbol string
@@ -208,7 +206,7 @@ func levelsOf(prices, quantities any) ([]matching.Level, error) {
 // OpenOrders reads an account's open orders from the mirror, by order ID,
 // with the engine sequence they reflect.
 func OpenOrders(ctx context.Context, rdb redis.UniversalClient, keys Keys, account string) (uint64, []matching.OrderView, error) {
-	res, err := readOpenOrders.Run(ctx, rdb, []string{keys.Engine, keys.accountOrders(account)}, keys.prefix()+"order:").Slice()
+	res, err := readOpenOrders.Run(ctx, rdb, []string{keys.Engine, keys.accountOrders(account)}, keys.Prefix+"order:").Slice()
 	if err != nil {
 		return 0, nil, fmt.Errorf("redisbus: open orders: %w", err)
 	}

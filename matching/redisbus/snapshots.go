@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -23,8 +22,8 @@ import (
 //
 //	satu:{s1}:snap:<seq>:<i>   the chunks, in order (≤ SnapshotChunk bytes each)
 //	satu:{s1}:snap:<seq>       hash: seq, inbox (ID of the entry of that command),
-//	                           chunks, bytes, sha256 (of the whole encoding),
-//	                           state (the engine's state hash), at (Unix ms)
+//	                           chunks, bytes, sha256 (of the whole encoding, which
+//	                           is also the engine's state hash), at (Unix ms)
 //	satu:{s1}:snaps            sorted set of the kept snapshots' sequences
 //
 // The meta hash is written last, so a snapshot is listed only when all its
@@ -39,14 +38,13 @@ type SnapshotMeta struct {
 	Inbox  string // the inbox entry of the command at Seq: replay continues after it
 	Chunks int
 	Bytes  int
-	SHA256 string
-	State  string // the engine's StateHash at Seq
+	SHA256 string // of the encoding: also the engine's StateHash at Seq
 	At     time.Time
 }
 
 func (k Keys) snapshot(seq uint64) string { return k.snapPrefix() + strconv.FormatUint(seq, 10) }
-func (k Keys) snapPrefix() string         { return strings.TrimSuffix(k.Inbox, "inbox") + "snap:" }
-func (k Keys) snapshots() string          { return strings.TrimSuffix(k.Inbox, "inbox") + "snaps" }
+func (k Keys) snapPrefix() string         { return k.Prefix + "snap:" }
+func (k Keys) snapshots() string          { return k.Prefix + "snaps" }
 
 // SaveSnapshot stores a snapshot taken after the command whose inbox entry
 // is inboxID, then drops all but the newest keep (at least 2).
@@ -57,9 +55,8 @@ func SaveSnapshot(ctx context.Context, rdb redis.UniversalClient, keys Keys, sna
 	}
 	sum := sha256.Sum256(data)
 	// The state hash (Snapshot.Hash) is the SHA-256 of this same canonical
-	// encoding: the checksum of the stored bytes and the state hash agree.
-	meta := SnapshotMeta{Seq: snap.Seq, Inbox: inboxID, Bytes: len(data), SHA256: hex.EncodeToString(sum[:]),
-		State: hex.EncodeToString(sum[:]), At: time.Now().UTC()}
+	// encoding: the checksum of the stored bytes is the state hash.
+	meta := SnapshotMeta{Seq: snap.Seq, Inbox: inboxID, Bytes: len(data), SHA256: hex.EncodeToString(sum[:]), At: time.Now().UTC()}
 	base := keys.snapshot(snap.Seq)
 	pipe := rdb.Pipeline()
 	for off := 0; off < len(data) || off == 0; off += SnapshotChunk {
@@ -75,7 +72,7 @@ func SaveSnapshot(ctx context.Context, rdb redis.UniversalClient, keys Keys, sna
 	}
 	pipe = rdb.TxPipeline()
 	pipe.HSet(ctx, base, "seq", meta.Seq, "inbox", meta.Inbox, "chunks", meta.Chunks, "bytes", meta.Bytes,
-		"sha256", meta.SHA256, "state", meta.State, "at", meta.At.UnixMilli())
+		"sha256", meta.SHA256, "at", meta.At.UnixMilli())
 	pipe.ZAdd(ctx, keys.snapshots(), redis.Z{Score: float64(meta.Seq), Member: strconv.FormatUint(meta.Seq, 10)})
 	if _, err := pipe.Exec(ctx); err != nil {
 		return SnapshotMeta{}, fmt.Errorf("redisbus: write snapshot: %w", err)
@@ -126,7 +123,7 @@ func Snapshots(ctx context.Context, rdb redis.UniversalClient, keys Keys) ([]Sna
 		if err != nil {
 			return nil, fmt.Errorf("redisbus: snapshot %d: %w", seq, err)
 		}
-		m := SnapshotMeta{Seq: seq, Inbox: v["inbox"], SHA256: v["sha256"], State: v["state"]}
+		m := SnapshotMeta{Seq: seq, Inbox: v["inbox"], SHA256: v["sha256"]}
 		m.Chunks, _ = strconv.Atoi(v["chunks"])
 		m.Bytes, _ = strconv.Atoi(v["bytes"])
 		ms, _ := strconv.ParseInt(v["at"], 10, 64)
@@ -193,8 +190,10 @@ func loadSnapshot(ctx context.Context, rdb redis.UniversalClient, keys Keys, m S
 	if err != nil {
 		return nil, err
 	}
-	if h := e.StateHash(); h != m.State {
-		return nil, fmt.Errorf("restored state hash %s, recorded %s", h, m.State)
+	// The checksum proved the bytes; this proves the restore: the restored
+	// engine must encode back to exactly them.
+	if h := e.StateHash(); h != m.SHA256 {
+		return nil, fmt.Errorf("restored state hash %s, recorded %s", h, m.SHA256)
 	}
 	return e, nil
 }

@@ -221,8 +221,8 @@ func TestEngineKilledMidStream(t *testing.T) {
 	if err := redisbus.Replay(ctx, w.rdb, w.keys, fresh, final.Seq); err != nil {
 		t.Fatal(err)
 	}
-	if final.Seq != engineSeq || fresh.StateHash() != final.State {
-		t.Fatalf("final snapshot at %d (engine %d): state %s; a clean replay gives %s", final.Seq, engineSeq, final.State, fresh.StateHash())
+	if final.Seq != engineSeq || fresh.StateHash() != final.SHA256 {
+		t.Fatalf("final snapshot at %d (engine %d): state %s; a clean replay gives %s", final.Seq, engineSeq, final.SHA256, fresh.StateHash())
 	}
 
 	store, err := postgres.NewStore(ctx, w.db, nil)
