@@ -66,10 +66,14 @@ func (c *Config) options() []option {
 }
 
 // parseConfig reads defaults, then SATU_* variables, then flags.
-func parseConfig(name string, args []string, getenv func(string) string) (Config, error) {
+// A command's own flags (not configuration) are added by extra.
+func parseConfig(name string, args []string, getenv func(string) string, extra ...func(*flag.FlagSet)) (Config, error) {
 	var c Config
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(os.Stderr)
+	for _, add := range extra {
+		add(fs)
+	}
 	for _, o := range c.options() {
 		if v := getenv(o.env); v != "" {
 			if err := o.value.Set(v); err != nil {

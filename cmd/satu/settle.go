@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -125,22 +124,11 @@ func (e exitCode) Error() string { return fmt.Sprintf("exit code %d", int(e)) }
 // sequence and compares every balance with it. Exit code 0: clean; 1:
 // differences found; 2: reconciliation could not run.
 func reconcileCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	fs := flag.NewFlagSet("satu reconcile", flag.ContinueOnError)
-	fs.SetOutput(os.Stderr)
-	asJSON := fs.Bool("json", false, "print the report as JSON")
-	replay := fs.Bool("replay", false, "also replay the shard's inbox into a fresh engine and compare every balance with it")
-	var rest []string
-	for _, a := range args { // -json and -replay are reconcile's own; the rest is the common configuration
-		switch a {
-		case "-json", "--json":
-			*asJSON = true
-		case "-replay", "--replay":
-			*replay = true
-		default:
-			rest = append(rest, a)
-		}
-	}
-	cfg, err := parseConfig("satu reconcile", rest, getenv)
+	var asJSON, replay *bool
+	cfg, err := parseConfig("satu reconcile", args, getenv, func(fs *flag.FlagSet) {
+		asJSON = fs.Bool("json", false, "print the report as JSON")
+		replay = fs.Bool("replay", false, "also replay the shard's inbox into a fresh engine and compare every balance with it")
+	})
 	if err != nil {
 		return err
 	}
