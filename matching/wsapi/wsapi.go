@@ -256,7 +256,7 @@ func OrderFromEvents(evs []matching.Event, symbols map[string]matching.Symbol) (
 			}
 			s = symbols[ev.Symbol]
 			r.Symbol, r.OrderID, r.ClientOrderID, r.Mandatory = ev.Symbol, ev.OrderID, ev.ClientID, ev.Purpose == matching.PurposeMandatory
-			r.Side = map[matching.Side]string{matching.Buy: "BUY", matching.Sell: "SELL"}[ev.Side]
+			r.Side = wireSide(ev.Side)
 			r.Price = money.Format(ev.Price, s.QuoteScale)
 			r.OrigQty = money.Format(ev.Quantity, s.BaseScale)
 			r.Status = wireStatus(ev.Status)
@@ -280,6 +280,17 @@ func OrderFromEvents(evs []matching.Event, symbols map[string]matching.Symbol) (
 	r.ExecutedQty = money.Format(executed, s.BaseScale)
 	r.QuoteQty = money.Format(quote, s.QuoteScale)
 	return r, nil
+}
+
+// wireSide is a side as the API spells it: BUY or SELL.
+func wireSide(s matching.Side) string {
+	switch s {
+	case matching.Buy:
+		return "BUY"
+	case matching.Sell:
+		return "SELL"
+	}
+	return ""
 }
 
 func wireStatus(s matching.OrderStatus) string {
@@ -326,7 +337,7 @@ func OpenOrder(o matching.OrderView, s matching.Symbol) OrderResult {
 		status = "PARTIALLY_FILLED"
 	}
 	return OrderResult{Symbol: o.Symbol, OrderID: o.ID, ClientOrderID: o.ClientID,
-		Side:  map[matching.Side]string{matching.Buy: "BUY", matching.Sell: "SELL"}[o.Side],
+		Side:  wireSide(o.Side),
 		Price: money.Format(o.Price, s.QuoteScale), OrigQty: money.Format(o.Quantity, s.BaseScale),
 		ExecutedQty: money.Format(o.Quantity-o.Remaining, s.BaseScale), Status: status,
 		Mandatory: o.Purpose == matching.PurposeMandatory}

@@ -141,26 +141,25 @@ func (w *world) startSettle() {
 
 // killSettle sends SIGKILL to the settlement process and reaps it.
 func (w *world) killSettle() {
-	w.settleMu.Lock()
-	defer w.settleMu.Unlock()
-	if w.settle == nil {
-		return
+	if w.signalSettle(syscall.SIGKILL) {
+		w.kills++
 	}
-	_ = w.settle.Process.Signal(syscall.SIGKILL)
-	_ = w.settle.Wait()
-	w.settle = nil
-	w.kills++
 }
 
-func (w *world) stopSettle() {
+// stopSettle stops the settlement process cleanly.
+func (w *world) stopSettle() { w.signalSettle(syscall.SIGTERM) }
+
+// signalSettle signals the settlement process, if one runs, and reaps it.
+func (w *world) signalSettle(sig syscall.Signal) bool {
 	w.settleMu.Lock()
 	defer w.settleMu.Unlock()
 	if w.settle == nil {
-		return
+		return false
 	}
-	_ = w.settle.Process.Signal(syscall.SIGTERM)
+	_ = w.settle.Process.Signal(sig)
 	_ = w.settle.Wait()
 	w.settle = nil
+	return true
 }
 
 // load appends a random flow of commands to the inbox until ctx ends,
