@@ -29,7 +29,42 @@ const (
 	LicenceActive    LicenceStatus = "active"
 	LicenceSuspended LicenceStatus = "suspended" // for 1 to 6 months, Art. 9 §4
 	LicenceRevoked   LicenceStatus = "revoked"
+	// LicenceExpired is never stored: a licence is expired on and after its
+	// ExpiresOn whatever its status (StatusOn).
+	LicenceExpired LicenceStatus = "expired"
+	// LicenceNotIssued is never stored: StatusOn a day before IssuedOn.
+	LicenceNotIssued LicenceStatus = "not_issued"
 )
+
+// Suspension bounds: Art. 9 §4 suspends a licence for 1 to 6 months.
+const (
+	MinSuspensionMonths = 1
+	MaxSuspensionMonths = 6
+)
+
+// ChangeKind is what a licence status change does.
+type ChangeKind string
+
+// The change kinds; the values match the licence_changes.kind column.
+const (
+	// ChangeSuspend suspends the licence from From until Until (exclusive),
+	// 1 to 6 months; after Until it is active again by itself.
+	ChangeSuspend ChangeKind = "suspend"
+	// ChangeReinstate ends a suspension early, from From.
+	ChangeReinstate ChangeKind = "reinstate"
+	// ChangeRevoke revokes the licence from From, for good.
+	ChangeRevoke ChangeKind = "revoke"
+)
+
+// StatusChange is one dated change of a licence's status, kept for ever: a
+// report for a past month is judged by the status in force then, not now.
+type StatusChange struct {
+	Kind  ChangeKind `json:"kind"`
+	From  time.Time  `json:"from"`
+	Until time.Time  `json:"until,omitzero"` // suspensions only
+	// Reason is why the regulator made the change (audit).
+	Reason string `json:"reason"`
+}
 
 // LicenceTermYears is the term of a digital-mining licence (Art. 9).
 const LicenceTermYears = 3
@@ -42,7 +77,12 @@ type Licence struct {
 	Subtype   LicenceSubtype
 	IssuedOn  time.Time
 	ExpiresOn time.Time
-	Status    LicenceStatus
+	// Status is the status the licence was registered with (normally
+	// active); Changes alter it from their dates on.
+	Status LicenceStatus
+	// Changes are the status changes in the order they were made, each
+	// starting no earlier than the one before.
+	Changes []StatusChange
 }
 
 // LicenceExpiresOn returns the expiry date of a licence issued on issuedOn:
@@ -83,20 +123,124 @@ func (l Licence) Validate() error {
 			l.ExpiresOn.UTC().Format(dateLayout), l.IssuedOn.UTC().Format(dateLayout),
 			want.Format(dateLayout), LicenceTermYears)
 	}
+	for i, c := range l.Changes {
+		if err := l.checkChange(c, l.Changes[:i]); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
-// ActiveOn reports whether the licence has status active and
-// IssuedOn ≤ day < ExpiresOn. Status is the registry's current status, not a
-// history: a suspended or revoked licence is active on no day.
-func (l Licence) ActiveOn(day time.Time) bool {
-	return l.Status == LicenceActive && !day.Before(l.IssuedOn) && day.Before(l.ExpiresOn)
+// CheckChange decides whether change may be made to the licence as it
+// stands: a known kind, a date inside the term and not before the last
+// change, a suspension of 1 to 6 whole months, a reinstatement only of a
+// suspended licence, nothing after a revocation, and a reason. It returns
+// apperr.InvalidParameter or apperr.InvalidTransition naming the problem.
+func (l Licence) CheckChange(c StatusChange) error { return l.checkChange(c, l.Changes) }
+
+func (l Licence) checkChange(c StatusChange, before []StatusChange) error {
+	bad := func(code apperr.Code, format string, args ...any) error {
+		return apperr.New(code, "licence %q: %s "+format, append([]any{l.Number, c.Kind}, args...)...)
+	}
+	switch {
+	case c.Kind != ChangeSuspend && c.Kind != ChangeReinstate && c.Kind != ChangeRevoke:
+		return apperr.New(apperr.InvalidParameter, "licence %q: change %q is not one of suspend, reinstate, revoke", l.Number, c.Kind)
+	case !isDate(c.From):
+		return bad(apperr.InvalidParameter, "date %s is not a calendar day at 00:00 UTC", c.From.Format(time.RFC3339))
+	case c.From.Before(l.IssuedOn) || !c.From.Before(l.ExpiresOn):
+		return bad(apperr.InvalidParameter, "from %s is outside the licence's term %s to %s", c.From.UTC().Format(dateLayout),
+			l.IssuedOn.UTC().Format(dateLayout), l.ExpiresOn.UTC().Format(dateLayout))
+	case strings.TrimSpace(c.Reason) == "":
+		return bad(apperr.InvalidParameter, "needs a reason")
+	case c.Kind != ChangeSuspend && !c.Until.IsZero():
+		return bad(apperr.InvalidParameter, "takes no end date")
+	}
+	if n := len(before); n > 0 && c.From.Before(before[n-1].From) {
+		return bad(apperr.InvalidParameter, "from %s comes before the previous change's %s",
+			c.From.UTC().Format(dateLayout), before[n-1].From.UTC().Format(dateLayout))
+	}
+	status := l.statusAfter(c.From, before)
+	switch c.Kind {
+	case ChangeSuspend:
+		months := 0
+		for m := MinSuspensionMonths; m <= MaxSuspensionMonths; m++ {
+			if c.Until.Equal(c.From.AddDate(0, m, 0)) {
+				months = m
+			}
+		}
+		if months == 0 {
+			return bad(apperr.InvalidParameter, "until %s is not 1 to 6 whole months after %s (Art. 9 §4)",
+				c.Until.UTC().Format(dateLayout), c.From.UTC().Format(dateLayout))
+		}
+		if status != LicenceActive {
+			return bad(apperr.InvalidTransition, "of a licence that is %s on %s", status, c.From.UTC().Format(dateLayout))
+		}
+	case ChangeReinstate:
+		if status != LicenceSuspended {
+			return bad(apperr.InvalidTransition, "of a licence that is %s on %s", status, c.From.UTC().Format(dateLayout))
+		}
+	case ChangeRevoke:
+		if status == LicenceRevoked {
+			return bad(apperr.InvalidTransition, "of a licence already revoked")
+		}
+	}
+	return nil
 }
 
+// statusAfter is the registry status on day after applying changes, ignoring
+// the term.
+func (l Licence) statusAfter(day time.Time, changes []StatusChange) LicenceStatus {
+	s := l.Status
+	for _, c := range changes {
+		if c.From.After(day) {
+			break
+		}
+		switch c.Kind {
+		case ChangeSuspend:
+			if day.Before(c.Until) {
+				s = LicenceSuspended
+			} else if s != LicenceRevoked {
+				s = LicenceActive
+			}
+		case ChangeReinstate:
+			s = LicenceActive
+		case ChangeRevoke:
+			s = LicenceRevoked
+		}
+	}
+	return s
+}
+
+// StatusOn returns the licence's status on day: not issued before IssuedOn,
+// expired from ExpiresOn, else its registered status as the changes up to
+// day leave it (a suspension ends by itself at its Until).
+func (l Licence) StatusOn(day time.Time) LicenceStatus {
+	switch {
+	case day.Before(l.IssuedOn):
+		return LicenceNotIssued
+	case !day.Before(l.ExpiresOn):
+		return LicenceExpired
+	}
+	return l.statusAfter(day, l.Changes)
+}
+
+// ActiveOn reports whether the licence is active on day (StatusOn).
+func (l Licence) ActiveOn(day time.Time) bool { return l.StatusOn(day) == LicenceActive }
+
 // activeDuring reports whether the licence is active on some day of
-// [from, to).
+// [from, to). Status only changes at the term's ends and at change dates
+// (and a suspension's end), so those are the only days to look at.
 func (l Licence) activeDuring(from, to time.Time) bool {
-	return l.Status == LicenceActive && l.IssuedOn.Before(to) && l.ExpiresOn.After(from)
+	days := []time.Time{from, l.IssuedOn}
+	for _, c := range l.Changes {
+		days = append(days, c.From, c.Until)
+	}
+	for _, d := range days {
+		if !d.IsZero() && !d.Before(from) && d.Before(to) && l.ActiveOn(d) {
+			return true
+		}
+	}
+	return false
 }
 
 // CheckReportPeriod decides whether a miner holding licences may report the

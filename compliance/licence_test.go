@@ -147,3 +147,91 @@ func TestCheckReportPeriod(t *testing.T) {
 		})
 	}
 }
+
+func TestLicence_Changes(t *testing.T) {
+	base := licence(t, "2024-01-15") // to 2027-01-15
+	suspend := compliance.StatusChange{Kind: compliance.ChangeSuspend, From: day(t, "2024-06-01"), Until: day(t, "2024-09-01"),
+		Reason: "false information in the application"}
+	with := func(changes ...compliance.StatusChange) compliance.Licence {
+		l := base
+		l.Changes = changes
+		return l
+	}
+	t.Run("StatusOn", func(t *testing.T) {
+		revoke := compliance.StatusChange{Kind: compliance.ChangeRevoke, From: day(t, "2025-02-01"), Reason: "repeat violation"}
+		reinstate := compliance.StatusChange{Kind: compliance.ChangeReinstate, From: day(t, "2024-07-01"), Reason: "appeal upheld"}
+		for _, tc := range []struct {
+			name string
+			l    compliance.Licence
+			on   string
+			want compliance.LicenceStatus
+		}{
+			{"before issue", base, "2024-01-14", compliance.LicenceNotIssued},
+			{"issued", base, "2024-01-15", compliance.LicenceActive},
+			{"expired", base, "2027-01-15", compliance.LicenceExpired},
+			{"suspended from its first day", with(suspend), "2024-06-01", compliance.LicenceSuspended},
+			{"suspended to its last day", with(suspend), "2024-08-31", compliance.LicenceSuspended},
+			{"active again after the suspension", with(suspend), "2024-09-01", compliance.LicenceActive},
+			{"reinstated early", with(suspend, reinstate), "2024-07-01", compliance.LicenceActive},
+			{"revoked", with(suspend, revoke), "2025-02-01", compliance.LicenceRevoked},
+			{"active before the revocation", with(suspend, revoke), "2025-01-31", compliance.LicenceActive},
+			{"expiry wins over revocation", with(revoke), "2027-02-01", compliance.LicenceExpired},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				if err := tc.l.Validate(); err != nil {
+					t.Fatal(err)
+				}
+				if got := tc.l.StatusOn(day(t, tc.on)); got != tc.want {
+					t.Fatalf("StatusOn(%s) = %s, want %s", tc.on, got, tc.want)
+				}
+			})
+		}
+	})
+	t.Run("ReportPeriod", func(t *testing.T) {
+		// Suspended all of July 2024: no report for July; June and
+		// September have active days.
+		l := with(compliance.StatusChange{Kind: compliance.ChangeSuspend, From: day(t, "2024-06-20"), Until: day(t, "2024-09-20"), Reason: "r"})
+		for period, want := range map[string]apperr.Code{"2024-06-01": "", "2024-07-01": apperr.NoLicence, "2024-08-01": apperr.NoLicence, "2024-09-01": ""} {
+			err := compliance.CheckReportPeriod([]compliance.Licence{l}, day(t, period))
+			if want == "" && err != nil {
+				t.Errorf("%s: %v", period, err)
+			} else if want != "" {
+				wantCode(t, err, want)
+			}
+		}
+	})
+	for _, tc := range []struct {
+		name   string
+		before []compliance.StatusChange
+		change compliance.StatusChange
+		want   apperr.Code
+	}{
+		{"OK suspend", nil, suspend, ""},
+		{"OK six months", nil, compliance.StatusChange{Kind: compliance.ChangeSuspend, From: day(t, "2024-06-01"), Until: day(t, "2024-12-01"), Reason: "r"}, ""},
+		{"OK revoke a suspended licence", []compliance.StatusChange{suspend},
+			compliance.StatusChange{Kind: compliance.ChangeRevoke, From: day(t, "2024-07-01"), Reason: "r"}, ""},
+		{"ErrSevenMonths", nil, compliance.StatusChange{Kind: compliance.ChangeSuspend, From: day(t, "2024-06-01"), Until: day(t, "2025-01-01"), Reason: "r"}, apperr.InvalidParameter},
+		{"ErrTwoWeeks", nil, compliance.StatusChange{Kind: compliance.ChangeSuspend, From: day(t, "2024-06-01"), Until: day(t, "2024-06-15"), Reason: "r"}, apperr.InvalidParameter},
+		{"ErrNoReason", nil, compliance.StatusChange{Kind: compliance.ChangeRevoke, From: day(t, "2024-06-01")}, apperr.InvalidParameter},
+		{"ErrUnknownKind", nil, compliance.StatusChange{Kind: "pause", From: day(t, "2024-06-01"), Reason: "r"}, apperr.InvalidParameter},
+		{"ErrOutsideTerm", nil, compliance.StatusChange{Kind: compliance.ChangeRevoke, From: day(t, "2027-01-15"), Reason: "r"}, apperr.InvalidParameter},
+		{"ErrBeforePrevious", []compliance.StatusChange{suspend},
+			compliance.StatusChange{Kind: compliance.ChangeRevoke, From: day(t, "2024-05-01"), Reason: "r"}, apperr.InvalidParameter},
+		{"ErrReinstateActive", nil, compliance.StatusChange{Kind: compliance.ChangeReinstate, From: day(t, "2024-06-01"), Reason: "r"}, apperr.InvalidTransition},
+		{"ErrSuspendSuspended", []compliance.StatusChange{suspend}, suspend, apperr.InvalidTransition},
+		{"ErrRevokeTwice", []compliance.StatusChange{{Kind: compliance.ChangeRevoke, From: day(t, "2024-05-01"), Reason: "r"}},
+			compliance.StatusChange{Kind: compliance.ChangeRevoke, From: day(t, "2024-06-01"), Reason: "r"}, apperr.InvalidTransition},
+		{"ErrUntilOnRevoke", nil, compliance.StatusChange{Kind: compliance.ChangeRevoke, From: day(t, "2024-06-01"), Until: day(t, "2024-07-01"), Reason: "r"}, apperr.InvalidParameter},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := with(tc.before...).CheckChange(tc.change)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			wantCode(t, err, tc.want)
+		})
+	}
+}

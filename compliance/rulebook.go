@@ -23,20 +23,24 @@ type RuleBook struct {
 // LoadRuleBook parses and validates the embedded rule-set files
 // (rulesets/<id>.json) and checks that DefaultRuleSet is among them. An error
 // here is a defect in the shipped files, not in user input.
-func LoadRuleBook() (*RuleBook, error) {
-	names, err := fs.Glob(ruleSetFiles, "rulesets/*.json")
+func LoadRuleBook() (*RuleBook, error) { return LoadRuleBookFS(ruleSetFiles, "rulesets") }
+
+// LoadRuleBookFS is LoadRuleBook over the *.json files of dir in fsys. A
+// broken file fails the load with its name, line and field.
+func LoadRuleBookFS(fsys fs.FS, dir string) (*RuleBook, error) {
+	names, err := fs.Glob(fsys, path.Join(dir, "*.json"))
 	if err != nil {
 		return nil, fmt.Errorf("load rule book: %w", err)
 	}
 	sets := make([]*RuleSet, 0, len(names))
 	for _, name := range names {
-		data, err := ruleSetFiles.ReadFile(name)
+		data, err := fs.ReadFile(fsys, name)
 		if err != nil {
 			return nil, fmt.Errorf("load rule book: %w", err)
 		}
-		r, err := ParseRuleSet(data)
+		r, err := ParseRuleSetFile(name, data)
 		if err != nil {
-			return nil, fmt.Errorf("load rule book: %s: %w", name, err)
+			return nil, fmt.Errorf("load rule book: %w", err)
 		}
 		if want := strings.TrimSuffix(path.Base(name), ".json"); r.ID != want {
 			return nil, fmt.Errorf("load rule book: %s: id %q does not match the file name", name, r.ID)

@@ -51,6 +51,17 @@ type RuleSet struct {
 	// Notes are caveats a reader must see: conflicts between sources,
 	// amendments whose effect is not confirmed.
 	Notes []string
+	// Attribution decides which settled fills count towards an obligation.
+	Attribution Attribution
+	// Sanctions is the fine table for overdue obligations.
+	Sanctions Sanctions
+	// MCIValues are the monthly calculation index by year, ascending.
+	MCIValues []MCIValue
+	// LicenceFees are the licence fees per sub-type in MCI.
+	LicenceFees []LicenceFee
+	// MiningFeeTable names the mining-fee table file (package miningfee)
+	// this rule set goes with.
+	MiningFeeTable string
 }
 
 // ShareStep is a share in force from a date until the next step.
@@ -104,45 +115,74 @@ func (r *RuleSet) ShareOn(day time.Time) (ShareStep, error) {
 // Validate checks a rule set's invariants: an id of lower-case words joined
 // by hyphens, version ≥ 1, a title, at least one step, steps at UTC midnight
 // strictly increasing in date, each with a valid share (0 ≤ share ≤ 1) and a
-// source, the calendar-month period, a deadline from 0 to 366 days and a
-// three-letter currency code. It returns apperr.InvalidParameter naming the
-// first problem.
+// source, the calendar-month period, a deadline from 0 to 366 days, a
+// three-letter currency code, the attribution settings, a sanctions table,
+// MCI values and both licence fees. It returns apperr.InvalidParameter
+// naming the first problem and the field it is in.
 func (r *RuleSet) Validate() error {
-	bad := func(format string, args ...any) error {
-		return apperr.New(apperr.InvalidParameter, "rule set %q: "+format, append([]any{r.ID}, args...)...)
+	if e := r.validate(); e != nil {
+		return apperr.New(apperr.InvalidParameter, "rule set %q: %s", r.ID, e)
 	}
+	return nil
+}
+
+// validate is Validate with the problem's field path, so a file's error can
+// point at its line.
+func (r *RuleSet) validate() *fieldError {
 	switch {
 	case !ruleSetID.MatchString(r.ID):
-		return bad("id must be lower-case words joined by hyphens")
+		return fieldErr("id", "must be lower-case words joined by hyphens")
 	case r.Version < 1:
-		return bad("version %d is below 1", r.Version)
+		return fieldErr("version", "%d is below 1", r.Version)
 	case strings.TrimSpace(r.Title) == "":
-		return bad("title is empty")
+		return fieldErr("title", "is empty")
 	case len(r.Steps) == 0:
-		return bad("has no steps")
+		return fieldErr("steps", "has no steps")
 	case r.Period != PeriodCalendarMonth:
-		return bad("period %q is not supported (only %q)", r.Period, PeriodCalendarMonth)
+		return fieldErr("settings.compliance_period.value", "period %q is not supported (only %q)", r.Period, PeriodCalendarMonth)
 	case r.DeadlineDays < 0 || r.DeadlineDays > 366:
-		return bad("deadline of %d days after the period is outside 0…366", r.DeadlineDays)
+		return fieldErr("settings.deadline_days_after_period_end.value", "deadline of %d days after the period is outside 0…366", r.DeadlineDays)
 	case !currencyCode.MatchString(r.ProceedsCurrency):
-		return bad("proceeds currency %q is not a three-letter ISO 4217 code", r.ProceedsCurrency)
+		return fieldErr("settings.proceeds_currency.value", "proceeds currency %q is not a three-letter ISO 4217 code", r.ProceedsCurrency)
 	}
 	for i, s := range r.Steps {
+		at := func(f string) string { return "steps[" + itoa(i) + "]." + f }
 		if !isDate(s.From) {
-			return bad("step %d: date %s is not a calendar day at 00:00 UTC", i+1, s.From.Format(time.RFC3339))
+			return fieldErr(at("from"), "step %d: date %s is not a calendar day at 00:00 UTC", i+1, s.From.Format(time.RFC3339))
 		}
 		if i > 0 && !s.From.After(r.Steps[i-1].From) {
-			return bad("step %d: %s does not come after the previous step's %s",
+			return fieldErr(at("from"), "step %d: %s does not come after the previous step's %s",
 				i+1, s.From.UTC().Format(dateLayout), r.Steps[i-1].From.UTC().Format(dateLayout))
 		}
 		if err := s.Share.Validate(); err != nil {
-			return bad("step %d: share %d/%d is not a fraction from 0 to 1", i+1, s.Share.Num, s.Share.Den)
+			return fieldErr(at("share"), "step %d: share %d/%d is not a fraction from 0 to 1", i+1, s.Share.Num, s.Share.Den)
 		}
 		if strings.TrimSpace(s.Source) == "" {
-			return bad("step %d has no source", i+1)
+			return fieldErr(at("source"), "step %d has no source", i+1)
 		}
 	}
-	return nil
+	a := r.Attribution
+	switch {
+	case strings.TrimSpace(a.Venue) == "":
+		return fieldErr("attribution.venue.value", "is empty")
+	case a.Purpose != "mandatory":
+		return fieldErr("attribution.purpose.value", "%q is not an order purpose Satu has (only \"mandatory\")", a.Purpose)
+	case a.PriceTolerance.Validate() != nil:
+		return fieldErr("attribution.price_tolerance.value", "is not a fraction from 0 to 1")
+	case a.ReferencePrice != ReferenceVWAPElseAuction:
+		return fieldErr("attribution.reference_price.value", "method %q is unknown (only %q)", a.ReferencePrice, ReferenceVWAPElseAuction)
+	case a.ReferenceWindow < time.Hour || a.ReferenceWindow > 31*24*time.Hour:
+		return fieldErr("attribution.reference_window_hours.value", "%s is outside 1 hour…31 days", a.ReferenceWindow)
+	case strings.TrimSpace(r.MiningFeeTable) == "":
+		return fieldErr("mining_fee_table.value", "is empty")
+	}
+	if e := r.Sanctions.validate(); e != nil {
+		return e
+	}
+	if e := validateMCI(r.MCIValues); e != nil {
+		return e
+	}
+	return validateLicenceFees(r.LicenceFees)
 }
 
 // clone returns a deep copy, so callers of a RuleBook cannot change the
@@ -152,5 +192,8 @@ func (r *RuleSet) clone() *RuleSet {
 	c.Steps = slices.Clone(r.Steps)
 	c.Defaults = slices.Clone(r.Defaults)
 	c.Notes = slices.Clone(r.Notes)
+	c.Sanctions.Steps = slices.Clone(r.Sanctions.Steps)
+	c.MCIValues = slices.Clone(r.MCIValues)
+	c.LicenceFees = slices.Clone(r.LicenceFees)
 	return &c
 }

@@ -34,7 +34,8 @@ func TestLoadRuleBook(t *testing.T) {
 			if r.Period != compliance.PeriodCalendarMonth || r.DeadlineDays != 30 || r.ProceedsCurrency != "KZT" {
 				t.Errorf("settings = %q, %d days, %q; want calendar_month, 30, KZT", r.Period, r.DeadlineDays, r.ProceedsCurrency)
 			}
-			wantDefaults := []string{"compliance_period", "deadline_days_after_period_end", "proceeds_currency", "exceptions"}
+			wantDefaults := []string{"compliance_period", "deadline_days_after_period_end", "proceeds_currency", "exceptions",
+				"purpose", "price_tolerance", "reference_price", "reference_window_hours", "repeat_window_months", "mining_fee_table"}
 			if !slices.Equal(r.Defaults, wantDefaults) {
 				t.Errorf("Defaults = %v, want %v", r.Defaults, wantDefaults)
 			}
@@ -143,8 +144,23 @@ func validRuleSet(tb testing.TB) *compliance.RuleSet {
 			{From: day(tb, "2025-01-01"), Share: compliance.Share{Num: 3, Den: 4}, Source: "test", Confirmed: true},
 		},
 		Period: compliance.PeriodCalendarMonth, DeadlineDays: 30, ProceedsCurrency: "KZT",
+		Attribution: compliance.Attribution{Venue: "Satu", Purpose: "mandatory", PriceTolerance: compliance.Share{Num: 5, Den: 100},
+			ReferencePrice: compliance.ReferenceVWAPElseAuction, ReferenceWindow: 24 * time.Hour},
+		Sanctions: compliance.Sanctions{RepeatWindowMonths: 12, Steps: []compliance.SanctionStep{
+			{From: day(tb, "2024-01-01"), Violation: 1, FineMCI: 15, Mark: dflt},
+			{From: day(tb, "2024-01-01"), Violation: 2, FineMCI: 150, SuspensionMonths: 3, Mark: dflt},
+		}},
+		MCIValues: []compliance.MCIValue{{Year: 2023, Tenge: 3450, Mark: confirmed}},
+		LicenceFees: []compliance.LicenceFee{{Subtype: compliance.SubtypeOwnDataCentre, MCI: 2000, Mark: confirmed},
+			{Subtype: compliance.SubtypeHosted, MCI: 5, Mark: confirmed}},
+		MiningFeeTable: "kz-mining-fee",
 	}
 }
+
+var (
+	dflt      = compliance.Mark{SatuDefault: true, Source: "test default"}
+	confirmed = compliance.Mark{Confirmed: true, Source: "B: test"}
+)
 
 func TestRuleSet_Validate(t *testing.T) {
 	if err := validRuleSet(t).Validate(); err != nil {
@@ -169,6 +185,26 @@ func TestRuleSet_Validate(t *testing.T) {
 		{"ErrPeriod", func(r *compliance.RuleSet) { r.Period = "quarter" }},
 		{"ErrDeadline", func(r *compliance.RuleSet) { r.DeadlineDays = -1 }},
 		{"ErrCurrency", func(r *compliance.RuleSet) { r.ProceedsCurrency = "tenge" }},
+		{"ErrVenue", func(r *compliance.RuleSet) { r.Attribution.Venue = "" }},
+		{"ErrPurpose", func(r *compliance.RuleSet) { r.Attribution.Purpose = "voluntary" }},
+		{"ErrTolerance", func(r *compliance.RuleSet) { r.Attribution.PriceTolerance = compliance.Share{Num: 2, Den: 1} }},
+		{"ErrReferenceMethod", func(r *compliance.RuleSet) { r.Attribution.ReferencePrice = "mid" }},
+		{"ErrReferenceWindow", func(r *compliance.RuleSet) { r.Attribution.ReferenceWindow = time.Minute }},
+		{"ErrMiningFeeTable", func(r *compliance.RuleSet) { r.MiningFeeTable = "" }},
+		{"ErrRepeatWindow", func(r *compliance.RuleSet) { r.Sanctions.RepeatWindowMonths = 0 }},
+		{"ErrNoSanctions", func(r *compliance.RuleSet) { r.Sanctions.Steps = nil }},
+		{"ErrNoFirstViolation", func(r *compliance.RuleSet) { r.Sanctions.Steps = r.Sanctions.Steps[1:] }},
+		{"ErrSuspensionTooLong", func(r *compliance.RuleSet) { r.Sanctions.Steps[1].SuspensionMonths = 7 }},
+		{"ErrNegativeFine", func(r *compliance.RuleSet) { r.Sanctions.Steps[0].FineMCI = -1 }},
+		{"ErrSanctionUnmarked", func(r *compliance.RuleSet) { r.Sanctions.Steps[0].Mark = compliance.Mark{Source: "x"} }},
+		{"ErrSanctionTwice", func(r *compliance.RuleSet) { r.Sanctions.Steps[1].Violation = 1 }},
+		{"ErrNoMCI", func(r *compliance.RuleSet) { r.MCIValues = nil }},
+		{"ErrMCIZero", func(r *compliance.RuleSet) { r.MCIValues[0].Tenge = 0 }},
+		{"ErrMCIOrder", func(r *compliance.RuleSet) {
+			r.MCIValues = append(r.MCIValues, compliance.MCIValue{Year: 2022, Tenge: 3063, Mark: confirmed})
+		}},
+		{"ErrLicenceFeeMissing", func(r *compliance.RuleSet) { r.LicenceFees = r.LicenceFees[:1] }},
+		{"ErrLicenceFeeSubtype", func(r *compliance.RuleSet) { r.LicenceFees[1].Subtype = "III" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := validRuleSet(t)
