@@ -153,7 +153,7 @@ func TestMandatorySaleEndToEnd(t *testing.T) {
 	}
 	o := got.Obligations[0]
 	if o.Mined != "1.23456789" || o.Required != "0.92592592" || o.Sold != "0.92592592" || o.Remaining != "0.00000000" ||
-		o.Status != compliance.StatusMet || o.RuleSet != "kz-law-193" || o.RuleSetVersion != 1 {
+		o.Status != compliance.StatusMet || o.RuleSet != "kz-law-193" || o.RuleSetVersion != 2 {
 		t.Fatalf("obligation after sale = %+v", o)
 	}
 	// Fees, in KZT, rounded down to the tiyn: the miner took liquidity and

@@ -298,32 +298,32 @@ func TestStore_SubmitReport(t *testing.T) {
 	}{
 		{"OK/2024", compliance.DefaultRuleSet, "BTC", "2024-02-01", btc + sat, compliance.ObligationView{
 			Asset: "BTC", Period: "2024-02", PeriodStart: "2024-02-01", PeriodEnd: "2024-02-29", Deadline: "2024-03-30",
-			Mined: "1.00000001", Share: "0.5", RuleSet: "kz-law-193", RuleSetVersion: 1,
+			Mined: "1.00000001", Share: "0.5", RuleSet: "kz-law-193", RuleSetVersion: 2,
 			Required: "0.50000001", Sold: "0.00000000", Remaining: "0.50000001", Status: compliance.StatusOpen}},
 		{"OK/2025", compliance.DefaultRuleSet, "BTC", "2025-01-01", 2 * btc, compliance.ObligationView{
 			Asset: "BTC", Period: "2025-01", PeriodStart: "2025-01-01", PeriodEnd: "2025-01-31", Deadline: "2025-03-02",
-			Mined: "2.00000000", Share: "0.75", RuleSet: "kz-law-193", RuleSetVersion: 1,
+			Mined: "2.00000000", Share: "0.75", RuleSet: "kz-law-193", RuleSetVersion: 2,
 			Required: "1.50000000", Sold: "0.00000000", Remaining: "1.50000000", Status: compliance.StatusOpen}},
 		{"OK/2025OneSatoshi", compliance.DefaultRuleSet, "BTC", "2025-06-01", sat, compliance.ObligationView{
 			Asset: "BTC", Period: "2025-06", PeriodStart: "2025-06-01", PeriodEnd: "2025-06-30", Deadline: "2025-07-30",
-			Mined: "0.00000001", Share: "0.75", RuleSet: "kz-law-193", RuleSetVersion: 1,
+			Mined: "0.00000001", Share: "0.75", RuleSet: "kz-law-193", RuleSetVersion: 2,
 			Required: "0.00000001", Sold: "0.00000000", Remaining: "0.00000001", Status: compliance.StatusOpen}},
 		{"OK/ETHScale9", compliance.DefaultRuleSet, "ETH", "2025-12-01", 3, compliance.ObligationView{
 			Asset: "ETH", Period: "2025-12", PeriodStart: "2025-12-01", PeriodEnd: "2025-12-31", Deadline: "2026-01-30",
-			Mined: "0.000000003", Share: "0.75", RuleSet: "kz-law-193", RuleSetVersion: 1,
+			Mined: "0.000000003", Share: "0.75", RuleSet: "kz-law-193", RuleSetVersion: 2,
 			Required: "0.000000003", Sold: "0.000000000", Remaining: "0.000000003", Status: compliance.StatusOpen}},
 		// Before Art. 8 §4 applied the share is 0: nothing to sell, met at once.
 		{"OK/2023ShareZero", compliance.DefaultRuleSet, "BTC", "2023-06-01", btc, compliance.ObligationView{
 			Asset: "BTC", Period: "2023-06", PeriodStart: "2023-06-01", PeriodEnd: "2023-06-30", Deadline: "2023-07-30",
-			Mined: "1.00000000", Share: "0", RuleSet: "kz-law-193", RuleSetVersion: 1,
+			Mined: "1.00000000", Share: "0", RuleSet: "kz-law-193", RuleSetVersion: 2,
 			Required: "0.00000000", Sold: "0.00000000", Remaining: "0.00000000", Status: compliance.StatusMet}},
 		{"OK/Paper2025", "kz-paper-2024", "BTC", "2025-03-01", btc, compliance.ObligationView{
 			Asset: "BTC", Period: "2025-03", PeriodStart: "2025-03-01", PeriodEnd: "2025-03-31", Deadline: "2025-04-30",
-			Mined: "1.00000000", Share: "0.8", RuleSet: "kz-paper-2024", RuleSetVersion: 1,
+			Mined: "1.00000000", Share: "0.8", RuleSet: "kz-paper-2024", RuleSetVersion: 2,
 			Required: "0.80000000", Sold: "0.00000000", Remaining: "0.80000000", Status: compliance.StatusOpen}},
 		{"OK/Paper2024", "kz-paper-2024", "BTC", "2024-02-01", 3 * sat, compliance.ObligationView{
 			Asset: "BTC", Period: "2024-02", PeriodStart: "2024-02-01", PeriodEnd: "2024-02-29", Deadline: "2024-03-30",
-			Mined: "0.00000003", Share: "0.5", RuleSet: "kz-paper-2024", RuleSetVersion: 1,
+			Mined: "0.00000003", Share: "0.5", RuleSet: "kz-paper-2024", RuleSetVersion: 2,
 			Required: "0.00000002", Sold: "0.00000000", Remaining: "0.00000002", Status: compliance.StatusOpen}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
