@@ -25,6 +25,9 @@ type Miner struct {
 	BIN        string     `json:"bin"` // BIN for a legal entity, IIN for an individual entrepreneur: 12 digits
 	EntityKind EntityKind `json:"entityKind"`
 	Accounts   []string   `json:"accounts"`
+	Email      string     `json:"email,omitempty"`
+	Phone      string     `json:"phone,omitempty"`
+	Address    string     `json:"address,omitempty"`
 }
 
 var (
@@ -43,6 +46,10 @@ func (m Miner) Validate() error {
 		return apperr.New(apperr.InvalidParameter, "BIN/IIN %q must be 12 digits", m.BIN)
 	case m.EntityKind != LegalEntity && m.EntityKind != IndividualEntrepreneur:
 		return apperr.New(apperr.InvalidParameter, "entity kind must be %q or %q", LegalEntity, IndividualEntrepreneur)
+	case len(m.Email) > 200 || len(m.Phone) > 50 || len(m.Address) > 500:
+		return apperr.New(apperr.InvalidParameter, "contacts too long (email ≤ 200, phone ≤ 50, address ≤ 500 characters)")
+	case m.Email != "" && !strings.Contains(m.Email, "@"):
+		return apperr.New(apperr.InvalidParameter, "email %q is not an address", m.Email)
 	case len(m.Accounts) == 0:
 		return apperr.New(apperr.InvalidParameter, "a miner needs at least one exchange account")
 	}

@@ -80,7 +80,15 @@ const (
 	StatusOpen Status = "open"
 	// StatusMet: at least the required volume has been sold.
 	StatusMet Status = "met"
+	// StatusOverdue: the deadline passed with less than the required volume
+	// sold; a violation was recorded. Sales after the deadline no longer
+	// count towards it (its window has closed).
+	StatusOverdue Status = "overdue"
 )
+
+// Overdue reports whether an obligation with this deadline, still open, is
+// overdue on today: the deadline day itself is still in time.
+func Overdue(deadline, today time.Time) bool { return today.After(deadline) }
 
 // Progress compares the volume sold with the volume required: the obligation
 // is met iff sold ≥ required, so a required volume of 0 is met at once.

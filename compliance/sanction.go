@@ -67,13 +67,14 @@ func (s Sanctions) Sanction(day time.Time, nth int) (SanctionStep, error) {
 }
 
 // ViolationNumber counts which violation of a miner one arising on day is:
-// 1 plus the earlier violations (on days before day, or the same day)
-// within the repeat window before it.
+// 1 plus the violations that arose on earlier days within the repeat window
+// before it. Two violations arising the same day (two assets of one month)
+// are both first: neither was established before the other.
 func (s Sanctions) ViolationNumber(day time.Time, earlier []time.Time) int {
 	since := day.AddDate(0, -s.RepeatWindowMonths, 0)
 	n := 1
 	for _, e := range earlier {
-		if e.After(since) && !e.After(day) {
+		if e.After(since) && e.Before(day) {
 			n++
 		}
 	}

@@ -20,7 +20,7 @@ func TestSanctions(t *testing.T) {
 			{"first", "2025-03-02", nil, 1},
 			{"repeat within 12 months", "2025-03-02", []string{"2024-04-01"}, 2},
 			{"12 months ago exactly is not a repeat", "2025-03-02", []string{"2024-03-02"}, 1},
-			{"same day counts", "2025-03-02", []string{"2025-03-02"}, 2},
+			{"same day is not a repeat", "2025-03-02", []string{"2025-03-02"}, 1},
 			{"later ones do not count", "2025-03-02", []string{"2025-04-01"}, 1},
 			{"third", "2025-03-02", []string{"2024-06-01", "2025-01-01"}, 3},
 		} {

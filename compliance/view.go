@@ -14,6 +14,7 @@ type ObligationView struct {
 	Share          string `json:"share"`
 	RuleSet        string `json:"ruleSet"`
 	RuleSetVersion int    `json:"ruleSetVersion"`
+	ReportVersion  int    `json:"reportVersion"`
 	Required       string `json:"required"`
 	Sold           string `json:"sold"`
 	Remaining      string `json:"remaining"`

@@ -71,16 +71,6 @@ type Fill struct {
 	Event matching.Event
 }
 
-// MandatoryFill is the part of a fill that counts towards a miner's
-// mandatory-sale obligation: the seller's account and the base quantity.
-type MandatoryFill struct {
-	FillID        string
-	SellerAccount string
-	Asset         string
-	Quantity      int64
-	ExecutedAt    int64 // Unix milliseconds, from the sequenced command
-}
-
 // Batch is what one settlement transaction writes.
 type Batch struct {
 	After             string // the stream position this batch continues from
@@ -90,7 +80,6 @@ type Batch struct {
 	Accounts          []matching.Event // account_opened
 	Fills             []Fill
 	Postings          []Posting
-	Mandatory         []MandatoryFill
 	FeeAccounts       []string // fee accounts credited in this batch
 	Custody           []CustodyMovement
 	// EngineBalances is the engine's view, after the batch, of every
@@ -142,10 +131,6 @@ func (b *Batch) Add(streamID string, ev matching.Event) {
 			if !slices.Contains(b.FeeAccounts, ev.FeeAccount) {
 				b.FeeAccounts = append(b.FeeAccounts, ev.FeeAccount)
 			}
-		}
-		if ev.Purpose == matching.PurposeMandatory {
-			b.Mandatory = append(b.Mandatory, MandatoryFill{FillID: id, SellerAccount: ev.SellerAccount,
-				Asset: ev.BaseAsset, Quantity: ev.Quantity, ExecutedAt: ev.Time})
 		}
 	}
 }

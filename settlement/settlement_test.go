@@ -49,8 +49,8 @@ func TestBatchPostingsBalance(t *testing.T) {
 	if len(b.Fills) != 1 || b.Fills[0].ID != "4-1" {
 		t.Fatalf("fills = %+v", b.Fills)
 	}
-	if len(b.Mandatory) != 1 || b.Mandatory[0] != (settlement.MandatoryFill{FillID: "4-1", SellerAccount: "m", Asset: "BTC", Quantity: 60, ExecutedAt: 99}) {
-		t.Fatalf("mandatory = %+v", b.Mandatory)
+	if f := b.Fills[0].Event; f.SellerAccount != "m" || f.Quantity != 60 || f.Time != 99 || f.Purpose != matching.PurposeMandatory {
+		t.Fatalf("fill event = %+v", f)
 	}
 	if len(b.Accounts) != 1 {
 		t.Fatalf("accounts = %+v", b.Accounts)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +21,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/satu-exchange/satu/internal/access"
+	accesspg "github.com/satu-exchange/satu/internal/access/postgres"
 	"github.com/satu-exchange/satu/internal/httpapi"
 	"github.com/satu-exchange/satu/matching"
 	"github.com/satu-exchange/satu/matching/redisbus"
@@ -45,6 +48,9 @@ type App struct {
 	wg       sync.WaitGroup
 	errs     chan error
 	closed   sync.Once
+	api      *httpapi.Server
+	keys     *accesspg.KeyStore
+	tokens   map[access.Role]string
 }
 
 // openPG opens a pool and applies the migrations.
@@ -127,7 +133,12 @@ func (a *App) Start(ctx context.Context) error {
 		a.goRun("reconciliation", func() error { return loop.Run(runCtx) })
 	}
 
-	api := &httpapi.Server{Engine: client, Registry: registry, Ledger: ledger, Book: redisbus.Book{RDB: a.rdb, Keys: keys},
+	a.keys = accesspg.NewKeyStore(db)
+	if a.tokens, err = bootstrapKeys(ctx, a.keys, c.KeysDir); err != nil {
+		cancel()
+		return err
+	}
+	api := &httpapi.Server{Engine: client, Registry: registry, Keys: a.keys, Ledger: ledger, Book: redisbus.Book{RDB: a.rdb, Keys: keys},
 		Symbols: symbols, WebSocket: a.gateway,
 		Now: time.Now, Log: a.Log.Named("http"), Audit: a.Audit, Metrics: metrics,
 		Ready: func(ctx context.Context) error {
@@ -145,6 +156,10 @@ func (a *App) Start(ctx context.Context) error {
 		SettlementStatus: func(ctx context.Context) (uint64, uint64, error) {
 			return settlementStatus(ctx, a.rdb, keys, a.db, c.Shard)
 		},
+	}
+	a.api = api
+	if c.ComplianceSweep > 0 {
+		a.goRun("compliance sweep", func() error { return sweepLoop(runCtx, api, c.ComplianceSweep, a.Log.Named("compliance")) })
 	}
 	a.listener, err = net.Listen("tcp", c.Addr)
 	if err != nil {
@@ -240,4 +255,71 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// Token returns the bootstrap API key of an operator or a regulator.
+func (a *App) Token(role access.Role) string { return a.tokens[role] }
+
+// bootstrapKeys makes sure an operator and a regulator key exist and hands
+// them to whoever runs the process: in dir as <role>.token (the key) and
+// <role>.header (an Authorization header line for curl -H @file), mode 0600.
+// A key file whose key the database no longer knows (a new database) is
+// replaced. Without dir the keys live only as long as the process.
+func bootstrapKeys(ctx context.Context, keys *accesspg.KeyStore, dir string) (map[access.Role]string, error) {
+	out := map[access.Role]string{}
+	if dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("keys dir: %w", err)
+		}
+	}
+	for _, role := range []access.Role{access.RoleOperator, access.RoleRegulator} {
+		path := filepath.Join(dir, string(role)+".token")
+		if dir != "" {
+			if b, err := os.ReadFile(path); err == nil {
+				if _, err := keys.Authenticate(ctx, strings.TrimSpace(string(b))); err == nil {
+					out[role] = strings.TrimSpace(string(b))
+					continue
+				}
+			}
+		}
+		tok, err := keys.Create(ctx, accesspg.CreateRequest{Role: role, Label: "bootstrap " + string(role)}, time.Now())
+		if err != nil {
+			return nil, fmt.Errorf("bootstrap %s key: %w", role, err)
+		}
+		out[role] = tok.String()
+		if dir == "" {
+			continue
+		}
+		for name, content := range map[string]string{path: tok.String() + "\n",
+			filepath.Join(dir, string(role)+".header"): "Authorization: Bearer " + tok.String() + "\n"} {
+			if err := os.WriteFile(name, []byte(content), 0o600); err != nil {
+				return nil, fmt.Errorf("bootstrap %s key: %w", role, err)
+			}
+		}
+	}
+	return out, nil
+}
+
+// sweepLoop runs the compliance sweep every interval until ctx ends. A
+// failed sweep is logged and retried next time: it changes nothing
+// half-way (each step is its own transaction and repeatable).
+func sweepLoop(ctx context.Context, api *httpapi.Server, every time.Duration, log *zap.Logger) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		res, err := api.SweepCompliance(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			log.Warn("compliance sweep failed", zap.Error(err))
+		case len(res.Violations)+len(res.Permissions) > 0:
+			log.Info("compliance sweep", zap.Int("violations", len(res.Violations)), zap.Int("permissions", len(res.Permissions)))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/satu-exchange/satu/compliance"
 	"github.com/satu-exchange/satu/internal/apperr"
+	"github.com/satu-exchange/satu/internal/access"
 	"github.com/satu-exchange/satu/internal/demo"
 	"github.com/satu-exchange/satu/internal/testenv"
 	"github.com/satu-exchange/satu/matching/wsapi"
@@ -34,6 +35,7 @@ func startApp(tb testing.TB) (*App, *demo.Client) {
 		tb.Fatal(err)
 	}
 	cfg.Addr, cfg.PGURL, cfg.RedisAddr, cfg.Shard = "127.0.0.1:0", testenv.PGURL(tb), testenv.RedisAddr(tb), ns
+	cfg.KeysDir = tb.TempDir()
 	app := &App{Config: cfg, Log: zap.NewNop(), Audit: zap.NewNop()}
 	if err := app.Start(context.Background()); err != nil {
 		tb.Fatal(err)
@@ -45,7 +47,7 @@ func startApp(tb testing.TB) (*App, *demo.Client) {
 			tb.Errorf("close: %v", err)
 		}
 	})
-	return app, demo.NewClient(app.Addr())
+	return app, demo.NewClient(app.Addr(), app.Token(access.RoleOperator))
 }
 
 func must(tb testing.TB, err error) {
@@ -56,8 +58,20 @@ func must(tb testing.TB, err error) {
 }
 
 type obligations struct {
-	Miner       string                      `json:"miner"`
 	Obligations []compliance.ObligationView `json:"obligations"`
+}
+
+// regulator is a client with the app's bootstrap regulator key.
+func regulator(app *App) *demo.Client {
+	return demo.NewClient(app.Addr(), app.Token(access.RoleRegulator))
+}
+
+// lastMonth is the first day of last month (Kazakhstan time) and its
+// obligation's deadline under the default rule set, 30 days after it ends.
+func lastMonth() (period, deadline time.Time) {
+	today := compliance.DayOf(time.Now())
+	period = time.Date(today.Year(), today.Month()-1, 1, 0, 0, 0, 0, time.UTC)
+	return period, period.AddDate(0, 1, 29)
 }
 
 // TestMandatorySaleEndToEnd is the spine: a licensed miner's report, a
@@ -74,11 +88,13 @@ func TestMandatorySaleEndToEnd(t *testing.T) {
 	must(t, c.Call(ctx, "POST", "/v1/operator/licences", map[string]string{"miner": "qaz-miner", "number": "KZ-DM-1",
 		"subtype": "I", "issuedOn": "2025-01-01", "status": "active"}, nil))
 	var ob compliance.ObligationView
-	// 1.23456789 BTC mined in March 2025, 75 % due, rounded up to whole satoshi:
-	must(t, c.Call(ctx, "POST", "/v1/reports", map[string]string{"miner": "qaz-miner", "asset": "BTC",
-		"period": "2025-03", "mined": "1.23456789"}, &ob))
+	// 1.23456789 BTC mined last month (the sale below is now, inside the
+	// obligation's window), 75 % due, rounded up to whole satoshi:
+	period, deadline := lastMonth()
+	must(t, c.Call(ctx, "POST", "/v1/reports", map[string]any{"miner": "qaz-miner", "asset": "BTC",
+		"period": period.Format("2006-01"), "mined": "1.23456789", "wallets": []string{"bc1qqazminer"}}, &ob))
 	// 123456789 sat × 3/4 = 92592591.75 → 92592592 sat.
-	if ob.Required != "0.92592592" || ob.Share != "0.75" || ob.Status != compliance.StatusOpen || ob.Deadline != "2025-04-30" {
+	if ob.Required != "0.92592592" || ob.Share != "0.75" || ob.Status != compliance.StatusOpen || ob.Deadline != deadline.Format(time.DateOnly) {
 		t.Fatalf("obligation = %+v", ob)
 	}
 	must(t, c.Call(ctx, "POST", "/v1/operator/deposits", map[string]string{"account": "qaz-miner-1", "asset": "BTC",
@@ -147,7 +163,7 @@ func TestMandatorySaleEndToEnd(t *testing.T) {
 	must(t, c.WaitSettled(ctx))
 
 	var got obligations
-	must(t, c.Call(ctx, "GET", "/v1/regulator/obligations?miner=qaz-miner", nil, &got))
+	must(t, regulator(app).Call(ctx, "GET", "/v1/compliance/obligations?miner=qaz-miner", nil, &got))
 	if len(got.Obligations) != 1 {
 		t.Fatalf("obligations = %+v", got)
 	}
@@ -313,9 +329,19 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"MalformedJSON", "POST", "/v1/reports", `{"miner":`, 400, apperr.MalformedJSON},
 		{"UnknownField", "POST", "/v1/reports", `{"miner":"m","colour":"red"}`, 400, apperr.MalformedJSON},
 		{"UnknownEndpoint", "GET", "/v1/teleport", ``, 400, apperr.UnknownMethod},
-		{"UnknownMiner", "GET", "/v1/regulator/obligations?miner=nobody", ``, 404, apperr.UnknownMiner},
-		{"MissingMiner", "GET", "/v1/regulator/obligations", ``, 400, apperr.InvalidParameter},
-		{"ReportUnknownMiner", "POST", "/v1/reports", `{"miner":"nobody","asset":"BTC","period":"2025-01","mined":"1"}`, 404, apperr.UnknownMiner},
+		{"UnknownMiner", "GET", "/v1/compliance/obligations?miner=nobody", ``, 404, apperr.UnknownMiner},
+		{"BadStatus", "GET", "/v1/compliance/obligations?status=late", ``, 400, apperr.InvalidParameter},
+		{"BadFormat", "GET", "/v1/compliance/obligations?format=xml", ``, 400, apperr.InvalidParameter},
+		{"ReportUnknownMiner", "POST", "/v1/reports", `{"miner":"nobody","asset":"BTC","period":"2025-01","mined":"1","wallets":["w"]}`, 404, apperr.UnknownMiner},
+		{"ReportNoWallets", "POST", "/v1/reports", `{"miner":"nobody","asset":"BTC","period":"2025-01","mined":"1"}`, 400, apperr.InvalidParameter},
+		{"ReportFuture", "POST", "/v1/reports", `{"miner":"nobody","asset":"BTC","period":"2099-01","mined":"1","wallets":["w"]}`, 400, apperr.InvalidParameter},
+		{"LicenceChangeUnknown", "POST", "/v1/operator/licences/NOPE/changes", `{"kind":"revoke","from":"2025-01-01","reason":"r"}`, 400, apperr.InvalidParameter},
+		{"QuotaNegative", "POST", "/v1/operator/quotas", `{"miner":"nobody","month":"2025-01","kwh":-1}`, 400, apperr.InvalidQuantity},
+		{"ConsumptionBadSource", "POST", "/v1/operator/consumption", `{"miner":"nobody","month":"2025-01","source":"coal","kwh":1,"metered":true,"avgPrice":"7.5"}`, 400, apperr.InvalidParameter},
+		{"FeeBadQuarter", "POST", "/v1/operator/fees", `{"miner":"nobody","quarter":"2025-Q5"}`, 400, apperr.InvalidParameter},
+		{"PoolBadDate", "POST", "/v1/operator/pools", `{"id":"p","name":"P","accreditation":"A","accreditedOn":"2025-13-01","location":"Astana"}`, 400, apperr.InvalidParameter},
+		{"EquipmentNoMiner", "POST", "/v1/operator/equipment", `{"serial":"S1","model":"M","hashRateThs":"100","ratedPowerW":3000,"location":"X","miner":"nobody"}`, 400, apperr.InvalidParameter},
+		{"KeyBadRole", "POST", "/v1/operator/keys", `{"role":"king","label":"x"}`, 400, apperr.InvalidParameter},
 		{"ReportNegative", "POST", "/v1/reports", `{"miner":"nobody","asset":"BTC","period":"2025-01","mined":"-1"}`, 400, apperr.InvalidQuantity},
 		{"ReportTooPrecise", "POST", "/v1/reports", `{"miner":"nobody","asset":"BTC","period":"2025-01","mined":"0.000000001"}`, 400, apperr.TooPrecise},
 		{"ReportBadPeriod", "POST", "/v1/reports", `{"miner":"nobody","asset":"BTC","period":"March","mined":"1"}`, 400, apperr.InvalidParameter},
@@ -332,6 +358,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 	for _, tc := range restCases {
 		t.Run("REST/"+tc.name, func(t *testing.T) {
 			req, _ := http.NewRequest(tc.method, c.BaseURL+tc.path, strings.NewReader(tc.body))
+			req.Header.Set("Authorization", "Bearer "+c.APIKey)
 			resp, err := http.DefaultClient.Do(req)
 			must(t, err)
 			defer resp.Body.Close()
@@ -352,8 +379,8 @@ func TestBadInputChangesNothing(t *testing.T) {
 }
 
 type state struct {
-	ledger, miners, reports, obligations int
-	balances                             string
+	ledger, miners, reports, obligations, registry int
+	balances                                       string
 }
 
 // stateOf counts what bad input must not change. Rejected engine commands
@@ -365,8 +392,11 @@ func stateOf(t *testing.T, app *App) state {
 	ctx := context.Background()
 	must(t, app.db.QueryRow(ctx, `SELECT (SELECT count(*) FROM ledger_entries), (SELECT count(*) FROM miners),
 		(SELECT count(*) FROM mining_reports), (SELECT count(*) FROM obligations),
-		(SELECT COALESCE(string_agg(account || asset || amount::text, ',' ORDER BY account, asset), '') FROM balances)`).
-		Scan(&s.ledger, &s.miners, &s.reports, &s.obligations, &s.balances))
+		(SELECT COALESCE(string_agg(account || asset || amount::text, ',' ORDER BY account, asset), '') FROM balances),
+		(SELECT (SELECT count(*) FROM registry_audit) + (SELECT count(*) FROM licence_changes) + (SELECT count(*) FROM mining_pools)
+			+ (SELECT count(*) FROM equipment) + (SELECT count(*) FROM energy_quotas) + (SELECT count(*) FROM energy_consumption)
+			+ (SELECT count(*) FROM fee_assessments) + (SELECT count(*) FROM api_keys))`).
+		Scan(&s.ledger, &s.miners, &s.reports, &s.obligations, &s.balances, &s.registry))
 	return s
 }
 

@@ -33,6 +33,8 @@ type Config struct {
 	SnapshotInterval time.Duration
 	LeaseTTL         time.Duration
 	WaitReplicas     int
+	KeysDir          string
+	ComplianceSweep  time.Duration
 }
 
 // option binds one Config field to its flag and variable.
@@ -61,6 +63,8 @@ func (c *Config) options() []option {
 		{"snapshot-every", "SATU_SNAPSHOT_EVERY", "serve: snapshot the engine to Redis after this many commands", intVar(&c.SnapshotEvery, 100_000)},
 		{"wait-replicas", "SATU_WAIT_REPLICAS", "serve: answer a command only once this many Redis replicas hold its events (0: do not wait)", countVar(&c.WaitReplicas, 0)},
 		{"lease-ttl", "SATU_LEASE_TTL", "serve: the engine's lease on its shard; a standby takes over this long after the leader stops renewing", durationVar(&c.LeaseTTL, 5*time.Second)},
+		{"keys-dir", "SATU_KEYS_DIR", "serve: directory of the bootstrap operator and regulator API keys (created at first start, mode 0600; empty: none)", stringVar(&c.KeysDir, "")},
+		{"compliance-sweep", "SATU_COMPLIANCE_SWEEP", "serve: how often overdue obligations become violations and licence changes reach the engine (0: only on demand)", durationVar(&c.ComplianceSweep, time.Minute)},
 		{"snapshot-interval", "SATU_SNAPSHOT_INTERVAL", "serve: and at least this often while commands arrive (0: by count only)", durationVar(&c.SnapshotInterval, 5*time.Minute)},
 	}
 }

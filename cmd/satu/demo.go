@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/satu-exchange/satu/internal/access"
 	"github.com/satu-exchange/satu/internal/demo"
 	"github.com/satu-exchange/satu/matching/redisbus"
 )
@@ -39,7 +40,7 @@ func demoCmd(ctx context.Context, args []string, stdout io.Writer, getenv func(s
 	if err := app.Start(ctx); err != nil {
 		return err
 	}
-	c := demo.NewClient(app.Addr())
+	c := demo.NewClient(app.Addr(), app.Token(access.RoleOperator))
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	if err := c.Seed(ctx, time.Now().UTC()); err != nil {

@@ -7,6 +7,7 @@
 //	satu order     place one order over the websocket API and wait until it is settled
 //	satu settle    run only the settlement writer of a shard (and periodic reconciliation)
 //	satu reconcile compare engine and ledger once; exit code 0 clean, 1 differences, 2 error
+//	satu keys      create, list and revoke the REST API's keys
 package main
 
 import (
@@ -35,6 +36,7 @@ commands:
   order     place one order over the websocket API
   settle    run only the settlement writer of a shard
   reconcile compare engine and ledger once (exit 0 clean, 1 differences, 2 error; -replay, -json)
+  keys      create, list and revoke API keys (create prints the key once)
 
 'satu <command> -h' lists the command's flags.
 `
@@ -59,6 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		err = settleCmd(ctx, args[1:], getenv)
 	case "reconcile":
 		err = reconcileCmd(ctx, args[1:], stdout, stderr, getenv)
+	case "keys":
+		err = keysCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

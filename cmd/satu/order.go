@@ -41,7 +41,7 @@ func orderCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	p.Side = strings.ToUpper(p.Side)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	c := demo.NewClient(*addr)
+	c := demo.NewClient(*addr, "") // settlement status is public
 	ws, err := wsclient.Dial(ctx, c.WSURL)
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/satu-exchange/satu/internal/access"
 	"github.com/satu-exchange/satu/internal/demo"
 	"github.com/satu-exchange/satu/internal/logging"
 )
@@ -28,7 +29,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		return err
 	}
 	if cfg.Demo {
-		if err := seedDemo(ctx, app.Addr(), stdout); err != nil {
+		if err := seedDemo(ctx, app.Addr(), app.Token(access.RoleOperator), stdout); err != nil {
 			_ = app.Close(context.Background())
 			return fmt.Errorf("demo seed: %w", err)
 		}
@@ -38,7 +39,8 @@ Satu is serving on http://%[1]s  (Ctrl-C stops it; 'make stop' stops PostgreSQL 
 
   health        curl -s http://%[1]s/readyz
   markets       curl -s http://%[1]s/v1/exchangeInfo
-  obligations   curl -s 'http://%[1]s/v1/regulator/obligations?miner=altai-hash'
+  obligations   curl -s -H @.satu/keys/regulator.header 'http://%[1]s/v1/compliance/obligations'
+  a summary     curl -s -H @.satu/keys/regulator.header http://%[1]s/v1/compliance/miners/ekibastuz-mining/summary
   websocket     ws://%[1]s/ws/api   (session.logon, order.place, order.cancel, exchangeInfo)
   metrics       http://%[1]s/metrics
 
@@ -59,8 +61,8 @@ The README's quick tour walks a new miner from licence to met obligation.
 }
 
 // seedDemo seeds the demo market unless it is there already, and prints its table.
-func seedDemo(ctx context.Context, addr string, out io.Writer) error {
-	c := demo.NewClient(addr)
+func seedDemo(ctx context.Context, addr, apiKey string, out io.Writer) error {
+	c := demo.NewClient(addr, apiKey)
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	seeded, err := c.Seeded(ctx)

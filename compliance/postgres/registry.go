@@ -1,6 +1,3 @@
-// Package postgres is compliance's PostgreSQL adapter: the registry (miners,
-// their exchange accounts, licences), mined-volume reports, the obligations
-// computed from them, and the settlement hook that counts mandatory fills.
 package postgres
 
 import (
@@ -10,150 +7,192 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/satu-exchange/satu/compliance"
 	"github.com/satu-exchange/satu/internal/apperr"
-	"github.com/satu-exchange/satu/internal/money"
-	"github.com/satu-exchange/satu/settlement"
 )
 
-// Store is the compliance store.
-type Store struct {
-	db      *pgxpool.Pool
-	rules   *compliance.RuleSet
-	scales  map[string]int
-	digital map[string]bool // assets that can be mined
-}
-
-// NewStore returns a store computing obligations under the given rule set.
-func NewStore(ctx context.Context, db *pgxpool.Pool, rules *compliance.RuleSet) (*Store, error) {
-	rows, err := db.Query(ctx, `SELECT code, scale, kind = 'digital' FROM assets`)
-	if err != nil {
-		return nil, fmt.Errorf("compliance: load assets: %w", err)
-	}
-	scales, digital := map[string]int{}, map[string]bool{}
-	var code string
-	var scale int
-	var isDigital bool
-	if _, err := pgx.ForEachRow(rows, []any{&code, &scale, &isDigital}, func() error {
-		scales[code], digital[code] = scale, isDigital
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("compliance: load assets: %w", err)
-	}
-	return &Store{db: db, rules: rules, scales: scales, digital: digital}, nil
-}
-
-// RuleSet is the rule set new obligations are computed under.
-func (s *Store) RuleSet() *compliance.RuleSet { return s.rules }
-
-// Scale returns an asset's scale, or UNKNOWN_ASSET.
-func (s *Store) Scale(asset string) (int, error) {
-	sc, ok := s.scales[asset]
-	if !ok {
-		return 0, apperr.New(apperr.UnknownAsset, "unknown asset %q", asset)
-	}
-	return sc, nil
-}
-
-func isUniqueViolation(err error) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == "23505"
-}
-
 // CreateMiner registers a miner and the exchange accounts it trades through.
-func (s *Store) CreateMiner(ctx context.Context, m compliance.Miner) error {
+func (s *Store) CreateMiner(ctx context.Context, m compliance.Miner, a compliance.Actor) error {
 	if err := m.Validate(); err != nil {
 		return err
 	}
 	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO miners (id, name, bin, entity_kind) VALUES ($1, $2, $3, $4)`,
-			m.ID, m.Name, m.BIN, string(m.EntityKind))
+		_, err := tx.Exec(ctx, `INSERT INTO miners (id, name, bin, entity_kind, email, phone, address) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			m.ID, m.Name, m.BIN, string(m.EntityKind), m.Email, m.Phone, m.Address)
 		if isUniqueViolation(err) {
 			return apperr.New(apperr.Conflict, "a miner with id %q or BIN %s is already registered", m.ID, m.BIN)
 		}
 		if err != nil {
 			return fmt.Errorf("compliance: create miner: %w", err)
 		}
-		for _, a := range m.Accounts {
-			_, err := tx.Exec(ctx, `INSERT INTO miner_accounts (account, miner_id) VALUES ($1, $2)`, a, m.ID)
+		for _, acc := range m.Accounts {
+			_, err := tx.Exec(ctx, `INSERT INTO miner_accounts (account, miner_id) VALUES ($1, $2)`, acc, m.ID)
 			if isUniqueViolation(err) {
-				return apperr.New(apperr.Conflict, "account %q already belongs to a miner", a)
+				return apperr.New(apperr.Conflict, "account %q already belongs to a miner", acc)
 			}
 			if err != nil {
 				return fmt.Errorf("compliance: link account: %w", err)
 			}
 		}
-		return nil
+		return s.audit(ctx, tx, a, "miner.register", m.ID, m)
 	})
+}
+
+// Miner returns a miner's registry record with its accounts, or UNKNOWN_MINER.
+func (s *Store) Miner(ctx context.Context, id string) (compliance.Miner, error) {
+	ms, err := s.miners(ctx, id)
+	if err != nil {
+		return compliance.Miner{}, err
+	}
+	if len(ms) == 0 {
+		return compliance.Miner{}, apperr.New(apperr.UnknownMiner, "unknown miner %q", id)
+	}
+	return ms[0], nil
+}
+
+// Miners returns every miner, by ID.
+func (s *Store) Miners(ctx context.Context) ([]compliance.Miner, error) { return s.miners(ctx, "") }
+
+func (s *Store) miners(ctx context.Context, id string) ([]compliance.Miner, error) {
+	rows, err := s.db.Query(ctx, `SELECT m.id, m.name, m.bin, m.entity_kind, m.email, m.phone, m.address,
+			coalesce(array_agg(ma.account ORDER BY ma.account) FILTER (WHERE ma.account IS NOT NULL), '{}')
+		FROM miners m LEFT JOIN miner_accounts ma ON ma.miner_id = m.id
+		WHERE $1 = '' OR m.id = $1 GROUP BY m.id ORDER BY m.id`, id)
+	if err != nil {
+		return nil, fmt.Errorf("compliance: miners: %w", err)
+	}
+	out := []compliance.Miner{}
+	var m compliance.Miner
+	var kind string
+	if _, err := pgx.ForEachRow(rows, []any{&m.ID, &m.Name, &m.BIN, &kind, &m.Email, &m.Phone, &m.Address, &m.Accounts}, func() error {
+		m.EntityKind = compliance.EntityKind(kind)
+		out = append(out, m)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("compliance: miners: %w", err)
+	}
+	return out, nil
 }
 
 // MinerAccounts returns a miner's exchange accounts, or UNKNOWN_MINER.
 func (s *Store) MinerAccounts(ctx context.Context, minerID string) ([]string, error) {
-	if err := s.minerExists(ctx, s.db, minerID); err != nil {
+	m, err := s.Miner(ctx, minerID)
+	if err != nil {
 		return nil, err
 	}
-	rows, err := s.db.Query(ctx, `SELECT account FROM miner_accounts WHERE miner_id = $1 ORDER BY account`, minerID)
-	if err != nil {
-		return nil, fmt.Errorf("compliance: miner accounts: %w", err)
-	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
-}
-
-type querier interface {
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
-
-func (s *Store) minerExists(ctx context.Context, q querier, minerID string) error {
-	var one int
-	err := q.QueryRow(ctx, `SELECT 1 FROM miners WHERE id = $1`, minerID).Scan(&one)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return apperr.New(apperr.UnknownMiner, "unknown miner %q", minerID)
-	}
-	if err != nil {
-		return fmt.Errorf("compliance: miner: %w", err)
-	}
-	return nil
+	return m.Accounts, nil
 }
 
 // AddLicence records a licence for a miner.
-func (s *Store) AddLicence(ctx context.Context, minerID string, l compliance.Licence) error {
+func (s *Store) AddLicence(ctx context.Context, minerID string, l compliance.Licence, a compliance.Actor) error {
+	if len(l.Changes) > 0 {
+		return apperr.New(apperr.InvalidParameter, "a new licence has no status changes yet; change it after registering it")
+	}
 	if err := l.Validate(); err != nil {
 		return err
 	}
-	if err := s.minerExists(ctx, s.db, minerID); err != nil {
-		return err
-	}
-	_, err := s.db.Exec(ctx, `INSERT INTO licences (miner_id, number, subtype, issued_on, expires_on, status)
-		VALUES ($1, $2, $3, $4, $5, $6)`, minerID, l.Number, string(l.Subtype), l.IssuedOn.UTC(), l.ExpiresOn.UTC(), string(l.Status))
-	if isUniqueViolation(err) {
-		return apperr.New(apperr.Conflict, "licence number %q is already registered", l.Number)
-	}
-	if err != nil {
-		return fmt.Errorf("compliance: add licence: %w", err)
-	}
-	return nil
+	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		if err := s.minerExists(ctx, tx, minerID); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO licences (miner_id, number, subtype, issued_on, expires_on, status)
+			VALUES ($1, $2, $3, $4, $5, $6)`, minerID, l.Number, string(l.Subtype), l.IssuedOn.UTC(), l.ExpiresOn.UTC(), string(l.Status))
+		if isUniqueViolation(err) {
+			return apperr.New(apperr.Conflict, "licence number %q is already registered", l.Number)
+		}
+		if err != nil {
+			return fmt.Errorf("compliance: add licence: %w", err)
+		}
+		return s.audit(ctx, tx, a, "licence.register", minerID, map[string]any{"number": l.Number, "subtype": l.Subtype,
+			"issuedOn": day(l.IssuedOn), "expiresOn": day(l.ExpiresOn), "status": l.Status})
+	})
 }
 
-// Licences returns a miner's licences.
+// ChangeLicence suspends, reinstates or revokes a licence from a date, with
+// the regulator's reason, and returns the miner it belongs to. The change is
+// checked against the licence's history (compliance.Licence.CheckChange).
+func (s *Store) ChangeLicence(ctx context.Context, number string, c compliance.StatusChange, a compliance.Actor) (string, error) {
+	var minerID string
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		var id int64
+		err := tx.QueryRow(ctx, `SELECT id, miner_id FROM licences WHERE number = $1 FOR UPDATE`, number).Scan(&id, &minerID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return apperr.New(apperr.InvalidParameter, "unknown licence %q", number)
+		}
+		if err != nil {
+			return fmt.Errorf("compliance: licence: %w", err)
+		}
+		lics, err := s.licences(ctx, tx, minerID)
+		if err != nil {
+			return err
+		}
+		for _, l := range lics {
+			if l.Number == number {
+				if err := l.CheckChange(c); err != nil {
+					return err
+				}
+			}
+		}
+		var until *time.Time
+		if !c.Until.IsZero() {
+			until = &c.Until
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO licence_changes (licence_id, kind, from_day, until_day, reason, actor, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, id, string(c.Kind), c.From, until, c.Reason, a.ID, s.Clock().UTC()); err != nil {
+			return fmt.Errorf("compliance: licence change: %w", err)
+		}
+		return s.audit(ctx, tx, compliance.Actor{ID: a.ID, Reason: c.Reason}, "licence."+string(c.Kind), minerID, map[string]any{
+			"number": number, "from": day(c.From), "until": optDay(c.Until)})
+	})
+	return minerID, err
+}
+
+func optDay(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return day(t)
+}
+
+// Licences returns a miner's licences with their status history.
 func (s *Store) Licences(ctx context.Context, minerID string) ([]compliance.Licence, error) {
 	return s.licences(ctx, s.db, minerID)
 }
 
-func (s *Store) licences(ctx context.Context, q interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-}, minerID string) ([]compliance.Licence, error) {
-	rows, err := q.Query(ctx, `SELECT number, subtype, issued_on, expires_on, status FROM licences WHERE miner_id = $1 ORDER BY issued_on`, minerID)
+func (s *Store) licences(ctx context.Context, q querier, minerID string) ([]compliance.Licence, error) {
+	rows, err := q.Query(ctx, `SELECT l.number, l.subtype, l.issued_on, l.expires_on, l.status,
+			coalesce(json_agg(json_build_object('kind', c.kind, 'from', c.from_day, 'until', c.until_day, 'reason', c.reason)
+				ORDER BY c.id) FILTER (WHERE c.id IS NOT NULL), '[]')
+		FROM licences l LEFT JOIN licence_changes c ON c.licence_id = l.id
+		WHERE l.miner_id = $1 GROUP BY l.id ORDER BY l.issued_on, l.id`, minerID)
 	if err != nil {
 		return nil, fmt.Errorf("compliance: licences: %w", err)
 	}
 	var out []compliance.Licence
 	var l compliance.Licence
 	var subtype, status string
-	_, err = pgx.ForEachRow(rows, []any{&l.Number, &subtype, &l.IssuedOn, &l.ExpiresOn, &status}, func() error {
-		l.Subtype, l.Status = compliance.LicenceSubtype(subtype), compliance.LicenceStatus(status)
+	var changes []struct {
+		Kind   string  `json:"kind"`
+		From   string  `json:"from"`
+		Until  *string `json:"until"`
+		Reason string  `json:"reason"`
+	}
+	_, err = pgx.ForEachRow(rows, []any{&l.Number, &subtype, &l.IssuedOn, &l.ExpiresOn, &status, &changes}, func() error {
+		l.Subtype, l.Status, l.Changes = compliance.LicenceSubtype(subtype), compliance.LicenceStatus(status), nil
+		for _, c := range changes {
+			sc := compliance.StatusChange{Kind: compliance.ChangeKind(c.Kind), Reason: c.Reason}
+			var err error
+			if sc.From, err = time.Parse(time.DateOnly, c.From); err != nil {
+				return err
+			}
+			if c.Until != nil {
+				if sc.Until, err = time.Parse(time.DateOnly, *c.Until); err != nil {
+					return err
+				}
+			}
+			l.Changes = append(l.Changes, sc)
+		}
 		out = append(out, l)
 		return nil
 	})
@@ -163,187 +202,147 @@ func (s *Store) licences(ctx context.Context, q interface {
 	return out, nil
 }
 
-// SubmitReport records a miner's mined volume of an asset for the month
-// starting periodStart and creates its obligation under the store's rule
-// set. Refused: unknown miner, no active licence in the month, a second
-// report for the same month, an unconfirmed rule.
-func (s *Store) SubmitReport(ctx context.Context, minerID, asset string, periodStart time.Time, mined int64) (compliance.ObligationView, error) {
-	if _, err := s.Scale(asset); err != nil {
-		return compliance.ObligationView{}, err
-	}
-	if !s.digital[asset] {
-		return compliance.ObligationView{}, apperr.New(apperr.InvalidParameter, "%s is not a digital asset: it cannot be mined", asset)
-	}
-	ob, err := s.rules.Obligation(minerID, asset, periodStart, mined)
-	if err != nil {
-		return compliance.ObligationView{}, err
-	}
-	var view compliance.ObligationView
-	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		if err := s.minerExists(ctx, tx, minerID); err != nil {
-			return err
-		}
-		lics, err := s.licences(ctx, tx, minerID)
-		if err != nil {
-			return err
-		}
-		if err := compliance.CheckReportPeriod(lics, periodStart); err != nil {
-			return err
-		}
-		minedNum := s.numeric(asset, mined)
-		var reportID int64
-		err = tx.QueryRow(ctx, `INSERT INTO mining_reports (miner_id, asset, period_start, mined) VALUES ($1, $2, $3, $4::numeric)
-			RETURNING id`, minerID, asset, ob.PeriodStart, minedNum).Scan(&reportID)
-		if isUniqueViolation(err) {
-			return apperr.New(apperr.Conflict, "miner %q already reported %s for %s", minerID, asset, ob.PeriodStart.Format("2006-01"))
-		}
-		if err != nil {
-			return fmt.Errorf("compliance: report: %w", err)
-		}
-		_, status := ob.Progress(0)
-		var id int64
-		err = tx.QueryRow(ctx, `INSERT INTO obligations (miner_id, report_id, asset, period_start, period_end, deadline,
-				mined, share, ruleset, ruleset_version, required, sold, status, met_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7::numeric, $8::numeric, $9, $10, $11::numeric, 0, $12,
-				CASE WHEN $12::text = 'met' THEN now() END) RETURNING id`,
-			minerID, reportID, asset, ob.PeriodStart, ob.PeriodEnd, ob.Deadline, minedNum, ob.Share.String(),
-			ob.RuleSet, ob.RuleSetVersion, s.numeric(asset, ob.Required), string(status)).Scan(&id)
-		if err != nil {
-			return fmt.Errorf("compliance: obligation: %w", err)
-		}
-		view = s.view(id, ob, 0)
-		return nil
-	})
-	return view, err
+// LicenceView is a licence as the API shows it: its status today, its
+// history and its fee.
+type LicenceView struct {
+	Miner       string                    `json:"miner"`
+	Number      string                    `json:"number"`
+	Subtype     compliance.LicenceSubtype `json:"subtype"`
+	IssuedOn    string                    `json:"issuedOn"`
+	ExpiresOn   string                    `json:"expiresOn"`
+	StatusToday compliance.LicenceStatus  `json:"statusToday"`
+	Changes     []compliance.StatusChange `json:"changes"`
+	// FeeMCI is the licence fee in MCI; FeeTenge converts it at the MCI of
+	// the issue year when the rule set confirms that year's MCI ("" else).
+	FeeMCI   int64  `json:"feeMci"`
+	FeeTenge string `json:"feeTenge"`
 }
 
-func (s *Store) numeric(asset string, minor int64) string {
-	return money.Format(minor, s.scales[asset])
-}
-
-func (s *Store) view(id int64, ob compliance.Obligation, sold int64) compliance.ObligationView {
-	remaining, status := ob.Progress(sold)
-	day := func(t time.Time) string { return t.Format("2006-01-02") }
-	return compliance.ObligationView{ID: id, Miner: ob.MinerID, Asset: ob.Asset, Period: ob.PeriodStart.Format("2006-01"),
-		PeriodStart: day(ob.PeriodStart), PeriodEnd: day(ob.PeriodEnd), Deadline: day(ob.Deadline),
-		Mined: s.numeric(ob.Asset, ob.Mined), Share: ob.Share.String(), RuleSet: ob.RuleSet, RuleSetVersion: ob.RuleSetVersion,
-		Required: s.numeric(ob.Asset, ob.Required), Sold: s.numeric(ob.Asset, sold),
-		Remaining: s.numeric(ob.Asset, remaining), Status: status}
-}
-
-// Obligations returns a miner's obligations, oldest period first, or UNKNOWN_MINER.
-func (s *Store) Obligations(ctx context.Context, minerID string) ([]compliance.ObligationView, error) {
-	if err := s.minerExists(ctx, s.db, minerID); err != nil {
+// LicenceViews returns the licences of one miner, or of all ("").
+func (s *Store) LicenceViews(ctx context.Context, minerID string) ([]LicenceView, error) {
+	ids := []string{minerID}
+	if minerID == "" {
+		ms, err := s.Miners(ctx)
+		if err != nil {
+			return nil, err
+		}
+		ids = ids[:0]
+		for _, m := range ms {
+			ids = append(ids, m.ID)
+		}
+	} else if err := s.minerExists(ctx, s.db, minerID); err != nil {
 		return nil, err
 	}
-	rows, err := s.db.Query(ctx, `SELECT id, asset, period_start, period_end, deadline, mined::text, share::text,
-			ruleset, ruleset_version, required::text, sold::text
-		FROM obligations WHERE miner_id = $1 ORDER BY period_start, asset`, minerID)
-	if err != nil {
-		return nil, fmt.Errorf("compliance: obligations: %w", err)
-	}
-	out := []compliance.ObligationView{}
-	var id int64
-	var ob compliance.Obligation
-	var mined, share, required, sold string
-	_, err = pgx.ForEachRow(rows, []any{&id, &ob.Asset, &ob.PeriodStart, &ob.PeriodEnd, &ob.Deadline, &mined, &share,
-		&ob.RuleSet, &ob.RuleSetVersion, &required, &sold}, func() error {
-		ob.MinerID = minerID
-		scale := s.scales[ob.Asset]
-		var soldMinor int64
-		var err error
-		if ob.Mined, err = money.Parse(mined, scale); err != nil {
-			return err
+	today := s.Today()
+	out := []LicenceView{}
+	for _, id := range ids {
+		lics, err := s.Licences(ctx, id)
+		if err != nil {
+			return nil, err
 		}
-		if ob.Required, err = money.Parse(required, scale); err != nil {
-			return err
+		for _, l := range lics {
+			v := LicenceView{Miner: id, Number: l.Number, Subtype: l.Subtype, IssuedOn: day(l.IssuedOn), ExpiresOn: day(l.ExpiresOn),
+				StatusToday: l.StatusOn(today), Changes: nonNil(l.Changes)}
+			if v.FeeMCI, err = s.rules.LicenceFeeMCI(l.Subtype); err == nil {
+				if tenge, err := s.rules.InTenge(v.FeeMCI, l.IssuedOn.Year()); err == nil {
+					v.FeeTenge = fmt.Sprintf("%d.00", tenge)
+				}
+			}
+			out = append(out, v)
 		}
-		if soldMinor, err = money.Parse(sold, scale); err != nil {
-			return err
-		}
-		if ob.Share, err = compliance.ParseShare(share); err != nil {
-			return err
-		}
-		out = append(out, s.view(id, ob, soldMinor))
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("compliance: obligations: %w", err)
 	}
 	return out, nil
 }
 
-// ApplyMandatoryFills counts settled mandatory fills towards the selling
-// miner's open obligations in the asset, oldest period first, inside the
-// settlement transaction. A fill larger than what is open is counted up to
-// the open amount; the rest stays on record as a mandatory fill without an
-// obligation. Fill IDs are unique within a shard, so the shard names the
-// fill. Implements settlement/postgres.MandatorySink.
-func (s *Store) ApplyMandatoryFills(ctx context.Context, tx pgx.Tx, shard string, fills []settlement.MandatoryFill) error {
-	for _, f := range fills {
-		if err := s.applyFill(ctx, tx, shard, f); err != nil {
-			return fmt.Errorf("fill %s: %w", f.FillID, err)
-		}
+// CreateDataCentre registers a data centre.
+func (s *Store) CreateDataCentre(ctx context.Context, d compliance.DataCentre, a compliance.Actor) error {
+	if err := d.Validate(); err != nil {
+		return err
 	}
-	return nil
+	return s.insert(ctx, a, "datacentre.register", d.ID, d, "data centre "+d.ID,
+		`INSERT INTO data_centres (id, name, operator, miner_id, location, capacity_kw, created_at) VALUES ($1, $2, $3, nullif($4, ''), $5, $6, $7)`,
+		d.ID, d.Name, d.Operator, d.MinerID, d.Location, d.CapacityKW, s.Clock().UTC())
 }
 
-func (s *Store) applyFill(ctx context.Context, tx pgx.Tx, shard string, f settlement.MandatoryFill) error {
-	scale, ok := s.scales[f.Asset]
-	if !ok {
-		return fmt.Errorf("unknown asset %q", f.Asset)
-	}
-	rows, err := tx.Query(ctx, `SELECT o.id, o.required::text, o.sold::text FROM obligations o
-		JOIN miner_accounts ma ON ma.miner_id = o.miner_id
-		WHERE ma.account = $1 AND o.asset = $2 AND o.status = 'open'
-		ORDER BY o.period_start, o.id FOR UPDATE OF o`, f.SellerAccount, f.Asset)
-	if err != nil {
+// CreatePool registers an accredited mining pool.
+func (s *Store) CreatePool(ctx context.Context, p compliance.Pool, a compliance.Actor) error {
+	if err := p.Validate(); err != nil {
 		return err
 	}
-	type open struct {
-		id             int64
-		required, sold int64
+	return s.insert(ctx, a, "pool.register", p.ID, p, "pool "+p.ID+" (or its accreditation "+p.Accreditation+")",
+		`INSERT INTO mining_pools (id, name, accreditation, accredited_on, location, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+		p.ID, p.Name, p.Accreditation, p.AccreditedOn, p.Location, s.Clock().UTC())
+}
+
+// RegisterEquipment adds a machine to the equipment register.
+func (s *Store) RegisterEquipment(ctx context.Context, e compliance.Equipment, a compliance.Actor) error {
+	if err := e.Validate(); err != nil {
+		return err
 	}
-	var opens []open
-	var o open
-	var required, sold string
-	_, err = pgx.ForEachRow(rows, []any{&o.id, &required, &sold}, func() error {
-		var err error
-		if o.required, err = money.Parse(required, scale); err != nil {
-			return err
+	return s.insert(ctx, a, "equipment.register", e.MinerID, e, "equipment "+e.Serial,
+		`INSERT INTO equipment (serial, model, hash_rate_ths, rated_power_w, location, data_centre, pool, miner_id, created_at)
+		VALUES ($1, $2, $3::numeric, $4, $5, nullif($6, ''), nullif($7, ''), $8, $9)`,
+		e.Serial, e.Model, e.HashRate, e.RatedPower, e.Location, e.DataCentre, e.Pool, e.MinerID, s.Clock().UTC())
+}
+
+// insert runs one registry INSERT with its audit entry: a duplicate is
+// CONFLICT naming what, a missing reference (miner, data centre, pool) is
+// INVALID_PARAMETER.
+func (s *Store) insert(ctx context.Context, a compliance.Actor, action, subject string, detail any, what, sql string, args ...any) error {
+	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, sql, args...)
+		switch {
+		case isUniqueViolation(err):
+			return apperr.New(apperr.Conflict, "%s is already registered", what)
+		case isForeignKeyViolation(err):
+			return apperr.New(apperr.InvalidParameter, "%s refers to a miner, data centre or pool that is not registered", what)
+		case err != nil:
+			return fmt.Errorf("compliance: %s: %w", action, err)
 		}
-		if o.sold, err = money.Parse(sold, scale); err != nil {
-			return err
-		}
-		opens = append(opens, o)
-		return nil
+		return s.audit(ctx, tx, a, action, subject, detail)
 	})
+}
+
+// DataCentres lists the data centres.
+func (s *Store) DataCentres(ctx context.Context) ([]compliance.DataCentre, error) {
+	return list(ctx, s.db, `SELECT id, name, operator, coalesce(miner_id, ''), location, capacity_kw FROM data_centres ORDER BY id`,
+		func(rows pgx.Rows) (compliance.DataCentre, error) {
+			var d compliance.DataCentre
+			err := rows.Scan(&d.ID, &d.Name, &d.Operator, &d.MinerID, &d.Location, &d.CapacityKW)
+			return d, err
+		})
+}
+
+// Pools lists the accredited pools.
+func (s *Store) Pools(ctx context.Context) ([]compliance.Pool, error) {
+	return list(ctx, s.db, `SELECT id, name, accreditation, accredited_on, location FROM mining_pools ORDER BY id`,
+		func(rows pgx.Rows) (compliance.Pool, error) {
+			var p compliance.Pool
+			err := rows.Scan(&p.ID, &p.Name, &p.Accreditation, &p.AccreditedOn, &p.Location)
+			return p, err
+		})
+}
+
+// Equipment lists the equipment register, of one miner or all ("").
+func (s *Store) Equipment(ctx context.Context, minerID string) ([]compliance.Equipment, error) {
+	return list(ctx, s.db, `SELECT serial, model, hash_rate_ths::text, rated_power_w, location, coalesce(data_centre, ''),
+			coalesce(pool, ''), miner_id FROM equipment WHERE $1 = '' OR miner_id = $1 ORDER BY miner_id, serial`,
+		func(rows pgx.Rows) (compliance.Equipment, error) {
+			var e compliance.Equipment
+			err := rows.Scan(&e.Serial, &e.Model, &e.HashRate, &e.RatedPower, &e.Location, &e.DataCentre, &e.Pool, &e.MinerID)
+			return e, err
+		}, minerID)
+}
+
+// list runs a query and collects its rows, never returning a nil slice.
+func list[T any](ctx context.Context, q querier, sql string, scan func(pgx.Rows) (T, error), args ...any) ([]T, error) {
+	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("compliance: list: %w", err)
 	}
-	left := f.Quantity
-	for _, o := range opens {
-		if left == 0 {
-			break
-		}
-		remaining, _ := compliance.Progress(o.required, o.sold)
-		take := min(left, remaining)
-		if take <= 0 {
-			continue
-		}
-		left -= take
-		newSold := o.sold + take
-		_, status := compliance.Progress(o.required, newSold)
-		if _, err := tx.Exec(ctx, `UPDATE obligations SET sold = $2::numeric, status = $3,
-				met_at = CASE WHEN $3::text = 'met' THEN $4::timestamptz ELSE NULL END WHERE id = $1`,
-			o.id, money.Format(newSold, scale), string(status), time.UnixMilli(f.ExecutedAt).UTC()); err != nil {
-			return err
-		}
-		// The foreign key to fills makes a fill that was not recorded an error, never a silent skip.
-		if _, err := tx.Exec(ctx, `INSERT INTO obligation_fills (obligation_id, shard, fill_id, quantity)
-			VALUES ($1, $2, $3, $4::numeric)`, o.id, shard, f.FillID, money.Format(take, scale)); err != nil {
-			return err
-		}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (T, error) { return scan(rows) })
+	if err != nil {
+		return nil, fmt.Errorf("compliance: list: %w", err)
 	}
-	return nil
+	return nonNil(out), nil
 }

@@ -27,6 +27,7 @@ const (
 	UnknownOrder      Code = "UNKNOWN_ORDER"
 	UnknownMiner      Code = "UNKNOWN_MINER"
 	NotLoggedOn       Code = "NOT_LOGGED_ON"
+	Unauthenticated   Code = "UNAUTHENTICATED"
 	NotPermitted      Code = "NOT_PERMITTED"
 	InsufficientFunds Code = "INSUFFICIENT_FUNDS"
 	Conflict          Code = "CONFLICT"
@@ -44,7 +45,7 @@ const (
 // All lists every code, for documentation checks.
 func All() []Code {
 	return []Code{Internal, MalformedJSON, UnknownMethod, InvalidParameter, InvalidQuantity, InvalidPrice, TooPrecise,
-		UnknownSymbol, UnknownAsset, UnknownAccount, UnknownOrder, UnknownMiner, NotLoggedOn, NotPermitted,
+		UnknownSymbol, UnknownAsset, UnknownAccount, UnknownOrder, UnknownMiner, NotLoggedOn, Unauthenticated, NotPermitted,
 		InsufficientFunds, Conflict, NoLicence, RuleNotConfirmed, Timeout, Unavailable,
 		PhaseRefused, MarketHalted, WouldTake, InvalidTransition}
 }
@@ -92,7 +93,7 @@ func HTTPStatus(c Code) int {
 	case MalformedJSON, UnknownMethod, InvalidParameter, InvalidQuantity, InvalidPrice, TooPrecise,
 		UnknownSymbol, UnknownAsset, InsufficientFunds:
 		return 400
-	case NotLoggedOn:
+	case NotLoggedOn, Unauthenticated:
 		return 401
 	case NotPermitted:
 		return 403

@@ -24,26 +24,41 @@ import (
 
 type miner struct {
 	compliance.Miner
-	licence  string // subtype
-	issuedOn string
-	reports  []report
-	sell     string // mandatory sell quantity, BTC
-	limit    string // its limit price, KZT
+	licence string // subtype
+	reports []report
+	sell    string // mandatory sell quantity, BTC, sent after the reports
+	limit   string // its limit price, KZT
 }
 
-type report struct{ period, mined string }
+// report is a mined-volume report for the month `ago` months before the
+// current one: the demo is relative to the day it runs, because sales only
+// count inside an obligation's window (its month to its deadline, 30 days
+// after the month).
+type report struct {
+	ago   int
+	mined string
+	pool  string // a pool statement for the same month ("" none)
+}
 
-// Miners are the demo's miners. IDs are fixed so the README can query them.
+// Miners are the demo's miners, one per state an obligation can be in.
+// IDs are fixed so the README can query them.
+//   - altai-hash sells everything it owes for last month: met;
+//   - steppe-compute sells a third: open, and its pool's statement does not
+//     match its report (flagged);
+//   - ekibastuz-mining reported three and four months ago and sold nothing in
+//     time: both overdue, the second a repeat violation within 12 months, with
+//     a suspension recommendation — and the regulator suspends its licence;
+//     it still owes last month's sale.
 var Miners = []miner{
 	{Miner: compliance.Miner{ID: "altai-hash", Name: "Altai Hash LLP", BIN: "210140012345", EntityKind: compliance.LegalEntity,
-		Accounts: []string{"altai-hash-1"}}, licence: "I", issuedOn: "2024-01-10",
-		reports: []report{{"2024-06", "2.00000000"}, {"2025-01", "1.20000000"}}, sell: "1.90000000", limit: "43300000.00"},
+		Accounts: []string{"altai-hash-1"}, Email: "compliance@altaihash.kz", Phone: "+7 7172 000001", Address: "Ust-Kamenogorsk"},
+		licence: "I", reports: []report{{1, "1.20000000", "1.20000000"}}, sell: "0.90000000", limit: "43300000.00"},
 	{Miner: compliance.Miner{ID: "ekibastuz-mining", Name: "Ekibastuz Mining JSC", BIN: "190540067890", EntityKind: compliance.LegalEntity,
-		Accounts: []string{"ekibastuz-1"}}, licence: "II", issuedOn: "2024-03-15",
-		reports: []report{{"2024-11", "0.80000000"}, {"2025-02", "0.50000000"}}, sell: "0.77500000", limit: "43300000.00"},
+		Accounts: []string{"ekibastuz-1"}, Email: "office@ekibastuzmining.kz"},
+		licence: "II", reports: []report{{4, "0.80000000", ""}, {3, "0.50000000", ""}, {1, "0.40000000", ""}}},
 	{Miner: compliance.Miner{ID: "steppe-compute", Name: "IE Steppe Compute", BIN: "850712300456", EntityKind: compliance.IndividualEntrepreneur,
-		Accounts: []string{"steppe-1"}}, licence: "II", issuedOn: "2025-01-10",
-		reports: []report{{"2025-03", "0.40000000"}}, sell: "0.10000000", limit: "43300000.00"},
+		Accounts: []string{"steppe-1"}},
+		licence: "II", reports: []report{{1, "0.40000000", "0.39000000"}}, sell: "0.10000000", limit: "43300000.00"},
 }
 
 type order struct {
@@ -71,11 +86,15 @@ type Client struct {
 	HTTP    *http.Client
 	BaseURL string // http://127.0.0.1:8080
 	WSURL   string // ws://127.0.0.1:8080/ws/api
+	// APIKey is sent as the bearer API key of every REST call (an
+	// operator's for Seed).
+	APIKey string
 }
 
-// NewClient returns a client for a server at host:port.
-func NewClient(addr string) *Client {
-	return &Client{HTTP: &http.Client{Timeout: 15 * time.Second}, BaseURL: "http://" + addr, WSURL: "ws://" + addr + "/ws/api"}
+// NewClient returns a client for a server at host:port using an API key.
+func NewClient(addr, apiKey string) *Client {
+	return &Client{HTTP: &http.Client{Timeout: 15 * time.Second}, BaseURL: "http://" + addr, WSURL: "ws://" + addr + "/ws/api",
+		APIKey: apiKey}
 }
 
 // Call does one REST request; an error answer becomes its *apperr.Error.
@@ -91,6 +110,9 @@ func (c *Client) Call(ctx context.Context, method, path string, body, out any) e
 	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, rd)
 	if err != nil {
 		return err
+	}
+	if c.APIKey != "" {
+		req.Header.Set("Authorization", "Bearer "+c.APIKey)
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
@@ -116,7 +138,7 @@ func (c *Client) Call(ctx context.Context, method, path string, body, out any) e
 
 // Seeded reports whether the demo's first miner exists already.
 func (c *Client) Seeded(ctx context.Context) (bool, error) {
-	err := c.Call(ctx, "GET", "/v1/regulator/obligations?miner="+Miners[0].ID, nil, nil)
+	err := c.Call(ctx, "GET", "/v1/compliance/obligations?miner="+Miners[0].ID, nil, nil)
 	switch apperr.CodeOf(err) {
 	case "":
 		return true, nil
@@ -126,33 +148,73 @@ func (c *Client) Seeded(ctx context.Context) (bool, error) {
 	return false, err
 }
 
-// Seed registers the miners, licences and reports, funds everyone, builds
-// the book and sends the miners' mandatory sales; then waits until all of
-// it is settled. today decides whether a licence needs renewing to be
-// active now (the 3-year term).
+// month returns the first day of the month ago months before today's.
+func month(today time.Time, ago int) time.Time {
+	return time.Date(today.Year(), today.Month()-time.Month(ago), 1, 0, 0, 0, 0, time.UTC)
+}
+
+// Seed registers a pool, a data centre, the miners with their licences,
+// equipment and electricity, their reports and the pools' statements; funds
+// everyone, builds the book and sends the miners' mandatory sales; waits
+// until all of it is settled; then runs the compliance sweep, suspends
+// ekibastuz-mining's licence as its repeat violation recommends, and
+// assesses last quarter's mining fees. today is the day it runs.
 func (c *Client) Seed(ctx context.Context, today time.Time) error {
-	for _, m := range Miners {
+	steps := []struct {
+		path string
+		body any
+	}{
+		{"/v1/operator/pools", map[string]string{"id": "kazpool", "name": "KazPool LLP", "accreditation": "KZ-POOL-0001",
+			"accreditedOn": "2023-09-01", "location": "Astana"}},
+		{"/v1/operator/datacentres", compliance.DataCentre{ID: "ekibastuz-dc", Name: "Ekibastuz DC-1", Operator: "Ekibastuz Hosting LLP",
+			Location: "Ekibastuz, Pavlodar region", CapacityKW: 40_000}},
+	}
+	for _, st := range steps {
+		if err := c.Call(ctx, "POST", st.path, st.body, nil); err != nil {
+			return fmt.Errorf("%s: %w", st.path, err)
+		}
+	}
+	issued := month(today, 24).Format(time.DateOnly) // two years ago: every reported month is licensed
+	lastQuarter := month(today, 3+int(today.Month()-1)%3)
+	for i, m := range Miners {
 		if err := c.Call(ctx, "POST", "/v1/operator/miners", m.Miner, nil); err != nil {
 			return fmt.Errorf("register %s: %w", m.ID, err)
 		}
-		issued, _ := time.Parse(time.DateOnly, m.issuedOn)
-		licences := []string{m.issuedOn}
-		if !today.Before(compliance.LicenceExpiresOn(issued)) {
-			licences = append(licences, today.Format(time.DateOnly)) // the renewal
+		lic := map[string]string{"miner": m.ID, "number": fmt.Sprintf("KZ-DM-%s-1", strings.ToUpper(m.ID[:3])),
+			"subtype": m.licence, "issuedOn": issued, "status": "active"}
+		if err := c.Call(ctx, "POST", "/v1/operator/licences", lic, nil); err != nil {
+			return fmt.Errorf("licence %s: %w", m.ID, err)
 		}
-		for i, on := range licences {
-			lic := map[string]string{"miner": m.ID, "number": fmt.Sprintf("KZ-DM-%s-%d", strings.ToUpper(m.ID[:3]), i+1),
-				"subtype": m.licence, "issuedOn": on, "status": "active"}
-			if err := c.Call(ctx, "POST", "/v1/operator/licences", lic, nil); err != nil {
-				return fmt.Errorf("licence %s: %w", m.ID, err)
+		eq := compliance.Equipment{Serial: fmt.Sprintf("S19XP-%04d", i+1), Model: "Antminer S19 XP", HashRate: "140",
+			RatedPower: 3010, Location: "Ekibastuz DC-1", DataCentre: "ekibastuz-dc", Pool: "kazpool", MinerID: m.ID}
+		if err := c.Call(ctx, "POST", "/v1/operator/equipment", eq, nil); err != nil {
+			return fmt.Errorf("equipment %s: %w", m.ID, err)
+		}
+		for k := range 3 { // last quarter's electricity: quota and metered grid power
+			mon := lastQuarter.AddDate(0, k, 0).Format("2006-01")
+			quota, used := 2_000_000, 1_800_000+i*150_000 // steppe-compute runs over its quota
+			if err := c.Call(ctx, "POST", "/v1/operator/quotas", map[string]any{"miner": m.ID, "month": mon, "kwh": quota}, nil); err != nil {
+				return fmt.Errorf("quota %s: %w", m.ID, err)
+			}
+			if err := c.Call(ctx, "POST", "/v1/operator/consumption", map[string]any{"miner": m.ID, "month": mon, "source": "grid",
+				"kwh": used, "metered": true, "avgPrice": "7.50"}, nil); err != nil {
+				return fmt.Errorf("consumption %s: %w", m.ID, err)
 			}
 		}
 		for _, r := range m.reports {
-			rep := map[string]string{"miner": m.ID, "asset": "BTC", "period": r.period, "mined": r.mined}
+			period := month(today, r.ago).Format("2006-01")
+			rep := map[string]any{"miner": m.ID, "asset": "BTC", "period": period, "mined": r.mined,
+				"wallets": []string{"bc1q" + strings.ReplaceAll(m.ID, "-", "") + period[:4]}}
 			if err := c.Call(ctx, "POST", "/v1/reports", rep, nil); err != nil {
-				return fmt.Errorf("report %s %s: %w", m.ID, r.period, err)
+				return fmt.Errorf("report %s %s: %w", m.ID, period, err)
 			}
-			if err := c.deposit(ctx, m.Accounts[0], "BTC", r.mined, "mined-"+m.ID+"-"+r.period); err != nil {
+			if r.pool != "" {
+				st := map[string]string{"pool": "kazpool", "miner": m.ID, "asset": "BTC", "period": period, "quantity": r.pool}
+				if err := c.Call(ctx, "POST", "/v1/operator/poolStatements", st, nil); err != nil {
+					return fmt.Errorf("pool statement %s: %w", m.ID, err)
+				}
+			}
+			if err := c.deposit(ctx, m.Accounts[0], "BTC", r.mined, "mined-"+m.ID+"-"+period); err != nil {
 				return err
 			}
 		}
@@ -177,12 +239,32 @@ func (c *Client) Seed(ctx context.Context, today time.Time) error {
 		}
 	}
 	for _, m := range Miners {
+		if m.sell == "" {
+			continue
+		}
 		if err := c.place(ctx, m.Accounts[0], wsapi.PlaceParams{Symbol: "BTCKZT", Side: "SELL", Type: "LIMIT", Price: m.limit,
 			Quantity: m.sell, NewClientOrderID: "demo-mandatory-1", Mandatory: true}); err != nil {
 			return err
 		}
 	}
-	return c.WaitSettled(ctx)
+	if err := c.WaitSettled(ctx); err != nil {
+		return err
+	}
+	if err := c.Call(ctx, "POST", "/v1/operator/compliance/sweep", nil, nil); err != nil {
+		return fmt.Errorf("sweep: %w", err)
+	}
+	suspend := map[string]string{"kind": "suspend", "from": today.Format(time.DateOnly),
+		"until": today.AddDate(0, 3, 0).Format(time.DateOnly), "reason": "repeat violation of the mandatory sale: the sweep recommends 3 months"}
+	if err := c.Call(ctx, "POST", "/v1/operator/licences/KZ-DM-EKI-1/changes", suspend, nil); err != nil {
+		return fmt.Errorf("suspend: %w", err)
+	}
+	q := fmt.Sprintf("%d-Q%d", lastQuarter.Year(), (int(lastQuarter.Month())+2)/3)
+	for _, m := range Miners {
+		if err := c.Call(ctx, "POST", "/v1/operator/fees", map[string]string{"miner": m.ID, "quarter": q}, nil); err != nil {
+			return fmt.Errorf("fee %s: %w", m.ID, err)
+		}
+	}
+	return nil
 }
 
 func (c *Client) deposit(ctx context.Context, account, asset, amount, ref string) error {
@@ -234,7 +316,7 @@ func (c *Client) Table(ctx context.Context, w io.Writer) error {
 		var res struct {
 			Obligations []compliance.ObligationView `json:"obligations"`
 		}
-		if err := c.Call(ctx, "GET", "/v1/regulator/obligations?miner="+m.ID, nil, &res); err != nil {
+		if err := c.Call(ctx, "GET", "/v1/compliance/obligations?miner="+m.ID, nil, &res); err != nil {
 			return err
 		}
 		for _, o := range res.Obligations {

@@ -7,7 +7,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/satu-exchange/satu/compliance"
 	"github.com/satu-exchange/satu/internal/apperr"
 	"github.com/satu-exchange/satu/internal/money"
 	"github.com/satu-exchange/satu/matching"
@@ -93,120 +92,6 @@ func (s *Server) custody(r *http.Request, kind matching.CommandKind, audit strin
 		"amount": money.Format(amount, scale), "extRef": req.ExtRef, "duplicate": duplicate}, nil
 }
 
-// createMiner registers a miner and opens its exchange accounts in the engine.
-func (s *Server) createMiner(r *http.Request) (int, any, error) {
-	var m compliance.Miner
-	if err := decode(r, &m); err != nil {
-		return 0, nil, err
-	}
-	if err := s.Registry.CreateMiner(r.Context(), m); err != nil {
-		return 0, nil, err
-	}
-	for _, a := range m.Accounts {
-		if _, err := s.do(r.Context(), matching.Command{Kind: matching.CmdOpenAccount, Account: a, Owner: m.ID,
-			AccountKind: matching.KindMiner}); err != nil {
-			return 0, nil, err
-		}
-	}
-	s.Audit.Info("miner registered", zap.String("miner", m.ID), zap.String("bin", m.BIN), zap.Strings("accounts", m.Accounts))
-	return http.StatusCreated, m, nil
-}
-
-type licenceRequest struct {
-	Miner     string `json:"miner"`
-	Number    string `json:"number"`
-	Subtype   string `json:"subtype"`
-	IssuedOn  string `json:"issuedOn"`
-	ExpiresOn string `json:"expiresOn,omitempty"` // default: the 3-year term
-	Status    string `json:"status"`
-}
-
-// addLicence records a licence and, while it is active, lets the miner's
-// accounts place mandatory orders.
-func (s *Server) addLicence(r *http.Request) (int, any, error) {
-	var req licenceRequest
-	if err := decode(r, &req); err != nil {
-		return 0, nil, err
-	}
-	issued, err := parseDay("issuedOn", req.IssuedOn)
-	if err != nil {
-		return 0, nil, err
-	}
-	expires := compliance.LicenceExpiresOn(issued)
-	if req.ExpiresOn != "" {
-		if expires, err = parseDay("expiresOn", req.ExpiresOn); err != nil {
-			return 0, nil, err
-		}
-	}
-	l := compliance.Licence{Number: req.Number, Subtype: compliance.LicenceSubtype(req.Subtype), IssuedOn: issued,
-		ExpiresOn: expires, Status: compliance.LicenceStatus(req.Status)}
-	if err := s.Registry.AddLicence(r.Context(), req.Miner, l); err != nil {
-		return 0, nil, err
-	}
-	accounts, err := s.Registry.MinerAccounts(r.Context(), req.Miner)
-	if err != nil {
-		return 0, nil, err
-	}
-	active := l.ActiveOn(today(s.Now()))
-	if active {
-		for _, a := range accounts {
-			if _, err := s.do(r.Context(), matching.Command{Kind: matching.CmdSetPermission, Account: a,
-				Permission: matching.PermMandatorySell, Granted: true}); err != nil {
-				return 0, nil, err
-			}
-		}
-	}
-	s.Audit.Info("licence recorded", zap.String("miner", req.Miner), zap.String("number", l.Number),
-		zap.String("status", string(l.Status)), zap.Bool("mandatorySellGranted", active))
-	req.ExpiresOn = expires.Format(time.DateOnly)
-	return http.StatusCreated, map[string]any{"licence": req, "activeToday": active, "accounts": accounts}, nil
-}
-
-type reportRequest struct {
-	Miner  string `json:"miner"`
-	Asset  string `json:"asset"`
-	Period string `json:"period"` // "2025-01"
-	Mined  string `json:"mined"`
-}
-
-func (s *Server) submitReport(r *http.Request) (int, any, error) {
-	var req reportRequest
-	if err := decode(r, &req); err != nil {
-		return 0, nil, err
-	}
-	period, err := time.Parse("2006-01", req.Period)
-	if err != nil {
-		return 0, nil, apperr.New(apperr.InvalidParameter, "period %q must be a month, YYYY-MM", req.Period)
-	}
-	scale, err := s.Registry.Scale(req.Asset)
-	if err != nil {
-		return 0, nil, err
-	}
-	mined, err := money.Parse(req.Mined, scale)
-	if err != nil {
-		return 0, nil, err
-	}
-	ob, err := s.Registry.SubmitReport(r.Context(), req.Miner, req.Asset, period, mined)
-	if err != nil {
-		return 0, nil, err
-	}
-	s.Audit.Info("report submitted", zap.String("miner", req.Miner), zap.String("asset", req.Asset),
-		zap.String("period", req.Period), zap.String("mined", req.Mined), zap.String("required", ob.Required))
-	return http.StatusCreated, ob, nil
-}
-
-func (s *Server) obligations(r *http.Request) (int, any, error) {
-	miner := r.URL.Query().Get("miner")
-	if miner == "" {
-		return 0, nil, apperr.New(apperr.InvalidParameter, "query parameter miner is required")
-	}
-	obs, err := s.Registry.Obligations(r.Context(), miner)
-	if err != nil {
-		return 0, nil, err
-	}
-	return http.StatusOK, map[string]any{"miner": miner, "obligations": obs}, nil
-}
-
 func (s *Server) balances(r *http.Request) (int, any, error) {
 	account := r.PathValue("account")
 	if !matching.ValidAccountID(account) {
@@ -225,13 +110,6 @@ func parseDay(field, v string) (time.Time, error) {
 		return time.Time{}, apperr.New(apperr.InvalidParameter, "%s %q must be a date, YYYY-MM-DD", field, v)
 	}
 	return t, nil
-}
-
-// today is the calendar day in Astana (UTC+5) as a UTC-midnight date, the
-// form compliance compares.
-func today(now time.Time) time.Time {
-	y, m, d := now.In(time.FixedZone("Asia/Almaty", 5*3600)).Date()
-	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }
 
 func (s *Server) settlementStatus(r *http.Request) (int, any, error) {

@@ -16,7 +16,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
-	"github.com/satu-exchange/satu/compliance"
 	"github.com/satu-exchange/satu/internal/apperr"
 	"github.com/satu-exchange/satu/matching"
 	"github.com/satu-exchange/satu/matching/wsapi"
@@ -26,16 +25,6 @@ import (
 // Engine submits a command to the sequencer and returns its events.
 type Engine interface {
 	Do(ctx context.Context, cmd matching.Command) ([]matching.Event, error)
-}
-
-// Registry is what the API needs of compliance's store.
-type Registry interface {
-	CreateMiner(ctx context.Context, m compliance.Miner) error
-	AddLicence(ctx context.Context, minerID string, l compliance.Licence) error
-	SubmitReport(ctx context.Context, minerID, asset string, periodStart time.Time, mined int64) (compliance.ObligationView, error)
-	Obligations(ctx context.Context, minerID string) ([]compliance.ObligationView, error)
-	MinerAccounts(ctx context.Context, minerID string) ([]string, error)
-	Scale(asset string) (int, error)
 }
 
 // Ledger is what the API needs of settlement's store.
@@ -56,6 +45,7 @@ type Book interface {
 type Server struct {
 	Engine    Engine
 	Registry  Registry
+	Keys      Keys
 	Ledger    Ledger
 	Book      Book
 	Symbols   []matching.Symbol
@@ -85,26 +75,32 @@ func (s *Server) Handler() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]any{"symbols": wsapi.ExchangeInfo(s.Symbols)})
 	})
 	mux.HandleFunc("GET /v1/depth", s.handle(s.depth))
-	mux.HandleFunc("GET /v1/accounts/{account}/openOrders", s.handle(s.openOrders))
-	mux.HandleFunc("POST /v1/operator/accounts", s.handle(s.openAccount))
-	mux.HandleFunc("POST /v1/operator/deposits", s.handle(s.deposit))
-	mux.HandleFunc("POST /v1/operator/withdrawals", s.handle(s.withdraw))
-	mux.HandleFunc("POST /v1/operator/miners", s.handle(s.createMiner))
-	mux.HandleFunc("POST /v1/operator/licences", s.handle(s.addLicence))
-	mux.HandleFunc("POST /v1/operator/symbols/{symbol}/phase", s.handle(s.setPhase))
-	mux.HandleFunc("POST /v1/operator/symbols/{symbol}/halt", s.handle(s.halt))
-	mux.HandleFunc("POST /v1/operator/symbols/{symbol}/resume", s.handle(s.resume))
-	mux.HandleFunc("POST /v1/reports", s.handle(s.submitReport))
-	mux.HandleFunc("GET /v1/regulator/obligations", s.handle(s.obligations))
-	mux.HandleFunc("GET /v1/accounts/{account}/balances", s.handle(s.balances))
-	mux.HandleFunc("GET /v1/accounts/{account}/fills", s.handle(s.fills))
-	mux.HandleFunc("GET /v1/accounts/{account}/postings", s.handle(s.postings))
-	mux.HandleFunc("GET /v1/accounts/{account}/statement", s.statement)
+	mux.HandleFunc("GET /v1/accounts/{account}/openOrders", s.handle(ownAccount(s.openOrders)))
+	mux.HandleFunc("POST /v1/operator/accounts", s.handle(operator(s.openAccount)))
+	mux.HandleFunc("POST /v1/operator/deposits", s.handle(operator(s.deposit)))
+	mux.HandleFunc("POST /v1/operator/withdrawals", s.handle(operator(s.withdraw)))
+	mux.HandleFunc("POST /v1/operator/symbols/{symbol}/phase", s.handle(operator(s.setPhase)))
+	mux.HandleFunc("POST /v1/operator/symbols/{symbol}/halt", s.handle(operator(s.halt)))
+	mux.HandleFunc("POST /v1/operator/symbols/{symbol}/resume", s.handle(operator(s.resume)))
+	mux.HandleFunc("POST /v1/operator/keys", s.handle(s.createKey))
+	mux.HandleFunc("GET /v1/operator/keys", s.listHandler("keys", s.listKeys))
+	mux.HandleFunc("DELETE /v1/operator/keys/{id}", s.handle(s.revokeKey))
+	s.complianceRoutes(mux)
+	mux.HandleFunc("GET /v1/accounts/{account}/balances", s.handle(ownAccount(s.balances)))
+	mux.HandleFunc("GET /v1/accounts/{account}/fills", s.handle(ownAccount(s.fills)))
+	mux.HandleFunc("GET /v1/accounts/{account}/postings", s.handle(ownAccount(s.postings)))
+	mux.HandleFunc("GET /v1/accounts/{account}/statement", func(w http.ResponseWriter, r *http.Request) {
+		if err := accountScope(r, r.PathValue("account")); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		s.statement(w, r)
+	})
 	mux.HandleFunc("GET /v1/settlement/status", s.handle(s.settlementStatus))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, apperr.New(apperr.UnknownMethod, "no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
-	return mux
+	return s.authenticate(mux)
 }
 
 // handler answers with a status and a JSON body, or an error.

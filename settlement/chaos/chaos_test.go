@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -60,10 +61,12 @@ type world struct {
 	settle    *exec.Cmd
 	settleLog *os.File
 	kills     int
+	keysDir   string // satu serve's bootstrap API keys
 }
 
 func newWorld(t *testing.T) *world {
-	w := &world{t: t, pg: testenv.NewPGServer(t), redis: testenv.NewRedisServer(t, true), keys: redisbus.KeysFor("s1")}
+	w := &world{t: t, pg: testenv.NewPGServer(t), redis: testenv.NewRedisServer(t, true), keys: redisbus.KeysFor("s1"),
+		keysDir: t.TempDir()}
 	var err error
 	if w.db, err = pgxpool.New(context.Background(), w.pg.URL()); err != nil {
 		t.Fatal(err)
@@ -83,6 +86,15 @@ func newWorld(t *testing.T) *world {
 		_ = w.settleLog.Close()
 	})
 	return w
+}
+
+// operatorKey is the operator API key the first `satu serve` wrote.
+func (w *world) operatorKey() string {
+	b, err := os.ReadFile(filepath.Join(w.keysDir, "operator.token"))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
 }
 
 func tail(b []byte, n int) []byte {

@@ -31,7 +31,7 @@ type serve struct {
 func (w *world) startServe(addr string) *serve {
 	cmd := exec.Command(satuBin, "serve")
 	cmd.Env = append(os.Environ(), "SATU_PG_URL="+w.pg.URL(), "SATU_REDIS_ADDR="+w.redis.Addr(), "SATU_SHARD=s1",
-		"SATU_ADDR="+addr, "SATU_LEASE_TTL=1s", "SATU_RECONCILE_INTERVAL=0", "SATU_LOG_FORMAT=json")
+		"SATU_ADDR="+addr, "SATU_LEASE_TTL=1s", "SATU_RECONCILE_INTERVAL=0", "SATU_LOG_FORMAT=json", "SATU_KEYS_DIR="+w.keysDir)
 	cmd.Stdout, cmd.Stderr = w.settleLog, w.settleLog
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -85,7 +85,7 @@ func TestEngineKilledMidStream(t *testing.T) {
 	ctx := context.Background()
 	addr := freeAddr(t)
 	first := w.startServe(addr)
-	c := demo.NewClient(addr)
+	c := demo.NewClient(addr, w.operatorKey())
 	const clients = 4
 	for i := range clients {
 		a := fmt.Sprintf("k%d", i)

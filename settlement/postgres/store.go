@@ -22,21 +22,22 @@ import (
 	"github.com/satu-exchange/satu/settlement"
 )
 
-// MandatorySink counts settled mandatory fills towards obligations inside
-// the settlement transaction (compliance implements it).
-type MandatorySink interface {
-	ApplyMandatoryFills(ctx context.Context, tx pgx.Tx, shard string, fills []settlement.MandatoryFill) error
+// FillSink sees every batch's fills inside the settlement transaction, after
+// they are written: compliance attributes miners' sales to their
+// obligations there, so obligation progress commits with the fills.
+type FillSink interface {
+	ApplyFills(ctx context.Context, tx pgx.Tx, shard string, fills []settlement.Fill) error
 }
 
 // Store is the ledger store.
 type Store struct {
 	db     *pgxpool.Pool
-	sink   MandatorySink
+	sink   FillSink
 	scales map[string]int32
 }
 
 // NewStore loads the asset scales and returns a store. sink may be nil.
-func NewStore(ctx context.Context, db *pgxpool.Pool, sink MandatorySink) (*Store, error) {
+func NewStore(ctx context.Context, db *pgxpool.Pool, sink FillSink) (*Store, error) {
 	rows, err := db.Query(ctx, `SELECT code, scale FROM assets`)
 	if err != nil {
 		return nil, fmt.Errorf("settlement: load assets: %w", err)
@@ -172,8 +173,8 @@ func (p *prepared) commit(ctx context.Context) error {
 	if err := p.steps(ctx, s.writeAccounts, s.writeBalances, s.writeEngineBalances); err != nil {
 		return err
 	}
-	if len(b.Mandatory) > 0 && s.sink != nil {
-		if err := s.sink.ApplyMandatoryFills(ctx, tx, p.shard, b.Mandatory); err != nil {
+	if len(b.Fills) > 0 && s.sink != nil {
+		if err := s.sink.ApplyFills(ctx, tx, p.shard, b.Fills); err != nil {
 			return fmt.Errorf("obligations: %w", err)
 		}
 	}

@@ -49,15 +49,21 @@ func TestSettleExactlyOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	test := compliance.Actor{ID: "test"}
 	if err := reg.CreateMiner(ctx, compliance.Miner{ID: "miner-a", Name: "Miner A LLP", BIN: "123456789012",
-		EntityKind: compliance.LegalEntity, Accounts: []string{"miner-a-1"}}); err != nil {
+		EntityKind: compliance.LegalEntity, Accounts: []string{"miner-a-1"}}, test); err != nil {
 		t.Fatal(err)
 	}
 	if err := reg.AddLicence(ctx, "miner-a", compliance.Licence{Number: "L-1", Subtype: compliance.SubtypeOwnDataCentre,
-		IssuedOn: day("2024-06-01"), ExpiresOn: day("2027-06-01"), Status: compliance.LicenceActive}); err != nil {
+		IssuedOn: day("2024-06-01"), ExpiresOn: day("2027-06-01"), Status: compliance.LicenceActive}, test); err != nil {
 		t.Fatal(err)
 	}
-	ob, err := reg.SubmitReport(ctx, "miner-a", "BTC", day("2025-01-01"), btc) // 1 BTC mined, 75 % due
+	// Last month: the sales below happen now, inside its window (its month to
+	// 30 days after it).
+	now := time.Now().UTC()
+	lastMonth := time.Date(now.Year(), now.Month()-1, 1, 0, 0, 0, 0, time.UTC)
+	ob, err := reg.SubmitReport(ctx, compliance.Report{MinerID: "miner-a", Asset: "BTC", PeriodStart: lastMonth, Mined: btc,
+		Wallets: []string{"bc1qminera"}, Source: compliance.FromMiner}, test) // 1 BTC mined, 75 % due
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +143,7 @@ func TestSettleExactlyOnce(t *testing.T) {
 	if fills != 2 {
 		t.Fatalf("fills = %d; want 2", fills)
 	}
-	obs, err := reg.Obligations(ctx, "miner-a")
+	obs, err := reg.Obligations(ctx, compliancepg.ObligationFilter{Miner: "miner-a"})
 	if err != nil {
 		t.Fatal(err)
 	}
