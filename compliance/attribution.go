@@ -164,8 +164,8 @@ func (a Attribution) Attribute(s Sale, open []OpenObligation) ([]Allocation, []E
 		}
 	}
 	if !inWindow {
-		return all(ExcludedOutsideWindow, "executed %s, outside the window of each of %s's %d open %s obligations",
-			s.ExecutedAt.UTC().Format(time.RFC3339), s.Miner, len(open), s.Asset)
+		return all(ExcludedOutsideWindow, "executed %s, outside the window (period start to deadline) of every unmet %s obligation of %s (%d)",
+			s.ExecutedAt.UTC().Format(time.RFC3339), s.Asset, s.Miner, len(open))
 	}
 	return allocs, []Exclusion{{Quantity: left, Reason: ExcludedExcess,
 		Detail: fmt.Sprintf("%d more than the open obligations required", left)}}

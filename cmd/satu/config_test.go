@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/satu-exchange/satu/compliance"
 	"github.com/satu-exchange/satu/internal/testenv"
 	"github.com/satu-exchange/satu/matching"
 )
@@ -51,14 +53,34 @@ func TestDemoCommandPrintsReadmeTable(t *testing.T) {
 		t.Fatal("README shows no demo table")
 	}
 	table := text[start : start+strings.Index(text[start:], "```")]
+	// The demo is relative to the month it runs in; the README's table was
+	// run in the month it names.
+	m := regexp.MustCompile(`run in (\d{4}-\d{2})`).FindStringSubmatch(text)
+	if m == nil {
+		t.Fatal("README does not say which month its demo table was run in")
+	}
+	shown, err := time.Parse("2006-01", m[1])
+	must(t, err)
 	env := map[string]string{"SATU_PG_URL": testenv.PGURL(t), "SATU_REDIS_ADDR": testenv.RedisAddr(t)}
 	var out, errOut strings.Builder
 	if code := run(t.Context(), []string{"demo"}, &out, &errOut, func(k string) string { return env[k] }); code != 0 {
 		t.Fatalf("satu demo exited %d: %s", code, errOut.String())
 	}
-	if !strings.Contains(out.String(), table) {
-		t.Fatalf("satu demo printed:\n%s\nREADME shows:\n%s", out.String(), table)
+	today := compliance.DayOf(time.Now())
+	if got, want := monthsAgo(out.String(), today), monthsAgo(table, shown); !strings.Contains(got, want) {
+		t.Fatalf("satu demo printed:\n%s\nREADME shows:\n%s", got, want)
 	}
+}
+
+// monthsAgo writes every YYYY-MM in s as "M-k", k months before ref's month.
+func monthsAgo(s string, ref time.Time) string {
+	return regexp.MustCompile(`\b\d{4}-\d{2}\b`).ReplaceAllStringFunc(s, func(v string) string {
+		t, err := time.Parse("2006-01", v)
+		if err != nil {
+			return v
+		}
+		return fmt.Sprintf("M-%d", (ref.Year()-t.Year())*12+int(ref.Month()-t.Month()))
+	})
 }
 
 // TestSymbolsFile: the example session-model file loads and is valid; a

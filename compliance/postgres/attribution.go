@@ -103,23 +103,26 @@ func (s *Store) attribute(ctx context.Context, tx pgx.Tx, shard string, f *settl
 	allocs, excluded := s.rules.Attribution.Attribute(sale, open)
 	reference := refText(sale.Reference, ev.QuoteAsset, s.scales)
 	for _, a := range allocs {
-		var required, sold string
-		if err := tx.QueryRow(ctx, `SELECT required::text, sold::text FROM obligations WHERE id = $1`, a.ObligationID).
-			Scan(&required, &sold); err != nil {
+		var required, sold, was string
+		if err := tx.QueryRow(ctx, `SELECT required::text, sold::text, status FROM obligations WHERE id = $1`, a.ObligationID).
+			Scan(&required, &sold, &was); err != nil {
 			return err
 		}
 		req, err := money.Parse(required, base)
 		if err != nil {
 			return err
 		}
-		was, err := money.Parse(sold, base)
+		before, err := money.Parse(sold, base)
 		if err != nil {
 			return err
 		}
-		_, status := compliance.Progress(req, was+a.Quantity)
+		_, status := compliance.Progress(req, before+a.Quantity)
+		if status == compliance.StatusOpen && was == string(compliance.StatusOverdue) {
+			status = compliance.StatusOverdue // its violation stands
+		}
 		if _, err := tx.Exec(ctx, `UPDATE obligations SET sold = $2::numeric, status = $3,
 				met_at = CASE WHEN $3::text = 'met' THEN $4::timestamptz END WHERE id = $1`,
-			a.ObligationID, money.Format(was+a.Quantity, base), string(status), sale.ExecutedAt); err != nil {
+			a.ObligationID, money.Format(before+a.Quantity, base), string(status), sale.ExecutedAt); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO obligation_fills (obligation_id, shard, fill_id, quantity, reference, basis)
@@ -149,10 +152,13 @@ func refText(ref *big.Rat, quote string, scales map[string]int) *string {
 	return &v
 }
 
-// openObligations returns a miner's open obligations in an asset, locked.
+// openObligations returns a miner's unmet obligations in an asset, locked:
+// the open ones, and the overdue ones — a sale after their deadline is
+// outside their window (and says so), but a sale executed in time and
+// settled after the sweep marked them overdue still counts.
 func (s *Store) openObligations(ctx context.Context, tx pgx.Tx, miner, asset string) ([]compliance.OpenObligation, error) {
 	rows, err := tx.Query(ctx, `SELECT id, period_start, deadline, required::text, sold::text FROM obligations
-		WHERE miner_id = $1 AND asset = $2 AND status = 'open' ORDER BY deadline, id FOR UPDATE`, miner, asset)
+		WHERE miner_id = $1 AND asset = $2 AND status IN ('open', 'overdue') ORDER BY deadline, id FOR UPDATE`, miner, asset)
 	if err != nil {
 		return nil, err
 	}

@@ -308,10 +308,11 @@ func (c *Client) WaitSettled(ctx context.Context) error {
 	}
 }
 
-// Table writes the compliance table of the demo's miners.
+// Table writes the compliance table of the demo's miners, with each
+// overdue obligation's violation.
 func (c *Client) Table(ctx context.Context, w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "miner\tperiod\tmined BTC\tshare\trequired BTC\tsold BTC\tremaining BTC\tstatus\t")
+	fmt.Fprintln(tw, "miner\tperiod\tmined BTC\tshare\trequired BTC\tsold BTC\tremaining BTC\tstatus\tviolation\t")
 	for _, m := range Miners {
 		var res struct {
 			Obligations []compliance.ObligationView `json:"obligations"`
@@ -319,8 +320,29 @@ func (c *Client) Table(ctx context.Context, w io.Writer) error {
 		if err := c.Call(ctx, "GET", "/v1/compliance/obligations?miner="+m.ID, nil, &res); err != nil {
 			return err
 		}
+		var vs struct {
+			Violations []struct {
+				Obligation       int64 `json:"obligation"`
+				Number           int   `json:"number"`
+				FineMCI          int64 `json:"fineMci"`
+				SuspensionMonths int   `json:"suspensionRecommendedMonths"`
+			} `json:"violations"`
+		}
+		if err := c.Call(ctx, "GET", "/v1/compliance/violations?miner="+m.ID, nil, &vs); err != nil {
+			return err
+		}
 		for _, o := range res.Obligations {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", m.ID, o.Period, o.Mined, o.Share, o.Required, o.Sold, o.Remaining, o.Status)
+			violation := "-"
+			for _, v := range vs.Violations {
+				if v.Obligation == o.ID {
+					violation = fmt.Sprintf("#%d: %d MCI", v.Number, v.FineMCI)
+					if v.SuspensionMonths > 0 {
+						violation += fmt.Sprintf(", suspend %d mo", v.SuspensionMonths)
+					}
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", m.ID, o.Period, o.Mined, o.Share, o.Required, o.Sold,
+				o.Remaining, o.Status, violation)
 		}
 	}
 	return tw.Flush()
