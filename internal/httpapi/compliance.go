@@ -63,9 +63,13 @@ func (s *Server) complianceRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/operator/miners", s.handle(s.createMiner))
 	mux.HandleFunc("POST /v1/operator/licences", s.handle(s.addLicence))
 	mux.HandleFunc("POST /v1/operator/licences/{number}/changes", s.handle(s.changeLicence))
-	mux.HandleFunc("POST /v1/operator/datacentres", s.handle(operatorWrite(s, "datacentre", s.Registry.CreateDataCentre)))
+	mux.HandleFunc("POST /v1/operator/datacentres", s.handle(operatorWrite(s, "datacentre", func(ctx context.Context, d compliance.DataCentre, a compliance.Actor) error {
+		return s.Registry.CreateDataCentre(ctx, d, a)
+	})))
 	mux.HandleFunc("POST /v1/operator/pools", s.handle(s.createPool))
-	mux.HandleFunc("POST /v1/operator/equipment", s.handle(operatorWrite(s, "equipment", s.Registry.RegisterEquipment)))
+	mux.HandleFunc("POST /v1/operator/equipment", s.handle(operatorWrite(s, "equipment", func(ctx context.Context, e compliance.Equipment, a compliance.Actor) error {
+		return s.Registry.RegisterEquipment(ctx, e, a)
+	})))
 	mux.HandleFunc("POST /v1/operator/quotas", s.handle(s.setQuota))
 	mux.HandleFunc("POST /v1/operator/consumption", s.handle(s.recordConsumption))
 	mux.HandleFunc("POST /v1/operator/poolStatements", s.handle(s.poolStatement))

@@ -17,6 +17,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/satu-exchange/satu/internal/apperr"
+	"github.com/satu-exchange/satu/internal/access"
+	accesspg "github.com/satu-exchange/satu/internal/access/postgres"
 	"github.com/satu-exchange/satu/internal/httpapi"
 	"github.com/satu-exchange/satu/internal/testenv"
 	"github.com/satu-exchange/satu/matching"
@@ -29,10 +31,20 @@ func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
 // ledgerServer serves the REST API over a real ledger store in which
 // "buyer" deposited KZT on 2025-01-01 and bought BTC from "seller" in three
 // fills on 2025-01-02, 03 and 04.
+// regulatorKey is the API key get sends: a regulator reads every account.
+var regulatorKey string
+
 func ledgerServer(t *testing.T) *httptest.Server {
 	t.Helper()
 	ctx := context.Background()
-	store, err := postgres.NewStore(ctx, testenv.PG(t), nil)
+	db := testenv.PG(t)
+	keys := accesspg.NewKeyStore(db)
+	tok, err := keys.Create(ctx, accesspg.CreateRequest{Role: access.RoleRegulator, Label: "ledger tests"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	regulatorKey = tok.String()
+	store, err := postgres.NewStore(ctx, db, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +69,7 @@ func ledgerServer(t *testing.T) *httptest.Server {
 	if err := store.Settle(ctx, "s1", b); err != nil {
 		t.Fatal(err)
 	}
-	api := &httpapi.Server{Ledger: store, WebSocket: http.NotFoundHandler(), Now: time.Now, Log: zap.NewNop(),
+	api := &httpapi.Server{Ledger: store, Keys: keys, WebSocket: http.NotFoundHandler(), Now: time.Now, Log: zap.NewNop(),
 		Audit: zap.NewNop(), Metrics: prometheus.NewRegistry()}
 	srv := httptest.NewServer(api.Handler())
 	t.Cleanup(srv.Close)
@@ -66,7 +78,12 @@ func ledgerServer(t *testing.T) *httptest.Server {
 
 func get(t *testing.T, srv *httptest.Server, path string) (*http.Response, []byte) {
 	t.Helper()
-	resp, err := http.Get(srv.URL + path)
+	req, err := http.NewRequest("GET", srv.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+regulatorKey)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +228,7 @@ func TestLedgerDocExamples(t *testing.T) {
 		text = text[:end+1]
 	}
 	srv := ledgerServer(t)
-	const prefix = "curl -s 'http://127.0.0.1:8080"
+	const prefix = "curl -s -H @.satu/keys/regulator.header 'http://127.0.0.1:8080"
 	var examples int
 	for {
 		i := strings.Index(text, "```sh\n")
