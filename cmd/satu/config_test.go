@@ -122,3 +122,14 @@ func TestSymbolsFile(t *testing.T) {
 		t.Errorf("wrong scale: %v", err)
 	}
 }
+
+// TestUnknownRuleSetRefusedAtStart: a rule set Satu does not ship stops the
+// process before it touches anything, naming the ones it knows.
+func TestUnknownRuleSetRefusedAtStart(t *testing.T) {
+	env := map[string]string{"SATU_PG_URL": testenv.PGURL(t), "SATU_REDIS_ADDR": testenv.RedisAddr(t), "SATU_RULESET": "kz-law-999"}
+	var out, errOut strings.Builder
+	code := run(t.Context(), []string{"settle"}, &out, &errOut, func(k string) string { return env[k] })
+	if code == 0 || !strings.Contains(errOut.String(), `unknown rule set "kz-law-999" (known: kz-law-193, kz-paper-2024)`) {
+		t.Fatalf("satu settle with an unknown rule set: exit %d, %s", code, errOut.String())
+	}
+}
