@@ -43,6 +43,10 @@ func NewStore(ctx context.Context, db *pgxpool.Pool, rules *compliance.RuleSet) 
 	if err != nil {
 		return nil, fmt.Errorf("compliance: %w", err)
 	}
+	if fees.ID != rules.MiningFeeTable {
+		return nil, fmt.Errorf("compliance: rule set %s v%d names the mining-fee table %q, but the shipped table is %q",
+			rules.ID, rules.Version, rules.MiningFeeTable, fees.ID)
+	}
 	rows, err := db.Query(ctx, `SELECT code, scale, kind = 'digital' FROM assets`)
 	if err != nil {
 		return nil, fmt.Errorf("compliance: load assets: %w", err)
