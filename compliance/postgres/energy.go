@@ -20,7 +20,8 @@ const tiynScale = 2
 // SetQuota allocates a miner's electricity quota for a month (kWh),
 // replacing an earlier allocation for the same month (audited).
 func (s *Store) SetQuota(ctx context.Context, minerID string, month time.Time, kwh int64, a compliance.Actor) error {
-	if err := checkMonth(month); err != nil {
+	month, err := checkMonth(month)
+	if err != nil {
 		return err
 	}
 	if kwh < 0 {
@@ -41,9 +42,11 @@ type Consumption struct {
 // RecordConsumption records (or corrects, audited) a month's metered
 // consumption from one source.
 func (s *Store) RecordConsumption(ctx context.Context, c Consumption, a compliance.Actor) error {
-	if err := checkMonth(c.Month); err != nil {
+	month, err := checkMonth(c.Month)
+	if err != nil {
 		return err
 	}
+	c.Month = month
 	switch {
 	case !c.Source.Valid():
 		return apperr.New(apperr.InvalidParameter, "energy source %q is not one of grid, imported, own, own_renewable", c.Source)
@@ -63,11 +66,14 @@ func (s *Store) RecordConsumption(ctx context.Context, c Consumption, a complian
 		c.Miner, c.Month, string(c.Source), c.KWh, c.Metered, money.Format(c.PriceTiyn, tiynScale), s.Clock().UTC())
 }
 
-func checkMonth(m time.Time) error {
-	if m.IsZero() || !m.Equal(time.Date(m.Year(), m.Month(), 1, 0, 0, 0, 0, time.UTC)) {
-		return apperr.New(apperr.InvalidParameter, "month %s is not the first day of a month", m.Format(time.DateOnly))
+// checkMonth accepts the first day of a month at 00:00 UTC (the instant, in
+// whatever zone it is written) and returns it in UTC.
+func checkMonth(m time.Time) (time.Time, error) {
+	u := m.UTC()
+	if m.IsZero() || !u.Equal(time.Date(u.Year(), u.Month(), 1, 0, 0, 0, 0, time.UTC)) {
+		return time.Time{}, apperr.New(apperr.InvalidParameter, "month %s is not the first day of a month", m.Format(time.RFC3339))
 	}
-	return nil
+	return u, nil
 }
 
 func nextMonthStart(m time.Time) time.Time { return m.AddDate(0, 1, 0) }

@@ -169,6 +169,22 @@ func (s *Store) amend(ctx context.Context, tx pgx.Tx, r compliance.Report, ob co
 	if err := s.audit(ctx, tx, a, "report.amend", r.MinerID, reportDetail(r, ob, version)); err != nil {
 		return compliance.ObligationView{}, err
 	}
+	// Overdue now and without a violation — it was still open past its
+	// deadline (the sweep had not reached it), or it was met in time and the
+	// amendment raised what was due: what was sold by the deadline fell short
+	// of the corrected figure, which is a violation like any other. The sweep
+	// only looks at open obligations, so it is recorded here.
+	if next == compliance.StatusOverdue {
+		var has bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM violations WHERE obligation_id = $1)`, obID).Scan(&has); err != nil {
+			return compliance.ObligationView{}, fmt.Errorf("compliance: amend: %w", err)
+		}
+		if !has {
+			if _, err := s.violate(ctx, tx, obID, r.MinerID, ob.Deadline.AddDate(0, 0, 1)); err != nil {
+				return compliance.ObligationView{}, err
+			}
+		}
+	}
 	v := s.view(obID, ob, sold, next)
 	v.ReportVersion = version
 	return v, nil
@@ -302,6 +318,9 @@ func (s *Store) SubmitPoolStatement(ctx context.Context, p PoolStatement, a comp
 	r := compliance.Report{MinerID: p.Miner, Asset: p.Asset, PeriodStart: p.PeriodStart, Mined: p.Quantity,
 		Wallets: []string{"statement"}, Source: compliance.FromPool, Pool: p.Pool}
 	if err := r.Validate(s.Today()); err != nil {
+		return err
+	}
+	if err := s.minerExists(ctx, s.db, p.Miner); err != nil {
 		return err
 	}
 	return s.insert(ctx, a, "pool.statement", p.Miner, map[string]any{"pool": p.Pool, "asset": p.Asset,

@@ -44,7 +44,19 @@ func newStore(t *testing.T, ruleSet string) (*postgres.Store, *pgxpool.Pool) {
 	if err != nil {
 		t.Fatalf("NewStore: %v", err)
 	}
+	// A fixed day, so that no test depends on when it runs; tests that
+	// decide by date move it.
+	setClock(s, time.Date(2026, 1, 10, 12, 0, 0, 0, compliance.Zone))
 	return s, db
+}
+
+// reportDay is when a report for the month starting period is sent in the
+// tests: noon in Kazakhstan on the 5th of the next month, after the month
+// and before its deadline.
+func reportDay(t *testing.T, period string) time.Time {
+	t.Helper()
+	start := day(t, period)
+	return time.Date(start.Year(), start.Month()+1, 5, 12, 0, 0, 0, compliance.Zone)
 }
 
 // day parses a YYYY-MM-DD date at UTC midnight.
@@ -108,11 +120,11 @@ func licence(t *testing.T, number, issued string) compliance.Licence {
 func register(t *testing.T, s *postgres.Store, id, bin, issued string, accounts ...string) {
 	t.Helper()
 	ctx := context.Background()
-	if err := s.CreateMiner(ctx, miner(id, bin, accounts...)); err != nil {
+	if err := s.CreateMiner(ctx, miner(id, bin, accounts...), regulator); err != nil {
 		t.Fatalf("CreateMiner(%s): %v", id, err)
 	}
 	if issued != "" {
-		if err := s.AddLicence(ctx, id, licence(t, "KZ-DM-"+id, issued)); err != nil {
+		if err := s.AddLicence(ctx, id, licence(t, "KZ-DM-"+id, issued), regulator); err != nil {
 			t.Fatalf("AddLicence(%s): %v", id, err)
 		}
 	}
@@ -121,7 +133,7 @@ func register(t *testing.T, s *postgres.Store, id, bin, issued string, accounts 
 // report submits a report and fails the test on error.
 func report(t *testing.T, s *postgres.Store, minerID, asset, period string, mined int64) compliance.ObligationView {
 	t.Helper()
-	v, err := s.SubmitReport(context.Background(), minerID, asset, day(t, period), mined)
+	v, err := submit(s, minerID, asset, day(t, period), mined)
 	if err != nil {
 		t.Fatalf("SubmitReport(%s, %s, %s, %d): %v", minerID, asset, period, mined, err)
 	}
@@ -136,7 +148,7 @@ func TestStore_CreateMiner(t *testing.T) {
 		ctx := context.Background()
 		m := compliance.Miner{ID: "kaz-mining", Name: "Kaz Mining LLP", BIN: "123456789012",
 			EntityKind: compliance.IndividualEntrepreneur, Accounts: []string{"kaz-2", "kaz-1"}}
-		if err := s.CreateMiner(ctx, m); err != nil {
+		if err := s.CreateMiner(ctx, m, regulator); err != nil {
 			t.Fatalf("CreateMiner: %v", err)
 		}
 		var name, bin, kind string
@@ -178,7 +190,7 @@ func TestStore_CreateMiner(t *testing.T) {
 			ctx := context.Background()
 			register(t, s, "alpha", "111111111111", "", "alpha-1", "alpha-2")
 			unchanged(t, db, registry, func() {
-				wantCode(t, s.CreateMiner(ctx, tc.miner), tc.want)
+				wantCode(t, s.CreateMiner(ctx, tc.miner, regulator), tc.want)
 			})
 			if tc.miner.ID != "alpha" {
 				_, err := s.MinerAccounts(ctx, tc.miner.ID)
@@ -204,7 +216,7 @@ func TestStore_AddLicence(t *testing.T) {
 		second := licence(t, "KZ-DM-1", "2021-03-10")
 		second.Subtype, second.Status = compliance.SubtypeHosted, compliance.LicenceRevoked
 		for _, l := range []compliance.Licence{first, second} {
-			if err := s.AddLicence(ctx, "alpha", l); err != nil {
+			if err := s.AddLicence(ctx, "alpha", l, regulator); err != nil {
 				t.Fatalf("AddLicence(%s): %v", l.Number, err)
 			}
 		}
@@ -234,7 +246,7 @@ func TestStore_AddLicence(t *testing.T) {
 			register(t, s, "alpha", "111111111111", "", "alpha-1")
 			l := licence(t, "KZ-DM-1", "2024-03-01")
 			l.IssuedOn, l.ExpiresOn = l.IssuedOn.In(zone), l.ExpiresOn.In(zone)
-			if err := s.AddLicence(ctx, "alpha", l); err != nil {
+			if err := s.AddLicence(ctx, "alpha", l, regulator); err != nil {
 				t.Fatalf("AddLicence: %v", err)
 			}
 			got, err := s.Licences(ctx, "alpha")
@@ -275,11 +287,11 @@ func TestStore_AddLicence(t *testing.T) {
 			ctx := context.Background()
 			register(t, s, "alpha", "111111111111", "", "alpha-1")
 			register(t, s, "beta", "222222222222", "", "beta-1")
-			if err := s.AddLicence(ctx, "alpha", licence(t, "KZ-DM-1", "2024-01-15")); err != nil {
+			if err := s.AddLicence(ctx, "alpha", licence(t, "KZ-DM-1", "2024-01-15"), regulator); err != nil {
 				t.Fatal(err)
 			}
 			unchanged(t, db, []string{"licences"}, func() {
-				wantCode(t, s.AddLicence(ctx, tc.miner, tc.licence(t)), tc.want)
+				wantCode(t, s.AddLicence(ctx, tc.miner, tc.licence(t), regulator), tc.want)
 			})
 		})
 	}
@@ -330,13 +342,14 @@ func TestStore_SubmitReport(t *testing.T) {
 			s, db := newStore(t, tc.ruleSet)
 			ctx := context.Background()
 			register(t, s, "alpha", "111111111111", "2023-01-15", "alpha-1")
+			setClock(s, reportDay(t, tc.period))
 			got := report(t, s, "alpha", tc.asset, tc.period, tc.mined)
 			want := tc.want
-			want.ID, want.Miner = got.ID, "alpha"
+			want.ID, want.Miner, want.ReportVersion = got.ID, "alpha", 1
 			if got.ID <= 0 || got != want {
 				t.Errorf("SubmitReport =\n%+v, want\n%+v", got, want)
 			}
-			list, err := s.Obligations(ctx, "alpha")
+			list, err := s.Obligations(ctx, postgres.ObligationFilter{Miner: "alpha"})
 			if err != nil {
 				t.Fatalf("Obligations: %v", err)
 			}
@@ -385,7 +398,8 @@ func TestStore_SubmitReport(t *testing.T) {
 			s, db := newStore(t, compliance.DefaultRuleSet)
 			ctx := context.Background()
 			register(t, s, "alpha", "111111111111", "2023-01-15", "alpha-1")
-			got, err := s.SubmitReport(ctx, "alpha", "BTC", day(t, "2024-02-01").In(zone), btc)
+			setClock(s, reportDay(t, "2024-02-01"))
+			got, err := submit(s, "alpha", "BTC", day(t, "2024-02-01").In(zone), btc)
 			if err != nil {
 				t.Fatalf("SubmitReport: %v", err)
 			}
@@ -451,15 +465,15 @@ func TestStore_SubmitReport(t *testing.T) {
 			if tc.setup != nil {
 				tc.setup(t, s)
 			}
-			before, err := s.Obligations(ctx, "alpha")
+			before, err := s.Obligations(ctx, postgres.ObligationFilter{Miner: "alpha"})
 			if err != nil {
 				t.Fatal(err)
 			}
 			unchanged(t, db, reports, func() {
-				_, err := s.SubmitReport(ctx, tc.miner, tc.asset, day(t, tc.period), tc.mined)
+				_, err := submit(s, tc.miner, tc.asset, day(t, tc.period), tc.mined)
 				wantCode(t, err, tc.want)
 			})
-			after, err := s.Obligations(ctx, "alpha")
+			after, err := s.Obligations(ctx, postgres.ObligationFilter{Miner: "alpha"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -477,7 +491,7 @@ func addLicence(issued string, status compliance.LicenceStatus) func(t *testing.
 		t.Helper()
 		l := licence(t, "KZ-DM-alpha-"+issued, issued)
 		l.Status = status
-		if err := s.AddLicence(context.Background(), "alpha", l); err != nil {
+		if err := s.AddLicence(context.Background(), "alpha", l, regulator); err != nil {
 			t.Fatalf("AddLicence: %v", err)
 		}
 	}
@@ -486,7 +500,7 @@ func addLicence(issued string, status compliance.LicenceStatus) func(t *testing.
 func TestStore_Obligations(t *testing.T) {
 	t.Run("ErrUnknownMiner", func(t *testing.T) {
 		s, _ := newStore(t, compliance.DefaultRuleSet)
-		got, err := s.Obligations(context.Background(), "nobody")
+		got, err := s.Obligations(context.Background(), postgres.ObligationFilter{Miner: "nobody"})
 		wantCode(t, err, apperr.UnknownMiner)
 		if got != nil {
 			t.Errorf("Obligations = %+v with the error, want nil", got)
@@ -496,7 +510,7 @@ func TestStore_Obligations(t *testing.T) {
 	t.Run("OKNone", func(t *testing.T) {
 		s, _ := newStore(t, compliance.DefaultRuleSet)
 		register(t, s, "alpha", "111111111111", "2024-01-15", "alpha-1")
-		got, err := s.Obligations(context.Background(), "alpha")
+		got, err := s.Obligations(context.Background(), postgres.ObligationFilter{Miner: "alpha"})
 		if err != nil {
 			t.Fatalf("Obligations: %v", err)
 		}
@@ -516,10 +530,12 @@ func TestStore_Obligations(t *testing.T) {
 		for _, r := range []struct{ asset, period string }{
 			{"BTC", "2025-02-01"}, {"ETH", "2024-06-01"}, {"BTC", "2024-06-01"}, {"BTC", "2025-01-01"},
 		} {
+			setClock(s, reportDay(t, r.period))
 			report(t, s, "alpha", r.asset, r.period, btc)
 		}
+		setClock(s, reportDay(t, "2024-03-01"))
 		report(t, s, "beta", "BTC", "2024-03-01", btc) // another miner's: not listed
-		got, err := s.Obligations(context.Background(), "alpha")
+		got, err := s.Obligations(context.Background(), postgres.ObligationFilter{Miner: "alpha"})
 		if err != nil {
 			t.Fatalf("Obligations: %v", err)
 		}
@@ -533,46 +549,26 @@ func TestStore_Obligations(t *testing.T) {
 		if want := []string{"2024-06 BTC", "2024-06 ETH", "2025-01 BTC", "2025-02 BTC"}; !slices.Equal(order, want) {
 			t.Errorf("Obligations order = %q, want %q", order, want)
 		}
-	})
-}
 
-// fillRow is a fill as the settlement writer records it.
-type fillRow struct {
-	shard, id, seller, asset string
-	quantity                 string // whole units
-}
-
-// insertFills records fills as the settlement writer does, each in a batch
-// of its own: obligation_fills references fills (shard, id).
-func insertFills(ctx context.Context, tx pgx.Tx, fills ...fillRow) error {
-	for _, f := range fills {
-		var batchID int64
-		if err := tx.QueryRow(ctx, `INSERT INTO settlement_batches (shard, first_seq, last_seq, last_stream_id, events, fills, postings)
-			VALUES ($1, 1, 1, '1-0', 1, 1, 4) RETURNING id`, f.shard).Scan(&batchID); err != nil {
-			return err
+		for _, f := range []struct {
+			name   string
+			filter postgres.ObligationFilter
+			want   int
+		}{
+			{"AllMiners", postgres.ObligationFilter{}, 5},
+			{"Period", postgres.ObligationFilter{Miner: "alpha", Period: "2024-06"}, 2},
+			{"Asset", postgres.ObligationFilter{Miner: "alpha", Asset: "ETH"}, 1},
+			{"Open", postgres.ObligationFilter{Status: compliance.StatusOpen}, 5},
+			{"Met", postgres.ObligationFilter{Status: compliance.StatusMet}, 0},
+			{"PeriodOfBeta", postgres.ObligationFilter{Period: "2024-03"}, 1},
+		} {
+			got, err := s.Obligations(context.Background(), f.filter)
+			if err != nil || len(got) != f.want {
+				t.Errorf("Obligations(%s %+v) = %d obligations, %v; want %d", f.name, f.filter, len(got), err, f.want)
+			}
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO fills (shard, id, seq, batch_id, symbol, base_asset, quote_asset, price, quantity,
-				quote_amount, buyer_account, seller_account, buy_order_id, sell_order_id, taker_side, mandatory, executed_at)
-			VALUES ($1, $2, 1, $3, $4 || '-KZT', $4, 'KZT', 30000000, $5::numeric, 1, 'buyer-1', $6, 1, 2, 'buy', true, now())`,
-			f.shard, f.id, batchID, f.asset, f.quantity, f.seller); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// settle records the fills and applies their mandatory parts in one
-// transaction, as the settlement writer does.
-func settle(ctx context.Context, s *postgres.Store, db *pgxpool.Pool, rows []fillRow, fills []settlement.MandatoryFill) error {
-	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-		if err := insertFills(ctx, tx, rows...); err != nil {
-			return err
-		}
-		shard := "s1"
-		if len(rows) > 0 {
-			shard = rows[0].shard
-		}
-		return s.ApplyMandatoryFills(ctx, tx, shard, fills)
+		_, err = s.Obligations(context.Background(), postgres.ObligationFilter{Status: "late"})
+		wantCode(t, err, apperr.InvalidParameter)
 	})
 }
 
@@ -616,90 +612,127 @@ func allocations(t *testing.T, db *pgxpool.Pool) map[string]map[int64]string {
 	return out
 }
 
-func TestStore_ApplyMandatoryFills(t *testing.T) {
+// exclusions returns, per fill ID, the excluded_fills rows as reason →
+// quantity.
+func exclusions(t *testing.T, db *pgxpool.Pool) map[string]map[string]string {
+	t.Helper()
+	rows, err := db.Query(context.Background(), `SELECT fill_id, reason, quantity::text FROM excluded_fills`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]map[string]string{}
+	var fill, reason, qty string
+	if _, err := pgx.ForEachRow(rows, []any{&fill, &reason, &qty}, func() error {
+		if out[fill] == nil {
+			out[fill] = map[string]string{}
+		}
+		out[fill][reason] = qty
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestStore_ApplyFills(t *testing.T) {
 	ctx := context.Background()
 	s, db := newStore(t, compliance.DefaultRuleSet)
-	register(t, s, "alpha", "111111111111", "2024-01-15", "alpha-1", "alpha-2")
-	register(t, s, "beta", "222222222222", "2024-01-15", "beta-1")
-	first := report(t, s, "alpha", "BTC", "2024-06-01", 2*btc)        // required 1.0 (50 %)
-	second := report(t, s, "alpha", "BTC", "2025-01-01", 120_000_000) // required 0.9 (75 %)
-	eth := report(t, s, "alpha", "ETH", "2024-06-01", 2_000_000_000)  // required 1.0 ETH
-	others := report(t, s, "beta", "BTC", "2024-03-01", 2*btc)        // beta's, required 1.0
+	register(t, s, "alpha", "111111111111", "2023-06-15", "alpha-1", "alpha-2")
+	register(t, s, "beta", "222222222222", "2023-06-15", "beta-1")
+	openAccount(t, db, "buyer-1", "trader-x", "trader")
+	// 1 March 2024 in Kazakhstan: January's obligations are due today (31
+	// January + 30 days) and February has just ended, so both months'
+	// windows hold a sale made today.
+	setNow(t, s, "2024-03-01 09:00")
+	first := report(t, s, "alpha", "BTC", "2024-01-01", 2*btc)        // required 1.0 (50 %)
+	second := report(t, s, "alpha", "BTC", "2024-02-01", 180_000_000) // required 0.9 (50 %)
+	eth := report(t, s, "alpha", "ETH", "2024-01-01", 2_000_000_000)  // required 1.0 ETH
+	others := report(t, s, "beta", "BTC", "2024-01-01", 2*btc)        // beta's, required 1.0
 	if first.Required != "1.00000000" || second.Required != "0.90000000" || eth.Required != "1.000000000" {
 		t.Fatalf("required = %s, %s, %s ETH; want 1.00000000, 0.90000000, 1.000000000 ETH", first.Required, second.Required, eth.Required)
 	}
-	at := func(ms int64) *time.Time { return ptr(time.UnixMilli(ms)) }
-	const t1, t2, t3 = 1_735_700_000_000, 1_735_800_000_000, 1_735_900_000_000
+	if first.Deadline != "2024-03-01" || second.Deadline != "2024-03-30" {
+		t.Fatalf("deadlines = %s, %s; want 2024-03-01, 2024-03-30", first.Deadline, second.Deadline)
+	}
+	t1, t2, t3 := almaty(t, "2024-03-01 10:00"), almaty(t, "2024-03-01 11:00"), almaty(t, "2024-03-01 12:00")
+	ms := time.Millisecond
 
 	type want struct {
 		first, second, eth, others progress
-		alloc                      map[int64]string // this step's fill: obligation → quantity; nil for none
+		alloc                      map[int64]string  // this step's fill: obligation → quantity; nil for none
+		excluded                   map[string]string // this step's fill: reason → quantity; nil for none
 	}
 	open0 := progress{"0", "open", nil}
 	for _, step := range []struct {
 		name string
-		fill fillRow
-		ms   int64
+		fill settlement.Fill
 		want want
 	}{
-		{"PartOfOldest", fillRow{"s1", "10-0", "alpha-1", "BTC", "0.6"}, t1, want{
+		{"PartOfOldest", sale("10-0", "alpha-1", "BTC", 60_000_000, t1), want{
 			first: progress{"0.60000000", "open", nil}, second: open0, eth: open0, others: open0,
 			alloc: map[int64]string{first.ID: "0.60000000"}}},
 		// Another account of the same miner: the miner's obligations count.
-		{"MeetsOldestThenNext", fillRow{"s1", "11-0", "alpha-2", "BTC", "0.7"}, t2, want{
-			first: progress{"1.00000000", "met", at(t2)}, second: progress{"0.30000000", "open", nil}, eth: open0, others: open0,
+		{"MeetsOldestThenNext", sale("11-0", "alpha-2", "BTC", 70_000_000, t2), want{
+			first: progress{"1.00000000", "met", &t2}, second: progress{"0.30000000", "open", nil}, eth: open0, others: open0,
 			alloc: map[int64]string{first.ID: "0.40000000", second.ID: "0.30000000"}}},
-		{"MoreThanOpen", fillRow{"s1", "12-0", "alpha-1", "BTC", "1.0"}, t3, want{
-			first: progress{"1.00000000", "met", at(t2)}, second: progress{"0.90000000", "met", at(t3)}, eth: open0, others: open0,
-			alloc: map[int64]string{second.ID: "0.60000000"}}},
-		{"NothingOpen", fillRow{"s1", "13-0", "alpha-1", "BTC", "0.5"}, t3 + 1, want{
-			first: progress{"1.00000000", "met", at(t2)}, second: progress{"0.90000000", "met", at(t3)}, eth: open0, others: open0}},
-		{"AccountOfNoMiner", fillRow{"s1", "14-0", "trader-1", "BTC", "0.5"}, t3 + 2, want{
-			first: progress{"1.00000000", "met", at(t2)}, second: progress{"0.90000000", "met", at(t3)}, eth: open0, others: open0}},
-		{"OtherAsset", fillRow{"s1", "15-0", "alpha-1", "ETH", "0.25"}, t3 + 3, want{
-			first: progress{"1.00000000", "met", at(t2)}, second: progress{"0.90000000", "met", at(t3)},
+		{"MoreThanOpen", sale("12-0", "alpha-1", "BTC", btc, t3), want{
+			first: progress{"1.00000000", "met", &t2}, second: progress{"0.90000000", "met", &t3}, eth: open0, others: open0,
+			alloc: map[int64]string{second.ID: "0.60000000"}, excluded: map[string]string{compliance.ExcludedExcess: "0.40000000"}}},
+		{"NothingOpen", sale("13-0", "alpha-1", "BTC", 50_000_000, t3.Add(ms)), want{
+			first: progress{"1.00000000", "met", &t2}, second: progress{"0.90000000", "met", &t3}, eth: open0, others: open0,
+			excluded: map[string]string{compliance.ExcludedNoObligation: "0.50000000"}}},
+		{"AccountOfNoMiner", sale("14-0", "trader-1", "BTC", 50_000_000, t3.Add(2*ms)), want{
+			first: progress{"1.00000000", "met", &t2}, second: progress{"0.90000000", "met", &t3}, eth: open0, others: open0}},
+		{"OtherAsset", sale("15-0", "alpha-1", "ETH", 250_000_000, t3.Add(3*ms)), want{
+			first: progress{"1.00000000", "met", &t2}, second: progress{"0.90000000", "met", &t3},
 			eth: progress{"0.250000000", "open", nil}, others: open0,
 			alloc: map[int64]string{eth.ID: "0.250000000"}}},
 	} {
-		t.Run(step.name, func(t *testing.T) {
-			scale := map[string]int{"BTC": 8, "ETH": 9}[step.fill.asset]
-			qty := mustParse(t, step.fill.quantity, scale)
-			mf := settlement.MandatoryFill{FillID: step.fill.id, SellerAccount: step.fill.seller, Asset: step.fill.asset,
-				Quantity: qty, ExecutedAt: step.ms}
-			if err := settle(ctx, s, db, []fillRow{step.fill}, []settlement.MandatoryFill{mf}); err != nil {
-				t.Fatalf("ApplyMandatoryFills: %v", err)
-			}
+		t.Run("OK/"+step.name, func(t *testing.T) {
+			scale := scales[step.fill.Event.BaseAsset]
+			mustSettle(t, s, db, "s1", step.fill)
 			for _, c := range []struct {
 				name string
 				id   int64
 				want progress
-			}{{"2024-06 BTC", first.ID, step.want.first}, {"2025-01 BTC", second.ID, step.want.second},
-				{"2024-06 ETH", eth.ID, step.want.eth}, {"beta's 2024-03 BTC", others.ID, step.want.others}} {
+			}{{"2024-01 BTC", first.ID, step.want.first}, {"2024-02 BTC", second.ID, step.want.second},
+				{"2024-01 ETH", eth.ID, step.want.eth}, {"beta's 2024-01 BTC", others.ID, step.want.others}} {
 				got := storedProgress(t, db, c.id)
 				if got.sold != c.want.sold || got.status != c.want.status || !sameTime(got.metAt, c.want.metAt) {
 					t.Errorf("%s: (sold, status, met_at) = (%s, %s, %v), want (%s, %s, %v)", c.name,
 						got.sold, got.status, fmtTime(got.metAt), c.want.sold, c.want.status, fmtTime(c.want.metAt))
 				}
 			}
-			alloc := allocations(t, db)[step.fill.id]
+			alloc := allocations(t, db)[step.fill.ID]
 			if len(alloc) != len(step.want.alloc) {
-				t.Fatalf("obligation_fills for %s = %v, want %v", step.fill.id, alloc, step.want.alloc)
+				t.Fatalf("obligation_fills for %s = %v, want %v", step.fill.ID, alloc, step.want.alloc)
 			}
 			var counted int64
 			for ob, q := range step.want.alloc {
 				if alloc[ob] != q {
-					t.Errorf("obligation_fills for %s = %v, want %v", step.fill.id, alloc, step.want.alloc)
+					t.Errorf("obligation_fills for %s = %v, want %v", step.fill.ID, alloc, step.want.alloc)
 				}
 				counted += mustParse(t, q, scale)
 			}
-			if counted > qty {
-				t.Errorf("counted %d of a %d fill", counted, qty)
+			excl := exclusions(t, db)[step.fill.ID]
+			if len(excl) != len(step.want.excluded) {
+				t.Fatalf("excluded_fills for %s = %v, want %v", step.fill.ID, excl, step.want.excluded)
+			}
+			for reason, q := range step.want.excluded {
+				if excl[reason] != q {
+					t.Errorf("excluded_fills for %s = %v, want %v", step.fill.ID, excl, step.want.excluded)
+				}
+				counted += mustParse(t, q, scale)
+			}
+			// A miner's sale is accounted for in full: counted or excluded.
+			if mined := step.fill.Event.SellerAccount != "trader-1"; mined && counted != step.fill.Event.Quantity {
+				t.Errorf("counted and excluded %d of a %d fill", counted, step.fill.Event.Quantity)
 			}
 		})
 	}
 
-	t.Run("ViewAfterFills", func(t *testing.T) {
-		list, err := s.Obligations(ctx, "alpha")
+	t.Run("OK/ViewAfterFills", func(t *testing.T) {
+		list, err := s.Obligations(ctx, postgres.ObligationFilter{Miner: "alpha"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -708,9 +741,9 @@ func TestStore_ApplyMandatoryFills(t *testing.T) {
 			got = append(got, o.Period+" "+o.Asset+" sold "+o.Sold+" remaining "+o.Remaining+" "+string(o.Status))
 		}
 		want := []string{
-			"2024-06 BTC sold 1.00000000 remaining 0.00000000 met",
-			"2024-06 ETH sold 0.250000000 remaining 0.750000000 open",
-			"2025-01 BTC sold 0.90000000 remaining 0.00000000 met",
+			"2024-01 BTC sold 1.00000000 remaining 0.00000000 met",
+			"2024-01 ETH sold 0.250000000 remaining 0.750000000 open",
+			"2024-02 BTC sold 0.90000000 remaining 0.00000000 met",
 		}
 		if !slices.Equal(got, want) {
 			t.Errorf("Obligations =\n%q, want\n%q", got, want)
@@ -718,33 +751,35 @@ func TestStore_ApplyMandatoryFills(t *testing.T) {
 	})
 }
 
-// TestStore_ApplyMandatoryFills_Batch applies several fills in one call, and
-// checks that one bad fill takes the whole settlement transaction back.
-func TestStore_ApplyMandatoryFills_Batch(t *testing.T) {
+// TestStore_ApplyFills_Batch applies several fills in one call, and checks
+// that one bad fill takes the whole settlement transaction back.
+func TestStore_ApplyFills_Batch(t *testing.T) {
 	ctx := context.Background()
 	setup := func(t *testing.T) (*postgres.Store, *pgxpool.Pool, compliance.ObligationView, compliance.ObligationView) {
 		s, db := newStore(t, compliance.DefaultRuleSet)
-		register(t, s, "alpha", "111111111111", "2024-01-15", "alpha-1")
-		first := report(t, s, "alpha", "BTC", "2024-06-01", 2*btc)        // required 1.0
-		second := report(t, s, "alpha", "BTC", "2025-01-01", 120_000_000) // required 0.9
+		register(t, s, "alpha", "111111111111", "2023-06-15", "alpha-1")
+		openAccount(t, db, "buyer-1", "trader-x", "trader")
+		setNow(t, s, "2024-03-01 09:00")
+		first := report(t, s, "alpha", "BTC", "2024-01-01", 2*btc)        // required 1.0
+		second := report(t, s, "alpha", "BTC", "2024-02-01", 180_000_000) // required 0.9
 		return s, db, first, second
 	}
-	rows := []fillRow{{"s1", "20-0", "alpha-1", "BTC", "0.6"}, {"s1", "20-1", "alpha-1", "BTC", "0.7"}}
-	fills := []settlement.MandatoryFill{
-		{FillID: "20-0", SellerAccount: "alpha-1", Asset: "BTC", Quantity: 60_000_000, ExecutedAt: 1_000},
-		{FillID: "20-1", SellerAccount: "alpha-1", Asset: "BTC", Quantity: 70_000_000, ExecutedAt: 2_000},
+	t1, t2 := almaty(t, "2024-03-01 10:00"), almaty(t, "2024-03-01 10:01")
+	fills := []settlement.Fill{
+		sale("20-0", "alpha-1", "BTC", 60_000_000, t1),
+		sale("20-1", "alpha-1", "BTC", 70_000_000, t2),
 	}
 
 	t.Run("OK", func(t *testing.T) {
 		s, db, first, second := setup(t)
-		if err := settle(ctx, s, db, rows, fills); err != nil {
-			t.Fatalf("ApplyMandatoryFills: %v", err)
+		if err := settle(ctx, s, db, "s1", fills...); err != nil {
+			t.Fatalf("ApplyFills: %v", err)
 		}
-		if got := storedProgress(t, db, first.ID); got.sold != "1.00000000" || got.status != "met" || !sameTime(got.metAt, ptr(time.UnixMilli(2_000))) {
-			t.Errorf("2024-06: %+v, want sold 1.00000000, met at 2000 ms", got)
+		if got := storedProgress(t, db, first.ID); got.sold != "1.00000000" || got.status != "met" || !sameTime(got.metAt, &t2) {
+			t.Errorf("2024-01: %+v, want sold 1.00000000, met at %s", got, t2)
 		}
 		if got := storedProgress(t, db, second.ID); got.sold != "0.30000000" || got.status != "open" || got.metAt != nil {
-			t.Errorf("2025-01: %+v, want sold 0.30000000, open", got)
+			t.Errorf("2024-02: %+v, want sold 0.30000000, open", got)
 		}
 		alloc := allocations(t, db)
 		if alloc["20-0"][first.ID] != "0.60000000" || len(alloc["20-0"]) != 1 ||
@@ -755,11 +790,10 @@ func TestStore_ApplyMandatoryFills_Batch(t *testing.T) {
 
 	t.Run("ErrUnknownAssetRollsBack", func(t *testing.T) {
 		s, db, first, second := setup(t)
-		bad := append(slices.Clone(fills), settlement.MandatoryFill{FillID: "20-2", SellerAccount: "alpha-1", Asset: "DOGE",
-			Quantity: 1, ExecutedAt: 3_000})
-		unchanged(t, db, []string{"fills", "obligation_fills"}, func() {
-			if err := settle(ctx, s, db, rows, bad); err == nil {
-				t.Fatal("ApplyMandatoryFills with a DOGE fill: error = nil")
+		bad := append(slices.Clone(fills), sale("20-2", "alpha-1", "DOGE", 1, t2))
+		unchanged(t, db, []string{"fills", "settlement_batches", "obligation_fills", "excluded_fills"}, func() {
+			if err := settle(ctx, s, db, "s1", bad...); err == nil {
+				t.Fatal("ApplyFills with a DOGE fill: error = nil")
 			}
 		})
 		for _, ob := range []compliance.ObligationView{first, second} {
@@ -770,29 +804,35 @@ func TestStore_ApplyMandatoryFills_Batch(t *testing.T) {
 	})
 }
 
-// TestStore_ApplyMandatoryFills_TwoShards: fill IDs ("seq-index") are only
-// unique within a shard, so two shards settling into one database both have
-// a fill "7-0". The obligation_fills row must name the fill of the shard
-// being settled.
-func TestStore_ApplyMandatoryFills_TwoShards(t *testing.T) {
+// TestStore_ApplyFills_TwoShards: fill IDs ("seq-index") are only unique
+// within a shard, so two shards settling into one database both have a fill
+// "7-0". The obligation_fills row must name the fill of the shard being
+// settled.
+func TestStore_ApplyFills_TwoShards(t *testing.T) {
 	ctx := context.Background()
 	s, db := newStore(t, compliance.DefaultRuleSet)
-	register(t, s, "alpha", "111111111111", "2024-01-15", "alpha-1")
-	ob := report(t, s, "alpha", "BTC", "2024-06-01", 2*btc) // required 1.0
-	mf := settlement.MandatoryFill{FillID: "7-0", SellerAccount: "alpha-1", Asset: "BTC", Quantity: 10_000_000, ExecutedAt: 1}
+	register(t, s, "alpha", "111111111111", "2023-06-15", "alpha-1")
+	openAccount(t, db, "buyer-1", "trader-x", "trader")
+	setNow(t, s, "2024-02-05 12:00")
+	ob := report(t, s, "alpha", "BTC", "2024-01-01", 2*btc) // required 1.0
+	f := sale("7-0", "alpha-1", "BTC", 10_000_000, almaty(t, "2024-02-15 10:00"))
 	for _, shard := range []string{"s1", "s2"} {
-		if err := settle(ctx, s, db, []fillRow{{shard, "7-0", "alpha-1", "BTC", "0.1"}}, []settlement.MandatoryFill{mf}); err != nil {
+		if err := settle(ctx, s, db, shard, f); err != nil {
 			t.Fatalf("settle shard %s: %v", shard, err)
 		}
 	}
 	var n int
 	var sum string
-	if err := db.QueryRow(ctx, `SELECT count(*), sum(quantity)::text FROM obligation_fills WHERE obligation_id = $1`, ob.ID).
+	if err := db.QueryRow(ctx, `SELECT count(DISTINCT shard), sum(quantity)::text FROM obligation_fills WHERE obligation_id = $1 AND fill_id = '7-0'`, ob.ID).
 		Scan(&n, &sum); err != nil {
 		t.Fatal(err)
 	}
 	if got := storedProgress(t, db, ob.ID); n != 2 || sum != "0.20000000" || got.sold != "0.20000000" {
-		t.Errorf("obligation_fills: %d rows summing %s, sold %s; want 2 rows summing 0.20000000, sold 0.20000000", n, sum, got.sold)
+		t.Errorf("obligation_fills: %d shards summing %s, sold %s; want 2 shards summing 0.20000000, sold 0.20000000", n, sum, got.sold)
+	}
+	d := obligation(t, s, ob.ID)
+	if len(d.Counted) != 2 || d.Counted[0].Shard != "s1" || d.Counted[1].Shard != "s2" {
+		t.Errorf("Obligation(%d).Counted = %+v, want 7-0 of s1 and of s2", ob.ID, d.Counted)
 	}
 }
 
@@ -805,8 +845,6 @@ func mustParse(t *testing.T, s string, scale int) int64 {
 	}
 	return v
 }
-
-func ptr[T any](v T) *T { return &v }
 
 func sameTime(a, b *time.Time) bool {
 	if a == nil || b == nil {
