@@ -15,8 +15,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/satu-exchange/satu/compliance"
-	"github.com/satu-exchange/satu/internal/apperr"
 	"github.com/satu-exchange/satu/internal/access"
+	"github.com/satu-exchange/satu/internal/apperr"
 	"github.com/satu-exchange/satu/internal/demo"
 	"github.com/satu-exchange/satu/internal/testenv"
 	"github.com/satu-exchange/satu/matching/wsapi"

@@ -122,7 +122,9 @@ func TestComplianceLifecycleOverAPI(t *testing.T) {
 	defer cancel()
 	reg := regulator(app)
 	today := compliance.DayOf(time.Now())
-	month := func(ago int) string { return time.Date(today.Year(), today.Month()-time.Month(ago), 1, 0, 0, 0, 0, time.UTC).Format("2006-01") }
+	month := func(ago int) string {
+		return time.Date(today.Year(), today.Month()-time.Month(ago), 1, 0, 0, 0, 0, time.UTC).Format("2006-01")
+	}
 
 	must(t, op.Call(ctx, "POST", "/v1/operator/pools", map[string]string{"id": "kazpool", "name": "KazPool", "accreditation": "KZ-POOL-1",
 		"accreditedOn": "2023-09-01", "location": "Astana"}, nil))

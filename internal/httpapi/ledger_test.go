@@ -16,9 +16,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
-	"github.com/satu-exchange/satu/internal/apperr"
 	"github.com/satu-exchange/satu/internal/access"
 	accesspg "github.com/satu-exchange/satu/internal/access/postgres"
+	"github.com/satu-exchange/satu/internal/apperr"
 	"github.com/satu-exchange/satu/internal/httpapi"
 	"github.com/satu-exchange/satu/internal/testenv"
 	"github.com/satu-exchange/satu/matching"
