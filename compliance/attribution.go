@@ -1,6 +1,7 @@
 package compliance
 
 import (
+	"cmp"
 	"fmt"
 	"math/big"
 	"slices"
@@ -145,7 +146,7 @@ func (a Attribution) Attribute(s Sale, open []OpenObligation) ([]Allocation, []E
 		if c := x.Deadline.Compare(y.Deadline); c != 0 {
 			return c
 		}
-		return cmpInt(x.ID, y.ID)
+		return cmp.Compare(x.ID, y.ID)
 	})
 	var allocs []Allocation
 	left, inWindow := s.Quantity, false
@@ -177,14 +178,4 @@ func (a Attribution) withinTolerance(price int64, ref *big.Rat) bool {
 	diff.Abs(diff)
 	limit := new(big.Rat).Mul(ref, big.NewRat(a.PriceTolerance.Num, a.PriceTolerance.Den))
 	return diff.Cmp(limit) <= 0
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
