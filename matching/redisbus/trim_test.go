@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -43,10 +44,21 @@ func testTrimming(t *testing.T, rdb redis.UniversalClient, ns string) {
 	r2.SnapshotEvery = 200
 	runUntil(t, rdb, keys, r2, 1400, cmds[800:]...)
 	want := r2.Engine().StateHash()
-	metas, _ := redisbus.Snapshots(ctx, rdb, keys)
+	// The runner trims right after it writes a snapshot, which can be just
+	// after the batch that runUntil waited for: wait for the trim.
+	var metas []redisbus.SnapshotMeta
+	var inbox, events []redis.XMessage
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		metas, _ = redisbus.Snapshots(ctx, rdb, keys)
+		inbox, _ = rdb.XRangeN(ctx, keys.Inbox, "-", "+", 1).Result()
+		events, _ = rdb.XRangeN(ctx, keys.Events, "-", "+", 1).Result()
+		trimmed := len(metas) > 0 && len(inbox) == 1 && inbox[0].ID == metas[len(metas)-1].Inbox &&
+			len(events) == 1 && events[0].ID == "1300-0"
+		if trimmed || time.Now().After(deadline) {
+			break
+		}
+	}
 	oldest := metas[len(metas)-1]
-	inbox, _ := rdb.XRangeN(ctx, keys.Inbox, "-", "+", 1).Result()
-	events, _ := rdb.XRangeN(ctx, keys.Events, "-", "+", 1).Result()
 	if oldest.Seq > 1300 || len(inbox) != 1 || inbox[0].ID != oldest.Inbox || len(events) != 1 || events[0].ID != "1300-0" {
 		t.Fatalf("after settling to 1300 with snapshots %+v: inbox starts at %v, events at %v", metas, inbox, events)
 	}

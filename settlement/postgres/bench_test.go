@@ -2,6 +2,8 @@ package postgres_test
 
 import (
 	"context"
+	"github.com/satu-exchange/satu/compliance"
+	compliancepg "github.com/satu-exchange/satu/compliance/postgres"
 	"os"
 	"slices"
 	"strconv"
@@ -35,7 +37,7 @@ func benchDB(b *testing.B) *pgxpool.Pool {
 	// The ledger is append-only; a scratch benchmark database is emptied
 	// with the guards lifted, in one transaction.
 	_, err = db.Exec(context.Background(), `BEGIN; SET LOCAL session_replication_role = replica;
-		TRUNCATE obligation_fills, fills, ledger_entries, custody_movements, balances, engine_balances,
+		TRUNCATE obligation_fills, excluded_fills, fills, ledger_entries, custody_movements, balances, engine_balances,
 			settlement_positions, settlement_batches; COMMIT`)
 	if err != nil {
 		b.Fatal(err)
@@ -121,6 +123,35 @@ func BenchmarkSettle(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(fills)/elapsed.Seconds(), "fills/s")
 	b.ReportMetric(float64(len(evs))/elapsed.Seconds(), "events/s")
+}
+
+// BenchmarkSettleWithCompliance is BenchmarkSettle with the production
+// wiring: compliance's FillSink sees every batch in its transaction. The
+// flow's accounts are no miners', so this measures the sink's fixed cost —
+// one lookup of the batch's sellers per batch — and the fills' symbol index.
+//
+//	go test -run xxx -bench 'SettleWithCompliance' -benchtime 200000x ./settlement/postgres/
+func BenchmarkSettleWithCompliance(b *testing.B) {
+	ctx := context.Background()
+	_, evs := flowWithTrades(b, b.N)
+	db := benchDB(b)
+	rules, err := compliance.LoadRuleBook()
+	if err != nil {
+		b.Fatal(err)
+	}
+	law, _ := rules.Get(compliance.DefaultRuleSet)
+	sink, err := compliancepg.NewStore(ctx, db, law)
+	if err != nil {
+		b.Fatal(err)
+	}
+	store, err := postgres.NewStore(ctx, db, sink)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	elapsed, fills := settleWith(b, store, newSliceSource(evs), evs[len(evs)-1].Seq)
+	b.StopTimer()
+	b.ReportMetric(float64(fills)/elapsed.Seconds(), "fills/s")
 }
 
 // BenchmarkSettleFromRedis is BenchmarkSettle reading the real events
