@@ -8,7 +8,8 @@ GO ?= go
 ## run: start private PostgreSQL and Redis under ./.satu/, migrate, serve on :8080 with the demo market
 run: services
 	@$(GO) build -o .satu/bin/satu ./cmd/satu
-	@eval "$$($(SERVICES) env)" && exec .satu/bin/satu serve --demo --keys-dir .satu/keys
+	@[ -f .satu/log.key ] || .satu/bin/satu logkey -out .satu
+	@eval "$$($(SERVICES) env)" && exec .satu/bin/satu serve --demo --keys-dir .satu/keys --log-key-file .satu/log.key
 
 ## test: install PostgreSQL and Redis if missing, then vet and the whole suite against real services
 test:

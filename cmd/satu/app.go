@@ -20,7 +20,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
+	"golang.org/x/mod/sumdb/note"
 
+	compliancepg "github.com/satu-exchange/satu/compliance/postgres"
 	"github.com/satu-exchange/satu/internal/access"
 	accesspg "github.com/satu-exchange/satu/internal/access/postgres"
 	"github.com/satu-exchange/satu/internal/httpapi"
@@ -138,7 +140,15 @@ func (a *App) Start(ctx context.Context) error {
 		cancel()
 		return err
 	}
-	api := &httpapi.Server{Engine: client, Registry: registry, Keys: a.keys, Ledger: ledger, Book: redisbus.Book{RDB: a.rdb, Keys: keys},
+	signer, err := loadLogSigner(c)
+	if err != nil {
+		cancel()
+		return err
+	}
+	if signer == nil {
+		a.Log.Warn("no transparency-log key (SATU_LOG_KEY_FILE): the log is written but no checkpoint is signed")
+	}
+	api := &httpapi.Server{Engine: client, Registry: registry, Keys: a.keys, Proofs: registry, LogSigner: signer, Ledger: ledger, Book: redisbus.Book{RDB: a.rdb, Keys: keys},
 		Symbols: symbols, WebSocket: a.gateway,
 		Now: time.Now, Log: a.Log.Named("http"), Audit: a.Audit, Metrics: metrics,
 		Ready: func(ctx context.Context) error {
@@ -158,6 +168,11 @@ func (a *App) Start(ctx context.Context) error {
 		},
 	}
 	a.api = api
+	if c.CheckpointEvery > 0 && signer != nil {
+		a.goRun("checkpoints", func() error {
+			return checkpointLoop(runCtx, registry, signer, c.CheckpointEvery, a.Log.Named("proof"))
+		})
+	}
 	if c.ComplianceSweep > 0 {
 		a.goRun("compliance sweep", func() error { return sweepLoop(runCtx, api, c.ComplianceSweep, a.Log.Named("compliance")) })
 	}
@@ -320,6 +335,23 @@ func sweepLoop(ctx context.Context, api *httpapi.Server, every time.Duration, lo
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		}
+	}
+}
+
+// checkpointLoop signs a checkpoint of the log every interval (Checkpoint
+// skips one when the log has not grown).
+func checkpointLoop(ctx context.Context, registry *compliancepg.Store, signer note.Signer, every time.Duration, log *zap.Logger) error {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if _, err := registry.Checkpoint(ctx, signer); err != nil && ctx.Err() == nil {
+			log.Warn("checkpoint failed", zap.Error(err))
 		}
 	}
 }

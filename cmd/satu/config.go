@@ -35,6 +35,9 @@ type Config struct {
 	WaitReplicas     int
 	KeysDir          string
 	ComplianceSweep  time.Duration
+	LogKey           string
+	LogKeyFile       string
+	CheckpointEvery  time.Duration
 }
 
 // option binds one Config field to its flag and variable.
@@ -65,6 +68,9 @@ func (c *Config) options() []option {
 		{"lease-ttl", "SATU_LEASE_TTL", "serve: the engine's lease on its shard; a standby takes over this long after the leader stops renewing", durationVar(&c.LeaseTTL, 5*time.Second)},
 		{"keys-dir", "SATU_KEYS_DIR", "serve: directory of the bootstrap operator and regulator API keys (created at first start, mode 0600; empty: none)", stringVar(&c.KeysDir, "")},
 		{"compliance-sweep", "SATU_COMPLIANCE_SWEEP", "serve: how often overdue obligations become violations and licence changes reach the engine (0: only on demand)", durationVar(&c.ComplianceSweep, time.Minute)},
+		{"log-key", "SATU_LOG_KEY", "the transparency log's signing key (a note private key; prefer -log-key-file)", stringVar(&c.LogKey, "")},
+		{"log-key-file", "SATU_LOG_KEY_FILE", "file holding the transparency log's signing key (satu logkey makes one; empty: no checkpoints are signed)", stringVar(&c.LogKeyFile, "")},
+		{"checkpoint-interval", "SATU_CHECKPOINT_INTERVAL", "serve: how often to sign a checkpoint of the transparency log when it has grown (0: only on demand)", durationVar(&c.CheckpointEvery, time.Minute)},
 		{"snapshot-interval", "SATU_SNAPSHOT_INTERVAL", "serve: and at least this often while commands arrive (0: by count only)", durationVar(&c.SnapshotInterval, 5*time.Minute)},
 	}
 }

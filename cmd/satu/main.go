@@ -8,6 +8,10 @@
 //	satu settle    run only the settlement writer of a shard (and periodic reconciliation)
 //	satu reconcile compare engine and ledger once; exit code 0 clean, 1 differences, 2 error
 //	satu keys      create, list and revoke the REST API's keys
+//	satu logkey    make the transparency log's signing key pair
+//	satu certificate  write an obligation's certificate
+//	satu verify    check a certificate offline against the exchange's public key
+//	satu witness   follow the log's checkpoints and alarm on a fork or rollback
 package main
 
 import (
@@ -37,6 +41,10 @@ commands:
   settle    run only the settlement writer of a shard
   reconcile compare engine and ledger once (exit 0 clean, 1 differences, 2 error; -replay, -json)
   keys      create, list and revoke API keys (create prints the key once)
+  logkey    make the transparency log's key pair (log.key, log.pub)
+  certificate -obligation ID   write an obligation's certificate
+  verify CERT -key log.pub     check a certificate offline (exit 0 valid, 1 invalid)
+  witness -url URL -key log.pub -state DIR   follow checkpoints; exit 1 on a fork or rollback
 
 'satu <command> -h' lists the command's flags.
 `
@@ -63,6 +71,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		err = reconcileCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "keys":
 		err = keysCmd(ctx, args[1:], stdout, stderr, getenv)
+	case "logkey":
+		err = logkeyCmd(args[1:], stdout)
+	case "certificate":
+		err = certificateCmd(ctx, args[1:], stdout, getenv)
+	case "verify":
+		err = verifyCmd(args[1:], stdout, stderr)
+	case "witness":
+		err = witnessCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/satu-exchange/satu/compliance"
+	"github.com/satu-exchange/satu/compliance/proof"
 	"github.com/satu-exchange/satu/internal/money"
 	"github.com/satu-exchange/satu/matching"
 	"github.com/satu-exchange/satu/settlement"
@@ -23,6 +24,19 @@ import (
 // with its reason. Fills of other sellers cost one lookup per batch.
 // Implements settlement/postgres.FillSink.
 func (s *Store) ApplyFills(ctx context.Context, tx pgx.Tx, shard string, fills []settlement.Fill) error {
+	// The log's lock comes before any obligation row (ARCHITECTURE.md, Locks).
+	if err := lockLog(ctx, tx); err != nil {
+		return err
+	}
+	items, err := s.attributeFills(ctx, tx, shard, fills)
+	if err != nil {
+		return err
+	}
+	// Every fill is a leaf, then what compliance made of them.
+	return s.appendLog(ctx, tx, shard, fills, items)
+}
+
+func (s *Store) attributeFills(ctx context.Context, tx pgx.Tx, shard string, fills []settlement.Fill) ([]logItem, error) {
 	sellers := make([]string, 0, 8)
 	seen := make(map[string]bool, 8)
 	for i := range fills {
@@ -33,7 +47,7 @@ func (s *Store) ApplyFills(ctx context.Context, tx pgx.Tx, shard string, fills [
 	}
 	minerOf, err := s.ownersOf(ctx, tx, `SELECT account, miner_id FROM miner_accounts WHERE account = ANY($1)`, sellers)
 	if err != nil || len(minerOf) == 0 {
-		return err
+		return nil, err
 	}
 	var buyers []string
 	for i := range fills {
@@ -46,19 +60,20 @@ func (s *Store) ApplyFills(ctx context.Context, tx pgx.Tx, shard string, fills [
 	ownerOf, err := s.ownersOf(ctx, tx, `SELECT a.id, coalesce(ma.miner_id, a.owner) FROM accounts a
 		LEFT JOIN miner_accounts ma ON ma.account = a.id WHERE a.id = ANY($1)`, buyers)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var items []logItem
 	for i := range fills {
 		f := &fills[i]
 		miner := minerOf[f.Event.SellerAccount]
 		if miner == "" {
 			continue
 		}
-		if err := s.attribute(ctx, tx, shard, f, miner, ownerOf[f.Event.BuyerAccount]); err != nil {
-			return fmt.Errorf("fill %s: %w", f.ID, err)
+		if err := s.attribute(ctx, tx, shard, f, miner, ownerOf[f.Event.BuyerAccount], &items); err != nil {
+			return nil, fmt.Errorf("fill %s: %w", f.ID, err)
 		}
 	}
-	return nil
+	return items, nil
 }
 
 func (s *Store) ownersOf(ctx context.Context, tx pgx.Tx, sql string, accounts []string) (map[string]string, error) {
@@ -81,7 +96,7 @@ func (s *Store) ownersOf(ctx context.Context, tx pgx.Tx, sql string, accounts []
 	return out, nil
 }
 
-func (s *Store) attribute(ctx context.Context, tx pgx.Tx, shard string, f *settlement.Fill, miner, buyerOwner string) error {
+func (s *Store) attribute(ctx context.Context, tx pgx.Tx, shard string, f *settlement.Fill, miner, buyerOwner string, items *[]logItem) error {
 	ev := &f.Event
 	base, ok := s.scales[ev.BaseAsset]
 	if !ok {
@@ -130,6 +145,10 @@ func (s *Store) attribute(ctx context.Context, tx pgx.Tx, shard string, f *settl
 			a.ObligationID, shard, f.ID, money.Format(a.Quantity, base), reference, sale.Basis); err != nil {
 			return err
 		}
+		*items = append(*items, attributionItem(shard, f.ID, miner, a.ObligationID, money.Format(a.Quantity, base), "", reference, sale.Basis))
+		if status == compliance.StatusMet {
+			*items = append(*items, stateItem(a.ObligationID, miner, status, money.Format(before+a.Quantity, base), sale.ExecutedAt))
+		}
 	}
 	for _, x := range excluded {
 		if _, err := tx.Exec(ctx, `INSERT INTO excluded_fills (shard, fill_id, miner_id, asset, quantity, reason, detail, reference, basis)
@@ -137,8 +156,27 @@ func (s *Store) attribute(ctx context.Context, tx pgx.Tx, shard string, f *settl
 			shard, f.ID, miner, ev.BaseAsset, money.Format(x.Quantity, base), x.Reason, x.Detail, reference, sale.Basis); err != nil {
 			return err
 		}
+		*items = append(*items, attributionItem(shard, f.ID, miner, 0, money.Format(x.Quantity, base), x.Reason, reference, sale.Basis))
 	}
 	return nil
+}
+
+// attributionItem is the log entry of a counted (obligation ≠ 0) or excluded
+// part of a sale.
+func attributionItem(shard, fill, miner string, obligation int64, qty, reason string, reference *string, basis string) logItem {
+	ref := ""
+	if reference != nil {
+		ref = *reference
+	}
+	return logItem{kind: proof.KindAttribution, ref: shard + "/" + fill, obligation: obligation, miner: miner, keepData: true,
+		data: proof.MustEncode(proof.KindAttribution, proof.Attribution{Shard: shard, Fill: fill, Miner: miner, Obligation: obligation,
+			Quantity: qty, Counted: obligation != 0, Reason: reason, Reference: ref, Basis: basis})}
+}
+
+// stateItem is the log entry of an obligation's change of status.
+func stateItem(obligation int64, miner string, status compliance.Status, sold string, at time.Time) logItem {
+	return logItem{kind: proof.KindState, ref: string(status), obligation: obligation, miner: miner, keepData: true,
+		data: proof.MustEncode(proof.KindState, proof.State{Obligation: obligation, Status: string(status), Sold: sold, At: stamp(at)})}
 }
 
 // refText writes a reference price in quote units rounded to the quote

@@ -262,6 +262,9 @@ func (s *Store) Sweep(ctx context.Context) ([]Violation, error) {
 	today := s.Today()
 	var ids []int64
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		if err := lockLog(ctx, tx); err != nil {
+			return err
+		}
 		rows, err := tx.Query(ctx, `SELECT id, miner_id, deadline FROM obligations WHERE status = 'open' AND deadline < $1
 			ORDER BY deadline, miner_id, id FOR UPDATE`, today)
 		if err != nil {
@@ -326,8 +329,14 @@ func (s *Store) violate(ctx context.Context, tx pgx.Tx, obID int64, minerID stri
 	if err != nil {
 		return 0, fmt.Errorf("compliance: violation: %w", err)
 	}
-	if _, err := tx.Exec(ctx, `UPDATE obligations SET status = 'overdue', overdue_at = $2 WHERE id = $1`, obID, s.Clock().UTC()); err != nil {
+	var asset, sold string
+	if err := tx.QueryRow(ctx, `UPDATE obligations SET status = 'overdue', overdue_at = $2 WHERE id = $1 RETURNING asset, sold::text`,
+		obID, s.Clock().UTC()).Scan(&asset, &sold); err != nil {
 		return 0, fmt.Errorf("compliance: overdue: %w", err)
+	}
+	if err := s.appendLog(ctx, tx, "", nil, []logItem{stateItem(obID, minerID, compliance.StatusOverdue, s.normal(asset, sold),
+		compliance.StartOf(arose))}); err != nil {
+		return 0, err
 	}
 	return id, s.audit(ctx, tx, compliance.Actor{ID: "system", Reason: "deadline passed with the required sale not met"},
 		"obligation.overdue", minerID, map[string]any{"obligation": obID, "violation": id, "number": n, "fineMci": st.FineMCI,

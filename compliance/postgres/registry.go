@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/satu-exchange/satu/compliance"
+	"github.com/satu-exchange/satu/compliance/proof"
 	"github.com/satu-exchange/satu/internal/apperr"
 )
 
@@ -93,6 +94,9 @@ func (s *Store) AddLicence(ctx context.Context, minerID string, l compliance.Lic
 		return err
 	}
 	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		if err := lockLog(ctx, tx); err != nil {
+			return err
+		}
 		if err := s.minerExists(ctx, tx, minerID); err != nil {
 			return err
 		}
@@ -103,6 +107,10 @@ func (s *Store) AddLicence(ctx context.Context, minerID string, l compliance.Lic
 		}
 		if err != nil {
 			return fmt.Errorf("compliance: add licence: %w", err)
+		}
+		if err := s.appendLog(ctx, tx, "", nil, []logItem{licenceItem(minerID, l.Number, "registered", string(l.Subtype),
+			l.IssuedOn, l.ExpiresOn, "")}); err != nil {
+			return err
 		}
 		return s.audit(ctx, tx, a, "licence.register", minerID, map[string]any{"number": l.Number, "subtype": l.Subtype,
 			"issuedOn": day(l.IssuedOn), "expiresOn": day(l.ExpiresOn), "status": l.Status})
@@ -115,6 +123,9 @@ func (s *Store) AddLicence(ctx context.Context, minerID string, l compliance.Lic
 func (s *Store) ChangeLicence(ctx context.Context, number string, c compliance.StatusChange, a compliance.Actor) (string, error) {
 	var minerID string
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		if err := lockLog(ctx, tx); err != nil {
+			return err
+		}
 		var id int64
 		err := tx.QueryRow(ctx, `SELECT id, miner_id FROM licences WHERE number = $1 FOR UPDATE`, number).Scan(&id, &minerID)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -141,6 +152,9 @@ func (s *Store) ChangeLicence(ctx context.Context, number string, c compliance.S
 		if _, err := tx.Exec(ctx, `INSERT INTO licence_changes (licence_id, kind, from_day, until_day, reason, actor, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7)`, id, string(c.Kind), c.From, until, c.Reason, a.ID, s.Clock().UTC()); err != nil {
 			return fmt.Errorf("compliance: licence change: %w", err)
+		}
+		if err := s.appendLog(ctx, tx, "", nil, []logItem{licenceItem(minerID, number, string(c.Kind), "", c.From, c.Until, c.Reason)}); err != nil {
+			return err
 		}
 		return s.audit(ctx, tx, compliance.Actor{ID: a.ID, Reason: c.Reason}, "licence."+string(c.Kind), minerID, map[string]any{
 			"number": number, "from": day(c.From), "until": optDay(c.Until)})
@@ -345,4 +359,11 @@ func list[T any](ctx context.Context, q querier, sql string, scan func(pgx.Rows)
 		return nil, fmt.Errorf("compliance: list: %w", err)
 	}
 	return nonNil(out), nil
+}
+
+// licenceItem is the log entry of a licence event.
+func licenceItem(miner, number, event, subtype string, from, until time.Time, reason string) logItem {
+	return logItem{kind: proof.KindLicence, ref: number, miner: miner, keepData: true,
+		data: proof.MustEncode(proof.KindLicence, proof.Licence{Miner: miner, Number: number, Event: event, Subtype: subtype,
+			From: day(from), Until: optDay(until), Reason: reason})}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/satu-exchange/satu/compliance"
+	"github.com/satu-exchange/satu/compliance/proof"
 	"github.com/satu-exchange/satu/internal/apperr"
 )
 
@@ -49,6 +50,9 @@ func (s *Store) writeReport(ctx context.Context, r compliance.Report, a complian
 	}
 	var view compliance.ObligationView
 	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		if err := lockLog(ctx, tx); err != nil {
+			return err
+		}
 		if err := s.minerExists(ctx, tx, r.MinerID); err != nil {
 			return err
 		}
@@ -107,6 +111,10 @@ func (s *Store) submit(ctx context.Context, tx pgx.Tx, r compliance.Report, ob c
 	if err := s.insertComputation(ctx, tx, id, 1, 1, ob, now); err != nil {
 		return compliance.ObligationView{}, err
 	}
+	if err := s.appendLog(ctx, tx, "", nil, []logItem{s.reportItem(reportID, id, r, ob, 1, "submitted"),
+		s.computationItem(id, 1, 1, ob)}); err != nil {
+		return compliance.ObligationView{}, err
+	}
 	if err := s.audit(ctx, tx, a, "report.submit", r.MinerID, reportDetail(r, ob, 1)); err != nil {
 		return compliance.ObligationView{}, err
 	}
@@ -153,6 +161,7 @@ func (s *Store) amend(ctx context.Context, tx pgx.Tx, r compliance.Report, ob co
 	if err := s.insertComputation(ctx, tx, obID, computations+1, version, ob, now); err != nil {
 		return compliance.ObligationView{}, err
 	}
+	items := []logItem{s.reportItem(reportID, obID, r, ob, version, a.Reason), s.computationItem(obID, computations+1, version, ob)}
 	// Met if what was sold covers the new figure; otherwise open while in
 	// time, and an overdue obligation stays overdue (its violation stands).
 	_, next := ob.Progress(sold)
@@ -165,6 +174,12 @@ func (s *Store) amend(ctx context.Context, tx pgx.Tx, r compliance.Report, ob co
 		WHERE id = $1`, obID, s.numeric(r.Asset, ob.Mined), ob.Share.String(), ob.RuleSet, ob.RuleSetVersion,
 		s.numeric(r.Asset, ob.Required), version, string(next), now); err != nil {
 		return compliance.ObligationView{}, fmt.Errorf("compliance: recompute: %w", err)
+	}
+	if next == compliance.StatusMet && status != string(compliance.StatusMet) {
+		items = append(items, stateItem(obID, r.MinerID, next, s.numeric(r.Asset, sold), now))
+	}
+	if err := s.appendLog(ctx, tx, "", nil, items); err != nil {
+		return compliance.ObligationView{}, err
 	}
 	if err := s.audit(ctx, tx, a, "report.amend", r.MinerID, reportDetail(r, ob, version)); err != nil {
 		return compliance.ObligationView{}, err
@@ -329,4 +344,22 @@ func (s *Store) SubmitPoolStatement(ctx context.Context, p PoolStatement, a comp
 		`INSERT INTO pool_statements (pool_id, miner_id, asset, period_start, quantity, submitted_at, actor)
 		VALUES ($1, $2, $3, $4, $5::numeric, $6, $7)`,
 		p.Pool, p.Miner, p.Asset, p.PeriodStart, s.numeric(p.Asset, p.Quantity), s.Clock().UTC(), a.ID)
+}
+
+// reportItem is the log entry of a report version; the certificate
+// re-encodes it from report_versions.
+func (s *Store) reportItem(reportID, obligation int64, r compliance.Report, ob compliance.Obligation, version int, reason string) logItem {
+	return logItem{kind: proof.KindReport, ref: fmt.Sprintf("%d/%d", reportID, version), obligation: obligation, miner: r.MinerID,
+		data: proof.MustEncode(proof.KindReport, proof.Report{Miner: r.MinerID, Asset: r.Asset, Period: ob.PeriodStart.Format("2006-01"),
+			Version: version, Mined: s.numeric(r.Asset, r.Mined), Wallets: nonNil(r.Wallets), Source: string(r.Source), Pool: r.Pool, Reason: reason})}
+}
+
+// computationItem is the log entry of an obligation's computation; the
+// certificate re-encodes it from obligation_computations.
+func (s *Store) computationItem(obligation int64, version, reportVersion int, ob compliance.Obligation) logItem {
+	return logItem{kind: proof.KindComputation, ref: fmt.Sprintf("%d/%d", obligation, version), obligation: obligation, miner: ob.MinerID,
+		data: proof.MustEncode(proof.KindComputation, proof.Computation{Obligation: obligation, Version: version, Miner: ob.MinerID,
+			Asset: ob.Asset, Period: ob.PeriodStart.Format("2006-01"), Deadline: day(ob.Deadline), ReportVersion: reportVersion,
+			Mined: s.numeric(ob.Asset, ob.Mined), Share: ob.Share.String(), RuleSet: ob.RuleSet, RuleSetVersion: ob.RuleSetVersion,
+			Required: s.numeric(ob.Asset, ob.Required)})}
 }

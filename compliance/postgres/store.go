@@ -30,6 +30,7 @@ type Store struct {
 	fees    *miningfee.Tables
 	scales  map[string]int
 	digital map[string]bool // assets that can be mined
+	runs    runCache        // committed runs of the log's stored hashes
 	// Clock is the time source of every date decision (today's date for
 	// reports, deadlines, licence status) and of the audit log; tests move
 	// it. It defaults to time.Now.

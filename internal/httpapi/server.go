@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/satu-exchange/satu/internal/apperr"
 	"github.com/satu-exchange/satu/matching"
@@ -43,9 +44,13 @@ type Book interface {
 
 // Server holds the handlers' dependencies.
 type Server struct {
-	Engine    Engine
-	Registry  Registry
-	Keys      Keys
+	Engine   Engine
+	Registry Registry
+	Keys     Keys
+	Proofs   Proofs
+	// LogSigner signs the transparency log's checkpoints; nil: checkpoints
+	// that do not exist yet cannot be made (UNAVAILABLE).
+	LogSigner note.Signer
 	Ledger    Ledger
 	Book      Book
 	Symbols   []matching.Symbol
@@ -86,6 +91,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/operator/keys", s.listHandler("keys", s.listKeys))
 	mux.HandleFunc("DELETE /v1/operator/keys/{id}", s.handle(s.revokeKey))
 	s.complianceRoutes(mux)
+	s.proofRoutes(mux)
 	mux.HandleFunc("GET /v1/accounts/{account}/balances", s.handle(ownAccount(s.balances)))
 	mux.HandleFunc("GET /v1/accounts/{account}/fills", s.handle(ownAccount(s.fills)))
 	mux.HandleFunc("GET /v1/accounts/{account}/postings", s.handle(ownAccount(s.postings)))
