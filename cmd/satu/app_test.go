@@ -1,9 +1,13 @@
 package main
 
 import (
+	"crypto/rand"
+	"path/filepath"
+
 	"context"
 	"encoding/json"
 	"fmt"
+	"golang.org/x/mod/sumdb/note"
 	"io"
 	"net/http"
 	"os"
@@ -35,7 +39,17 @@ func startApp(tb testing.TB) (*App, *demo.Client) {
 		tb.Fatal(err)
 	}
 	cfg.Addr, cfg.PGURL, cfg.RedisAddr, cfg.Shard = "127.0.0.1:0", testenv.PGURL(tb), testenv.RedisAddr(tb), ns
-	cfg.KeysDir = tb.TempDir()
+	// The app's ".satu": its bootstrap API keys and the log's key pair.
+	satuDir := tb.TempDir()
+	cfg.KeysDir = filepath.Join(satuDir, "keys")
+	skey, vkey, err := note.GenerateKey(rand.Reader, logOrigin)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg.LogKey = skey
+	if err := os.WriteFile(filepath.Join(satuDir, "log.pub"), []byte(vkey+"\n"), 0o644); err != nil {
+		tb.Fatal(err)
+	}
 	app := &App{Config: cfg, Log: zap.NewNop(), Audit: zap.NewNop()}
 	if err := app.Start(context.Background()); err != nil {
 		tb.Fatal(err)

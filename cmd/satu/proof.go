@@ -192,6 +192,9 @@ func witnessCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return fmt.Errorf("public key: %w", err)
 	}
+	if err := os.MkdirAll(*dir, 0o700); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
 	w := witness{base: strings.TrimRight(*base, "/"), vkey: string(vkey), path: filepath.Join(*dir, "witness.json"), out: stdout,
 		http: &http.Client{Timeout: 15 * time.Second}}
 	for {
