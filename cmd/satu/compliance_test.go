@@ -3,14 +3,18 @@ package main
 import (
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/satu-exchange/satu/compliance"
+	"github.com/satu-exchange/satu/compliance/proof"
 	"github.com/satu-exchange/satu/internal/apperr"
 	"github.com/satu-exchange/satu/internal/demo"
 	"github.com/satu-exchange/satu/matching/wsapi"
@@ -223,6 +227,41 @@ func TestComplianceLifecycleOverAPI(t *testing.T) {
 	}
 	if rows := getCSV(t, app, "/v1/compliance/violations?format=csv"); len(rows) != 3 || rows[2][4] != "2" || rows[2][8] != "3" {
 		t.Errorf("violations CSV = %q", rows)
+	}
+
+	// Every obligation — two overdue, one open with a counted and an
+	// excluded sale — has a certificate that verifies offline, over the API
+	// and from `satu certificate`.
+	var all obligations
+	must(t, reg.Call(ctx, "GET", "/v1/compliance/obligations?miner=eki", nil, &all))
+	book, err := compliance.LoadRuleBook()
+	must(t, err)
+	vkey, err := os.ReadFile(filepath.Join(filepath.Dir(app.Config.KeysDir), "log.pub"))
+	must(t, err)
+	for _, o := range all.Obligations {
+		var cert proof.Certificate
+		must(t, reg.Call(ctx, "GET", fmt.Sprintf("/v1/regulator/obligations/%d/certificate", o.ID), nil, &cert))
+		v, err := proof.Verify(cert, string(vkey), book)
+		if err != nil || v.Obligation.Status != string(o.Status) {
+			t.Fatalf("certificate of obligation %d (%s): %v", o.ID, o.Status, err)
+		}
+		if o.ID == open.ID && (v.Counted != 1 || len(v.Excluded) != 1) {
+			t.Errorf("open obligation's verdict: %d counted, excluded %q; want 1 and the untagged sale", v.Counted, v.Excluded)
+		}
+	}
+	var out, errOut strings.Builder
+	args := []string{"certificate", "-obligation", fmt.Sprint(open.ID), "-pg-url", app.Config.PGURL, "-log-key", app.Config.LogKey}
+	if code := run(ctx, args, &out, &errOut, func(string) string { return "" }); code != 0 {
+		t.Fatalf("satu certificate: exit %d: %s", code, errOut.String())
+	}
+	var cert proof.Certificate
+	must(t, json.Unmarshal([]byte(out.String()), &cert))
+	if _, err := proof.Verify(cert, string(vkey), book); err != nil {
+		t.Fatalf("satu certificate's output: %v", err)
+	}
+	// Not without a key.
+	if err := demo.NewClient(app.Addr(), "").Call(ctx, "GET", fmt.Sprintf("/v1/regulator/obligations/%d/certificate", open.ID), nil, nil); apperr.CodeOf(err) != apperr.Unauthenticated {
+		t.Fatalf("certificate without a key: %v", err)
 	}
 }
 
