@@ -41,6 +41,8 @@ Satu is serving on http://%[1]s  (Ctrl-C stops it; 'make stop' stops PostgreSQL 
   markets       curl -s http://%[1]s/v1/exchangeInfo
   obligations   curl -s -H @.satu/keys/regulator.header 'http://%[1]s/v1/compliance/obligations'
   a summary     curl -s -H @.satu/keys/regulator.header http://%[1]s/v1/compliance/miners/ekibastuz-mining/summary
+  a proof       curl -s -H @.satu/keys/regulator.header -o cert.json http://%[1]s/v1/regulator/obligations/1/certificate
+                .satu/bin/satu verify cert.json -key .satu/log.pub      (docs/proof.md)
   websocket     ws://%[1]s/ws/api   (session.logon, order.place, order.cancel, exchangeInfo)
   metrics       http://%[1]s/metrics
 
