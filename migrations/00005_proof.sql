@@ -58,7 +58,16 @@ CREATE TABLE log_checkpoints (
 CREATE TRIGGER log_checkpoints_append_only BEFORE UPDATE OR DELETE ON log_checkpoints
     FOR EACH ROW EXECUTE FUNCTION append_only();
 
+-- What attribution decided is a record too: counted and excluded parts of
+-- sales are written once and never changed.
+CREATE TRIGGER obligation_fills_append_only BEFORE UPDATE OR DELETE ON obligation_fills
+    FOR EACH ROW EXECUTE FUNCTION append_only();
+CREATE TRIGGER excluded_fills_append_only BEFORE UPDATE OR DELETE ON excluded_fills
+    FOR EACH ROW EXECUTE FUNCTION append_only();
+
 -- +goose Down
+DROP TRIGGER excluded_fills_append_only ON excluded_fills;
+DROP TRIGGER obligation_fills_append_only ON obligation_fills;
 DROP TABLE log_checkpoints;
 DROP TABLE log_fill_runs;
 DROP TABLE log_entries;

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"math"
 	"sort"
 	"sync"
 	"time"
@@ -51,11 +52,16 @@ func (s *Store) appendLog(ctx context.Context, tx pgx.Tx, shard string, fills []
 	if err := lockLog(ctx, tx); err != nil {
 		return err
 	}
-	var size int64
-	if err := tx.QueryRow(ctx, `SELECT size FROM log_state WHERE id = 1`).Scan(&size); err != nil {
+	// base is the size before this transaction's first append (a
+	// transaction may append more than once): the runs below it are
+	// committed and may be cached, this transaction's own may yet roll back.
+	var size, base int64
+	if err := tx.QueryRow(ctx, `SELECT size, coalesce(nullif(current_setting('satu.log_base', true), ''),
+			set_config('satu.log_base', size::text, true))::bigint FROM log_state WHERE id = 1`).Scan(&size, &base); err != nil {
 		return fmt.Errorf("proof: log size: %w", err)
 	}
-	r := &hashReader{s: s, ctx: ctx, q: tx, start: tlog.StoredHashIndex(0, size)}
+	r := &hashReader{s: s, ctx: ctx, q: tx, start: tlog.StoredHashIndex(0, size),
+		inTx: true, ownFrom: tlog.StoredHashIndex(0, base)}
 	add := func(data []byte) error {
 		hs, err := tlog.StoredHashes(size+int64(r.count()), data, r)
 		if err != nil {
@@ -108,8 +114,8 @@ func (s *Store) appendLog(ctx context.Context, tx pgx.Tx, shard string, fills []
 }
 
 // hashReader reads stored hashes: the ones this append computed so far
-// (from start), else committed runs from log_hashes, through the store's
-// cache of runs (committed runs never change).
+// (from start), else runs from log_hashes, through the store's cache of
+// committed runs (committed runs never change).
 type hashReader struct {
 	s       *Store
 	ctx     context.Context
@@ -117,6 +123,10 @@ type hashReader struct {
 	start   int64 // stored-hash index of pending[0]
 	pending []tlog.Hash
 	records int
+	// In an appending transaction (inTx), the runs from stored-hash index
+	// ownFrom on are its own, not committed: read, never cached.
+	inTx    bool
+	ownFrom int64
 }
 
 func (r *hashReader) count() int { return r.records }
@@ -128,7 +138,11 @@ func (r *hashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 			out[i] = r.pending[x-r.start]
 			continue
 		}
-		h, err := r.s.runs.hash(r.ctx, r.q, x)
+		committed := int64(math.MaxInt64)
+		if r.inTx {
+			committed = r.ownFrom
+		}
+		h, err := r.s.runs.hash(r.ctx, r.q, x, committed)
 		if err != nil {
 			return nil, err
 		}
@@ -149,7 +163,9 @@ type runCache struct {
 // fills).
 const maxCachedRuns = 4096
 
-func (c *runCache) hash(ctx context.Context, q querier, index int64) (tlog.Hash, error) {
+// hash returns stored hash index, caching the run read from q if it starts
+// below committed.
+func (c *runCache) hash(ctx context.Context, q querier, index, committed int64) (tlog.Hash, error) {
 	c.mu.Lock()
 	if i := sort.Search(len(c.starts), func(i int) bool { return c.starts[i] > index }) - 1; i >= 0 {
 		run := c.runs[c.starts[i]]
@@ -170,6 +186,11 @@ func (c *runCache) hash(ctx context.Context, q querier, index int64) (tlog.Hash,
 	off := (index - start) * tlog.HashSize
 	if off+tlog.HashSize > int64(len(run)) {
 		return tlog.Hash{}, fmt.Errorf("proof: stored hash %d is not in the log", index)
+	}
+	if start >= committed {
+		var h tlog.Hash
+		copy(h[:], run[off:])
+		return h, nil
 	}
 	c.mu.Lock()
 	if c.runs == nil || len(c.runs) >= maxCachedRuns {
