@@ -3,8 +3,11 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -171,14 +174,32 @@ func (s *Store) Certificate(ctx context.Context, obligationID int64, signer note
 			return proof.Certificate{}, err
 		}
 	}
-	r := s.reader(ctx)
-	cert := proof.Certificate{Format: proof.Format, Obligation: claim, Checkpoint: cp.Note}
-	for _, e := range ents {
-		p, err := tlog.ProveRecord(cp.Size, e.index, r)
+	cert := proof.Certificate{Format: proof.Format, Obligation: claim, Checkpoint: cp.Note, Entries: make([]proof.Entry, len(ents))}
+	// The proofs are independent: one goroutine per CPU proves a contiguous
+	// share of the entries into its own slots (the hash cache is shared and
+	// locked).
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(ents)/1000))
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			r := s.reader(ctx)
+			for i := w * len(ents) / workers; i < (w+1)*len(ents)/workers; i++ {
+				e := ents[i]
+				p, err := tlog.ProveRecord(cp.Size, e.index, r)
+				if err != nil {
+					errs[w] = fmt.Errorf("proof: %s: %w", e.what, err)
+					return
+				}
+				cert.Entries[i] = proof.NewEntry(e.index, e.data, p)
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
 		if err != nil {
-			return proof.Certificate{}, fmt.Errorf("proof: %s: %w", e.what, err)
+			return proof.Certificate{}, err
 		}
-		cert.Entries = append(cert.Entries, proof.NewEntry(e.index, e.data, p))
 	}
 	return cert, nil
 }
@@ -236,6 +257,9 @@ func (s *Store) obligationEntries(ctx context.Context, o compliance.ObligationVi
 		return nil, err
 	}
 	out = append(out, fillEntries...)
+	// In log order, as promised: fillEntries walks a map of runs, and a
+	// certificate must not change between two builds at one checkpoint.
+	sort.SliceStable(out, func(i, j int) bool { return out[i].index < out[j].index })
 	if err := s.checkLeaves(ctx, out); err != nil {
 		return nil, err
 	}
@@ -327,7 +351,10 @@ func (s *Store) fillEntries(ctx context.Context, names map[string]bool) ([]certE
 		first          int64
 		firstSeq, last int64
 	}
-	runs := map[run][]string{}
+	// The run of each fill's sequence number, one query per shard (not one
+	// per fill: a certificate names thousands).
+	type named struct{ name, id string }
+	byShard := map[string]map[int64][]named{}
 	for name := range names {
 		shard, id, _ := strings.Cut(name, "/")
 		seqText, _, _ := strings.Cut(id, "-")
@@ -335,17 +362,41 @@ func (s *Store) fillEntries(ctx context.Context, names map[string]bool) ([]certE
 		if err != nil {
 			return nil, fmt.Errorf("proof: fill id %q", name)
 		}
-		var r run
-		err = s.db.QueryRow(ctx, `SELECT first_index, first_seq, last_seq FROM log_fill_runs
-			WHERE shard = $1 AND first_seq <= $2 ORDER BY first_seq DESC LIMIT 1`, shard, seq).Scan(&r.first, &r.firstSeq, &r.last)
-		if isNoRows(err) || (err == nil && seq > r.last) {
-			return nil, apperr.New(apperr.Conflict, "fill %s is named in the log but no run of logged fills holds it", name)
+		if byShard[shard] == nil {
+			byShard[shard] = map[int64][]named{}
+		}
+		byShard[shard][seq] = append(byShard[shard][seq], named{name, id})
+	}
+	runs := map[run][]string{}
+	for shard, bySeq := range byShard {
+		seqs := make([]int64, 0, len(bySeq))
+		for seq := range bySeq {
+			seqs = append(seqs, seq)
+		}
+		rows, err := s.db.Query(ctx, `SELECT q.seq, r.first_index, r.first_seq, r.last_seq FROM unnest($2::bigint[]) AS q(seq)
+			LEFT JOIN LATERAL (SELECT first_index, first_seq, last_seq FROM log_fill_runs
+				WHERE shard = $1 AND first_seq <= q.seq ORDER BY first_seq DESC LIMIT 1) r ON true`, shard, seqs)
+		if err != nil {
+			return nil, fmt.Errorf("proof: fill run: %w", err)
+		}
+		var seq int64
+		var first, firstSeq, last *int64
+		_, err = pgx.ForEachRow(rows, []any{&seq, &first, &firstSeq, &last}, func() error {
+			if first == nil || seq > *last {
+				return apperr.New(apperr.Conflict, "fill %s is named in the log but no run of logged fills holds it", bySeq[seq][0].name)
+			}
+			r := run{shard: shard, first: *first, firstSeq: *firstSeq, last: *last}
+			for _, n := range bySeq[seq] {
+				runs[r] = append(runs[r], n.id)
+			}
+			return nil
+		})
+		if apperr.CodeOf(err) == apperr.Conflict {
+			return nil, err
 		}
 		if err != nil {
 			return nil, fmt.Errorf("proof: fill run: %w", err)
 		}
-		r.shard = shard
-		runs[r] = append(runs[r], id)
 	}
 	var out []certEntry
 	for r, ids := range runs {

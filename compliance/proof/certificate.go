@@ -48,8 +48,16 @@ type Entry struct {
 // NewEntry builds a certificate entry.
 func NewEntry(index int64, data []byte, p tlog.RecordProof) Entry {
 	e := Entry{Index: index, Data: string(data), Proof: make([]string, len(p))}
+	// One string holds every hash's text (a certificate has hundreds of
+	// thousands of hashes: one allocation per entry, not per hash).
+	n := base64.StdEncoding.EncodedLen(tlog.HashSize)
+	buf := make([]byte, n*len(p))
 	for i, h := range p {
-		e.Proof[i] = base64.StdEncoding.EncodeToString(h[:])
+		base64.StdEncoding.Encode(buf[i*n:], h[:])
+	}
+	all := string(buf)
+	for i := range p {
+		e.Proof[i] = all[i*n : (i+1)*n]
 	}
 	return e
 }
