@@ -49,6 +49,9 @@ CREATE INDEX log_fill_runs_shard_idx ON log_fill_runs (shard, first_seq);
 CREATE TRIGGER log_fill_runs_append_only BEFORE UPDATE OR DELETE ON log_fill_runs
     FOR EACH ROW EXECUTE FUNCTION append_only();
 
+-- A certificate re-encodes the fills of a run: read by shard and sequence.
+CREATE INDEX fills_shard_seq_idx ON fills (shard, seq);
+
 CREATE TABLE log_checkpoints (
     size       bigint PRIMARY KEY,
     root       bytea NOT NULL CHECK (length(root) = 32),
@@ -70,6 +73,7 @@ DROP TRIGGER excluded_fills_append_only ON excluded_fills;
 DROP TRIGGER obligation_fills_append_only ON obligation_fills;
 DROP TABLE log_checkpoints;
 DROP TABLE log_fill_runs;
+DROP INDEX fills_shard_seq_idx;
 DROP TABLE log_entries;
 DROP TABLE log_hashes;
 DROP TABLE log_state;

@@ -514,14 +514,14 @@ func TestProof_IndependentRFC6962(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			table, err := base64.StdEncoding.DecodeString(cert.Hashes)
+			if err != nil {
+				t.Fatal(err)
+			}
 			for _, e := range cert.Entries {
 				var p [][]byte
-				for _, s := range e.Proof {
-					hash, err := base64.StdEncoding.DecodeString(s)
-					if err != nil {
-						t.Fatalf("proof hash %q: %v", s, err)
-					}
-					p = append(p, hash)
+				for _, n := range e.Proof {
+					p = append(p, table[n*32:(n+1)*32])
 				}
 				if err := mproof.VerifyInclusion(h, uint64(e.Index), uint64(cp.Size), h.HashLeaf([]byte(e.Data)), p, cp.Root[:]); err != nil {
 					t.Errorf("obligation %d, entry %d: %v", id, e.Index, err)
@@ -875,8 +875,15 @@ func TestProof_TamperedCertificate(t *testing.T) {
 			want: "index 36 is outside the checkpoint's log of 36"},
 		{name: "ErrEntryTwice", cert: "met", edit: func(c *proof.Certificate) { c.Entries = append(c.Entries, c.Entries[0]) },
 			want: fmt.Sprintf("index %d appears twice", certs["met"].Entries[0].Index)},
-		{name: "ErrProofHash", cert: "met", edit: func(c *proof.Certificate) { c.Entries[at(c, 8)].Proof[0] = "AAAA" },
-			want: "proof hash 0 is not a base64 SHA-256 hash"},
+		{name: "ErrProofHash", cert: "met", edit: func(c *proof.Certificate) { c.Entries[at(c, 8)].Proof[0] = 1 << 20 },
+			want: "proof hash 0 refers to hash 1048576 of"},
+		{name: "ErrHashTable", cert: "met", edit: func(c *proof.Certificate) { c.Hashes = "AAAA" },
+			want: "hashes: not base64 of 32-byte hashes"},
+		{name: "ErrHashTableEdited", cert: "met", edit: func(c *proof.Certificate) {
+			b, _ := base64.StdEncoding.DecodeString(c.Hashes)
+			b[0] ^= 1
+			c.Hashes = base64.StdEncoding.EncodeToString(b)
+		}, want: "not in the log at the checkpoint"},
 		{name: "ErrProofShortened", cert: "met", edit: func(c *proof.Certificate) {
 			e := &c.Entries[at(c, 8)]
 			e.Proof = e.Proof[:len(e.Proof)-1]

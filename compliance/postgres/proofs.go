@@ -175,6 +175,7 @@ func (s *Store) Certificate(ctx context.Context, obligationID int64, signer note
 		}
 	}
 	cert := proof.Certificate{Format: proof.Format, Obligation: claim, Checkpoint: cp.Note, Entries: make([]proof.Entry, len(ents))}
+	proofs := make([]tlog.RecordProof, len(ents))
 	// The proofs are independent: one goroutine per CPU proves a contiguous
 	// share of the entries into its own slots (the hash cache is shared and
 	// locked).
@@ -191,7 +192,7 @@ func (s *Store) Certificate(ctx context.Context, obligationID int64, signer note
 					errs[w] = fmt.Errorf("proof: %s: %w", e.what, err)
 					return
 				}
-				cert.Entries[i] = proof.NewEntry(e.index, e.data, p)
+				proofs[i] = p
 			}
 		})
 	}
@@ -201,6 +202,11 @@ func (s *Store) Certificate(ctx context.Context, obligationID int64, signer note
 			return proof.Certificate{}, err
 		}
 	}
+	var table proof.HashTable
+	for i, e := range ents {
+		cert.Entries[i] = proof.Entry{Index: e.index, Data: string(e.data), Proof: table.Add(proofs[i])}
+	}
+	cert.Hashes = table.Encoded()
 	return cert, nil
 }
 

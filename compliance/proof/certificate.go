@@ -3,7 +3,9 @@ package proof
 import (
 	"encoding/base64"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -19,11 +21,15 @@ const Format = "satu-certificate/v1"
 // and every log entry the claim rests on with its inclusion proof to that
 // checkpoint — every report version and computation of the obligation, its
 // state changes, every attribution of a sale to it, and every sale in its
-// window that counted towards nothing, with the fills they name.
+// window that counted towards nothing, with the fills they name. The proofs'
+// hashes are stored once, in Hashes: many proofs share their upper nodes,
+// so a certificate of 10,000 fills carries some 20,000 distinct hashes
+// instead of a quarter of a million.
 type Certificate struct {
 	Format     string  `json:"format"`
 	Obligation Claim   `json:"obligation"`
 	Checkpoint string  `json:"checkpoint"`
+	Hashes     string  `json:"hashes"` // base64 of the distinct proof hashes, 32 bytes each
 	Entries    []Entry `json:"entries"`
 }
 
@@ -40,27 +46,37 @@ type Claim struct {
 
 // Entry is one log entry in a certificate.
 type Entry struct {
-	Index int64    `json:"index"`
-	Data  string   `json:"data"`  // the exact leaf data
-	Proof []string `json:"proof"` // base64 hashes: the inclusion proof at the checkpoint's size
+	Index int64  `json:"index"`
+	Data  string `json:"data"`  // the exact leaf data
+	Proof []int  `json:"proof"` // the inclusion proof at the checkpoint's size: positions in Hashes
 }
 
-// NewEntry builds a certificate entry.
-func NewEntry(index int64, data []byte, p tlog.RecordProof) Entry {
-	e := Entry{Index: index, Data: string(data), Proof: make([]string, len(p))}
-	// One string holds every hash's text (a certificate has hundreds of
-	// thousands of hashes: one allocation per entry, not per hash).
-	n := base64.StdEncoding.EncodedLen(tlog.HashSize)
-	buf := make([]byte, n*len(p))
-	for i, h := range p {
-		base64.StdEncoding.Encode(buf[i*n:], h[:])
-	}
-	all := string(buf)
-	for i := range p {
-		e.Proof[i] = all[i*n : (i+1)*n]
-	}
-	return e
+// HashTable collects the distinct hashes of a certificate's proofs.
+type HashTable struct {
+	pos    map[tlog.Hash]int
+	hashes []byte
 }
+
+// Add returns the entry's proof as positions in the table.
+func (t *HashTable) Add(p tlog.RecordProof) []int {
+	if t.pos == nil {
+		t.pos = map[tlog.Hash]int{}
+	}
+	out := make([]int, len(p))
+	for i, h := range p {
+		n, ok := t.pos[h]
+		if !ok {
+			n = len(t.pos)
+			t.pos[h] = n
+			t.hashes = append(t.hashes, h[:]...)
+		}
+		out[i] = n
+	}
+	return out
+}
+
+// Encoded is the table as a certificate's Hashes.
+func (t *HashTable) Encoded() string { return base64.StdEncoding.EncodeToString(t.hashes) }
 
 // Verdict is what verification established.
 type Verdict struct {
@@ -107,7 +123,7 @@ func Verify(c Certificate, vkey string, book *compliance.RuleBook) (Verdict, err
 		return v, err
 	}
 	v.Checkpoint = cp
-	ents, err := checkEntries(c.Entries, cp)
+	ents, err := checkEntries(c, cp)
 	if err != nil {
 		return v, err
 	}
@@ -154,49 +170,84 @@ type entries struct {
 	overdue      map[int64]bool
 }
 
-func checkEntries(list []Entry, cp Checkpoint) (*entries, error) {
+func checkEntries(c Certificate, cp Checkpoint) (*entries, error) {
+	raw, err := base64.StdEncoding.DecodeString(c.Hashes)
+	if err != nil || len(raw)%tlog.HashSize != 0 {
+		return nil, fmt.Errorf("hashes: not base64 of 32-byte hashes")
+	}
+	table := make([]tlog.Hash, len(raw)/tlog.HashSize)
+	for i := range table {
+		copy(table[i][:], raw[i*tlog.HashSize:])
+	}
+	// Each entry's proof and decoding are independent: every CPU checks a
+	// share; the first failure in entry order is reported.
+	list := c.Entries
+	kinds, vals, errs := make([]string, len(list)), make([]any, len(list)), make([]error, len(list))
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(list)/500))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			p := make(tlog.RecordProof, 0, 64)
+			for i := w * len(list) / workers; i < (w+1)*len(list)/workers; i++ {
+				kinds[i], vals[i], errs[i] = checkEntry(i, list[i], cp, table, p[:0])
+				if errs[i] != nil {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 	ents := &entries{fills: map[string]*Fill{}, overdue: map[int64]bool{}}
-	seen := map[int64]bool{}
+	seen := make(map[int64]bool, len(list))
 	for i, e := range list {
-		if e.Index < 0 || e.Index >= cp.Size {
-			return nil, fmt.Errorf("entry %d: index %d is outside the checkpoint's log of %d", i, e.Index, cp.Size)
+		if errs[i] != nil {
+			return nil, errs[i]
+		}
+		if kinds[i] == "" { // a worker stopped at an earlier failure of its share
+			continue
 		}
 		if seen[e.Index] {
 			return nil, fmt.Errorf("entry %d: index %d appears twice", i, e.Index)
 		}
 		seen[e.Index] = true
-		p := make(tlog.RecordProof, len(e.Proof))
-		for j, s := range e.Proof {
-			b, err := base64.StdEncoding.DecodeString(s)
-			if err != nil || len(b) != tlog.HashSize {
-				return nil, fmt.Errorf("entry %d: proof hash %d is not a base64 SHA-256 hash", i, j)
-			}
-			copy(p[j][:], b)
-		}
-		if err := tlog.CheckRecord(p, cp.Size, cp.Root, e.Index, LeafHash([]byte(e.Data))); err != nil {
-			return nil, fmt.Errorf("entry %d (index %d): not in the log at the checkpoint: %v", i, e.Index, err)
-		}
-		kind, val, err := Decode([]byte(e.Data))
-		if err != nil {
-			return nil, fmt.Errorf("entry %d (index %d): %v", i, e.Index, err)
-		}
-		switch kind {
+		switch kinds[i] {
 		case KindFill:
-			f := val.(*Fill)
+			f := vals[i].(*Fill)
 			ents.fills[f.Shard+"/"+f.ID] = f
 		case KindReport:
-			ents.reports = append(ents.reports, val.(*Report))
+			ents.reports = append(ents.reports, vals[i].(*Report))
 		case KindComputation:
-			ents.computations = append(ents.computations, val.(*Computation))
+			ents.computations = append(ents.computations, vals[i].(*Computation))
 		case KindAttribution:
-			ents.attributions = append(ents.attributions, val.(*Attribution))
+			ents.attributions = append(ents.attributions, vals[i].(*Attribution))
 		case KindState:
-			if s := val.(*State); s.Status == string(compliance.StatusOverdue) {
-				ents.overdue[s.Obligation] = true
+			if st := vals[i].(*State); st.Status == string(compliance.StatusOverdue) {
+				ents.overdue[st.Obligation] = true
 			}
 		}
 	}
 	return ents, nil
+}
+
+// checkEntry checks one entry's inclusion proof and decodes it.
+func checkEntry(i int, e Entry, cp Checkpoint, table []tlog.Hash, p tlog.RecordProof) (string, any, error) {
+	if e.Index < 0 || e.Index >= cp.Size {
+		return "", nil, fmt.Errorf("entry %d: index %d is outside the checkpoint's log of %d", i, e.Index, cp.Size)
+	}
+	for j, n := range e.Proof {
+		if n < 0 || n >= len(table) {
+			return "", nil, fmt.Errorf("entry %d: proof hash %d refers to hash %d of %d", i, j, n, len(table))
+		}
+		p = append(p, table[n])
+	}
+	if err := tlog.CheckRecord(p, cp.Size, cp.Root, e.Index, LeafHash([]byte(e.Data))); err != nil {
+		return "", nil, fmt.Errorf("entry %d (index %d): not in the log at the checkpoint: %v", i, e.Index, err)
+	}
+	kind, val, err := Decode([]byte(e.Data))
+	if err != nil {
+		return "", nil, fmt.Errorf("entry %d (index %d): %v", i, e.Index, err)
+	}
+	return kind, val, nil
 }
 
 // computation returns the obligation's newest computation and the report
