@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -152,10 +153,15 @@ func Decode(data []byte) (string, any, error) {
 	default:
 		return "", nil, fmt.Errorf("entry kind %q is unknown", kind)
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return "", nil, fmt.Errorf("%s entry: %w", kind, err)
+	if parseCanonical(body, v) != nil {
+		// Not the canonical layout: encoding/json says what is wrong (or
+		// reads it, and the comparison below refuses it).
+		reflect.ValueOf(v).Elem().SetZero()
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(v); err != nil {
+			return "", nil, fmt.Errorf("%s entry: %w", kind, err)
+		}
 	}
 	if again, err := Encode(kind, v); err != nil || !bytes.Equal(again, data) {
 		return "", nil, fmt.Errorf("%s entry is not in canonical form", kind)
