@@ -514,17 +514,23 @@ func TestProof_IndependentRFC6962(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			table, err := base64.StdEncoding.DecodeString(cert.Hashes)
-			if err != nil {
-				t.Fatal(err)
-			}
+			// Every entry's own audit path, derived from the batch proof,
+			// verifies with the independent implementation and is the
+			// path the log itself proves.
 			for _, e := range cert.Entries {
-				var p [][]byte
-				for _, n := range e.Proof {
-					p = append(p, table[n*32:(n+1)*32])
+				p, err := cert.AuditPath(cp, e.Index)
+				if err != nil {
+					t.Fatalf("obligation %d, entry %d: %v", id, e.Index, err)
 				}
-				if err := mproof.VerifyInclusion(h, uint64(e.Index), uint64(cp.Size), h.HashLeaf([]byte(e.Data)), p, cp.Root[:]); err != nil {
+				if err := mproof.VerifyInclusion(h, uint64(e.Index), uint64(cp.Size), h.HashLeaf([]byte(e.Data)), hashes(p), cp.Root[:]); err != nil {
 					t.Errorf("obligation %d, entry %d: %v", id, e.Index, err)
+				}
+				want, err := l.s.InclusionProof(ctx, e.Index, cp.Size)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(p, want) {
+					t.Errorf("obligation %d, entry %d: audit path from the batch proof %v, the log's %v", id, e.Index, p, want)
 				}
 			}
 		}
@@ -847,14 +853,29 @@ func TestProof_TamperedCertificate(t *testing.T) {
 		t.Fatalf("no entry at index %d", index)
 		return -1
 	}
+	// reprove replaces the batch proof with the log's proof of the entries
+	// the certificate now has, at size.
+	reprove := func(c *proof.Certificate, size int64) {
+		var indexes []int64
+		for _, e := range c.Entries {
+			indexes = append(indexes, e.Index)
+		}
+		hs, err := l.s.BatchProof(context.Background(), size, indexes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Proof = proof.EncodeHashes(hs)
+	}
 	drop := func(indices ...int64) func(c *proof.Certificate) {
 		return func(c *proof.Certificate) {
 			for _, x := range indices {
 				i := at(c, x)
 				c.Entries = slices.Delete(c.Entries, i, i+1)
 			}
+			reprove(c, cp.Size)
 		}
 	}
+	const notInLog = "entries: not in the log at the checkpoint: with the batch proof they lead to root"
 	for _, tc := range []struct {
 		name, cert string
 		edit       func(c *proof.Certificate)
@@ -864,30 +885,43 @@ func TestProof_TamperedCertificate(t *testing.T) {
 		{name: "ErrFillQuantity", cert: "met", edit: func(c *proof.Certificate) {
 			e := &c.Entries[at(c, 8)]
 			e.Data = strings.Replace(e.Data, `"quantity":"0.40000000"`, `"quantity":"0.50000000"`, 1)
-		}, want: "(index 8): not in the log at the checkpoint: invalid transparency proof"},
+		}, want: notInLog},
 		{name: "ErrAttributionQuantity", cert: "met", edit: func(c *proof.Certificate) {
 			e := &c.Entries[at(c, 15)]
 			e.Data = strings.Replace(e.Data, `"quantity":"0.60000000"`, `"quantity":"0.70000000"`, 1)
-		}, want: "(index 15): not in the log at the checkpoint: invalid transparency proof"},
+		}, want: notInLog},
 		{name: "ErrEntryIndex", cert: "met", edit: func(c *proof.Certificate) { c.Entries[at(c, 8)].Index = 9 },
-			want: "(index 9): not in the log at the checkpoint: invalid transparency proof"},
-		{name: "ErrEntryIndexOutside", cert: "met", edit: func(c *proof.Certificate) { c.Entries[at(c, 8)].Index = 36 },
-			want: "index 36 is outside the checkpoint's log of 36"},
-		{name: "ErrEntryTwice", cert: "met", edit: func(c *proof.Certificate) { c.Entries = append(c.Entries, c.Entries[0]) },
-			want: fmt.Sprintf("index %d appears twice", certs["met"].Entries[0].Index)},
-		{name: "ErrProofHash", cert: "met", edit: func(c *proof.Certificate) { c.Entries[at(c, 8)].Proof[0] = 1 << 20 },
-			want: "proof hash 0 refers to hash 1048576 of"},
-		{name: "ErrHashTable", cert: "met", edit: func(c *proof.Certificate) { c.Hashes = "AAAA" },
-			want: "hashes: not base64 of 32-byte hashes"},
-		{name: "ErrHashTableEdited", cert: "met", edit: func(c *proof.Certificate) {
-			b, _ := base64.StdEncoding.DecodeString(c.Hashes)
+			want: notInLog},
+		{name: "ErrEntryIndexOutside", cert: "met", edit: func(c *proof.Certificate) { c.Entries[at(c, 16)].Index = 36 },
+			want: "index 36 is outside the log of 36"},
+		{name: "ErrEntryTwice", cert: "met", edit: func(c *proof.Certificate) { c.Entries = slices.Insert(c.Entries, 1, c.Entries[0]) },
+			want: fmt.Sprintf("entry 1: index %d appears twice", certs["met"].Entries[0].Index)},
+		{name: "ErrEntriesReordered", cert: "met", edit: func(c *proof.Certificate) {
+			i, j := at(c, 8), at(c, 10)
+			c.Entries[i], c.Entries[j] = c.Entries[j], c.Entries[i]
+		}, want: "index 8 comes after index 10: entries must be in log order"},
+		{name: "ErrProofNotBase64", cert: "met", edit: func(c *proof.Certificate) { c.Proof = "AAAA" },
+			want: "proof: not base64 of 32-byte hashes"},
+		{name: "ErrProofEdited", cert: "met", edit: func(c *proof.Certificate) {
+			b, _ := base64.StdEncoding.DecodeString(c.Proof)
 			b[0] ^= 1
-			c.Hashes = base64.StdEncoding.EncodeToString(b)
-		}, want: "not in the log at the checkpoint"},
+			c.Proof = base64.StdEncoding.EncodeToString(b)
+		}, want: notInLog},
 		{name: "ErrProofShortened", cert: "met", edit: func(c *proof.Certificate) {
-			e := &c.Entries[at(c, 8)]
-			e.Proof = e.Proof[:len(e.Proof)-1]
-		}, want: "(index 8): not in the log at the checkpoint"},
+			b, _ := base64.StdEncoding.DecodeString(c.Proof)
+			c.Proof = base64.StdEncoding.EncodeToString(b[:len(b)-32])
+		}, want: "entries: the batch proof is too short"},
+		{name: "ErrProofLengthened", cert: "met", edit: func(c *proof.Certificate) {
+			b, _ := base64.StdEncoding.DecodeString(c.Proof)
+			c.Proof = base64.StdEncoding.EncodeToString(append(b, b[:32]...))
+		}, want: "hashes, the entries use"},
+		// Dropping entries without a new proof breaks the proof; the cases
+		// below drop them and prove the rest again, as an exchange hiding
+		// something would: the content checks catch those.
+		{name: "ErrEntryDroppedProofKept", cert: "met", edit: func(c *proof.Certificate) {
+			i := at(c, 8)
+			c.Entries = slices.Delete(c.Entries, i, i+1)
+		}, want: notInLog},
 		{name: "ErrCountedAttributionDropped", cert: "met", edit: drop(15),
 			want: "sold: the counted attributions sum to 0.40000000, the claim says 1.00000000"},
 		{name: "ErrFillDropped", cert: "met", edit: drop(8), want: "attribution of fill s1/2-0: the fill is not in the certificate"},
@@ -920,18 +954,25 @@ func TestProof_TamperedCertificate(t *testing.T) {
 		{name: "ErrCheckpointSize", cert: "met", edit: func(c *proof.Certificate) {
 			c.Checkpoint = strings.Replace(c.Checkpoint, "\n36\n", "\n37\n", 1)
 		}, want: "checkpoint signature: invalid signature for key " + logOrigin + "+"},
-		// A genuine checkpoint, but not the one the proofs are to: of the
-		// entries, the amendment's (33, 34) are not even in it.
-		{name: "ErrOlderCheckpoint", cert: "open", edit: func(c *proof.Certificate) { c.Checkpoint = older.Note },
-			want: "not in the log at the checkpoint: invalid transparency proof"},
-		{name: "ErrOlderCheckpointOutside", cert: "open", edit: func(c *proof.Certificate) {
+		// A genuine older checkpoint, but not the one the proof is to.
+		{name: "ErrOlderCheckpoint", cert: "open", edit: func(c *proof.Certificate) {
 			c.Checkpoint = older.Note
-			c.Entries = slices.DeleteFunc(c.Entries, func(e proof.Entry) bool { return e.Index < 33 })
-		}, want: "index 33 is outside the checkpoint's log of 33"},
+			c.Entries = slices.DeleteFunc(c.Entries, func(e proof.Entry) bool { return e.Index >= 33 })
+		}, want: "entries: the batch proof has 9 hashes, the entries use 8"},
+		// Of the entries, the amendment's (33, 34) are not in it at all.
+		{name: "ErrOlderCheckpointOutside", cert: "open", edit: func(c *proof.Certificate) { c.Checkpoint = older.Note },
+			want: "index 33 is outside the log of 33"},
+		// The log as it was before the amendment, proved properly: the old
+		// computation does not give the claimed requirement.
+		{name: "ErrOlderCheckpointProved", cert: "open", edit: func(c *proof.Certificate) {
+			c.Checkpoint = older.Note
+			c.Entries = slices.DeleteFunc(c.Entries, func(e proof.Entry) bool { return e.Index >= 33 })
+			reprove(c, 33)
+		}, want: "required: ceil(1.00000000 × 0.5) is 0.50000000, the computation says 0.50000000 and the claim 0.40000000"},
 		{name: "ErrOtherVerifierKey", cert: "met", edit: func(*proof.Certificate) {}, vkey: otherVkey,
 			want: "checkpoint signature: note has no verifiable signatures"},
-		{name: "ErrFormat", cert: "met", edit: func(c *proof.Certificate) { c.Format = "satu-certificate/v2" },
-			want: `format "satu-certificate/v2" is not "satu-certificate/v1"`},
+		{name: "ErrFormat", cert: "met", edit: func(c *proof.Certificate) { c.Format = "satu-certificate/v1" },
+			want: `format "satu-certificate/v1" is not "satu-certificate/v2"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := clone(t, certs[tc.cert])

@@ -3,11 +3,9 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -106,6 +104,27 @@ func (s *Store) InclusionProof(ctx context.Context, index, size int64) (tlog.Rec
 	return p, nil
 }
 
+// BatchProof proves the entries at indexes (strictly increasing) are in
+// the log of size, with one batch inclusion proof (proof.ProveEntries).
+func (s *Store) BatchProof(ctx context.Context, size int64, indexes []int64) ([]tlog.Hash, error) {
+	if len(indexes) == 0 {
+		return nil, apperr.New(apperr.InvalidParameter, "a batch proof needs at least one index")
+	}
+	for i, x := range indexes {
+		if x < 0 || i > 0 && x <= indexes[i-1] {
+			return nil, apperr.New(apperr.InvalidParameter, "indexes must be strictly increasing from 0: %d at %d", x, i)
+		}
+	}
+	if err := s.checkSizes(ctx, indexes[len(indexes)-1], size, true); err != nil {
+		return nil, err
+	}
+	hs, err := proof.ProveEntries(size, indexes, s.reader(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("proof: batch: %w", err)
+	}
+	return hs, nil
+}
+
 // ConsistencyProof proves the log of size from is a prefix of the log of
 // size to.
 func (s *Store) ConsistencyProof(ctx context.Context, from, to int64) (tlog.TreeProof, error) {
@@ -148,8 +167,8 @@ type certEntry struct {
 // entry it rests on — re-encoded from the database rows where the rows are
 // the record (fills, report versions, computations) and checked against the
 // log's stored leaf hash, so an edited or deleted row fails the build with
-// the row named — and their inclusion proofs to the newest checkpoint that
-// holds them all (signing a new one with signer when there is none).
+// the row named — and their batch inclusion proof to the newest checkpoint
+// that holds them all (signing a new one with signer when there is none).
 func (s *Store) Certificate(ctx context.Context, obligationID int64, signer note.Signer) (proof.Certificate, error) {
 	obs, err := s.obligations(ctx, `WHERE id = $1`, obligationID)
 	if err != nil {
@@ -175,38 +194,16 @@ func (s *Store) Certificate(ctx context.Context, obligationID int64, signer note
 		}
 	}
 	cert := proof.Certificate{Format: proof.Format, Obligation: claim, Checkpoint: cp.Note, Entries: make([]proof.Entry, len(ents))}
-	proofs := make([]tlog.RecordProof, len(ents))
-	// The proofs are independent: one goroutine per CPU proves a contiguous
-	// share of the entries into its own slots (the hash cache is shared and
-	// locked).
-	workers := min(runtime.GOMAXPROCS(0), max(1, len(ents)/1000))
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			r := s.reader(ctx)
-			for i := w * len(ents) / workers; i < (w+1)*len(ents)/workers; i++ {
-				e := ents[i]
-				p, err := tlog.ProveRecord(cp.Size, e.index, r)
-				if err != nil {
-					errs[w] = fmt.Errorf("proof: %s: %w", e.what, err)
-					return
-				}
-				proofs[i] = p
-			}
-		})
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return proof.Certificate{}, err
-		}
-	}
-	var table proof.HashTable
+	indexes := make([]int64, len(ents))
 	for i, e := range ents {
-		cert.Entries[i] = proof.Entry{Index: e.index, Data: string(e.data), Proof: table.Add(proofs[i])}
+		cert.Entries[i] = proof.Entry{Index: e.index, Data: string(e.data)}
+		indexes[i] = e.index
 	}
-	cert.Hashes = table.Encoded()
+	hs, err := s.BatchProof(ctx, cp.Size, indexes)
+	if err != nil {
+		return proof.Certificate{}, err
+	}
+	cert.Proof = proof.EncodeHashes(hs)
 	return cert, nil
 }
 

@@ -14,23 +14,23 @@ import (
 	"github.com/satu-exchange/satu/internal/money"
 )
 
-// Format names the certificate format.
-const Format = "satu-certificate/v1"
+// Format names the certificate format. v2 replaced v1's per-entry proofs
+// (positions in a table of hashes) with one batch inclusion proof.
+const Format = "satu-certificate/v2"
 
 // Certificate is one obligation's proof: the claim, the signed checkpoint,
-// and every log entry the claim rests on with its inclusion proof to that
-// checkpoint — every report version and computation of the obligation, its
-// state changes, every attribution of a sale to it, and every sale in its
-// window that counted towards nothing, with the fills they name. The proofs'
-// hashes are stored once, in Hashes: many proofs share their upper nodes,
-// so a certificate of 10,000 fills carries some 20,000 distinct hashes
-// instead of a quarter of a million.
+// and every log entry the claim rests on — every report version and
+// computation of the obligation, its state changes, every attribution of a
+// sale to it, and every sale in its window that counted towards nothing,
+// with the fills they name — in log order, with one batch inclusion proof
+// of all of them to that checkpoint (batch.go; AuditPath derives any
+// entry's own RFC 6962 inclusion proof from it).
 type Certificate struct {
 	Format     string  `json:"format"`
 	Obligation Claim   `json:"obligation"`
 	Checkpoint string  `json:"checkpoint"`
-	Hashes     string  `json:"hashes"` // base64 of the distinct proof hashes, 32 bytes each
 	Entries    []Entry `json:"entries"`
+	Proof      string  `json:"proof"` // base64 of the batch inclusion proof's hashes, 32 bytes each
 }
 
 // Claim is what the exchange says about the obligation.
@@ -47,36 +47,58 @@ type Claim struct {
 // Entry is one log entry in a certificate.
 type Entry struct {
 	Index int64  `json:"index"`
-	Data  string `json:"data"`  // the exact leaf data
-	Proof []int  `json:"proof"` // the inclusion proof at the checkpoint's size: positions in Hashes
+	Data  string `json:"data"` // the exact leaf data
 }
 
-// HashTable collects the distinct hashes of a certificate's proofs.
-type HashTable struct {
-	pos    map[tlog.Hash]int
-	hashes []byte
-}
-
-// Add returns the entry's proof as positions in the table.
-func (t *HashTable) Add(p tlog.RecordProof) []int {
-	if t.pos == nil {
-		t.pos = map[tlog.Hash]int{}
+// EncodeHashes is hashes as a certificate's Proof.
+func EncodeHashes(hs []tlog.Hash) string {
+	b := make([]byte, 0, len(hs)*tlog.HashSize)
+	for _, h := range hs {
+		b = append(b, h[:]...)
 	}
-	out := make([]int, len(p))
-	for i, h := range p {
-		n, ok := t.pos[h]
-		if !ok {
-			n = len(t.pos)
-			t.pos[h] = n
-			t.hashes = append(t.hashes, h[:]...)
-		}
-		out[i] = n
-	}
-	return out
+	return base64.StdEncoding.EncodeToString(b)
 }
 
-// Encoded is the table as a certificate's Hashes.
-func (t *HashTable) Encoded() string { return base64.StdEncoding.EncodeToString(t.hashes) }
+// decodeHashes reads a certificate's Proof.
+func decodeHashes(s string) ([]tlog.Hash, error) {
+	raw, err := base64.StdEncoding.DecodeString(s)
+	if err != nil || len(raw)%tlog.HashSize != 0 {
+		return nil, fmt.Errorf("proof: not base64 of 32-byte hashes")
+	}
+	hs := make([]tlog.Hash, len(raw)/tlog.HashSize)
+	for i := range hs {
+		copy(hs[i][:], raw[i*tlog.HashSize:])
+	}
+	return hs, nil
+}
+
+// AuditPath is the RFC 6962 inclusion proof of the certificate's entry at
+// log index to the checkpoint cp (opened from c.Checkpoint), derived from
+// the batch proof — for tools that check one entry at a time. The batch
+// proof must lead to cp's root.
+func (c Certificate) AuditPath(cp Checkpoint, index int64) (tlog.RecordProof, error) {
+	hs, err := decodeHashes(c.Proof)
+	if err != nil {
+		return nil, err
+	}
+	indexes, leaves := make([]int64, len(c.Entries)), make([]tlog.Hash, len(c.Entries))
+	for i, e := range c.Entries {
+		indexes[i], leaves[i] = e.Index, LeafHash([]byte(e.Data))
+	}
+	path, root, err := AuditPath(cp.Size, indexes, leaves, hs, index)
+	if err != nil {
+		return nil, err
+	}
+	if root != cp.Root {
+		return nil, errRoot(root, cp)
+	}
+	return path, nil
+}
+
+// errRoot is the failure of a batch proof that leads elsewhere.
+func errRoot(root tlog.Hash, cp Checkpoint) error {
+	return fmt.Errorf("entries: not in the log at the checkpoint: with the batch proof they lead to root %s, the checkpoint's is %s", root, cp.Root)
+}
 
 // Verdict is what verification established.
 type Verdict struct {
@@ -106,9 +128,10 @@ func (v Verdict) String() string {
 }
 
 // Verify checks a certificate offline: the checkpoint's signature by the
-// exchange's key; every entry's inclusion proof to it; that the newest
-// computation follows from its report version under the named rule set
-// (required = ceil(mined × share), the share and deadline in force); that
+// exchange's key; the batch inclusion proof of the entries, in log order,
+// to it; that the newest computation follows from its report version
+// under the named rule set (required = ceil(mined × share), the share and
+// deadline in force); that
 // the counted attributions name included mandatory fills sold in the
 // obligation's window and sum to the claimed sold volume; and that the
 // claimed status follows (met iff sold ≥ required; overdue only with an
@@ -171,45 +194,48 @@ type entries struct {
 }
 
 func checkEntries(c Certificate, cp Checkpoint) (*entries, error) {
-	raw, err := base64.StdEncoding.DecodeString(c.Hashes)
-	if err != nil || len(raw)%tlog.HashSize != 0 {
-		return nil, fmt.Errorf("hashes: not base64 of 32-byte hashes")
+	hs, err := decodeHashes(c.Proof)
+	if err != nil {
+		return nil, err
 	}
-	table := make([]tlog.Hash, len(raw)/tlog.HashSize)
-	for i := range table {
-		copy(table[i][:], raw[i*tlog.HashSize:])
-	}
-	// Each entry's proof and decoding are independent: every CPU checks a
-	// share; the first failure in entry order is reported.
 	list := c.Entries
+	indexes := make([]int64, len(list))
+	for i, e := range list {
+		indexes[i] = e.Index
+	}
+	if err := checkIndexes(cp.Size, indexes); err != nil {
+		return nil, err
+	}
+	// Each entry's leaf hash and decoding are independent: every CPU takes
+	// a share; the batch proof then leads from all leaves to one root.
+	leaves := make([]tlog.Hash, len(list))
 	kinds, vals, errs := make([]string, len(list)), make([]any, len(list)), make([]error, len(list))
 	workers := min(runtime.GOMAXPROCS(0), max(1, len(list)/500))
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
-			p := make(tlog.RecordProof, 0, 64)
 			for i := w * len(list) / workers; i < (w+1)*len(list)/workers; i++ {
-				kinds[i], vals[i], errs[i] = checkEntry(i, list[i], cp, table, p[:0])
-				if errs[i] != nil {
-					return
+				data := []byte(list[i].Data)
+				leaves[i] = LeafHash(data)
+				if kinds[i], vals[i], errs[i] = Decode(data); errs[i] != nil {
+					errs[i] = fmt.Errorf("entry %d (index %d): %v", i, list[i].Index, errs[i])
 				}
 			}
 		})
 	}
 	wg.Wait()
+	root, err := BatchRoot(cp.Size, indexes, leaves, hs)
+	if err != nil {
+		return nil, fmt.Errorf("entries: %v", err)
+	}
+	if root != cp.Root {
+		return nil, errRoot(root, cp)
+	}
 	ents := &entries{fills: map[string]*Fill{}, overdue: map[int64]bool{}}
-	seen := make(map[int64]bool, len(list))
-	for i, e := range list {
+	for i := range list {
 		if errs[i] != nil {
 			return nil, errs[i]
 		}
-		if kinds[i] == "" { // a worker stopped at an earlier failure of its share
-			continue
-		}
-		if seen[e.Index] {
-			return nil, fmt.Errorf("entry %d: index %d appears twice", i, e.Index)
-		}
-		seen[e.Index] = true
 		switch kinds[i] {
 		case KindFill:
 			f := vals[i].(*Fill)
@@ -227,27 +253,6 @@ func checkEntries(c Certificate, cp Checkpoint) (*entries, error) {
 		}
 	}
 	return ents, nil
-}
-
-// checkEntry checks one entry's inclusion proof and decodes it.
-func checkEntry(i int, e Entry, cp Checkpoint, table []tlog.Hash, p tlog.RecordProof) (string, any, error) {
-	if e.Index < 0 || e.Index >= cp.Size {
-		return "", nil, fmt.Errorf("entry %d: index %d is outside the checkpoint's log of %d", i, e.Index, cp.Size)
-	}
-	for j, n := range e.Proof {
-		if n < 0 || n >= len(table) {
-			return "", nil, fmt.Errorf("entry %d: proof hash %d refers to hash %d of %d", i, j, n, len(table))
-		}
-		p = append(p, table[n])
-	}
-	if err := tlog.CheckRecord(p, cp.Size, cp.Root, e.Index, LeafHash([]byte(e.Data))); err != nil {
-		return "", nil, fmt.Errorf("entry %d (index %d): not in the log at the checkpoint: %v", i, e.Index, err)
-	}
-	kind, val, err := Decode([]byte(e.Data))
-	if err != nil {
-		return "", nil, fmt.Errorf("entry %d (index %d): %v", i, e.Index, err)
-	}
-	return kind, val, nil
 }
 
 // computation returns the obligation's newest computation and the report
