@@ -123,6 +123,7 @@ func verifyCmd(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("satu verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	key := fs.String("key", "", "the exchange's log verifier key file (log.pub)")
+	entry := fs.Int64("entry", -1, "after verifying, print the entry at this log index with its RFC 6962 inclusion proof")
 	// The certificate may come before or after the flags.
 	var file string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -135,7 +136,7 @@ func verifyCmd(args []string, stdout, stderr io.Writer) error {
 		file = fs.Arg(0)
 	}
 	if file == "" || *key == "" {
-		fmt.Fprintln(stderr, "usage: satu verify CERTIFICATE -key log.pub")
+		fmt.Fprintln(stderr, "usage: satu verify CERTIFICATE -key log.pub [-entry INDEX]")
 		return exitCode(2)
 	}
 	fail := func(format string, a ...any) error {
@@ -165,7 +166,37 @@ func verifyCmd(args []string, stdout, stderr io.Writer) error {
 		return fail("%v", err)
 	}
 	fmt.Fprintf(stdout, "VALID: %s", v)
+	if *entry >= 0 {
+		return printEntryProof(stdout, cert, v.Checkpoint, *entry)
+	}
 	return nil
+}
+
+// printEntryProof prints one entry of a verified certificate and its own
+// inclusion proof, in GET /v1/proof/inclusion's form plus the entry's data.
+func printEntryProof(stdout io.Writer, cert proof.Certificate, cp proof.Checkpoint, index int64) error {
+	var data string
+	for _, e := range cert.Entries {
+		if e.Index == index {
+			data = e.Data
+		}
+	}
+	path, err := cert.AuditPath(cp, index)
+	if err != nil {
+		fmt.Fprintf(stdout, "entry %d: %v\n", index, err)
+		return exitCode(1)
+	}
+	out, err := json.Marshal(struct {
+		Index int64            `json:"index"`
+		Size  int64            `json:"size"`
+		Data  string           `json:"data"`
+		Proof tlog.RecordProof `json:"proof"`
+	}{index, cp.Size, data, path})
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "%s\n", out)
+	return err
 }
 
 // witnessState is what the witness keeps: the newest checkpoint it accepted.

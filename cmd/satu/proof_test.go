@@ -20,6 +20,7 @@ import (
 
 	"github.com/satu-exchange/satu/compliance"
 	"github.com/satu-exchange/satu/compliance/proof"
+	"github.com/satu-exchange/satu/internal/demo"
 )
 
 // docStep is one command of docs/proof.md and the text it prints ("" when
@@ -99,6 +100,49 @@ func TestProofDocSteps(t *testing.T) {
 		if !matchText(s.output, out) {
 			t.Fatalf("step %d: %s\ndocs/proof.md shows:\n%s\nit printed:\n%s", i+1, s.command, s.output, out)
 		}
+	}
+	checkEntryProofDoc(ctx, t, app.Addr(), filepath.Join(work, "cert.json"), filepath.Join(satuDir, "log.pub"))
+}
+
+// checkEntryProofDoc runs docs/proof.md's `satu verify … -entry INDEX` on
+// an entry of the certificate the steps fetched: it prints what the doc
+// shows, and the proof is the one GET /v1/proof/inclusion answers.
+func checkEntryProofDoc(ctx context.Context, t *testing.T, addr, certFile, pub string) {
+	t.Helper()
+	b, err := os.ReadFile("../../docs/proof.md")
+	must(t, err)
+	text := string(b)
+	const command = "satu verify cert.json -key .satu/log.pub -entry 3\n```\n```text\n"
+	i := strings.Index(text, command)
+	if i < 0 {
+		t.Fatal("docs/proof.md no longer shows satu verify -entry 3")
+	}
+	want := text[i+len(command):]
+	want = want[:strings.Index(want, "```")]
+	var cert proof.Certificate
+	b, err = os.ReadFile(certFile)
+	must(t, err)
+	must(t, json.Unmarshal(b, &cert))
+	e := cert.Entries[len(cert.Entries)/2]
+	want = strings.Replace(want, `"index":3,`, fmt.Sprintf(`"index":%d,`, e.Index), 1)
+	var stdout, stderr bytes.Buffer
+	if code := run(ctx, []string{"verify", certFile, "-key", pub, "-entry", fmt.Sprint(e.Index)}, &stdout, &stderr,
+		func(string) string { return "" }); code != 0 {
+		t.Fatalf("satu verify -entry %d: exit %d\n%s%s", e.Index, code, stdout.String(), stderr.String())
+	}
+	if !matchText(want, stdout.String()) {
+		t.Fatalf("satu verify -entry %d printed:\n%s\ndocs/proof.md shows:\n%s", e.Index, stdout.String(), want)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	var got, api struct {
+		Index, Size int64
+		Data        string
+		Proof       []string
+	}
+	must(t, json.Unmarshal([]byte(lines[len(lines)-1]), &got))
+	must(t, demo.NewClient(addr, "").Call(ctx, "GET", fmt.Sprintf("/v1/proof/inclusion?index=%d&size=%d", e.Index, got.Size), nil, &api))
+	if got.Data != e.Data || got.Index != e.Index || len(got.Proof) == 0 || strings.Join(got.Proof, ",") != strings.Join(api.Proof, ",") {
+		t.Fatalf("satu verify -entry %d: %+v; the certificate's entry %q, the API's proof %v", e.Index, got, e.Data, api.Proof)
 	}
 }
 
