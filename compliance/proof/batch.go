@@ -1,6 +1,7 @@
 package proof
 
 import (
+	"errors"
 	"fmt"
 	"math/bits"
 	"slices"
@@ -34,6 +35,9 @@ func split(n int64) int64 { return 1 << (bits.Len64(uint64(n-1)) - 1) }
 // (strictly increasing, each below size) in the log of size entries, from
 // the log's stored hashes.
 func ProveEntries(size int64, indexes []int64, r tlog.HashReader) ([]tlog.Hash, error) {
+	if len(indexes) == 0 {
+		return nil, errNoEntries
+	}
 	if err := checkIndexes(size, indexes); err != nil {
 		return nil, err
 	}
@@ -86,6 +90,8 @@ func ProveEntries(size int64, indexes []int64, r tlog.HashReader) ([]tlog.Hash, 
 	}
 	return out, nil
 }
+
+var errNoEntries = errors.New("a batch proof needs at least one entry")
 
 // checkIndexes refuses indexes that are not strictly increasing below size.
 func checkIndexes(size int64, indexes []int64) error {
@@ -163,8 +169,11 @@ func AuditPath(size int64, indexes []int64, leaves, proof []tlog.Hash, target in
 }
 
 func batchWalk(size int64, indexes []int64, leaves, proof []tlog.Hash, target int64) (tlog.Hash, tlog.RecordProof, error) {
-	if len(indexes) == 0 || len(leaves) != len(indexes) {
-		return tlog.Hash{}, nil, fmt.Errorf("a batch proof needs one leaf per index and at least one entry")
+	if len(indexes) == 0 {
+		return tlog.Hash{}, nil, errNoEntries
+	}
+	if len(leaves) != len(indexes) {
+		return tlog.Hash{}, nil, fmt.Errorf("a batch proof needs one leaf per index: %d leaves, %d indexes", len(leaves), len(indexes))
 	}
 	if err := checkIndexes(size, indexes); err != nil {
 		return tlog.Hash{}, nil, err

@@ -150,4 +150,9 @@ func TestBatchProofRefusals(t *testing.T) {
 	if _, err := proof.ProveEntries(10, []int64{5, 2}, l); err == nil {
 		t.Fatal("ProveEntries accepted indexes out of order")
 	}
+	for _, size := range []int64{0, 10} {
+		if _, err := proof.ProveEntries(size, nil, l); err == nil || !strings.Contains(err.Error(), "at least one entry") {
+			t.Fatalf("ProveEntries of no entries in a log of %d: %v", size, err)
+		}
+	}
 }
