@@ -33,6 +33,20 @@ const (
 type Token struct {
 	ID     string
 	Secret string
+	// HMACSecret is the secret of a key issued for HMAC request signing
+	// (empty otherwise): the HMAC-SHA256 key is its bytes as written. Like
+	// Secret it is shown once; unlike Secret the exchange stores it, since
+	// it needs it to check a signature.
+	HMACSecret string
+}
+
+// NewHMACSecret draws an HMAC signing secret: 256 random bits, base64url.
+func NewHMACSecret(rand io.Reader) (string, error) {
+	var b [secretBytes]byte
+	if _, err := io.ReadFull(rand, b[:]); err != nil {
+		return "", fmt.Errorf("new HMAC secret: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
 }
 
 // NewToken draws a new key from rand (crypto/rand.Reader in production; a

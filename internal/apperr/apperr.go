@@ -28,6 +28,9 @@ const (
 	UnknownMiner      Code = "UNKNOWN_MINER"
 	NotLoggedOn       Code = "NOT_LOGGED_ON"
 	Unauthenticated   Code = "UNAUTHENTICATED"
+	BadSignature      Code = "BAD_SIGNATURE"
+	StaleRequest      Code = "STALE_TIMESTAMP"
+	Replayed          Code = "REPLAYED_REQUEST"
 	NotPermitted      Code = "NOT_PERMITTED"
 	InsufficientFunds Code = "INSUFFICIENT_FUNDS"
 	Conflict          Code = "CONFLICT"
@@ -45,7 +48,7 @@ const (
 // All lists every code, for documentation checks.
 func All() []Code {
 	return []Code{Internal, MalformedJSON, UnknownMethod, InvalidParameter, InvalidQuantity, InvalidPrice, TooPrecise,
-		UnknownSymbol, UnknownAsset, UnknownAccount, UnknownOrder, UnknownMiner, NotLoggedOn, Unauthenticated, NotPermitted,
+		UnknownSymbol, UnknownAsset, UnknownAccount, UnknownOrder, UnknownMiner, NotLoggedOn, Unauthenticated, BadSignature, StaleRequest, Replayed, NotPermitted,
 		InsufficientFunds, Conflict, NoLicence, RuleNotConfirmed, Timeout, Unavailable,
 		PhaseRefused, MarketHalted, WouldTake, InvalidTransition}
 }
@@ -91,15 +94,15 @@ func MessageOf(err error) string {
 func HTTPStatus(c Code) int {
 	switch c {
 	case MalformedJSON, UnknownMethod, InvalidParameter, InvalidQuantity, InvalidPrice, TooPrecise,
-		UnknownSymbol, UnknownAsset, InsufficientFunds:
+		UnknownSymbol, UnknownAsset, InsufficientFunds, StaleRequest:
 		return 400
-	case NotLoggedOn, Unauthenticated:
+	case NotLoggedOn, Unauthenticated, BadSignature:
 		return 401
 	case NotPermitted:
 		return 403
 	case UnknownAccount, UnknownOrder, UnknownMiner:
 		return 404
-	case Conflict, PhaseRefused, MarketHalted, WouldTake, InvalidTransition:
+	case Conflict, Replayed, PhaseRefused, MarketHalted, WouldTake, InvalidTransition:
 		return 409
 	case NoLicence, RuleNotConfirmed:
 		return 422

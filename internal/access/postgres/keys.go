@@ -6,6 +6,7 @@ package postgres
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -41,18 +42,25 @@ type CreateRequest struct {
 	Miner   string
 	Account string
 	Label   string // who holds the key and what for
+	// Signing makes the key able to sign websocket requests: SigningEd25519
+	// with Ed25519PublicKey (the holder keeps the private key), or
+	// SigningHMAC (the exchange issues the secret, returned in
+	// Token.HMACSecret). Empty or SigningNone: a bearer key for REST only.
+	Signing          access.SigningKind
+	Ed25519PublicKey []byte
 }
 
 // KeyInfo describes a stored key. It has no secret and no hash: what is
 // listed can be shown to anyone allowed to manage keys.
 type KeyInfo struct {
-	ID      string      `json:"id"`
-	Role    access.Role `json:"role"`
-	Miner   string      `json:"miner,omitempty"`
-	Account string      `json:"account,omitempty"`
-	Label   string      `json:"label"`
-	Created time.Time   `json:"created"`
-	Revoked *time.Time  `json:"revoked,omitempty"` // nil while the key is valid
+	ID      string             `json:"id"`
+	Role    access.Role        `json:"role"`
+	Miner   string             `json:"miner,omitempty"`
+	Account string             `json:"account,omitempty"`
+	Label   string             `json:"label"`
+	Signing access.SigningKind `json:"signing"`
+	Created time.Time          `json:"created"`
+	Revoked *time.Time         `json:"revoked,omitempty"` // nil while the key is valid
 }
 
 // Create issues a key and returns it. The returned token is the only time
@@ -65,9 +73,19 @@ func (s *KeyStore) Create(ctx context.Context, req CreateRequest, now time.Time)
 	if err != nil {
 		return access.Token{}, fmt.Errorf("create API key: %w", err)
 	}
-	_, err = s.db.Exec(ctx, `INSERT INTO api_keys (id, secret_hash, role, miner_id, account, label, created_at)
-		VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), $6, $7)`,
-		tok.ID, access.HashSecret(tok.Secret), string(req.Role), req.Miner, req.Account, req.Label, now)
+	signing, verifyKey := access.SigningNone, []byte(nil)
+	switch req.Signing {
+	case access.SigningEd25519:
+		signing, verifyKey = req.Signing, req.Ed25519PublicKey
+	case access.SigningHMAC:
+		if tok.HMACSecret, err = access.NewHMACSecret(rand.Reader); err != nil {
+			return access.Token{}, fmt.Errorf("create API key: %w", err)
+		}
+		signing, verifyKey = req.Signing, []byte(tok.HMACSecret)
+	}
+	_, err = s.db.Exec(ctx, `INSERT INTO api_keys (id, secret_hash, role, miner_id, account, label, created_at, signing, verify_key)
+		VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), $6, $7, $8, $9)`,
+		tok.ID, access.HashSecret(tok.Secret), string(req.Role), req.Miner, req.Account, req.Label, now, string(signing), verifyKey)
 	var pe *pgconn.PgError
 	switch {
 	case errors.As(err, &pe) && pe.Code == "23503": // miner_id references no miner
@@ -110,6 +128,22 @@ func validate(req CreateRequest) error {
 		if req.Miner != "" || req.Account != "" {
 			return apperr.New(apperr.InvalidParameter, "%s keys act for no miner or account: give neither", req.Role)
 		}
+	}
+	switch req.Signing {
+	case "", access.SigningNone, access.SigningHMAC:
+		if req.Ed25519PublicKey != nil {
+			return apperr.New(apperr.InvalidParameter, "a public key is only for an ed25519 signing key")
+		}
+	case access.SigningEd25519:
+		if len(req.Ed25519PublicKey) != ed25519.PublicKeySize {
+			return apperr.New(apperr.InvalidParameter, "an ed25519 signing key needs its %d-byte public key (base64), not %d bytes",
+				ed25519.PublicKeySize, len(req.Ed25519PublicKey))
+		}
+	default:
+		return apperr.New(apperr.InvalidParameter, "signing %q: want none, ed25519 or hmac", req.Signing)
+	}
+	if req.Signing != "" && req.Signing != access.SigningNone && (req.Role == access.RoleOperator || req.Role == access.RoleRegulator) {
+		return apperr.New(apperr.InvalidParameter, "%s keys act for no account and trade nothing: they cannot sign websocket requests", req.Role)
 	}
 	if strings.TrimSpace(req.Label) == "" {
 		return apperr.New(apperr.InvalidParameter, "a key needs a label saying whose it is")
@@ -161,14 +195,14 @@ func (s *KeyStore) Revoke(ctx context.Context, id string, now time.Time) error {
 
 // List returns every key, revoked ones included, oldest first.
 func (s *KeyStore) List(ctx context.Context) ([]KeyInfo, error) {
-	rows, err := s.db.Query(ctx, `SELECT id, role, coalesce(miner_id, ''), coalesce(account, ''), label, created_at, revoked_at
+	rows, err := s.db.Query(ctx, `SELECT id, role, coalesce(miner_id, ''), coalesce(account, ''), label, signing, created_at, revoked_at
 		FROM api_keys ORDER BY created_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("list API keys: %w", err)
 	}
 	keys, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (KeyInfo, error) {
 		var k KeyInfo
-		err := row.Scan(&k.ID, &k.Role, &k.Miner, &k.Account, &k.Label, &k.Created, &k.Revoked)
+		err := row.Scan(&k.ID, &k.Role, &k.Miner, &k.Account, &k.Label, &k.Signing, &k.Created, &k.Revoked)
 		return k, err
 	})
 	if err != nil {
@@ -185,40 +219,67 @@ func (s *KeyStore) Authenticate(ctx context.Context, token string) (access.Princ
 	if err != nil {
 		return access.Principal{}, fmt.Errorf("authenticate: %w", err)
 	}
-	invalid := apperr.New(apperr.Unauthenticated, "invalid API key")
-	// One round trip per request: the key and, for a miner, its accounts.
+	k, err := s.lookup(ctx, tok.ID)
+	if err != nil {
+		return access.Principal{}, fmt.Errorf("authenticate: %w", err)
+	}
+	if !tok.Matches(k.secretHash) {
+		return access.Principal{}, fmt.Errorf("authenticate: %w", errInvalidKey())
+	}
+	return k.Principal, nil
+}
+
+// SigningKey returns the key id signs websocket requests with, and the
+// principal it stands for. An unknown or revoked id is UNAUTHENTICATED
+// with the same message; a bearer-only key's Kind is SigningNone, which
+// SigningKey.Check refuses.
+func (s *KeyStore) SigningKey(ctx context.Context, id string) (access.SigningKey, error) {
+	k, err := s.lookup(ctx, id)
+	if err != nil {
+		return access.SigningKey{}, fmt.Errorf("signing key: %w", err)
+	}
+	return k.SigningKey, nil
+}
+
+func errInvalidKey() error { return apperr.New(apperr.Unauthenticated, "invalid API key") }
+
+type storedKey struct {
+	access.SigningKey
+	secretHash []byte
+}
+
+// lookup reads key id and, for a miner, its accounts in one round trip;
+// unknown and revoked keys are the same UNAUTHENTICATED.
+func (s *KeyStore) lookup(ctx context.Context, id string) (storedKey, error) {
 	var (
-		hash          []byte
+		k             storedKey
 		role, miner   string
 		account       string
 		revoked       bool
 		minerAccounts []string
 	)
-	err = s.db.QueryRow(ctx, `SELECT k.secret_hash, k.role, coalesce(k.miner_id, ''), coalesce(k.account, ''),
-			k.revoked_at IS NOT NULL,
+	err := s.db.QueryRow(ctx, `SELECT k.secret_hash, k.role, coalesce(k.miner_id, ''), coalesce(k.account, ''),
+			k.revoked_at IS NOT NULL, k.signing, k.verify_key,
 			ARRAY(SELECT a.account FROM miner_accounts a WHERE a.miner_id = k.miner_id ORDER BY a.account)
-		FROM api_keys k WHERE k.id = $1`, tok.ID).Scan(&hash, &role, &miner, &account, &revoked, &minerAccounts)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return access.Principal{}, fmt.Errorf("authenticate: %w", invalid)
+		FROM api_keys k WHERE k.id = $1`, id).Scan(&k.secretHash, &role, &miner, &account, &revoked, &k.Kind, &k.Key, &minerAccounts)
+	if errors.Is(err, pgx.ErrNoRows) || err == nil && revoked {
+		return storedKey{}, errInvalidKey()
 	}
 	if err != nil {
-		return access.Principal{}, fmt.Errorf("authenticate: %w", err)
-	}
-	if !tok.Matches(hash) || revoked {
-		return access.Principal{}, fmt.Errorf("authenticate: %w", invalid)
+		return storedKey{}, err
 	}
 	r, err := access.ParseRole(role)
 	if err != nil {
 		// The table's CHECK and this package disagree: an internal error,
 		// so the role's INVALID_PARAMETER must not reach the caller.
-		return access.Principal{}, fmt.Errorf("authenticate: key %s has the unknown stored role %q", tok.ID, role)
+		return storedKey{}, fmt.Errorf("key %s has the unknown stored role %q", id, role)
 	}
-	p := access.Principal{KeyID: tok.ID, Role: r, Miner: miner}
+	k.Principal = access.Principal{KeyID: id, Role: r, Miner: miner}
 	switch r {
 	case access.RoleMiner:
-		p.Accounts = minerAccounts
+		k.Principal.Accounts = minerAccounts
 	case access.RoleTrader, access.RoleMarketMaker:
-		p.Accounts = []string{account}
+		k.Principal.Accounts = []string{account}
 	}
-	return p, nil
+	return k, nil
 }

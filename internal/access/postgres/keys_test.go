@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -213,5 +214,106 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestSigningKeys(t *testing.T) {
+	s, db := newKeyStore(t)
+	ctx := context.Background()
+	pub, priv, err := ed25519.GenerateKey(nil)
+	must(t, err)
+	edTok, err := s.Create(ctx, postgres.CreateRequest{Role: access.RoleMiner, Miner: "qaz", Label: "qaz bot",
+		Signing: access.SigningEd25519, Ed25519PublicKey: pub}, t0)
+	must(t, err)
+	if edTok.HMACSecret != "" {
+		t.Fatal("an ed25519 key was issued an HMAC secret")
+	}
+	hmTok, err := s.Create(ctx, postgres.CreateRequest{Role: access.RoleTrader, Account: "buyer-1", Label: "buyer bot",
+		Signing: access.SigningHMAC}, t0)
+	must(t, err)
+	if len(hmTok.HMACSecret) != 43 {
+		t.Fatalf("HMAC secret %q", hmTok.HMACSecret)
+	}
+	bearer, err := s.Create(ctx, postgres.CreateRequest{Role: access.RoleTrader, Account: "buyer-1", Label: "buyer REST"}, t0)
+	must(t, err)
+
+	// Each signs a request that checks against what the store returns.
+	now := time.UnixMilli(1_763_800_000_000)
+	for _, c := range []struct {
+		signer access.Signer
+		want   access.Principal
+	}{
+		{access.Signer{APIKey: edTok.ID, Kind: access.SigningEd25519, Ed25519: priv},
+			access.Principal{KeyID: edTok.ID, Role: access.RoleMiner, Miner: "qaz", Accounts: []string{"qaz-1", "qaz-2"}}},
+		{access.Signer{APIKey: hmTok.ID, Kind: access.SigningHMAC, HMACSecret: []byte(hmTok.HMACSecret)},
+			access.Principal{KeyID: hmTok.ID, Role: access.RoleTrader, Accounts: []string{"buyer-1"}}},
+	} {
+		signed, err := c.signer.Sign(map[string]string{"symbol": "BTCKZT"}, now)
+		must(t, err)
+		sig, payload, _, _, err := access.SplitSigned(signed)
+		must(t, err)
+		k, err := s.SigningKey(ctx, sig.APIKey)
+		must(t, err)
+		if fmt.Sprint(k.Principal) != fmt.Sprint(c.want) || k.Kind != c.signer.Kind {
+			t.Errorf("signing key %+v, want %+v", k, c.want)
+		}
+		must(t, k.Check(sig, payload, now))
+	}
+	// Only the public key of an Ed25519 key is stored.
+	var stored []byte
+	must(t, db.QueryRow(ctx, `SELECT verify_key FROM api_keys WHERE id = $1`, edTok.ID).Scan(&stored))
+	if !slices.Equal(stored, pub) {
+		t.Fatal("the stored verify key is not the public key")
+	}
+	// A bearer key is found but cannot sign; unknown and revoked are alike.
+	k, err := s.SigningKey(ctx, bearer.ID)
+	must(t, err)
+	if k.Kind != access.SigningNone {
+		t.Fatalf("bearer key signs with %q", k.Kind)
+	}
+	must(t, s.Revoke(ctx, hmTok.ID, t0))
+	for _, id := range []string{hmTok.ID, "0123456789abcdef"} {
+		_, err := s.SigningKey(ctx, id)
+		wantCode(t, "signing key "+id, err, apperr.Unauthenticated)
+		if !strings.Contains(err.Error(), "invalid API key") {
+			t.Fatalf("message %v", err)
+		}
+	}
+	keys, err := s.List(ctx)
+	must(t, err)
+	kinds := map[string]access.SigningKind{}
+	for _, k := range keys {
+		kinds[k.ID] = k.Signing
+	}
+	if kinds[edTok.ID] != access.SigningEd25519 || kinds[hmTok.ID] != access.SigningHMAC || kinds[bearer.ID] != access.SigningNone {
+		t.Fatalf("listed signing kinds %v", kinds)
+	}
+}
+
+func TestSigningKeysRefused(t *testing.T) {
+	s, db := newKeyStore(t)
+	ctx := context.Background()
+	pub, _, err := ed25519.GenerateKey(nil)
+	must(t, err)
+	for name, c := range map[string]struct {
+		req  postgres.CreateRequest
+		want string
+	}{
+		"ErrNoPublicKey":    {postgres.CreateRequest{Role: access.RoleTrader, Account: "a-1", Label: "x", Signing: access.SigningEd25519}, "needs its 32-byte public key"},
+		"ErrShortPublicKey": {postgres.CreateRequest{Role: access.RoleTrader, Account: "a-1", Label: "x", Signing: access.SigningEd25519, Ed25519PublicKey: pub[:31]}, "not 31 bytes"},
+		"ErrKeyForHMAC":     {postgres.CreateRequest{Role: access.RoleTrader, Account: "a-1", Label: "x", Signing: access.SigningHMAC, Ed25519PublicKey: pub}, "only for an ed25519"},
+		"ErrUnknownKind":    {postgres.CreateRequest{Role: access.RoleTrader, Account: "a-1", Label: "x", Signing: "rsa"}, `signing "rsa"`},
+		"ErrRegulatorSigns": {postgres.CreateRequest{Role: access.RoleRegulator, Label: "x", Signing: access.SigningHMAC}, "cannot sign websocket requests"},
+	} {
+		_, err := s.Create(ctx, c.req, t0)
+		wantCode(t, name, err, apperr.InvalidParameter)
+		if !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", name, err, c.want)
+		}
+	}
+	var n int
+	must(t, db.QueryRow(ctx, `SELECT count(*) FROM api_keys`).Scan(&n))
+	if n != 0 {
+		t.Fatalf("%d keys stored by refused requests", n)
 	}
 }

@@ -1,0 +1,262 @@
+package access
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/satu-exchange/satu/internal/apperr"
+)
+
+// Signed requests. A websocket request is signed by adding four parameters
+// to its params, as in the Binance WebSocket API: apiKey (the key's ID),
+// timestamp (Unix milliseconds), recvWindow (optional, milliseconds) and
+// signature. The signature covers the canonical payload of every other
+// parameter (Payload). An Ed25519 key signs with the holder's private key,
+// of which the exchange knows only the public half; an HMAC key signs with
+// a secret the exchange issued and stores.
+
+// SigningKind is how a key signs requests.
+type SigningKind string
+
+// The signing kinds. The values are stored in api_keys.signing.
+const (
+	// SigningNone: a bearer key for REST only; it cannot sign.
+	SigningNone SigningKind = "none"
+	// SigningEd25519: Ed25519 over the payload, the signature in base64.
+	SigningEd25519 SigningKind = "ed25519"
+	// SigningHMAC: HMAC-SHA256 over the payload, the signature in hex.
+	SigningHMAC SigningKind = "hmac"
+)
+
+// The parameters a signed request adds.
+const (
+	ParamAPIKey     = "apiKey"
+	ParamTimestamp  = "timestamp"
+	ParamRecvWindow = "recvWindow"
+	ParamSignature  = "signature"
+)
+
+// Time limits of a signed request.
+const (
+	DefaultRecvWindow = 5 * time.Second
+	MaxRecvWindow     = 60 * time.Second
+	// MaxClockAhead is how far a client's clock may run ahead of the
+	// server's (Binance allows one second as well).
+	MaxClockAhead = time.Second
+)
+
+// SigningKey is a key able to sign requests and the principal it stands for.
+type SigningKey struct {
+	Principal Principal
+	Kind      SigningKind
+	// Key is the Ed25519 public key or the HMAC secret.
+	Key []byte
+}
+
+// Signature is what a signed request carries besides its own parameters.
+type Signature struct {
+	APIKey     string
+	Timestamp  time.Time
+	RecvWindow time.Duration
+	Value      string // the signature, as sent
+}
+
+// SplitSigned separates a signed request's params (a JSON object) into its
+// signature and the canonical payload the signature covers (every parameter
+// but the signature, the apiKey, timestamp and recvWindow included), and
+// returns the request's own parameters — without the four — for decoding.
+// ok is false when params carry no signature: the request is not signed.
+func SplitSigned(params json.RawMessage) (sig Signature, payload string, rest json.RawMessage, ok bool, err error) {
+	if !bytes.Contains(params, []byte(`"`+ParamSignature+`"`)) {
+		return Signature{}, "", params, false, nil
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(params, &m); err != nil {
+		return Signature{}, "", nil, true, apperr.New(apperr.MalformedJSON, "params must be a JSON object: %v", err)
+	}
+	raw, ok := m[ParamSignature]
+	if !ok { // "signature" appeared only inside a value
+		return Signature{}, "", params, false, nil
+	}
+	if err := json.Unmarshal(raw, &sig.Value); err != nil || sig.Value == "" {
+		return Signature{}, "", nil, true, apperr.New(apperr.InvalidParameter, "signature must be a non-empty string")
+	}
+	delete(m, ParamSignature)
+	if payload, err = Payload(m); err != nil {
+		return Signature{}, "", nil, true, err
+	}
+	if err := json.Unmarshal(m[ParamAPIKey], &sig.APIKey); err != nil || sig.APIKey == "" {
+		return Signature{}, "", nil, true, apperr.New(apperr.InvalidParameter, "a signed request needs apiKey, the key's ID")
+	}
+	var ts, window int64
+	if err := json.Unmarshal(m[ParamTimestamp], &ts); err != nil || ts <= 0 {
+		return Signature{}, "", nil, true, apperr.New(apperr.InvalidParameter, "a signed request needs timestamp, Unix milliseconds")
+	}
+	sig.Timestamp = time.UnixMilli(ts)
+	sig.RecvWindow = DefaultRecvWindow
+	if w, ok := m[ParamRecvWindow]; ok {
+		if err := json.Unmarshal(w, &window); err != nil || window <= 0 || window > MaxRecvWindow.Milliseconds() {
+			return Signature{}, "", nil, true, apperr.New(apperr.InvalidParameter,
+				"recvWindow must be whole milliseconds from 1 to %d", MaxRecvWindow.Milliseconds())
+		}
+		sig.RecvWindow = time.Duration(window) * time.Millisecond
+	}
+	delete(m, ParamAPIKey)
+	delete(m, ParamTimestamp)
+	delete(m, ParamRecvWindow)
+	if rest, err = json.Marshal(m); err != nil {
+		return Signature{}, "", nil, true, err
+	}
+	return sig, payload, rest, true, nil
+}
+
+// Payload is the canonical text a signature covers: the parameters sorted
+// by name, each as name=value joined by '&', where a string's value is its
+// content and a number's or boolean's is its JSON text, names and values
+// percent-encoded except for RFC 3986's unreserved characters
+// (A–Z a–z 0–9 - . _ ~), so that no value can pose as a separator. Nested
+// objects, arrays and null are refused: a signed request is flat.
+func Payload(params map[string]json.RawMessage) (string, error) {
+	names := make([]string, 0, len(params))
+	for n := range params {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	var b strings.Builder
+	for i, n := range names {
+		raw := bytes.TrimSpace(params[n])
+		var v string
+		switch {
+		case len(raw) > 0 && raw[0] == '"':
+			if err := json.Unmarshal(raw, &v); err != nil {
+				return "", apperr.New(apperr.MalformedJSON, "parameter %s: %v", n, err)
+			}
+		case bytes.Equal(raw, []byte("true")) || bytes.Equal(raw, []byte("false")):
+			v = string(raw)
+		case len(raw) > 0 && (raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9'):
+			v = string(raw)
+		default:
+			return "", apperr.New(apperr.InvalidParameter, "parameter %s: a signed request's parameters must be strings, numbers or booleans", n)
+		}
+		if i > 0 {
+			b.WriteByte('&')
+		}
+		escape(&b, n)
+		b.WriteByte('=')
+		escape(&b, v)
+	}
+	return b.String(), nil
+}
+
+func escape(b *strings.Builder, s string) {
+	const hexDigits = "0123456789ABCDEF"
+	for i := range len(s) {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hexDigits[c>>4])
+		b.WriteByte(hexDigits[c&15])
+	}
+}
+
+// Check verifies a signed request at time now: its timestamp lies within
+// its recvWindow before now (and at most MaxClockAhead after), and the
+// signature over payload is k's. It says nothing about replays: the caller
+// remembers each accepted signature for ReplayTTL.
+func (k SigningKey) Check(sig Signature, payload string, now time.Time) error {
+	if age := now.Sub(sig.Timestamp); age > sig.RecvWindow || age < -MaxClockAhead {
+		return apperr.New(apperr.StaleRequest, "timestamp %d is outside the recvWindow of %d ms around the server's time %d",
+			sig.Timestamp.UnixMilli(), sig.RecvWindow.Milliseconds(), now.UnixMilli())
+	}
+	bad := apperr.New(apperr.BadSignature, "the signature does not match the request's parameters and the key %s", sig.APIKey)
+	switch k.Kind {
+	case SigningEd25519:
+		s, err := base64.StdEncoding.DecodeString(sig.Value)
+		if err != nil || len(s) != ed25519.SignatureSize || len(k.Key) != ed25519.PublicKeySize ||
+			!ed25519.Verify(ed25519.PublicKey(k.Key), []byte(payload), s) {
+			return bad
+		}
+	case SigningHMAC:
+		s, err := hex.DecodeString(sig.Value)
+		if err != nil || !hmac.Equal(s, hmacSHA256(k.Key, payload)) {
+			return bad
+		}
+	default:
+		return apperr.New(apperr.Unauthenticated, "API key %s cannot sign requests: it is a REST bearer key", sig.APIKey)
+	}
+	return nil
+}
+
+// ReplayTTL is how long a signature must be remembered to refuse its
+// replay: after that its timestamp is stale.
+func (sig Signature) ReplayTTL() time.Duration { return sig.RecvWindow + MaxClockAhead }
+
+// ReplayID names an accepted signature for the replay memory: the key and
+// a hash of the signature (an HMAC signature is deterministic, so the same
+// request signed twice is the same request).
+func (sig Signature) ReplayID() string {
+	h := sha256.Sum256([]byte(sig.Value))
+	return sig.APIKey + ":" + hex.EncodeToString(h[:16])
+}
+
+func hmacSHA256(key []byte, payload string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(payload))
+	return m.Sum(nil)
+}
+
+// Signer signs requests for one key: the client's half of SplitSigned.
+type Signer struct {
+	APIKey     string
+	Kind       SigningKind
+	Ed25519    ed25519.PrivateKey // for SigningEd25519
+	HMACSecret []byte             // for SigningHMAC
+	RecvWindow time.Duration      // 0: the server's default
+}
+
+// Sign adds apiKey, timestamp, recvWindow and signature to params (a flat
+// JSON object, or nil for none) at time now and returns the signed params.
+func (s Signer) Sign(params any, now time.Time) (json.RawMessage, error) {
+	m := map[string]json.RawMessage{}
+	if params != nil {
+		b, err := json.Marshal(params)
+		if err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal(b, &m); err != nil {
+			return nil, err
+		}
+	}
+	m[ParamAPIKey], _ = json.Marshal(s.APIKey)
+	m[ParamTimestamp] = json.RawMessage(strconv.FormatInt(now.UnixMilli(), 10))
+	if s.RecvWindow > 0 {
+		m[ParamRecvWindow] = json.RawMessage(strconv.FormatInt(s.RecvWindow.Milliseconds(), 10))
+	}
+	payload, err := Payload(m)
+	if err != nil {
+		return nil, err
+	}
+	var sig string
+	switch s.Kind {
+	case SigningEd25519:
+		sig = base64.StdEncoding.EncodeToString(ed25519.Sign(s.Ed25519, []byte(payload)))
+	case SigningHMAC:
+		sig = hex.EncodeToString(hmacSHA256(s.HMACSecret, payload))
+	default:
+		return nil, apperr.New(apperr.InvalidParameter, "signer: unknown signing kind %q", s.Kind)
+	}
+	m[ParamSignature], _ = json.Marshal(sig)
+	return json.Marshal(m)
+}

@@ -1,0 +1,153 @@
+package access_test
+
+import (
+	"crypto/ed25519"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/satu-exchange/satu/internal/access"
+	"github.com/satu-exchange/satu/internal/apperr"
+)
+
+func TestPayloadIsCanonical(t *testing.T) {
+	for _, c := range []struct{ params, want string }{
+		{`{}`, ``},
+		// Sorted by name; strings by content, numbers and booleans as written.
+		{`{"symbol":"BTCKZT","quantity":"0.3","timestamp":1700000000000,"mandatory":true}`,
+			`mandatory=true&quantity=0.3&symbol=BTCKZT&timestamp=1700000000000`},
+		// A value cannot pose as a separator: '&' and '=' are escaped.
+		{`{"a":"1&b=2"}`, `a=1%26b%3D2`},
+		{`{"a":"1","b":"2"}`, `a=1&b=2`},
+		// Unicode and escapes are by their UTF-8 bytes.
+		{`{"label":"Алтай \u0041"}`, `label=%D0%90%D0%BB%D1%82%D0%B0%D0%B9%20A`},
+	} {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(c.params), &m); err != nil {
+			t.Fatal(err)
+		}
+		got, err := access.Payload(m)
+		if err != nil || got != c.want {
+			t.Errorf("Payload(%s) = %q, %v; want %q", c.params, got, err, c.want)
+		}
+	}
+	for _, bad := range []string{`{"a":{"b":1}}`, `{"a":[1]}`, `{"a":null}`} {
+		var m map[string]json.RawMessage
+		_ = json.Unmarshal([]byte(bad), &m)
+		if _, err := access.Payload(m); apperr.CodeOf(err) != apperr.InvalidParameter {
+			t.Errorf("Payload(%s): %v, want INVALID_PARAMETER", bad, err)
+		}
+	}
+}
+
+// signers returns an Ed25519 and an HMAC signer with their server-side keys.
+func signers(t *testing.T) map[access.SigningKind]struct {
+	s access.Signer
+	k access.SigningKey
+} {
+	pub, priv, err := ed25519.GenerateKey(strings.NewReader(strings.Repeat("seed", 16)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	p := access.Principal{KeyID: "k1", Role: access.RoleTrader, Accounts: []string{"t-1"}}
+	return map[access.SigningKind]struct {
+		s access.Signer
+		k access.SigningKey
+	}{
+		access.SigningEd25519: {access.Signer{APIKey: "k1", Kind: access.SigningEd25519, Ed25519: priv},
+			access.SigningKey{Principal: p, Kind: access.SigningEd25519, Key: pub}},
+		access.SigningHMAC: {access.Signer{APIKey: "k1", Kind: access.SigningHMAC, HMACSecret: secret},
+			access.SigningKey{Principal: p, Kind: access.SigningHMAC, Key: secret}},
+	}
+}
+
+func TestSignedRequests(t *testing.T) {
+	now := time.UnixMilli(1_763_800_000_000)
+	params := map[string]any{"symbol": "BTCKZT", "side": "SELL", "quantity": "0.3", "mandatory": true}
+	for kind, sk := range signers(t) {
+		t.Run(string(kind), func(t *testing.T) {
+			signed, err := sk.s.Sign(params, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sig, payload, rest, ok, err := access.SplitSigned(signed)
+			if err != nil || !ok {
+				t.Fatalf("SplitSigned: %v %v", ok, err)
+			}
+			if err := sk.k.Check(sig, payload, now.Add(4*time.Second)); err != nil {
+				t.Fatalf("a fresh signed request: %v", err)
+			}
+			var got map[string]any
+			if err := json.Unmarshal(rest, &got); err != nil || len(got) != 4 || got["symbol"] != "BTCKZT" {
+				t.Fatalf("the request's own params: %s %v", rest, err)
+			}
+			if sig.APIKey != "k1" || sig.RecvWindow != access.DefaultRecvWindow || sig.ReplayTTL() != 6*time.Second {
+				t.Fatalf("signature %+v", sig)
+			}
+			for name, c := range map[string]struct {
+				edit func(map[string]json.RawMessage)
+				at   time.Time
+				want apperr.Code
+			}{
+				"ErrStale":        {nil, now.Add(5*time.Second + time.Millisecond), apperr.StaleRequest},
+				"ErrAhead":        {nil, now.Add(-time.Second - time.Millisecond), apperr.StaleRequest},
+				"ErrEditedValue":  {func(m map[string]json.RawMessage) { m["quantity"] = json.RawMessage(`"3"`) }, now, apperr.BadSignature},
+				"ErrAddedParam":   {func(m map[string]json.RawMessage) { m["price"] = json.RawMessage(`"1"`) }, now, apperr.BadSignature},
+				"ErrDroppedParam": {func(m map[string]json.RawMessage) { delete(m, "mandatory") }, now, apperr.BadSignature},
+				"ErrWiderWindow":  {func(m map[string]json.RawMessage) { m["recvWindow"] = json.RawMessage(`60000`) }, now.Add(10 * time.Second), apperr.BadSignature},
+				"ErrGarbledSig":   {func(m map[string]json.RawMessage) { m["signature"] = json.RawMessage(`"!!"`) }, now, apperr.BadSignature},
+			} {
+				var m map[string]json.RawMessage
+				_ = json.Unmarshal(signed, &m)
+				if c.edit != nil {
+					c.edit(m)
+				}
+				b, _ := json.Marshal(m)
+				sig, payload, _, _, err := access.SplitSigned(b)
+				if err == nil {
+					err = sk.k.Check(sig, payload, c.at)
+				}
+				if apperr.CodeOf(err) != c.want {
+					t.Errorf("%s: %v, want %s", name, err, c.want)
+				}
+			}
+		})
+	}
+	// A signature of one kind does not pass as the other's; a bearer key cannot sign.
+	all := signers(t)
+	signed, _ := all[access.SigningEd25519].s.Sign(params, now)
+	sig, payload, _, _, _ := access.SplitSigned(signed)
+	if err := all[access.SigningHMAC].k.Check(sig, payload, now); apperr.CodeOf(err) != apperr.BadSignature {
+		t.Errorf("an Ed25519 signature checked as HMAC: %v", err)
+	}
+	bearer := access.SigningKey{Kind: access.SigningNone}
+	if err := bearer.Check(sig, payload, now); apperr.CodeOf(err) != apperr.Unauthenticated {
+		t.Errorf("a bearer key: %v", err)
+	}
+}
+
+func TestSplitSignedRefusals(t *testing.T) {
+	for params, want := range map[string]apperr.Code{
+		`{"signature":"x","timestamp":1}`:                                 apperr.InvalidParameter, // no apiKey
+		`{"signature":"x","apiKey":"k"}`:                                  apperr.InvalidParameter, // no timestamp
+		`{"signature":"x","apiKey":"k","timestamp":"1"}`:                  apperr.InvalidParameter,
+		`{"signature":"x","apiKey":"k","timestamp":1,"recvWindow":60001}`: apperr.InvalidParameter,
+		`{"signature":"x","apiKey":"k","timestamp":1,"recvWindow":0}`:     apperr.InvalidParameter,
+		`{"signature":"","apiKey":"k","timestamp":1}`:                     apperr.InvalidParameter,
+		`{"signature":1,"apiKey":"k","timestamp":1}`:                      apperr.InvalidParameter,
+		`{"signature":"x","apiKey":"k","timestamp":1,"o":{"a":1}}`:        apperr.InvalidParameter,
+		`["signature"]`: apperr.MalformedJSON,
+	} {
+		if _, _, _, _, err := access.SplitSigned(json.RawMessage(params)); apperr.CodeOf(err) != want {
+			t.Errorf("SplitSigned(%s): %v, want %s", params, err, want)
+		}
+	}
+	// Unsigned: passed through untouched, even with "signature" in a value.
+	for _, p := range []string{`{"symbol":"BTCKZT"}`, `{"label":"signature"}`} {
+		if _, _, rest, ok, err := access.SplitSigned(json.RawMessage(p)); ok || err != nil || string(rest) != p {
+			t.Errorf("SplitSigned(%s) = %s, %v, %v", p, rest, ok, err)
+		}
+	}
+}
