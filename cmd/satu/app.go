@@ -120,7 +120,9 @@ func (a *App) Start(ctx context.Context) error {
 	client := redisbus.NewClient(a.rdb, keys, a.Log.Named("bus"))
 	client.Durable = c.WaitReplicas > 0
 	consumer := newConsumer(c.Shard, a.rdb, ledger, a.Log.Named("settlement"), metrics)
-	a.gateway = wsgateway.New(client, symbols, splitList(c.AllowedOrigins), a.Log.Named("ws"), metrics)
+	a.keys = accesspg.NewKeyStore(db)
+	a.gateway = wsgateway.New(client, wsgateway.Auth{Keys: a.keys, Replays: redisbus.NewReplays(a.rdb)},
+		symbols, splitList(c.AllowedOrigins), a.Log.Named("ws"), metrics)
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.cancel = cancel
@@ -135,7 +137,6 @@ func (a *App) Start(ctx context.Context) error {
 		a.goRun("reconciliation", func() error { return loop.Run(runCtx) })
 	}
 
-	a.keys = accesspg.NewKeyStore(db)
 	if a.tokens, err = bootstrapKeys(ctx, a.keys, c.KeysDir); err != nil {
 		cancel()
 		return err

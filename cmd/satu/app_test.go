@@ -31,6 +31,21 @@ func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
 
 // startApp starts the real program on port 0 against a fresh database and
 // Redis namespace, and stops it at cleanup.
+// logon signs a websocket session on with a new Ed25519 key issued for req
+// through the operator's client c.
+func logon(ctx context.Context, t *testing.T, c *demo.Client, ws *wsclient.Client, req demo.KeyRequest) {
+	t.Helper()
+	signer, err := c.NewSigner(ctx, req)
+	must(t, err)
+	_, err = ws.Logon(ctx, signer, "")
+	must(t, err)
+}
+
+// trader is the key request of a trader key for account.
+func trader(account string) demo.KeyRequest {
+	return demo.KeyRequest{Role: "trader", Account: account, Label: "test " + account}
+}
+
 func startApp(tb testing.TB) (*App, *demo.Client) {
 	tb.Helper()
 	_, ns := testenv.Redis(tb)
@@ -120,7 +135,7 @@ func TestMandatorySaleEndToEnd(t *testing.T) {
 	buyer, err := wsclient.Dial(ctx, c.WSURL)
 	must(t, err)
 	defer buyer.Close()
-	must(t, buyer.Logon(ctx, "buyer-1"))
+	logon(ctx, t, c, buyer, trader("buyer-1"))
 	bid, err := buyer.Place(ctx, wsapi.PlaceParams{Symbol: "BTCKZT", Side: "BUY", Type: "LIMIT", Price: "45000000.00",
 		Quantity: "1.00000000", NewClientOrderID: "bid-1"})
 	must(t, err)
@@ -131,7 +146,7 @@ func TestMandatorySaleEndToEnd(t *testing.T) {
 	miner, err := wsclient.Dial(ctx, c.WSURL)
 	must(t, err)
 	defer miner.Close()
-	must(t, miner.Logon(ctx, "qaz-miner-1"))
+	logon(ctx, t, c, miner, demo.KeyRequest{Role: "miner", Miner: "qaz-miner", Label: "qaz treasury bot"})
 	sell, err := miner.Place(ctx, wsapi.PlaceParams{Symbol: "BTCKZT", Side: "SELL", Type: "LIMIT", Price: "44000000.00",
 		Quantity: "0.92592592", NewClientOrderID: "mandatory-2025-03", Mandatory: true})
 	must(t, err)
@@ -285,6 +300,8 @@ func TestBadInputChangesNothing(t *testing.T) {
 	must(t, c.Call(ctx, "POST", "/v1/operator/accounts", map[string]string{"account": "trader-1", "owner": "t", "kind": "trader"}, nil))
 	must(t, c.Call(ctx, "POST", "/v1/operator/deposits", map[string]string{"account": "trader-1", "asset": "BTC", "amount": "1", "extRef": "d1"}, nil))
 	must(t, c.WaitSettled(ctx))
+	signer, err := c.NewSigner(ctx, trader("trader-1"))
+	must(t, err)
 	before := stateOf(t, app)
 
 	ws, _, err := websocket.DefaultDialer.DialContext(ctx, c.WSURL, nil)
@@ -300,7 +317,33 @@ func TestBadInputChangesNothing(t *testing.T) {
 	if r := send(`{"id":1,"method":"order.place","params":{}}`); r.Error == nil || r.Error.Code != apperr.NotLoggedOn || r.Status != 401 {
 		t.Fatalf("before logon: %+v", r)
 	}
-	send(`{"id":2,"method":"session.logon","params":{"account":"trader-1"}}`)
+	logonReq := func(params any, at time.Time) string {
+		p, err := signer.Sign(params, at)
+		must(t, err)
+		b, _ := json.Marshal(map[string]any{"id": 2, "method": "session.logon", "params": p})
+		return string(b)
+	}
+	signedLogon := logonReq(nil, time.Now())
+	forged := strings.Replace(logonReq(map[string]string{"account": "trader-1"}, time.Now()), `"trader-1"`, `"trader-2"`, 1)
+	for _, tc := range []struct {
+		name, raw string
+		code      apperr.Code
+	}{
+		{"UnsignedLogon", `{"id":2,"method":"session.logon","params":{"account":"trader-1"}}`, apperr.Unauthenticated},
+		{"BadSignature", forged, apperr.BadSignature},
+		{"StaleTimestamp", logonReq(nil, time.Now().Add(-time.Minute)), apperr.StaleRequest},
+		{"AnotherAccount", logonReq(map[string]string{"account": "trader-2"}, time.Now()), apperr.NotPermitted},
+	} {
+		if r := send(tc.raw); r.Error == nil || r.Error.Code != tc.code || r.Status != apperr.HTTPStatus(tc.code) {
+			t.Fatalf("%s: %+v; want %s", tc.name, r, tc.code)
+		}
+	}
+	if r := send(signedLogon); r.Error != nil {
+		t.Fatalf("signed logon: %+v", r.Error)
+	}
+	if r := send(signedLogon); r.Error == nil || r.Error.Code != apperr.Replayed {
+		t.Fatalf("replayed logon: %+v", r)
+	}
 	order := func(field, value string) string {
 		p := map[string]string{"symbol": "BTCKZT", "side": "SELL", "type": "LIMIT", "price": "45000000", "quantity": "0.5", "newClientOrderId": "x"}
 		p[field] = value
@@ -314,6 +357,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"MalformedJSON", `{"id":1,"method":`, apperr.MalformedJSON},
 		{"MalformedParams", `{"id":1,"method":"order.place","params":{"quantity":5}}`, apperr.MalformedJSON},
 		{"UnknownMethod", `{"id":1,"method":"order.teleport"}`, apperr.UnknownMethod},
+		{"ExtraField", order("colour", "red"), apperr.MalformedJSON},
 		{"NonNumericQuantity", order("quantity", "ten"), apperr.InvalidQuantity},
 		{"NegativeQuantity", order("quantity", "-0.5"), apperr.InvalidQuantity},
 		{"ZeroQuantity", order("quantity", "0"), apperr.InvalidQuantity},
@@ -356,6 +400,9 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"PoolBadDate", "POST", "/v1/operator/pools", `{"id":"p","name":"P","accreditation":"A","accreditedOn":"2025-13-01","location":"Astana"}`, 400, apperr.InvalidParameter},
 		{"EquipmentNoMiner", "POST", "/v1/operator/equipment", `{"serial":"S1","model":"M","hashRateThs":"100","ratedPowerW":3000,"location":"X","miner":"nobody"}`, 400, apperr.InvalidParameter},
 		{"KeyBadRole", "POST", "/v1/operator/keys", `{"role":"king","label":"x"}`, 400, apperr.InvalidParameter},
+		{"KeyPublicKeyNotBase64", "POST", "/v1/operator/keys", `{"role":"trader","account":"t-9","label":"x","signing":"ed25519","publicKey":"!!"}`, 400, apperr.InvalidParameter},
+		{"KeyPublicKeyShort", "POST", "/v1/operator/keys", `{"role":"trader","account":"t-9","label":"x","signing":"ed25519","publicKey":"AAAA"}`, 400, apperr.InvalidParameter},
+		{"KeyUnknownSigning", "POST", "/v1/operator/keys", `{"role":"trader","account":"t-9","label":"x","signing":"rsa"}`, 400, apperr.InvalidParameter},
 		{"ReportNegative", "POST", "/v1/reports", `{"miner":"nobody","asset":"BTC","period":"2025-01","mined":"-1"}`, 400, apperr.InvalidQuantity},
 		{"ReportTooPrecise", "POST", "/v1/reports", `{"miner":"nobody","asset":"BTC","period":"2025-01","mined":"0.000000001"}`, 400, apperr.TooPrecise},
 		{"ReportBadPeriod", "POST", "/v1/reports", `{"miner":"nobody","asset":"BTC","period":"March","mined":"1"}`, 400, apperr.InvalidParameter},
@@ -458,7 +505,7 @@ func TestOperatorHaltAndResume(t *testing.T) {
 	ws, err := wsclient.Dial(ctx, c.WSURL)
 	must(t, err)
 	defer ws.Close()
-	must(t, ws.Logon(ctx, "trader-1"))
+	logon(ctx, t, c, ws, trader("trader-1"))
 	sell := func(cid string) (wsapi.OrderResult, error) {
 		return ws.Place(ctx, wsapi.PlaceParams{Symbol: "BTCKZT", Side: "SELL", Type: "LIMIT", Price: "45000000",
 			Quantity: "0.1", NewClientOrderID: cid})
@@ -504,7 +551,7 @@ func TestOrderTypesOverWebsocket(t *testing.T) {
 		ws, err := wsclient.Dial(ctx, c.WSURL)
 		must(t, err)
 		t.Cleanup(func() { ws.Close() })
-		must(t, ws.Logon(ctx, acct))
+		logon(ctx, t, c, ws, trader(acct))
 		return ws
 	}
 	mm, tr := conn("mm-1"), conn("tr-1")

@@ -189,7 +189,7 @@ func TestComplianceLifecycleOverAPI(t *testing.T) {
 		ws, err := wsclient.Dial(ctx, op.WSURL)
 		must(t, err)
 		defer ws.Close()
-		must(t, ws.Logon(ctx, account))
+		logon(ctx, t, op, ws, trader(account))
 		_, err = ws.Place(ctx, p)
 		must(t, err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"flag"
 	"fmt"
 	"io"
@@ -18,10 +19,12 @@ import (
 const keysUsage = `usage: satu keys <subcommand> [flags]
 
 subcommands:
-  create -role R [-miner M] [-account A] -label L
+  create -role R [-miner M] [-account A] -label L [-signing ed25519 -public-key B64 | -signing hmac]
          issue an API key and print it on stdout: it is shown only this once
          (roles: miner needs -miner; trader and market_maker need -account;
-         operator and regulator take neither)
+         operator and regulator take neither). With -signing the key also
+         signs websocket requests: ed25519 with the holder's public key, or
+         hmac, whose secret is printed on a second line, also only once
   list   print every key (never a secret), revoked ones included
   revoke ID
          make key ID unusable from now on
@@ -69,12 +72,14 @@ func openKeyStore(ctx context.Context, cfg Config) (*pgxpool.Pool, *accesspg.Key
 // keysCreate issues a key. The key alone goes to stdout, so that
 // TOKEN=$(satu keys create ...) captures it; the warning goes to stderr.
 func keysCreate(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	var role, miner, account, label *string
+	var role, miner, account, label, signing, publicKey *string
 	cfg, err := parseConfig("satu keys create", args, getenv, func(fs *flag.FlagSet) {
 		role = fs.String("role", "", "the key's role: miner, trader, market_maker, operator or regulator")
 		miner = fs.String("miner", "", "miner keys: the registered miner the key acts for")
 		account = fs.String("account", "", "trader and market_maker keys: the exchange account the key acts for")
 		label = fs.String("label", "", "whose key it is and what for (at most 100 characters)")
+		signing = fs.String("signing", "none", "websocket signing: none, ed25519 (with -public-key) or hmac (the secret is printed on a second line)")
+		publicKey = fs.String("public-key", "", "ed25519: the holder's public key, base64 (32 bytes)")
 	})
 	if err != nil {
 		return err
@@ -84,18 +89,29 @@ func keysCreate(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	if err != nil {
 		return err
 	}
+	req := accesspg.CreateRequest{Role: r, Miner: *miner, Account: *account, Label: *label, Signing: access.SigningKind(*signing)}
+	if *publicKey != "" {
+		if req.Ed25519PublicKey, err = base64.StdEncoding.DecodeString(*publicKey); err != nil {
+			return fmt.Errorf("-public-key: want the Ed25519 public key in base64")
+		}
+	}
 	cfg.PGMaxConns = 2
 	db, keys, err := openKeyStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	tok, err := keys.Create(ctx, accesspg.CreateRequest{Role: r, Miner: *miner, Account: *account, Label: *label}, time.Now())
+	tok, err := keys.Create(ctx, req, time.Now())
 	if err != nil {
 		return err
 	}
 	if _, err := fmt.Fprintln(stdout, tok.String()); err != nil {
 		return fmt.Errorf("print the key: %w", err)
+	}
+	if tok.HMACSecret != "" {
+		if _, err := fmt.Fprintln(stdout, tok.HMACSecret); err != nil {
+			return fmt.Errorf("print the HMAC secret: %w", err)
+		}
 	}
 	fmt.Fprintf(stderr, "satu keys: %s key %s created; it is shown only this once and cannot be recovered: store it now\n", r, tok.ID)
 	return nil
@@ -125,13 +141,13 @@ func keysList(ctx context.Context, args []string, stdout io.Writer, getenv func(
 		return s
 	}
 	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "ID\tROLE\tMINER\tACCOUNT\tCREATED\tREVOKED\tLABEL")
+	fmt.Fprintln(w, "ID\tROLE\tMINER\tACCOUNT\tSIGNING\tCREATED\tREVOKED\tLABEL")
 	for _, k := range list {
 		revoked := "-"
 		if k.Revoked != nil {
 			revoked = k.Revoked.UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Role, orDash(k.Miner), orDash(k.Account),
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Role, orDash(k.Miner), orDash(k.Account), k.Signing,
 			k.Created.UTC().Format(time.RFC3339), revoked, k.Label)
 	}
 	if err := w.Flush(); err != nil {

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/base64"
 	"strings"
 	"testing"
 
@@ -59,12 +62,42 @@ func TestKeysCommand(t *testing.T) {
 	}
 	env = map[string]string{"SATU_PG_URL": url}
 
+	// Signing keys: an HMAC secret is printed once on a second line; an
+	// Ed25519 key stores the public key given.
+	code, out, errOut = keys("create", "-role", "trader", "-account", "bot-1", "-label", "bot", "-signing", "hmac")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 2 || len(lines[1]) != 43 {
+		t.Fatalf("keys create -signing hmac: exit %d\nstdout %q\nstderr %q", code, out, errOut)
+	}
+	hk, err := access.ParseToken(lines[0])
+	must(t, err)
+	sk, err := store.SigningKey(ctx, hk.ID)
+	must(t, err)
+	if sk.Kind != access.SigningHMAC || string(sk.Key) != lines[1] {
+		t.Fatalf("the HMAC key is stored as %s", sk.Kind)
+	}
+	pub, _, err := ed25519.GenerateKey(nil)
+	must(t, err)
+	code, out, errOut = keys("create", "-role", "trader", "-account", "bot-1", "-label", "bot", "-signing", "ed25519",
+		"-public-key", base64.StdEncoding.EncodeToString(pub))
+	if code != 0 || strings.Count(out, "\n") != 1 {
+		t.Fatalf("keys create -signing ed25519: exit %d\nstdout %q\nstderr %q", code, out, errOut)
+	}
+	ek, err := access.ParseToken(strings.TrimSpace(out))
+	must(t, err)
+	if sk, err = store.SigningKey(ctx, ek.ID); err != nil || sk.Kind != access.SigningEd25519 || !bytes.Equal(sk.Key, pub) {
+		t.Fatalf("the Ed25519 key is stored as %+v, %v", sk, err)
+	}
+
 	// Refusals print nothing on stdout.
 	for _, args := range [][]string{
 		{"create", "-role", "admin", "-label", "x"},
 		{"create", "-role", "trader", "-label", "no account"},
 		{"create", "-role", "miner", "-miner", "nobody", "-label", "x"},
 		{"create", "-role", "operator"},
+		{"create", "-role", "trader", "-account", "a", "-label", "x", "-signing", "ed25519"},
+		{"create", "-role", "trader", "-account", "a", "-label", "x", "-signing", "ed25519", "-public-key", "!!"},
+		{"create", "-role", "regulator", "-label", "x", "-signing", "hmac"},
 		{"revoke", "0000000000000000"},
 		{"revoke"},
 	} {
@@ -80,7 +113,7 @@ func TestKeysCommand(t *testing.T) {
 	}
 
 	code, out, errOut = keys("list")
-	if code != 0 || !strings.HasPrefix(out, "ID ") || strings.Count(out, "\n") != 3 ||
+	if code != 0 || !strings.HasPrefix(out, "ID ") || strings.Count(out, "\n") != 5 || strings.Count(out, " hmac ") != 1 ||
 		!strings.Contains(out, tok.ID) || !strings.Contains(out, "buyer-1") || !strings.Contains(out, "Buyer Co desk") ||
 		!strings.Contains(out, op.KeyID) || strings.Contains(out, tok.Secret) {
 		t.Fatalf("keys list: exit %d\n%s%s", code, out, errOut)
@@ -100,8 +133,8 @@ func TestKeysCommand(t *testing.T) {
 	code, out, _ = keys("list")
 	revoked := map[string]string{}
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
-		if f := strings.Fields(line); len(f) >= 7 {
-			revoked[f[0]] = f[5]
+		if f := strings.Fields(line); len(f) >= 8 {
+			revoked[f[0]] = f[6]
 		}
 	}
 	if code != 0 || revoked[tok.ID] == "-" || revoked[tok.ID] == "" || revoked[op.KeyID] != "-" {

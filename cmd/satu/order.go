@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/satu-exchange/satu/internal/access"
 	"github.com/satu-exchange/satu/internal/demo"
 	"github.com/satu-exchange/satu/matching/wsapi"
 	"github.com/satu-exchange/satu/matching/wsclient"
@@ -22,7 +23,8 @@ func orderCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("satu order", flag.ContinueOnError)
 	fs.SetOutput(os.Stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "Satu's address")
-	account := fs.String("account", "", "account to log on as")
+	signerFile := fs.String("signer", "", "the signing key file (satu signer writes one)")
+	account := fs.String("account", "", "the account to trade for, when the key acts for several")
 	var p wsapi.PlaceParams
 	fs.StringVar(&p.Symbol, "symbol", "BTCKZT", "symbol")
 	fs.StringVar(&p.Side, "side", "", "BUY or SELL")
@@ -35,8 +37,16 @@ func orderCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *account == "" || p.Side == "" || p.Price == "" || p.Quantity == "" || p.NewClientOrderID == "" {
-		return fmt.Errorf("-account, -side, -price, -quantity and -client-id are required")
+	if *signerFile == "" || p.Side == "" || p.Price == "" || p.Quantity == "" || p.NewClientOrderID == "" {
+		return fmt.Errorf("-signer, -side, -price, -quantity and -client-id are required")
+	}
+	b, err := os.ReadFile(*signerFile)
+	if err != nil {
+		return err
+	}
+	signer, err := access.ParseSignerFile(b)
+	if err != nil {
+		return fmt.Errorf("%s: %w", *signerFile, err)
 	}
 	p.Side = strings.ToUpper(p.Side)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -47,7 +57,7 @@ func orderCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer ws.Close()
-	if err := ws.Logon(ctx, *account); err != nil {
+	if _, err := ws.Logon(ctx, signer, *account); err != nil {
 		return err
 	}
 	res, err := ws.Place(ctx, p)
@@ -60,4 +70,53 @@ func orderCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	return c.WaitSettled(ctx)
+}
+
+// signerCmd issues a websocket signing key through the REST API with an
+// operator's key: an Ed25519 key pair is made here and only its public key
+// is sent (-hmac: the exchange issues an HMAC secret instead). The private
+// half goes to -out (mode 0600) for `satu order -signer`; stdout gets the
+// key's ID.
+func signerCmd(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("satu signer", flag.ContinueOnError)
+	fs.SetOutput(os.Stderr)
+	addr := fs.String("addr", "127.0.0.1:8080", "Satu's address")
+	opKey := fs.String("operator-key", "", "file holding an operator's API key (make run: .satu/keys/operator.token)")
+	out := fs.String("out", "", "file to write the signing key to (mode 0600; it holds the private key)")
+	hmac := fs.Bool("hmac", false, "an HMAC-SHA256 key issued by the exchange instead of an Ed25519 key pair")
+	var req demo.KeyRequest
+	fs.StringVar(&req.Role, "role", "", "miner, trader or market_maker")
+	fs.StringVar(&req.Miner, "miner", "", "miner keys: the registered miner (the key acts for its accounts)")
+	fs.StringVar(&req.Account, "account", "", "trader and market_maker keys: the account")
+	fs.StringVar(&req.Label, "label", "", "whose key it is and what for")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *opKey == "" || *out == "" || req.Role == "" || req.Label == "" {
+		return fmt.Errorf("-operator-key, -out, -role and -label are required")
+	}
+	tok, err := os.ReadFile(*opKey)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	c := demo.NewClient(*addr, strings.TrimSpace(string(tok)))
+	issue := c.NewSigner
+	if *hmac {
+		issue = c.NewHMACSigner
+	}
+	signer, err := issue(ctx, req)
+	if err != nil {
+		return err
+	}
+	b, err := signer.MarshalFile()
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(*out, b, 0o600); err != nil {
+		return err
+	}
+	return json.NewEncoder(stdout).Encode(map[string]string{"apiKey": signer.APIKey, "role": req.Role,
+		"miner": req.Miner, "account": req.Account, "signing": string(signer.Kind)})
 }

@@ -260,3 +260,56 @@ func (s Signer) Sign(params any, now time.Time) (json.RawMessage, error) {
 	m[ParamSignature], _ = json.Marshal(sig)
 	return json.Marshal(m)
 }
+
+// signerFile is a Signer as `satu signer` writes it (mode 0600): the key's
+// ID and the private half — an Ed25519 seed or the HMAC secret.
+type signerFile struct {
+	APIKey     string      `json:"apiKey"`
+	Signing    SigningKind `json:"signing"`
+	PrivateKey string      `json:"privateKey,omitempty"` // Ed25519 seed, base64
+	Secret     string      `json:"secret,omitempty"`     // HMAC secret
+}
+
+// MarshalFile encodes the signer for its holder's key file. The result
+// holds a private key: write it with mode 0600 and never log it.
+func (s Signer) MarshalFile() ([]byte, error) {
+	f := signerFile{APIKey: s.APIKey, Signing: s.Kind}
+	switch s.Kind {
+	case SigningEd25519:
+		f.PrivateKey = base64.StdEncoding.EncodeToString(s.Ed25519.Seed())
+	case SigningHMAC:
+		f.Secret = string(s.HMACSecret)
+	default:
+		return nil, apperr.New(apperr.InvalidParameter, "signer: unknown signing kind %q", s.Kind)
+	}
+	b, err := json.MarshalIndent(f, "", "  ")
+	return append(b, '\n'), err
+}
+
+// ParseSignerFile reads what MarshalFile wrote. Errors never repeat the
+// file's content: it holds a private key.
+func ParseSignerFile(b []byte) (Signer, error) {
+	var f signerFile
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil || f.APIKey == "" {
+		return Signer{}, apperr.New(apperr.InvalidParameter, "signer file: want {\"apiKey\", \"signing\", \"privateKey\" or \"secret\"}")
+	}
+	s := Signer{APIKey: f.APIKey, Kind: f.Signing}
+	switch f.Signing {
+	case SigningEd25519:
+		seed, err := base64.StdEncoding.DecodeString(f.PrivateKey)
+		if err != nil || len(seed) != ed25519.SeedSize {
+			return Signer{}, apperr.New(apperr.InvalidParameter, "signer file: privateKey must be a base64 Ed25519 seed of %d bytes", ed25519.SeedSize)
+		}
+		s.Ed25519 = ed25519.NewKeyFromSeed(seed)
+	case SigningHMAC:
+		if len(f.Secret) < 32 {
+			return Signer{}, apperr.New(apperr.InvalidParameter, "signer file: secret must be the HMAC secret the exchange issued")
+		}
+		s.HMACSecret = []byte(f.Secret)
+	default:
+		return Signer{}, apperr.New(apperr.InvalidParameter, "signer file: signing must be ed25519 or hmac")
+	}
+	return s, nil
+}

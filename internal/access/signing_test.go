@@ -3,6 +3,7 @@ package access_test
 import (
 	"crypto/ed25519"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -149,5 +150,50 @@ func TestSplitSignedRefusals(t *testing.T) {
 		if _, _, rest, ok, err := access.SplitSigned(json.RawMessage(p)); ok || err != nil || string(rest) != p {
 			t.Errorf("SplitSigned(%s) = %s, %v, %v", p, rest, ok, err)
 		}
+	}
+}
+
+func TestSignerFiles(t *testing.T) {
+	now := time.UnixMilli(1_763_800_000_000)
+	for kind, sk := range signers(t) {
+		b, err := sk.s.MarshalFile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := access.ParseSignerFile(b)
+		if err != nil {
+			t.Fatalf("%s: %v", kind, err)
+		}
+		signed, err := s.Sign(map[string]string{"a": "b"}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig, payload, _, _, _ := access.SplitSigned(signed)
+		if err := sk.k.Check(sig, payload, now); err != nil {
+			t.Fatalf("%s: a signer read from its file: %v", kind, err)
+		}
+	}
+	for _, bad := range []string{`{}`, `{"apiKey":"k","signing":"ed25519","privateKey":"AAAA"}`,
+		`{"apiKey":"k","signing":"hmac","secret":"short"}`, `{"apiKey":"k","signing":"rsa"}`, `{"apiKey":"k","extra":1}`} {
+		if _, err := access.ParseSignerFile([]byte(bad)); apperr.CodeOf(err) != apperr.InvalidParameter {
+			t.Errorf("ParseSignerFile(%s): %v", bad, err)
+		}
+	}
+}
+
+// TestDocumentedPayload: docs/api.md's example payload.
+func TestDocumentedPayload(t *testing.T) {
+	m := map[string]json.RawMessage{"apiKey": json.RawMessage(`"3f1c0a9b7d2e4c68"`),
+		"timestamp": json.RawMessage(`1763800000000`), "account": json.RawMessage(`"tour-miner-1"`)}
+	const doc = "account=tour-miner-1&apiKey=3f1c0a9b7d2e4c68&timestamp=1763800000000"
+	if got, err := access.Payload(m); err != nil || got != doc {
+		t.Fatalf("payload %q, %v; docs/api.md says %q", got, err, doc)
+	}
+	b, err := os.ReadFile("../../docs/api.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "`"+doc+"`") {
+		t.Fatal("docs/api.md no longer shows the example payload")
 	}
 }

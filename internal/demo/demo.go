@@ -8,6 +8,9 @@ package demo
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,6 +20,7 @@ import (
 	"time"
 
 	"github.com/satu-exchange/satu/compliance"
+	"github.com/satu-exchange/satu/internal/access"
 	"github.com/satu-exchange/satu/internal/apperr"
 	"github.com/satu-exchange/satu/matching/wsapi"
 	"github.com/satu-exchange/satu/matching/wsclient"
@@ -232,8 +236,21 @@ func (c *Client) Seed(ctx context.Context, today time.Time) error {
 			}
 		}
 	}
+	// Each party signs its orders with its own Ed25519 key.
+	signers := map[string]access.Signer{}
+	var err error
+	for _, t := range traders {
+		if signers[t.account], err = c.NewSigner(ctx, KeyRequest{Role: t.kind, Account: t.account, Label: "demo " + t.account}); err != nil {
+			return err
+		}
+	}
+	for _, m := range Miners {
+		if signers[m.Accounts[0]], err = c.NewSigner(ctx, KeyRequest{Role: "miner", Miner: m.ID, Label: "demo " + m.ID}); err != nil {
+			return err
+		}
+	}
 	for i, o := range bookOrders {
-		if err := c.place(ctx, o.account, wsapi.PlaceParams{Symbol: "BTCKZT", Side: o.side, Type: "LIMIT", Price: o.price,
+		if err := c.place(ctx, signers[o.account], wsapi.PlaceParams{Symbol: "BTCKZT", Side: o.side, Type: "LIMIT", Price: o.price,
 			Quantity: o.qty, NewClientOrderID: fmt.Sprintf("demo-book-%d", i)}); err != nil {
 			return err
 		}
@@ -242,7 +259,7 @@ func (c *Client) Seed(ctx context.Context, today time.Time) error {
 		if m.sell == "" {
 			continue
 		}
-		if err := c.place(ctx, m.Accounts[0], wsapi.PlaceParams{Symbol: "BTCKZT", Side: "SELL", Type: "LIMIT", Price: m.limit,
+		if err := c.place(ctx, signers[m.Accounts[0]], wsapi.PlaceParams{Symbol: "BTCKZT", Side: "SELL", Type: "LIMIT", Price: m.limit,
 			Quantity: m.sell, NewClientOrderID: "demo-mandatory-1", Mandatory: true}); err != nil {
 			return err
 		}
@@ -275,19 +292,63 @@ func (c *Client) deposit(ctx context.Context, account, asset, amount, ref string
 	return nil
 }
 
-func (c *Client) place(ctx context.Context, account string, p wsapi.PlaceParams) error {
+func (c *Client) place(ctx context.Context, signer access.Signer, p wsapi.PlaceParams) error {
 	ws, err := wsclient.Dial(ctx, c.WSURL)
 	if err != nil {
 		return err
 	}
 	defer ws.Close()
-	if err := ws.Logon(ctx, account); err != nil {
+	s, err := ws.Logon(ctx, signer, "")
+	if err != nil {
 		return err
 	}
 	if _, err := ws.Place(ctx, p); err != nil {
-		return fmt.Errorf("%s %s %s: %w", account, p.Side, p.Quantity, err)
+		return fmt.Errorf("%s %s %s: %w", s.Account, p.Side, p.Quantity, err)
 	}
 	return nil
+}
+
+// KeyRequest is POST /v1/operator/keys's body.
+type KeyRequest struct {
+	Role      string `json:"role"`
+	Miner     string `json:"miner,omitempty"`
+	Account   string `json:"account,omitempty"`
+	Label     string `json:"label"`
+	Signing   string `json:"signing,omitempty"`   // NewSigner sets it
+	PublicKey string `json:"publicKey,omitempty"` // NewSigner sets it
+}
+
+// NewSigner issues a signing key with the client's (operator's) API key:
+// an Ed25519 key pair made here, of which only the public key is sent —
+// or, with hmac, a key whose secret the exchange issues.
+func (c *Client) NewSigner(ctx context.Context, req KeyRequest) (access.Signer, error) {
+	return c.newSigner(ctx, req, false)
+}
+
+// NewHMACSigner is NewSigner for an HMAC-SHA256 key.
+func (c *Client) NewHMACSigner(ctx context.Context, req KeyRequest) (access.Signer, error) {
+	return c.newSigner(ctx, req, true)
+}
+
+func (c *Client) newSigner(ctx context.Context, req KeyRequest, hmac bool) (access.Signer, error) {
+	var priv ed25519.PrivateKey
+	if hmac {
+		req.Signing = string(access.SigningHMAC)
+	} else {
+		pub, p, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return access.Signer{}, err
+		}
+		priv, req.Signing, req.PublicKey = p, string(access.SigningEd25519), base64.StdEncoding.EncodeToString(pub)
+	}
+	var out struct{ ID, HMACSecret string }
+	if err := c.Call(ctx, "POST", "/v1/operator/keys", req, &out); err != nil {
+		return access.Signer{}, fmt.Errorf("signing key for %s%s: %w", req.Miner, req.Account, err)
+	}
+	if hmac {
+		return access.Signer{APIKey: out.ID, Kind: access.SigningHMAC, HMACSecret: []byte(out.HMACSecret)}, nil
+	}
+	return access.Signer{APIKey: out.ID, Kind: access.SigningEd25519, Ed25519: priv}, nil
 }
 
 // WaitSettled waits until settlement has caught up with the engine.

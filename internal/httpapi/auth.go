@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/base64"
 	"net/http"
 	"strings"
 	"time"
@@ -27,6 +28,10 @@ type keyRequest struct {
 	Miner   string `json:"miner,omitempty"`
 	Account string `json:"account,omitempty"`
 	Label   string `json:"label"`
+	// Signing: "none" (default), "ed25519" with PublicKey (base64 of the
+	// holder's 32-byte public key), or "hmac" (the answer carries the secret).
+	Signing   string `json:"signing,omitempty"`
+	PublicKey string `json:"publicKey,omitempty"`
 }
 
 // createKey creates an API key; the answer is the only time its secret is
@@ -44,14 +49,28 @@ func (s *Server) createKey(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	tok, err := s.Keys.Create(r.Context(), accesspg.CreateRequest{Role: role, Miner: req.Miner, Account: req.Account, Label: req.Label}, s.Now())
+	create := accesspg.CreateRequest{Role: role, Miner: req.Miner, Account: req.Account, Label: req.Label,
+		Signing: access.SigningKind(req.Signing)}
+	if req.PublicKey != "" {
+		if create.Ed25519PublicKey, err = base64.StdEncoding.DecodeString(req.PublicKey); err != nil {
+			return 0, nil, apperr.New(apperr.InvalidParameter, "publicKey: want the Ed25519 public key in base64")
+		}
+	}
+	tok, err := s.Keys.Create(r.Context(), create, s.Now())
 	if err != nil {
 		return 0, nil, err
 	}
+	if create.Signing == "" {
+		create.Signing = access.SigningNone
+	}
 	s.Audit.Info("api key created", zap.String("by", p.KeyID), zap.String("key", tok.ID), zap.String("role", req.Role),
-		zap.String("miner", req.Miner), zap.String("account", req.Account))
-	return http.StatusCreated, map[string]string{"id": tok.ID, "role": req.Role, "miner": req.Miner, "account": req.Account,
-		"label": req.Label, "apiKey": tok.String()}, nil
+		zap.String("miner", req.Miner), zap.String("account", req.Account), zap.String("signing", string(create.Signing)))
+	out := map[string]string{"id": tok.ID, "role": req.Role, "miner": req.Miner, "account": req.Account,
+		"label": req.Label, "signing": string(create.Signing), "apiKey": tok.String()}
+	if tok.HMACSecret != "" {
+		out["hmacSecret"] = tok.HMACSecret
+	}
+	return http.StatusCreated, out, nil
 }
 
 func (s *Server) listKeys(r *http.Request) (any, error) {

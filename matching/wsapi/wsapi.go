@@ -6,6 +6,7 @@
 package wsapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 
@@ -44,10 +45,21 @@ func ErrorResponse(id json.RawMessage, err error) Response {
 	return Response{ID: id, Status: apperr.HTTPStatus(code), Error: &apperr.Error{Code: code, Message: apperr.MessageOf(err)}}
 }
 
-// LogonParams identify the session's account. (Signed logon arrives with
-// the API-key issue; until then the gateway is for trusted networks only.)
+// LogonParams are session.logon's own parameters; the request is signed
+// (apiKey, timestamp, recvWindow, signature: see internal/access). Account
+// names the account the session trades for, one of the key's; it may be
+// left out when the key acts for exactly one.
 type LogonParams struct {
-	Account string `json:"account"`
+	Account string `json:"account,omitempty"`
+}
+
+// LogonResult answers session.logon.
+type LogonResult struct {
+	APIKey          string `json:"apiKey"`
+	Role            string `json:"role"`
+	Account         string `json:"account"`
+	AuthorizedSince int64  `json:"authorizedSince"` // Unix ms
+	ServerTime      int64  `json:"serverTime"`      // Unix ms
 }
 
 // PlaceParams are order.place's parameters, named as in the Binance Spot
@@ -149,8 +161,13 @@ func Decode(params json.RawMessage, v any) error {
 	if len(params) == 0 {
 		params = []byte("{}")
 	}
-	if err := json.Unmarshal(params, v); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(params))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
 		return apperr.New(apperr.MalformedJSON, "params: %v", err)
+	}
+	if dec.More() {
+		return apperr.New(apperr.MalformedJSON, "params: more than one JSON value")
 	}
 	return nil
 }

@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/satu-exchange/satu/internal/access"
 	"github.com/satu-exchange/satu/matching/wsapi"
 )
 
@@ -127,9 +129,27 @@ func (c *Client) Call(ctx context.Context, method string, params, out any) error
 	}
 }
 
-// Logon binds the session to an account.
-func (c *Client) Logon(ctx context.Context, account string) error {
-	return c.Call(ctx, wsapi.MethodLogon, wsapi.LogonParams{Account: account}, nil)
+// Logon signs session.logon with signer at the local time: the session
+// then acts for the key's account, or for account (one of the key's; ""
+// when the key acts for exactly one).
+func (c *Client) Logon(ctx context.Context, signer access.Signer, account string) (wsapi.LogonResult, error) {
+	var r wsapi.LogonResult
+	params, err := signer.Sign(wsapi.LogonParams{Account: account}, time.Now())
+	if err != nil {
+		return r, err
+	}
+	err = c.Call(ctx, wsapi.MethodLogon, params, &r)
+	return r, err
+}
+
+// Signed sends one request signed with signer at the local time, without
+// a session: it acts as the key (which must act for one account).
+func (c *Client) Signed(ctx context.Context, signer access.Signer, method string, params, out any) error {
+	signed, err := signer.Sign(params, time.Now())
+	if err != nil {
+		return err
+	}
+	return c.Call(ctx, method, signed, out)
 }
 
 // Place places an order.

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/satu-exchange/satu/internal/access"
 	"github.com/satu-exchange/satu/internal/apperr"
 	"github.com/satu-exchange/satu/matching"
 	"github.com/satu-exchange/satu/matching/wsapi"
@@ -47,9 +48,33 @@ type Engine interface {
 	Do(ctx context.Context, cmd matching.Command) ([]matching.Event, error)
 }
 
+// Auth is what the gateway needs to check signed requests.
+type Auth struct {
+	// Keys finds a signing key by its ID (access/postgres.KeyStore).
+	Keys interface {
+		SigningKey(ctx context.Context, id string) (access.SigningKey, error)
+	}
+	// Replays remembers accepted signatures for ttl, shared by every
+	// gateway (redisbus.Replays): FirstUse is false for a signature seen
+	// before.
+	Replays interface {
+		FirstUse(ctx context.Context, id string, ttl time.Duration) (bool, error)
+	}
+	// Now is the gateway's clock for timestamps (time.Now if nil).
+	Now func() time.Time
+}
+
+// session is who a connection or a signed request acts as.
+type session struct {
+	principal access.Principal
+	account   string // the account orders are for; "" for none
+	since     time.Time
+}
+
 // Gateway serves /ws/api.
 type Gateway struct {
 	engine   Engine
+	auth     Auth
 	symbols  map[string]matching.Symbol
 	list     []matching.Symbol
 	log      *zap.Logger
@@ -66,8 +91,11 @@ type Gateway struct {
 // New returns a gateway. allowedOrigins lists the browser origins allowed to
 // connect ("*" allows any); requests without an Origin header (non-browser
 // clients) are always allowed.
-func New(engine Engine, symbols []matching.Symbol, allowedOrigins []string, log *zap.Logger, reg prometheus.Registerer) *Gateway {
-	g := &Gateway{engine: engine, symbols: map[string]matching.Symbol{}, list: symbols, log: log, conns: map[*conn]struct{}{},
+func New(engine Engine, auth Auth, symbols []matching.Symbol, allowedOrigins []string, log *zap.Logger, reg prometheus.Registerer) *Gateway {
+	if auth.Now == nil {
+		auth.Now = time.Now
+	}
+	g := &Gateway{engine: engine, auth: auth, symbols: map[string]matching.Symbol{}, list: symbols, log: log, conns: map[*conn]struct{}{},
 		slow:    prometheus.NewCounter(prometheus.CounterOpts{Name: "satu_ws_slow_consumers_total", Help: "Connections closed because they did not read their messages."}),
 		clients: prometheus.NewGauge(prometheus.GaugeOpts{Name: "satu_ws_connections", Help: "Open websocket connections."}),
 	}
@@ -148,8 +176,8 @@ type conn struct {
 	slowOnce sync.Once // counts the connection as a slow consumer once
 	wg       sync.WaitGroup
 
-	mu      sync.Mutex // guards account
-	account string
+	mu      sync.Mutex // guards session
+	session *session   // nil until a signed session.logon
 }
 
 // close stops the connection's work and sends a close frame (safe from any
@@ -262,7 +290,17 @@ func (c *conn) handle(ctx context.Context, msg []byte) wsapi.Response {
 	if err := json.Unmarshal(msg, &req); err != nil {
 		return wsapi.ErrorResponse(nil, apperr.New(apperr.MalformedJSON, "request is not valid JSON: %v", err))
 	}
-	result, err := c.dispatch(ctx, req)
+	// A signed request acts as its key, for itself alone.
+	sig, payload, rest, signed, err := access.SplitSigned(req.Params)
+	var as *session
+	if err == nil && signed {
+		as, err = c.g.authenticate(ctx, sig, payload)
+		req.Params = rest
+	}
+	var result any
+	if err == nil {
+		result, err = c.dispatch(ctx, req, as)
+	}
 	if err != nil {
 		if apperr.CodeOf(err) == apperr.Internal {
 			c.g.log.Error("request failed", zap.String("method", req.Method), zap.Error(err))
@@ -272,26 +310,16 @@ func (c *conn) handle(ctx context.Context, msg []byte) wsapi.Response {
 	return wsapi.Response{ID: req.ID, Status: http.StatusOK, Result: result}
 }
 
-func (c *conn) dispatch(ctx context.Context, req wsapi.Request) (any, error) {
+func (c *conn) dispatch(ctx context.Context, req wsapi.Request, signed *session) (any, error) {
 	switch req.Method {
 	case wsapi.MethodPing:
 		return struct{}{}, nil
 	case wsapi.MethodExchangeInfo:
 		return map[string]any{"symbols": wsapi.ExchangeInfo(c.g.list)}, nil
 	case wsapi.MethodLogon:
-		var p wsapi.LogonParams
-		if err := wsapi.Decode(req.Params, &p); err != nil {
-			return nil, err
-		}
-		if !matching.ValidAccountID(p.Account) {
-			return nil, apperr.New(apperr.InvalidParameter, "account must be 1-64 lower-case letters, digits or dashes")
-		}
-		c.mu.Lock()
-		c.account = p.Account
-		c.mu.Unlock()
-		return map[string]string{"account": p.Account}, nil
+		return c.logon(req, signed)
 	case wsapi.MethodPlace:
-		account, err := c.loggedOn()
+		account, err := c.trader(signed)
 		if err != nil {
 			return nil, err
 		}
@@ -305,7 +333,7 @@ func (c *conn) dispatch(ctx context.Context, req wsapi.Request) (any, error) {
 		}
 		return c.order(ctx, cmd)
 	case wsapi.MethodCancel:
-		account, err := c.loggedOn()
+		account, err := c.trader(signed)
 		if err != nil {
 			return nil, err
 		}
@@ -325,13 +353,79 @@ func (c *conn) dispatch(ctx context.Context, req wsapi.Request) (any, error) {
 	return nil, apperr.New(apperr.UnknownMethod, "unknown method %q", req.Method)
 }
 
-func (c *conn) loggedOn() (string, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.account == "" {
-		return "", apperr.New(apperr.NotLoggedOn, "call session.logon first")
+// authenticate checks a signed request: the key exists and may sign, the
+// timestamp is fresh, the signature matches, and it was not used before.
+// The replay memory is written last, so a refused request does not use
+// up its signature.
+func (g *Gateway) authenticate(ctx context.Context, sig access.Signature, payload string) (*session, error) {
+	if g.auth.Keys == nil || g.auth.Replays == nil {
+		return nil, apperr.New(apperr.Unavailable, "signed requests are not configured on this gateway")
 	}
-	return c.account, nil
+	k, err := g.auth.Keys.SigningKey(ctx, sig.APIKey)
+	if err != nil {
+		return nil, err
+	}
+	now := g.auth.Now()
+	if err := k.Check(sig, payload, now); err != nil {
+		return nil, err
+	}
+	first, err := g.auth.Replays.FirstUse(ctx, sig.ReplayID(), sig.ReplayTTL())
+	if err != nil {
+		return nil, err
+	}
+	if !first {
+		return nil, apperr.New(apperr.Replayed, "this signed request was received before: sign each request anew")
+	}
+	s := &session{principal: k.Principal, since: now}
+	if len(k.Principal.Accounts) == 1 {
+		s.account = k.Principal.Accounts[0]
+	}
+	return s, nil
+}
+
+// logon binds the connection to a signed request's key and account.
+func (c *conn) logon(req wsapi.Request, signed *session) (any, error) {
+	if signed == nil {
+		return nil, apperr.New(apperr.Unauthenticated, "session.logon must be signed: apiKey, timestamp and signature")
+	}
+	var p wsapi.LogonParams
+	if err := wsapi.Decode(req.Params, &p); err != nil {
+		return nil, err
+	}
+	s := *signed
+	switch {
+	case p.Account != "" && !s.principal.ActsForAccount(p.Account):
+		return nil, apperr.New(apperr.NotPermitted, "key %s does not act for account %q", s.principal.KeyID, p.Account)
+	case p.Account != "":
+		s.account = p.Account
+	case len(s.principal.Accounts) > 1:
+		return nil, apperr.New(apperr.InvalidParameter, "key %s acts for %d accounts: name one in account", s.principal.KeyID, len(s.principal.Accounts))
+	}
+	c.mu.Lock()
+	c.session = &s
+	c.mu.Unlock()
+	return wsapi.LogonResult{APIKey: s.principal.KeyID, Role: string(s.principal.Role), Account: s.account,
+		AuthorizedSince: s.since.UnixMilli(), ServerTime: c.g.auth.Now().UnixMilli()}, nil
+}
+
+// trader returns the account a trading request acts for: the signed
+// request's key's (when it acts for one account) or the session's.
+func (c *conn) trader(signed *session) (string, error) {
+	s := signed
+	if s == nil {
+		c.mu.Lock()
+		s = c.session
+		c.mu.Unlock()
+	}
+	switch {
+	case s == nil:
+		return "", apperr.New(apperr.NotLoggedOn, "sign the request or call session.logon first")
+	case len(s.principal.Accounts) == 0:
+		return "", apperr.New(apperr.NotPermitted, "a %s key trades for no account", s.principal.Role)
+	case s.account == "":
+		return "", apperr.New(apperr.InvalidParameter, "key %s acts for %d accounts: sign session.logon naming one", s.principal.KeyID, len(s.principal.Accounts))
+	}
+	return s.account, nil
 }
 
 func (c *conn) order(ctx context.Context, cmd matching.Command) (any, error) {

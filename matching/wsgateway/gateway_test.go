@@ -2,11 +2,13 @@ package wsgateway_test
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,13 +16,18 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/satu-exchange/satu/internal/access"
+	accesspg "github.com/satu-exchange/satu/internal/access/postgres"
 	"github.com/satu-exchange/satu/internal/apperr"
+	"github.com/satu-exchange/satu/internal/testenv"
 	"github.com/satu-exchange/satu/matching"
+	"github.com/satu-exchange/satu/matching/redisbus"
 	"github.com/satu-exchange/satu/matching/wsapi"
 	"github.com/satu-exchange/satu/matching/wsgateway"
 )
@@ -33,6 +40,8 @@ const (
 	// loaded machine under -race, and still far below the test timeout.
 	ioWait = 15 * time.Second
 )
+
+func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
 
 // engine is the real matching engine without Redis: commands are numbered
 // under a mutex as the inbox would number them.
@@ -93,6 +102,8 @@ func (f *instant) Do(_ context.Context, cmd matching.Command) ([]matching.Event,
 }
 
 type server struct {
+	db   *pgxpool.Pool
+	keys *accesspg.KeyStore
 	gw   *wsgateway.Gateway
 	srv  *httptest.Server
 	url  string
@@ -104,7 +115,10 @@ func start(t *testing.T, eng wsgateway.Engine, origins ...string) *server {
 	t.Helper()
 	core, logs := observer.New(zapcore.DebugLevel)
 	reg := prometheus.NewRegistry()
-	gw := wsgateway.New(eng, matching.DefaultSymbols(), origins, zap.New(core), reg)
+	db := testenv.PG(t)
+	keys := accesspg.NewKeyStore(db)
+	rdb, _ := testenv.Redis(t)
+	gw := wsgateway.New(eng, wsgateway.Auth{Keys: keys, Replays: redisbus.NewReplays(rdb)}, matching.DefaultSymbols(), origins, zap.New(core), reg)
 	srv := httptest.NewServer(gw)
 	t.Cleanup(func() {
 		gw.Shutdown()
@@ -114,7 +128,7 @@ func start(t *testing.T, eng wsgateway.Engine, origins ...string) *server {
 			t.Errorf("gateway logged an error: %s %v", e.Message, e.ContextMap())
 		}
 	})
-	return &server{gw: gw, srv: srv, url: "ws" + strings.TrimPrefix(srv.URL, "http"), reg: reg, logs: logs}
+	return &server{db: db, keys: keys, gw: gw, srv: srv, url: "ws" + strings.TrimPrefix(srv.URL, "http"), reg: reg, logs: logs}
 }
 
 func (s *server) dial(t *testing.T, header http.Header) *websocket.Conn {
@@ -239,11 +253,41 @@ func fails(t *testing.T, r response, status int, code apperr.Code) {
 	}
 }
 
-func logon(t *testing.T, ws *websocket.Conn, acct string) {
+// signer issues an Ed25519 signing key for req in the gateway's key store.
+func (s *server) signer(t *testing.T, req accesspg.CreateRequest) access.Signer {
 	t.Helper()
-	got := ok[map[string]string](t, call(t, ws, "logon", wsapi.MethodLogon, wsapi.LogonParams{Account: acct}))
-	if got["account"] != acct {
-		t.Fatalf("logon answered %v", got)
+	pub, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Signing, req.Ed25519PublicKey = access.SigningEd25519, pub
+	if req.Label == "" {
+		req.Label = "test"
+	}
+	tok, err := s.keys.Create(context.Background(), req, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return access.Signer{APIKey: tok.ID, Kind: access.SigningEd25519, Ed25519: priv}
+}
+
+// signed signs params with signer at now.
+func signed(t *testing.T, signer access.Signer, params any, now time.Time) json.RawMessage {
+	t.Helper()
+	b, err := signer.Sign(params, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// logon signs the connection on with a new trader key for acct.
+func (s *server) logon(t *testing.T, ws *websocket.Conn, acct string) {
+	t.Helper()
+	signer := s.signer(t, accesspg.CreateRequest{Role: access.RoleTrader, Account: acct})
+	got := ok[wsapi.LogonResult](t, call(t, ws, "logon", wsapi.MethodLogon, signed(t, signer, nil, time.Now())))
+	if got.Account != acct || got.APIKey != signer.APIKey || got.Role != "trader" {
+		t.Fatalf("logon answered %+v", got)
 	}
 }
 
@@ -309,28 +353,6 @@ func TestExchangeInfoAndPing(t *testing.T) {
 	}
 }
 
-func TestNotLoggedOn(t *testing.T) {
-	s := start(t, newEngine(t))
-	ws := s.dial(t, nil)
-	fails(t, call(t, ws, 1, wsapi.MethodPlace, sell("c-1", "43000000", "0.3")), http.StatusUnauthorized, apperr.NotLoggedOn)
-	fails(t, call(t, ws, 2, wsapi.MethodCancel, wsapi.CancelParams{Symbol: "BTCKZT", OrderID: 1}), http.StatusUnauthorized, apperr.NotLoggedOn)
-	// A failed logon leaves the session logged off.
-	fails(t, call(t, ws, 3, wsapi.MethodLogon, wsapi.LogonParams{Account: "Not Valid"}), http.StatusBadRequest, apperr.InvalidParameter)
-	fails(t, call(t, ws, 4, wsapi.MethodPlace, sell("c-1", "43000000", "0.3")), http.StatusUnauthorized, apperr.NotLoggedOn)
-}
-
-func TestLogonInvalid(t *testing.T) {
-	s := start(t, newEngine(t))
-	ws := s.dial(t, nil)
-	for i, acct := range []string{"", "Upper", "-dash-first", "has space", "ünïcode", strings.Repeat("a", 65)} {
-		fails(t, call(t, ws, i, wsapi.MethodLogon, wsapi.LogonParams{Account: acct}), http.StatusBadRequest, apperr.InvalidParameter)
-	}
-	fails(t, call(t, ws, 10, wsapi.MethodLogon, nil), http.StatusBadRequest, apperr.InvalidParameter)
-	fails(t, call(t, ws, 11, wsapi.MethodLogon, []string{"miner-1"}), http.StatusBadRequest, apperr.MalformedJSON)
-	fails(t, call(t, ws, 12, wsapi.MethodLogon, map[string]int{"account": 1}), http.StatusBadRequest, apperr.MalformedJSON)
-	logon(t, ws, strings.Repeat("a", 64))
-}
-
 func TestUnknownMethod(t *testing.T) {
 	s := start(t, newEngine(t))
 	ws := s.dial(t, nil)
@@ -365,7 +387,8 @@ func TestMalformedJSON(t *testing.T) {
 		fails(t, r, http.StatusBadRequest, apperr.MalformedJSON)
 	}
 	// Malformed params keep the request's id.
-	r := call(t, ws, 5, wsapi.MethodLogon, "miner-1")
+	s.logon(t, ws, "miner-1")
+	r := call(t, ws, 5, wsapi.MethodPlace, "miner-1")
 	fails(t, r, http.StatusBadRequest, apperr.MalformedJSON)
 	// The connection is still usable.
 	ok[map[string]any](t, call(t, ws, 6, wsapi.MethodPing, nil))
@@ -379,8 +402,8 @@ func TestPlaceFillsAcrossConnections(t *testing.T) {
 	eng.trader(t, "buyer")
 	s := start(t, eng)
 	sws, bws := s.dial(t, nil), s.dial(t, nil)
-	logon(t, sws, "seller")
-	logon(t, bws, "buyer")
+	s.logon(t, sws, "seller")
+	s.logon(t, bws, "buyer")
 
 	maker := ok[order](t, call(t, sws, 1, wsapi.MethodPlace, sell("s-1", "43000000", "0.3")))
 	if maker.Status != "NEW" || maker.OrderID == 0 || maker.ClientOrderID != "s-1" || maker.Side != "SELL" ||
@@ -437,7 +460,7 @@ func TestCancelByClientOrderID(t *testing.T) {
 	eng.trader(t, "other")
 	s := start(t, eng)
 	ws := s.dial(t, nil)
-	logon(t, ws, "maker-1")
+	s.logon(t, ws, "maker-1")
 	placed := ok[order](t, call(t, ws, 1, wsapi.MethodPlace, sell("rest-1", "45000000", "0.25")))
 	if placed.Status != "NEW" {
 		t.Fatalf("placed %+v", placed)
@@ -445,7 +468,7 @@ func TestCancelByClientOrderID(t *testing.T) {
 
 	// Another account cannot cancel it, even knowing the client order ID.
 	ows := s.dial(t, nil)
-	logon(t, ows, "other")
+	s.logon(t, ows, "other")
 	fails(t, call(t, ows, 1, wsapi.MethodCancel, wsapi.CancelParams{Symbol: "BTCKZT", OrigClientOrderID: "rest-1"}),
 		http.StatusNotFound, apperr.UnknownOrder)
 
@@ -465,7 +488,7 @@ func TestConcurrentRequestsOneConnection(t *testing.T) {
 	eng.trader(t, "busy")
 	s := start(t, eng)
 	ws := s.dial(t, nil)
-	logon(t, ws, "busy")
+	s.logon(t, ws, "busy")
 
 	const writers, each = 8, 25 // 200 requests, far more than MaxInFlight
 	type sent struct{ method, cid string }
@@ -577,7 +600,7 @@ func TestMessageTooBig(t *testing.T) {
 func TestSlowConsumer(t *testing.T) {
 	s := start(t, &instant{})
 	ws := s.dial(t, nil)
-	logon(t, ws, "slow")
+	s.logon(t, ws, "slow")
 
 	// Send without reading. The gateway writes responses until the socket
 	// buffers are full, then queues OutboundQueue more, and then gives up on
@@ -724,7 +747,7 @@ func TestShutdown(t *testing.T) {
 	eng.trader(t, "trader")
 	s := start(t, eng)
 	idle, busy := s.dial(t, nil), s.dial(t, nil)
-	logon(t, busy, "trader")
+	s.logon(t, busy, "trader")
 	ok[order](t, call(t, busy, 1, wsapi.MethodPlace, sell("sd-1", "45000000", "0.1")))
 	eventually(t, "two connections", func() bool { return s.metric(t, "satu_ws_connections") == 2 })
 
@@ -737,4 +760,117 @@ func TestShutdown(t *testing.T) {
 	late := s.dial(t, nil)
 	wantClose(t, readClose(t, late), websocket.CloseGoingAway)
 	eventually(t, "the late connection to be dropped", func() bool { return s.metric(t, "satu_ws_connections") == 0 })
+}
+
+// counting counts the commands that reach the engine.
+type counting struct {
+	wsgateway.Engine
+	n atomic.Int64
+}
+
+func (c *counting) Do(ctx context.Context, cmd matching.Command) ([]matching.Event, error) {
+	c.n.Add(1)
+	return c.Engine.Do(ctx, cmd)
+}
+
+// TestSignedRequests: session.logon and single requests are signed with a
+// key that acts for the account; every way of getting that wrong is
+// refused with its code, leaves the session as it was and sends nothing to
+// the engine.
+func TestSignedRequests(t *testing.T) {
+	eng := newEngine(t)
+	for _, a := range []string{"alice", "qaz-1", "qaz-2"} {
+		eng.trader(t, a)
+	}
+	counted := &counting{Engine: eng}
+	s := start(t, counted)
+	if _, err := s.db.Exec(context.Background(), `
+		INSERT INTO miners (id, name, bin, entity_kind) VALUES ('qaz', 'Qaz Miner LLP', '230140000001', 'legal_entity');
+		INSERT INTO miner_accounts (account, miner_id) VALUES ('qaz-1', 'qaz'), ('qaz-2', 'qaz');`); err != nil {
+		t.Fatal(err)
+	}
+	alice := s.signer(t, accesspg.CreateRequest{Role: access.RoleTrader, Account: "alice"})
+	miner := s.signer(t, accesspg.CreateRequest{Role: access.RoleMiner, Miner: "qaz"})
+	revoked := s.signer(t, accesspg.CreateRequest{Role: access.RoleTrader, Account: "alice"})
+	if err := s.keys.Revoke(context.Background(), revoked.APIKey, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	bearer, err := s.keys.Create(context.Background(), accesspg.CreateRequest{Role: access.RoleTrader, Account: "alice", Label: "REST"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	unknown := alice
+	unknown.APIKey = "00000000000000ff"
+	asBearer := alice
+	asBearer.APIKey = bearer.ID
+	now := time.Now()
+	edit := func(b json.RawMessage, name string, v any) json.RawMessage {
+		var m map[string]any
+		_ = json.Unmarshal(b, &m)
+		m[name] = v
+		out, _ := json.Marshal(m)
+		return out
+	}
+	ws := s.dial(t, nil)
+	before := counted.n.Load()
+	for i, c := range []struct {
+		name   string
+		method string
+		params any
+		status int
+		code   apperr.Code
+	}{
+		{"ErrUnsignedLogon", wsapi.MethodLogon, wsapi.LogonParams{Account: "alice"}, 401, apperr.Unauthenticated},
+		{"ErrUnsignedPlace", wsapi.MethodPlace, sell("x-1", "43000000", "0.1"), 401, apperr.NotLoggedOn},
+		{"ErrUnknownKey", wsapi.MethodLogon, signed(t, unknown, nil, now), 401, apperr.Unauthenticated},
+		{"ErrRevokedKey", wsapi.MethodLogon, signed(t, revoked, nil, now), 401, apperr.Unauthenticated},
+		{"ErrBearerKey", wsapi.MethodLogon, signed(t, asBearer, nil, now), 401, apperr.Unauthenticated},
+		{"ErrEditedAfterSigning", wsapi.MethodLogon, edit(signed(t, miner, wsapi.LogonParams{Account: "qaz-1"}, now), "account", "qaz-2"), 401, apperr.BadSignature},
+		{"ErrOtherKeysSignature", wsapi.MethodLogon, edit(signed(t, alice, nil, now), "apiKey", miner.APIKey), 401, apperr.BadSignature},
+		{"ErrStale", wsapi.MethodLogon, signed(t, alice, nil, now.Add(-6*time.Second)), 400, apperr.StaleRequest},
+		{"ErrFromTheFuture", wsapi.MethodLogon, signed(t, alice, nil, now.Add(3*time.Second)), 400, apperr.StaleRequest},
+		{"ErrAnotherAccount", wsapi.MethodLogon, signed(t, alice, wsapi.LogonParams{Account: "qaz-1"}, now), 403, apperr.NotPermitted},
+		{"ErrWhichAccount", wsapi.MethodLogon, signed(t, miner, nil, now), 400, apperr.InvalidParameter},
+		{"ErrSignedPlaceWhichAccount", wsapi.MethodPlace, signed(t, miner, sell("x-2", "43000000", "0.1"), now), 400, apperr.InvalidParameter},
+		{"ErrExtraField", wsapi.MethodLogon, signed(t, alice, map[string]string{"account": "alice", "role": "operator"}, now), 400, apperr.MalformedJSON},
+		{"ErrNestedParam", wsapi.MethodLogon, edit(signed(t, alice, nil, now), "account", map[string]string{"a": "b"}), 400, apperr.InvalidParameter},
+		{"ErrStillLoggedOff", wsapi.MethodCancel, wsapi.CancelParams{Symbol: "BTCKZT", OrderID: 1}, 401, apperr.NotLoggedOn},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			fails(t, call(t, ws, i, c.method, c.params), c.status, c.code)
+		})
+	}
+	if n := counted.n.Load() - before; n != 0 {
+		t.Fatalf("%d refused requests reached the engine", n)
+	}
+
+	// A signed request acts for its key's one account, for itself alone.
+	one := ok[order](t, call(t, ws, "signed-place", wsapi.MethodPlace, signed(t, alice, sell("a-1", "45000000", "0.1"), time.Now())))
+	if one.Status != "NEW" || one.ClientOrderID != "a-1" {
+		t.Fatalf("signed order %+v", one)
+	}
+	fails(t, call(t, ws, "after", wsapi.MethodPlace, sell("a-2", "45000000", "0.1")), 401, apperr.NotLoggedOn)
+
+	// The same signed logon works once, on any connection.
+	logonAs := signed(t, miner, wsapi.LogonParams{Account: "qaz-2"}, time.Now())
+	got := ok[wsapi.LogonResult](t, call(t, ws, "logon", wsapi.MethodLogon, logonAs))
+	if got.Account != "qaz-2" || got.Role != "miner" || got.APIKey != miner.APIKey || got.AuthorizedSince == 0 {
+		t.Fatalf("logon %+v", got)
+	}
+	other := s.dial(t, nil)
+	fails(t, call(t, other, "again", wsapi.MethodLogon, logonAs), 409, apperr.Replayed)
+	fails(t, call(t, ws, "again", wsapi.MethodLogon, logonAs), 409, apperr.Replayed)
+	// A failed logon keeps the session: the orders are qaz-2's.
+	fails(t, call(t, ws, "bad", wsapi.MethodLogon, signed(t, alice, nil, time.Now().Add(-time.Minute))), 400, apperr.StaleRequest)
+	placed := ok[order](t, call(t, ws, "miner-place", wsapi.MethodPlace, sell("q-1", "46000000", "0.1")))
+	if placed.Status != "NEW" {
+		t.Fatalf("miner's order %+v", placed)
+	}
+	// The order is qaz-2's: qaz-1 cannot cancel it; qaz-2 can.
+	q1 := s.dial(t, nil)
+	ok[wsapi.LogonResult](t, call(t, q1, "l", wsapi.MethodLogon, signed(t, miner, wsapi.LogonParams{Account: "qaz-1"}, time.Now())))
+	fails(t, call(t, q1, "c", wsapi.MethodCancel, wsapi.CancelParams{Symbol: "BTCKZT", OrderID: placed.OrderID}), 404, apperr.UnknownOrder)
+	if c := ok[order](t, call(t, ws, "c", wsapi.MethodCancel, wsapi.CancelParams{Symbol: "BTCKZT", OrderID: placed.OrderID})); c.Status != "CANCELED" {
+		t.Fatalf("cancel %+v", c)
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/satu-exchange/satu/internal/access"
 	"github.com/satu-exchange/satu/internal/demo"
 	"github.com/satu-exchange/satu/matching"
 	"github.com/satu-exchange/satu/matching/redisbus"
@@ -102,6 +103,14 @@ func TestEngineKilledMidStream(t *testing.T) {
 			}
 		}
 	}
+	signers := make([]access.Signer, clients)
+	for i := range clients {
+		a := fmt.Sprintf("k%d", i)
+		var err error
+		if signers[i], err = c.NewSigner(ctx, demo.KeyRequest{Role: "trader", Account: a, Label: "chaos " + a}); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	type ack struct {
 		account, clientID string
@@ -121,7 +130,7 @@ func TestEngineKilledMidStream(t *testing.T) {
 				return
 			}
 			defer conn.Close()
-			if err := conn.Logon(ctx, a); err != nil {
+			if _, err := conn.Logon(ctx, signers[i], ""); err != nil {
 				t.Error(err)
 				return
 			}
