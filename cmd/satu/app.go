@@ -22,15 +22,18 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/satu-exchange/satu/compliance"
 	compliancepg "github.com/satu-exchange/satu/compliance/postgres"
 	"github.com/satu-exchange/satu/internal/access"
 	accesspg "github.com/satu-exchange/satu/internal/access/postgres"
 	"github.com/satu-exchange/satu/internal/httpapi"
 	"github.com/satu-exchange/satu/matching"
 	"github.com/satu-exchange/satu/matching/redisbus"
+	"github.com/satu-exchange/satu/matching/wsapi"
 	"github.com/satu-exchange/satu/matching/wsgateway"
 	"github.com/satu-exchange/satu/migrations"
 	"github.com/satu-exchange/satu/settlement"
+	settlementpg "github.com/satu-exchange/satu/settlement/postgres"
 )
 
 // App is one running Satu process: engine, settlement writer, gateway and
@@ -122,7 +125,7 @@ func (a *App) Start(ctx context.Context) error {
 	consumer := newConsumer(c.Shard, a.rdb, ledger, a.Log.Named("settlement"), metrics)
 	a.keys = accesspg.NewKeyStore(db)
 	a.gateway = wsgateway.New(client, wsgateway.Auth{Keys: a.keys, Replays: redisbus.NewReplays(a.rdb)},
-		symbols, splitList(c.AllowedOrigins), a.Log.Named("ws"), metrics)
+		gatewayReads(a.rdb, keys, registry, ledger), symbols, splitList(c.AllowedOrigins), a.Log.Named("ws"), metrics)
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.cancel = cancel
@@ -354,5 +357,24 @@ func checkpointLoop(ctx context.Context, registry *compliancepg.Store, signer no
 		if _, err := registry.Checkpoint(ctx, signer); err != nil && ctx.Err() == nil {
 			log.Warn("checkpoint failed", zap.Error(err))
 		}
+	}
+}
+
+// gatewayReads wires the websocket gateway's read paths: the Redis order
+// book, the engine's balances as settled, a miner's obligations.
+func gatewayReads(rdb redis.UniversalClient, keys redisbus.Keys, registry *compliancepg.Store, ledger *settlementpg.Store) wsgateway.Reads {
+	return wsgateway.Reads{
+		Book: redisbus.Book{RDB: rdb, Keys: keys},
+		Balances: func(ctx context.Context, account string) (uint64, []wsapi.Balance, error) {
+			seq, bs, err := ledger.EngineBalances(ctx, keys.Shard, account)
+			out := make([]wsapi.Balance, len(bs))
+			for i, b := range bs {
+				out[i] = wsapi.Balance(b)
+			}
+			return seq, out, err
+		},
+		Obligations: func(ctx context.Context, miner string) ([]compliance.ObligationView, error) {
+			return registry.Obligations(ctx, compliancepg.ObligationFilter{Miner: miner})
+		},
 	}
 }

@@ -20,6 +20,13 @@ const (
 	MethodLogon        = "session.logon"
 	MethodPlace        = "order.place"
 	MethodCancel       = "order.cancel"
+	MethodAmend        = "order.amend"
+	MethodOrderStatus  = "order.status"
+	MethodCancelAll    = "openOrders.cancelAll"
+	MethodOpenOrders   = "openOrders.status"
+	MethodAccount      = "account.status"
+	MethodDepth        = "depth"
+	MethodObligations  = "obligations.status"
 	MethodExchangeInfo = "exchangeInfo"
 	MethodPing         = "ping"
 )
@@ -99,6 +106,52 @@ type CancelParams struct {
 	OrigClientOrderID string `json:"origClientOrderId,omitempty"`
 }
 
+// AmendParams are order.amend's parameters: the order (one of the two
+// IDs) and its new price and/or new total quantity. Lowering the quantity
+// keeps the order's time priority; a new price or a larger quantity
+// re-queues it (and it may trade).
+type AmendParams struct {
+	Symbol            string `json:"symbol"`
+	OrderID           uint64 `json:"orderId,omitempty"`
+	OrigClientOrderID string `json:"origClientOrderId,omitempty"`
+	NewPrice          string `json:"newPrice,omitempty"`
+	NewQty            string `json:"newQty,omitempty"`
+}
+
+// SymbolParams name a symbol: openOrders.cancelAll (required) and
+// openOrders.status (optional: all symbols when empty).
+type SymbolParams struct {
+	Symbol string `json:"symbol,omitempty"`
+}
+
+// DepthParams are depth's parameters; Limit 1–5000 levels per side
+// (default 100).
+type DepthParams struct {
+	Symbol string `json:"symbol"`
+	Limit  int    `json:"limit,omitempty"`
+}
+
+// Balance is one asset of account.status: free and held in whole units.
+type Balance struct {
+	Asset string `json:"asset"`
+	Free  string `json:"free"`
+	Held  string `json:"held"`
+}
+
+// AccountResult answers account.status: the engine's free and held
+// balances as of the settled sequence UpdateID.
+type AccountResult struct {
+	Account  string    `json:"account"`
+	UpdateID uint64    `json:"updateId"`
+	Balances []Balance `json:"balances"`
+}
+
+// OpenOrdersResult answers openOrders.status.
+type OpenOrdersResult struct {
+	LastUpdateID uint64        `json:"lastUpdateId"`
+	Orders       []OrderResult `json:"orders"`
+}
+
 // Fill is one execution of an order.
 type Fill struct {
 	TradeID  string `json:"tradeId"`
@@ -121,6 +174,8 @@ type OrderResult struct {
 	QuoteQty      string `json:"cummulativeQuoteQty,omitempty"`
 	Status        string `json:"status"`
 	Mandatory     bool   `json:"mandatory,omitempty"`
+	// KeepsPriority: an amend that kept the order's place in the queue.
+	KeepsPriority bool   `json:"keepsPriority,omitempty"`
 	Fills         []Fill `json:"fills,omitempty"`
 	// Duplicate: the client order ID was used before; this is that order,
 	// and nothing changed.
@@ -267,9 +322,12 @@ func OrderFromEvents(evs []matching.Event, symbols map[string]matching.Symbol) (
 			return OrderResult{}, matching.Rejection(evs)
 		case matching.EvDuplicate:
 			return OrderResult{Symbol: ev.Symbol, OrderID: ev.OrderID, ClientOrderID: ev.ClientID, Status: "DUPLICATE", Duplicate: true}, nil
-		case matching.EvOrderAccepted, matching.EvOrderDone:
+		case matching.EvOrderAccepted, matching.EvOrderDone, matching.EvOrderAmended:
 			if r.OrderID != 0 && ev.OrderID != r.OrderID {
 				continue // a maker's order finished by this taker
+			}
+			if ev.Kind == matching.EvOrderAmended {
+				r.KeepsPriority = ev.KeepsPriority
 			}
 			s = symbols[ev.Symbol]
 			r.Symbol, r.OrderID, r.ClientOrderID, r.Mandatory = ev.Symbol, ev.OrderID, ev.ClientID, ev.Purpose == matching.PurposeMandatory
@@ -358,4 +416,50 @@ func OpenOrder(o matching.OrderView, s matching.Symbol) OrderResult {
 		Price: money.Format(o.Price, s.QuoteScale), OrigQty: money.Format(o.Quantity, s.BaseScale),
 		ExecutedQty: money.Format(o.Quantity-o.Remaining, s.BaseScale), Status: status,
 		Mandatory: o.Purpose == matching.PurposeMandatory}
+}
+
+// AmendCommand turns amend parameters into an engine command for account.
+func AmendCommand(account string, p AmendParams, symbols map[string]matching.Symbol) (matching.Command, error) {
+	s, ok := symbols[p.Symbol]
+	if !ok {
+		return matching.Command{}, apperr.New(apperr.UnknownSymbol, "unknown symbol %q", p.Symbol)
+	}
+	if p.OrderID == 0 && p.OrigClientOrderID == "" {
+		return matching.Command{}, apperr.New(apperr.InvalidParameter, "orderId or origClientOrderId is required")
+	}
+	if p.NewPrice == "" && p.NewQty == "" {
+		return matching.Command{}, apperr.New(apperr.InvalidParameter, "newPrice or newQty is required")
+	}
+	c := matching.Command{Kind: matching.CmdAmendOrder, Account: account, Symbol: p.Symbol, OrderID: p.OrderID, ClientID: p.OrigClientOrderID}
+	var err error
+	if p.NewPrice != "" {
+		if c.Price, err = money.Parse(p.NewPrice, s.QuoteScale); err != nil {
+			return matching.Command{}, asPrice(err)
+		}
+	}
+	if p.NewQty != "" {
+		if c.Quantity, err = money.Parse(p.NewQty, s.BaseScale); err != nil {
+			return matching.Command{}, err
+		}
+	}
+	return c, nil
+}
+
+// CancelledFromEvents lists the orders a cancel-all cancelled.
+func CancelledFromEvents(evs []matching.Event, symbols map[string]matching.Symbol) ([]OrderResult, error) {
+	if err := matching.Rejection(evs); err != nil {
+		return nil, err
+	}
+	out := []OrderResult{}
+	for _, ev := range evs {
+		if ev.Timer || ev.Kind != matching.EvOrderDone || ev.Status != matching.StatusCanceled {
+			continue
+		}
+		s := symbols[ev.Symbol]
+		out = append(out, OrderResult{Symbol: ev.Symbol, OrderID: ev.OrderID, ClientOrderID: ev.ClientID, Side: wireSide(ev.Side),
+			Price: money.Format(ev.Price, s.QuoteScale), OrigQty: money.Format(ev.Quantity, s.BaseScale),
+			ExecutedQty: money.Format(ev.Filled, s.BaseScale), Status: wireStatus(ev.Status),
+			Mandatory: ev.Purpose == matching.PurposeMandatory})
+	}
+	return out, nil
 }

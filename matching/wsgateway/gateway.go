@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/satu-exchange/satu/compliance"
 	"github.com/satu-exchange/satu/internal/access"
 	"github.com/satu-exchange/satu/internal/apperr"
 	"github.com/satu-exchange/satu/matching"
@@ -64,6 +65,21 @@ type Auth struct {
 	Now func() time.Time
 }
 
+// Reads are the read paths the gateway answers from; a nil field answers
+// UNAVAILABLE.
+type Reads struct {
+	// Book is the shard's Redis order book (redisbus.Book).
+	Book interface {
+		Depth(ctx context.Context, symbol string, limit int) (seq uint64, bids, asks []matching.Level, err error)
+		OpenOrders(ctx context.Context, account string) (seq uint64, orders []matching.OrderView, err error)
+	}
+	// Balances returns an account's free and held balances as the engine
+	// reported them, as of the settled sequence seq.
+	Balances func(ctx context.Context, account string) (seq uint64, balances []wsapi.Balance, err error)
+	// Obligations returns a miner's obligations and their progress.
+	Obligations func(ctx context.Context, miner string) ([]compliance.ObligationView, error)
+}
+
 // session is who a connection or a signed request acts as.
 type session struct {
 	principal access.Principal
@@ -75,6 +91,7 @@ type session struct {
 type Gateway struct {
 	engine   Engine
 	auth     Auth
+	reads    Reads
 	symbols  map[string]matching.Symbol
 	list     []matching.Symbol
 	log      *zap.Logger
@@ -91,11 +108,11 @@ type Gateway struct {
 // New returns a gateway. allowedOrigins lists the browser origins allowed to
 // connect ("*" allows any); requests without an Origin header (non-browser
 // clients) are always allowed.
-func New(engine Engine, auth Auth, symbols []matching.Symbol, allowedOrigins []string, log *zap.Logger, reg prometheus.Registerer) *Gateway {
+func New(engine Engine, auth Auth, reads Reads, symbols []matching.Symbol, allowedOrigins []string, log *zap.Logger, reg prometheus.Registerer) *Gateway {
 	if auth.Now == nil {
 		auth.Now = time.Now
 	}
-	g := &Gateway{engine: engine, auth: auth, symbols: map[string]matching.Symbol{}, list: symbols, log: log, conns: map[*conn]struct{}{},
+	g := &Gateway{engine: engine, auth: auth, reads: reads, symbols: map[string]matching.Symbol{}, list: symbols, log: log, conns: map[*conn]struct{}{},
 		slow:    prometheus.NewCounter(prometheus.CounterOpts{Name: "satu_ws_slow_consumers_total", Help: "Connections closed because they did not read their messages."}),
 		clients: prometheus.NewGauge(prometheus.GaugeOpts{Name: "satu_ws_connections", Help: "Open websocket connections."}),
 	}
@@ -349,6 +366,101 @@ func (c *conn) dispatch(ctx context.Context, req wsapi.Request, signed *session)
 		}
 		return c.order(ctx, matching.Command{Kind: matching.CmdCancelOrder, Account: account, Symbol: p.Symbol,
 			OrderID: p.OrderID, ClientID: p.OrigClientOrderID})
+	case wsapi.MethodAmend:
+		account, err := c.trader(signed)
+		if err != nil {
+			return nil, err
+		}
+		var p wsapi.AmendParams
+		if err := wsapi.Decode(req.Params, &p); err != nil {
+			return nil, err
+		}
+		cmd, err := wsapi.AmendCommand(account, p, c.g.symbols)
+		if err != nil {
+			return nil, err
+		}
+		return c.order(ctx, cmd)
+	case wsapi.MethodCancelAll:
+		account, err := c.trader(signed)
+		if err != nil {
+			return nil, err
+		}
+		var p wsapi.SymbolParams
+		if err := wsapi.Decode(req.Params, &p); err != nil {
+			return nil, err
+		}
+		if _, ok := c.g.symbols[p.Symbol]; !ok {
+			return nil, apperr.New(apperr.UnknownSymbol, "unknown symbol %q", p.Symbol)
+		}
+		evs, err := c.do(ctx, matching.Command{Kind: matching.CmdCancelAll, Account: account, Symbol: p.Symbol})
+		if err != nil {
+			return nil, err
+		}
+		return wsapi.CancelledFromEvents(evs, c.g.symbols)
+	case wsapi.MethodOpenOrders, wsapi.MethodOrderStatus:
+		account, err := c.trader(signed)
+		if err != nil {
+			return nil, err
+		}
+		return c.openOrders(ctx, req, account)
+	case wsapi.MethodAccount:
+		account, err := c.trader(signed)
+		if err != nil {
+			return nil, err
+		}
+		if err := wsapi.Decode(req.Params, &struct{}{}); err != nil {
+			return nil, err
+		}
+		if c.g.reads.Balances == nil {
+			return nil, apperr.New(apperr.Unavailable, "balances are not served by this gateway")
+		}
+		seq, bs, err := c.g.reads.Balances(ctx, account)
+		if err != nil {
+			return nil, err
+		}
+		return wsapi.AccountResult{Account: account, UpdateID: seq, Balances: bs}, nil
+	case wsapi.MethodDepth:
+		var p wsapi.DepthParams
+		if err := wsapi.Decode(req.Params, &p); err != nil {
+			return nil, err
+		}
+		sym, ok := c.g.symbols[p.Symbol]
+		if !ok {
+			return nil, apperr.New(apperr.UnknownSymbol, "unknown symbol %q", p.Symbol)
+		}
+		if p.Limit == 0 {
+			p.Limit = 100
+		}
+		if p.Limit < 1 || p.Limit > 5000 {
+			return nil, apperr.New(apperr.InvalidParameter, "limit must be from 1 to 5000")
+		}
+		if c.g.reads.Book == nil {
+			return nil, apperr.New(apperr.Unavailable, "the order book is not served by this gateway")
+		}
+		seq, bids, asks, err := c.g.reads.Book.Depth(ctx, sym.Name, p.Limit)
+		if err != nil {
+			return nil, err
+		}
+		return wsapi.Depth(sym, seq, bids, asks), nil
+	case wsapi.MethodObligations:
+		s, err := c.acting(signed)
+		if err != nil {
+			return nil, err
+		}
+		if err := wsapi.Decode(req.Params, &struct{}{}); err != nil {
+			return nil, err
+		}
+		if s.principal.Miner == "" {
+			return nil, apperr.New(apperr.NotPermitted, "only a miner's key has obligations")
+		}
+		if c.g.reads.Obligations == nil {
+			return nil, apperr.New(apperr.Unavailable, "obligations are not served by this gateway")
+		}
+		obs, err := c.g.reads.Obligations(ctx, s.principal.Miner)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"miner": s.principal.Miner, "obligations": obs}, nil
 	}
 	return nil, apperr.New(apperr.UnknownMethod, "unknown method %q", req.Method)
 }
@@ -408,18 +520,28 @@ func (c *conn) logon(req wsapi.Request, signed *session) (any, error) {
 		AuthorizedSince: s.since.UnixMilli(), ServerTime: c.g.auth.Now().UnixMilli()}, nil
 }
 
-// trader returns the account a trading request acts for: the signed
-// request's key's (when it acts for one account) or the session's.
-func (c *conn) trader(signed *session) (string, error) {
-	s := signed
-	if s == nil {
-		c.mu.Lock()
-		s = c.session
-		c.mu.Unlock()
+// acting returns who a request acts as: the signed request's key, or the
+// session's.
+func (c *conn) acting(signed *session) (*session, error) {
+	if signed != nil {
+		return signed, nil
 	}
+	c.mu.Lock()
+	s := c.session
+	c.mu.Unlock()
+	if s == nil {
+		return nil, apperr.New(apperr.NotLoggedOn, "sign the request or call session.logon first")
+	}
+	return s, nil
+}
+
+// trader returns the account a request acts for: the signed request's
+// key's (when it acts for one account) or the session's.
+func (c *conn) trader(signed *session) (string, error) {
+	s, err := c.acting(signed)
 	switch {
-	case s == nil:
-		return "", apperr.New(apperr.NotLoggedOn, "sign the request or call session.logon first")
+	case err != nil:
+		return "", err
 	case len(s.principal.Accounts) == 0:
 		return "", apperr.New(apperr.NotPermitted, "a %s key trades for no account", s.principal.Role)
 	case s.account == "":
@@ -428,12 +550,64 @@ func (c *conn) trader(signed *session) (string, error) {
 	return s.account, nil
 }
 
-func (c *conn) order(ctx context.Context, cmd matching.Command) (any, error) {
+// do submits a command and waits for its events.
+func (c *conn) do(ctx context.Context, cmd matching.Command) ([]matching.Event, error) {
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
-	evs, err := c.g.engine.Do(ctx, cmd)
+	return c.g.engine.Do(ctx, cmd)
+}
+
+func (c *conn) order(ctx context.Context, cmd matching.Command) (any, error) {
+	evs, err := c.do(ctx, cmd)
 	if err != nil {
 		return nil, err
 	}
 	return wsapi.OrderFromEvents(evs, c.g.symbols)
+}
+
+// openOrders answers openOrders.status (the account's open orders,
+// optionally of one symbol) and order.status (one open order by either
+// ID) from the Redis order book.
+func (c *conn) openOrders(ctx context.Context, req wsapi.Request, account string) (any, error) {
+	var p wsapi.CancelParams // order.status names an order as a cancel does
+	if req.Method == wsapi.MethodOpenOrders {
+		var sp wsapi.SymbolParams
+		if err := wsapi.Decode(req.Params, &sp); err != nil {
+			return nil, err
+		}
+		p.Symbol = sp.Symbol
+	} else {
+		if err := wsapi.Decode(req.Params, &p); err != nil {
+			return nil, err
+		}
+		if p.OrderID == 0 && p.OrigClientOrderID == "" {
+			return nil, apperr.New(apperr.InvalidParameter, "orderId or origClientOrderId is required")
+		}
+	}
+	if _, ok := c.g.symbols[p.Symbol]; !ok && (p.Symbol != "" || req.Method == wsapi.MethodOrderStatus) {
+		return nil, apperr.New(apperr.UnknownSymbol, "unknown symbol %q", p.Symbol)
+	}
+	if c.g.reads.Book == nil {
+		return nil, apperr.New(apperr.Unavailable, "the order book is not served by this gateway")
+	}
+	seq, orders, err := c.g.reads.Book.OpenOrders(ctx, account)
+	if err != nil {
+		return nil, err
+	}
+	out := wsapi.OpenOrdersResult{LastUpdateID: seq, Orders: []wsapi.OrderResult{}}
+	for _, o := range orders {
+		if p.Symbol != "" && o.Symbol != p.Symbol {
+			continue
+		}
+		r := wsapi.OpenOrder(o, c.g.symbols[o.Symbol])
+		if req.Method == wsapi.MethodOrderStatus && (o.ID == p.OrderID || p.OrderID == 0 && o.ClientID == p.OrigClientOrderID) {
+			return r, nil
+		}
+		out.Orders = append(out.Orders, r)
+	}
+	if req.Method == wsapi.MethodOrderStatus {
+		return nil, apperr.New(apperr.UnknownOrder, "no open order %d%s of this account in %s (finished orders are in the account's fills)",
+			p.OrderID, p.OrigClientOrderID, p.Symbol)
+	}
+	return out, nil
 }

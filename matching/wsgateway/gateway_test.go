@@ -118,7 +118,7 @@ func start(t *testing.T, eng wsgateway.Engine, origins ...string) *server {
 	db := testenv.PG(t)
 	keys := accesspg.NewKeyStore(db)
 	rdb, _ := testenv.Redis(t)
-	gw := wsgateway.New(eng, wsgateway.Auth{Keys: keys, Replays: redisbus.NewReplays(rdb)}, matching.DefaultSymbols(), origins, zap.New(core), reg)
+	gw := wsgateway.New(eng, wsgateway.Auth{Keys: keys, Replays: redisbus.NewReplays(rdb)}, wsgateway.Reads{}, matching.DefaultSymbols(), origins, zap.New(core), reg)
 	srv := httptest.NewServer(gw)
 	t.Cleanup(func() {
 		gw.Shutdown()
@@ -356,9 +356,9 @@ func TestExchangeInfoAndPing(t *testing.T) {
 func TestUnknownMethod(t *testing.T) {
 	s := start(t, newEngine(t))
 	ws := s.dial(t, nil)
-	r := call(t, ws, 42, "order.amend", nil)
+	r := call(t, ws, 42, "order.teleport", nil)
 	fails(t, r, http.StatusBadRequest, apperr.UnknownMethod)
-	if string(r.ID) != "42" || !strings.Contains(r.Error.Message, "order.amend") {
+	if string(r.ID) != "42" || !strings.Contains(r.Error.Message, "order.teleport") {
 		t.Fatalf("id %s, message %q", r.ID, r.Error.Message)
 	}
 	fails(t, call(t, ws, "x", "", nil), http.StatusBadRequest, apperr.UnknownMethod)

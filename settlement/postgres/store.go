@@ -423,3 +423,38 @@ func (s *Store) Balances(ctx context.Context, account string) ([]Balance, error)
 	}
 	return out, nil
 }
+
+// EngineBalance is an account's free and held balance of one asset as the
+// engine reported it, in whole units.
+type EngineBalance struct {
+	Asset string `json:"asset"`
+	Free  string `json:"free"`
+	Held  string `json:"held"`
+}
+
+// EngineBalances returns an account's free and held balances on a shard as
+// of the shard's settled sequence (returned with them), by asset: the
+// engine's own view, written with each settled batch.
+func (s *Store) EngineBalances(ctx context.Context, shard, account string) (uint64, []EngineBalance, error) {
+	var seq int64
+	var out []EngineBalance
+	err := pgx.BeginTxFunc(ctx, s.db, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `SELECT coalesce((SELECT seq FROM settlement_positions WHERE shard = $1), 0)`, shard).Scan(&seq); err != nil {
+			return err
+		}
+		// Rounding to the asset's scale only fixes the spelling ("1" →
+		// "1.00000000"): the engine's amounts are whole minor units.
+		rows, err := tx.Query(ctx, `SELECT e.asset, round(e.free, a.scale)::text, round(e.held, a.scale)::text
+			FROM engine_balances e JOIN assets a ON a.code = e.asset
+			WHERE e.shard = $1 AND e.account = $2 ORDER BY e.asset`, shard, account)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, pgx.RowToStructByPos[EngineBalance])
+		return err
+	})
+	if err != nil {
+		return 0, nil, fmt.Errorf("settlement: engine balances: %w", err)
+	}
+	return uint64(seq), out, nil
+}
