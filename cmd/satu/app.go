@@ -132,6 +132,7 @@ func (a *App) Start(ctx context.Context) error {
 	a.errs = make(chan error, 4)
 	a.goRun("engine", func() error { return runner.Run(runCtx) })
 	a.goRun("event client", func() error { return client.Run(runCtx) })
+	a.goRun("stream hub", func() error { return a.gateway.Run(runCtx) })
 	if c.Settle {
 		a.goRun("settlement", func() error { return consumer.Run(runCtx) })
 	}
@@ -153,7 +154,7 @@ func (a *App) Start(ctx context.Context) error {
 		a.Log.Warn("no transparency-log key (SATU_LOG_KEY_FILE): the log is written but no checkpoint is signed")
 	}
 	api := &httpapi.Server{Engine: client, Registry: registry, Keys: a.keys, Proofs: registry, LogSigner: signer, Ledger: ledger, Book: redisbus.Book{RDB: a.rdb, Keys: keys},
-		Symbols: symbols, WebSocket: a.gateway,
+		Symbols: symbols, WebSocket: a.gateway, Streams: a.gateway.Streams(),
 		Now: time.Now, Log: a.Log.Named("http"), Audit: a.Audit, Metrics: metrics,
 		Ready: func(ctx context.Context) error {
 			if err := a.db.Ping(ctx); err != nil {
@@ -364,7 +365,8 @@ func checkpointLoop(ctx context.Context, registry *compliancepg.Store, signer no
 // book, the engine's balances as settled, a miner's obligations.
 func gatewayReads(rdb redis.UniversalClient, keys redisbus.Keys, registry *compliancepg.Store, ledger *settlementpg.Store) wsgateway.Reads {
 	return wsgateway.Reads{
-		Book: redisbus.Book{RDB: rdb, Keys: keys},
+		Book:   redisbus.Book{RDB: rdb, Keys: keys},
+		Events: redisbus.EventReader{RDB: rdb, Keys: keys},
 		Balances: func(ctx context.Context, account string) (uint64, []wsapi.Balance, error) {
 			seq, bs, err := ledger.EngineBalances(ctx, keys.Shard, account)
 			out := make([]wsapi.Balance, len(bs))

@@ -2,8 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/satu-exchange/satu/compliance"
 	"github.com/satu-exchange/satu/internal/apperr"
@@ -129,5 +134,168 @@ func TestWebsocketMethods(t *testing.T) {
 	if obs.Miner != "ws-miner" || len(obs.Obligations) != 1 || obs.Obligations[0].Required != "0.75000000" ||
 		obs.Obligations[0].Status != compliance.StatusOpen {
 		t.Fatalf("obligations.status %+v", obs)
+	}
+}
+
+// TestMarketDataStreams: a depth snapshot and the depth stream stitch
+// (U ≤ lastUpdateId+1 ≤ u, then U = previous u + 1) and rebuild the book
+// exactly; trades, best bid/offer and phase changes arrive; a signed
+// session's user data carries its executions and balances.
+func TestMarketDataStreams(t *testing.T) {
+	_, c := startApp(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for _, a := range []string{"md-1", "md-2"} {
+		must(t, c.Call(ctx, "POST", "/v1/operator/accounts", map[string]string{"account": a, "owner": a, "kind": "trader"}, nil))
+		must(t, c.Call(ctx, "POST", "/v1/operator/deposits", map[string]string{"account": a, "asset": "BTC", "amount": "5", "extRef": a + "-btc"}, nil))
+		must(t, c.Call(ctx, "POST", "/v1/operator/deposits", map[string]string{"account": a, "asset": "KZT", "amount": "500000000", "extRef": a + "-kzt"}, nil))
+	}
+	ws, err := wsclient.Dial(ctx, c.WSURL)
+	must(t, err)
+	defer ws.Close()
+	logon(ctx, t, c, ws, trader("md-1"))
+	other, err := wsclient.Dial(ctx, c.WSURL)
+	must(t, err)
+	defer other.Close()
+	logon(ctx, t, c, other, trader("md-2"))
+	place := func(w *wsclient.Client, cid, side, price, qty string) wsapi.OrderResult {
+		t.Helper()
+		r, err := w.Place(ctx, wsapi.PlaceParams{Symbol: "BTCKZT", Side: side, Type: "LIMIT", Price: price, Quantity: qty, NewClientOrderID: cid})
+		must(t, err)
+		return r
+	}
+	place(ws, "r-1", "SELL", "45000000", "0.5") // in the snapshot
+
+	var sub struct {
+		SubscriptionID int    `json:"subscriptionId"`
+		Account        string `json:"account"`
+	}
+	must(t, ws.Call(ctx, wsapi.MethodUserSubscribe, nil, &sub))
+	if sub.Account != "md-1" {
+		t.Fatalf("userDataStream.subscribe %+v", sub)
+	}
+	base := strings.Replace(c.WSURL, "/ws/api", "/ws/stream", 1)
+	for _, bad := range []string{"", "?streams=", "?streams=dogekzt@depth", "?streams=BTCKZT@depth", "?streams=btckzt@candles",
+		"?streams=btckzt" + strings.Repeat("/btckzt@trade", 64)} {
+		_, resp, err := websocket.DefaultDialer.DialContext(ctx, base+bad, nil)
+		if err == nil || resp == nil || resp.StatusCode != 400 {
+			t.Fatalf("streams %q: %v %v; want 400", bad, resp, err)
+		}
+		var e apperr.Error
+		if json.NewDecoder(resp.Body).Decode(&e) != nil || e.Code != apperr.InvalidParameter {
+			t.Fatalf("streams %q: error %+v", bad, e)
+		}
+		resp.Body.Close()
+	}
+	url := base + "?streams=btckzt@depth/btckzt@trade/btckzt@bookTicker/btckzt@phase"
+	stream, _, err := websocket.DefaultDialer.DialContext(ctx, url, nil)
+	must(t, err)
+	defer stream.Close()
+	// The stream delivers what happens after the subscription; a snapshot
+	// taken after subscribing stitches to it.
+	var snap wsapi.DepthResult
+	must(t, ws.Call(ctx, wsapi.MethodDepth, wsapi.DepthParams{Symbol: "BTCKZT"}, &snap))
+
+	place(ws, "r-2", "SELL", "45100000", "0.2")
+	place(ws, "r-3", "BUY", "44000000", "0.3")
+	place(other, "t-1", "BUY", "45000000", "0.1") // trades with r-1
+	must(t, c.Call(ctx, "POST", "/v1/operator/symbols/BTCKZT/halt", nil, nil))
+	must(t, c.Call(ctx, "POST", "/v1/operator/symbols/BTCKZT/resume", nil, nil))
+	var final wsapi.DepthResult
+	must(t, ws.Call(ctx, wsapi.MethodDepth, wsapi.DepthParams{Symbol: "BTCKZT"}, &final))
+
+	book := map[string]map[string]string{"b": {}, "a": {}}
+	for _, l := range snap.Bids {
+		book["b"][l[0]] = l[1]
+	}
+	for _, l := range snap.Asks {
+		book["a"][l[0]] = l[1]
+	}
+	var last uint64 // u of the last applied depth update
+	seen := map[string]int{}
+	var trade wsapi.Trade
+	var ticker wsapi.BookTicker
+	// The resume is the last command: once its phase change has arrived,
+	// so has every depth update before it.
+	for seen["btckzt@phase"] < 2 {
+		_ = stream.SetReadDeadline(time.Now().Add(10 * time.Second))
+		var m struct {
+			Stream string          `json:"stream"`
+			Data   json.RawMessage `json:"data"`
+		}
+		if err := stream.ReadJSON(&m); err != nil {
+			t.Fatalf("stream: %v (seen %v, depth at %d of %d)", err, seen, last, final.LastUpdateID)
+		}
+		seen[m.Stream]++
+		switch m.Stream {
+		case "btckzt@depth":
+			var d wsapi.DepthUpdate
+			must(t, json.Unmarshal(m.Data, &d))
+			if d.Last <= snap.LastUpdateID {
+				continue // in the snapshot already
+			}
+			if last == 0 && !(d.First <= snap.LastUpdateID+1 && snap.LastUpdateID+1 <= d.Last) ||
+				last != 0 && d.First != last+1 {
+				t.Fatalf("depth update U=%d u=%d does not continue %d (snapshot %d)", d.First, d.Last, last, snap.LastUpdateID)
+			}
+			last = d.Last
+			for side, levels := range map[string][][2]string{"b": d.Bids, "a": d.Asks} {
+				for _, l := range levels {
+					if strings.Trim(l[1], "0.") == "" {
+						delete(book[side], l[0])
+					} else {
+						book[side][l[0]] = l[1]
+					}
+				}
+			}
+		case "btckzt@trade":
+			must(t, json.Unmarshal(m.Data, &trade))
+		case "btckzt@bookTicker":
+			must(t, json.Unmarshal(m.Data, &ticker))
+		}
+	}
+	if last == 0 || last > final.LastUpdateID {
+		t.Fatalf("depth stream ended at %d, the final snapshot is at %d", last, final.LastUpdateID)
+	}
+	want := map[string]map[string]string{"b": {}, "a": {}}
+	for _, l := range final.Bids {
+		want["b"][l[0]] = l[1]
+	}
+	for _, l := range final.Asks {
+		want["a"][l[0]] = l[1]
+	}
+	if fmt.Sprint(book) != fmt.Sprint(want) {
+		t.Fatalf("book rebuilt from the stream %v; the snapshot says %v", book, want)
+	}
+	if trade.Price != "45000000.00" || trade.Quantity != "0.10000000" || trade.BuyerMaker || trade.Seq == 0 {
+		t.Fatalf("trade %+v", trade)
+	}
+	if ticker.Bid != "44000000.00" || ticker.Ask != "45000000.00" || ticker.AskQty != "0.40000000" {
+		t.Fatalf("best bid and offer %+v", ticker)
+	}
+
+	// User data: md-1's orders and balances, nothing of md-2's.
+	kinds := map[string]int{}
+	deadline := time.After(10 * time.Second)
+	for kinds["TRADE"] == 0 || kinds["balanceUpdate"] == 0 || kinds["NEW"] < 2 {
+		select {
+		case raw := <-ws.Pushed():
+			// A map: encoding/json matches keys case-insensitively, and
+			// these events have both "e" and "E", "x" and "X".
+			var u struct {
+				Event map[string]any `json:"event"`
+			}
+			must(t, json.Unmarshal(raw, &u))
+			if u.Event["c"] == "t-1" {
+				t.Fatalf("md-1 was sent md-2's order: %s", raw)
+			}
+			if u.Event["e"] == "executionReport" {
+				kinds[u.Event["x"].(string)]++
+			} else {
+				kinds[u.Event["e"].(string)]++
+			}
+		case <-deadline:
+			t.Fatalf("user data so far: %v", kinds)
+		}
 	}
 }

@@ -55,6 +55,8 @@ type Server struct {
 	Book      Book
 	Symbols   []matching.Symbol
 	WebSocket http.Handler
+	// Streams serves /ws/stream (market data); nil: not served.
+	Streams http.Handler
 	// Ready reports whether the dependencies are reachable and migrated.
 	Ready func(ctx context.Context) error
 	// SettlementStatus returns the engine's last written sequence and the
@@ -76,6 +78,9 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Metrics, promhttp.HandlerOpts{}))
 	mux.Handle("GET /ws/api", s.WebSocket)
 	mux.Handle("GET /ws", s.WebSocket)
+	if s.Streams != nil {
+		mux.Handle("GET /ws/stream", s.Streams)
+	}
 	mux.HandleFunc("GET /v1/exchangeInfo", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"symbols": wsapi.ExchangeInfo(s.Symbols)})
 	})

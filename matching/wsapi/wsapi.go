@@ -17,18 +17,22 @@ import (
 
 // The methods.
 const (
-	MethodLogon        = "session.logon"
-	MethodPlace        = "order.place"
-	MethodCancel       = "order.cancel"
-	MethodAmend        = "order.amend"
-	MethodOrderStatus  = "order.status"
-	MethodCancelAll    = "openOrders.cancelAll"
-	MethodOpenOrders   = "openOrders.status"
-	MethodAccount      = "account.status"
-	MethodDepth        = "depth"
-	MethodObligations  = "obligations.status"
-	MethodExchangeInfo = "exchangeInfo"
-	MethodPing         = "ping"
+	MethodLogon       = "session.logon"
+	MethodPlace       = "order.place"
+	MethodCancel      = "order.cancel"
+	MethodAmend       = "order.amend"
+	MethodOrderStatus = "order.status"
+	MethodCancelAll   = "openOrders.cancelAll"
+	MethodOpenOrders  = "openOrders.status"
+	MethodAccount     = "account.status"
+	MethodDepth       = "depth"
+	MethodObligations = "obligations.status"
+	// MethodUserSubscribe pushes the session account's executions and
+	// balance changes on the connection; MethodUserUnsubscribe stops it.
+	MethodUserSubscribe   = "userDataStream.subscribe"
+	MethodUserUnsubscribe = "userDataStream.unsubscribe"
+	MethodExchangeInfo    = "exchangeInfo"
+	MethodPing            = "ping"
 )
 
 // Request is one client request.

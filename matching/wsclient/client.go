@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -27,7 +28,14 @@ type Client struct {
 	pending map[string]chan wsapi.Response
 	err     error
 	done    chan struct{}
+
+	pushed  chan json.RawMessage
+	dropped atomic.Uint64
 }
+
+// PushedQueue is how many pushed messages (user data) a client keeps
+// until they are read from Pushed; more are dropped, and counted.
+const PushedQueue = 4096
 
 // Dial connects to a gateway, e.g. ws://127.0.0.1:8080/ws/api.
 func Dial(ctx context.Context, url string) (*Client, error) {
@@ -35,7 +43,7 @@ func Dial(ctx context.Context, url string) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wsclient: dial %s: %w", url, err)
 	}
-	c := &Client{ws: ws, pending: map[string]chan wsapi.Response{}, done: make(chan struct{})}
+	c := &Client{ws: ws, pending: map[string]chan wsapi.Response{}, done: make(chan struct{}), pushed: make(chan json.RawMessage, PushedQueue)}
 	go c.readLoop()
 	return c, nil
 }
@@ -61,8 +69,12 @@ func (c *Client) Err() error {
 func (c *Client) readLoop() {
 	defer close(c.done)
 	for {
+		_, msg, err := c.ws.ReadMessage()
 		var resp wsapi.Response
-		if err := c.ws.ReadJSON(&resp); err != nil {
+		if err == nil {
+			err = json.Unmarshal(msg, &resp)
+		}
+		if err != nil {
 			c.mu.Lock()
 			c.err = err
 			for _, ch := range c.pending {
@@ -71,6 +83,14 @@ func (c *Client) readLoop() {
 			c.pending = nil
 			c.mu.Unlock()
 			return
+		}
+		if len(resp.ID) == 0 { // a pushed message: no request's answer
+			select {
+			case c.pushed <- msg:
+			default:
+				c.dropped.Add(1)
+			}
+			continue
 		}
 		c.mu.Lock()
 		ch := c.pending[string(resp.ID)]
@@ -81,6 +101,14 @@ func (c *Client) readLoop() {
 		}
 	}
 }
+
+// Pushed delivers the messages the server pushes (user data after
+// userDataStream.subscribe), in order.
+func (c *Client) Pushed() <-chan json.RawMessage { return c.pushed }
+
+// Dropped is how many pushed messages were dropped because Pushed was
+// not read.
+func (c *Client) Dropped() uint64 { return c.dropped.Load() }
 
 // Call sends a request and decodes the result into out (may be nil). An
 // error response becomes an *apperr.Error with the server's code.

@@ -33,10 +33,15 @@ const (
 	MaxMessageBytes = 16 << 10
 	OutboundQueue   = 256
 	MaxInFlight     = 16
-	pongWait        = 60 * time.Second
-	pingEvery       = 25 * time.Second
-	writeWait       = 5 * time.Second
-	requestTimeout  = 10 * time.Second
+	// StreamQueue is a market-data connection's outbound queue: room for
+	// bursts of book updates.
+	StreamQueue = 4096
+	// maxStreams is how many streams one connection may combine.
+	maxStreams     = 64
+	pongWait       = 60 * time.Second
+	pingEvery      = 25 * time.Second
+	writeWait      = 5 * time.Second
+	requestTimeout = 10 * time.Second
 	// queueWait is how long a response waits for room in a full outbound
 	// queue before the client is judged a slow consumer. Meanwhile the
 	// connection's requests stop being read (back-pressure), so a client that
@@ -78,6 +83,9 @@ type Reads struct {
 	Balances func(ctx context.Context, account string) (seq uint64, balances []wsapi.Balance, err error)
 	// Obligations returns a miner's obligations and their progress.
 	Obligations func(ctx context.Context, miner string) ([]compliance.ObligationView, error)
+	// Events is the shard's events stream, for market-data streams and
+	// user data (redisbus.EventReader); with Book it starts the hub.
+	Events EventSource
 }
 
 // session is who a connection or a signed request acts as.
@@ -101,8 +109,11 @@ type Gateway struct {
 	conns    map[*conn]struct{}
 	shutdown bool
 
+	hub *hub // nil without an event source
+
 	slow    prometheus.Counter
 	clients prometheus.Gauge
+	streams prometheus.Gauge
 }
 
 // New returns a gateway. allowedOrigins lists the browser origins allowed to
@@ -115,6 +126,10 @@ func New(engine Engine, auth Auth, reads Reads, symbols []matching.Symbol, allow
 	g := &Gateway{engine: engine, auth: auth, reads: reads, symbols: map[string]matching.Symbol{}, list: symbols, log: log, conns: map[*conn]struct{}{},
 		slow:    prometheus.NewCounter(prometheus.CounterOpts{Name: "satu_ws_slow_consumers_total", Help: "Connections closed because they did not read their messages."}),
 		clients: prometheus.NewGauge(prometheus.GaugeOpts{Name: "satu_ws_connections", Help: "Open websocket connections."}),
+		streams: prometheus.NewGauge(prometheus.GaugeOpts{Name: "satu_ws_stream_connections", Help: "Open market-data stream connections."}),
+	}
+	if reads.Events != nil && reads.Book != nil {
+		g.hub = newHub(reads.Events, reads.Book, symbols, log)
 	}
 	for _, s := range symbols {
 		g.symbols[s.Name] = s
@@ -128,18 +143,30 @@ func New(engine Engine, auth Auth, reads Reads, symbols []matching.Symbol, allow
 		return origin == "" || allowed["*"] || allowed[origin]
 	}}
 	if reg != nil {
-		reg.MustRegister(g.slow, g.clients)
+		reg.MustRegister(g.slow, g.clients, g.streams)
 	}
 	return g
 }
 
 // ServeHTTP upgrades the request and serves the connection until it closes.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c := g.accept(w, r, OutboundQueue)
+	if c == nil {
+		return
+	}
+	defer g.release(c)
+	c.serve(r.Context())
+}
+
+// accept upgrades the request to a registered connection with an outbound
+// queue of the given length; nil when the upgrade failed (the upgrader has
+// answered).
+func (g *Gateway) accept(w http.ResponseWriter, r *http.Request, queue int) *conn {
 	ws, err := g.upgrader.Upgrade(w, r, nil)
 	if err != nil {
-		return // the upgrader has answered
+		return nil
 	}
-	c := &conn{g: g, ws: ws, out: make(chan []byte, OutboundQueue), closing: make(chan struct{}), inflight: make(chan struct{}, MaxInFlight)}
+	c := &conn{g: g, ws: ws, out: make(chan []byte, queue), closing: make(chan struct{}), inflight: make(chan struct{}, MaxInFlight)}
 	// Before registering: a Shutdown may close c at once, and its closing
 	// deadline must not be overwritten.
 	ws.SetReadLimit(MaxMessageBytes)
@@ -160,13 +187,89 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if late { // upgraded while shutting down
 		c.close(websocket.CloseGoingAway, "server shutting down")
 	}
-	defer func() {
-		g.mu.Lock()
-		delete(g.conns, c)
-		g.mu.Unlock()
-		g.clients.Dec()
-	}()
-	c.serve(r.Context())
+	return c
+}
+
+// release forgets a connection that has ended.
+func (g *Gateway) release(c *conn) {
+	if g.hub != nil {
+		g.hub.unsubscribe(c)
+	}
+	g.mu.Lock()
+	delete(g.conns, c)
+	g.mu.Unlock()
+	g.clients.Dec()
+}
+
+// Streams serves /ws/stream?streams=btckzt@depth/btckzt@trade/…: market
+// data pushed as {"stream", "data"}; the client sends nothing but pongs
+// and its close frame.
+func (g *Gateway) Streams() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if g.hub == nil {
+			httpError(w, http.StatusServiceUnavailable, apperr.New(apperr.Unavailable, "market-data streams are not served by this gateway"))
+			return
+		}
+		names, err := g.hub.parseStreams(r.URL.Query().Get("streams"))
+		if err != nil {
+			httpError(w, http.StatusBadRequest, apperr.New(apperr.InvalidParameter, "%v", err))
+			return
+		}
+		select {
+		case <-g.hub.ready:
+		case <-r.Context().Done():
+			return
+		case <-time.After(requestTimeout):
+			httpError(w, http.StatusServiceUnavailable, apperr.New(apperr.Unavailable, "the stream hub is starting"))
+			return
+		}
+		c := g.accept(w, r, StreamQueue)
+		if c == nil {
+			return
+		}
+		defer g.release(c)
+		g.streams.Inc()
+		defer g.streams.Dec()
+		g.hub.subscribe(c, names)
+		go c.writeLoop()
+		for {
+			if _, _, err := c.ws.ReadMessage(); err != nil {
+				if errors.Is(err, websocket.ErrReadLimit) {
+					c.close(websocket.CloseMessageTooBig, "message too big")
+				}
+				break
+			}
+		}
+		c.close(websocket.CloseNormalClosure, "")
+		_ = c.ws.Close()
+	})
+}
+
+// httpError answers a request that is not upgraded with an error object.
+func httpError(w http.ResponseWriter, status int, err *apperr.Error) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(err)
+}
+
+// Run follows the shard's events for the streams and user data until ctx
+// ends; without an event source it returns at once.
+func (g *Gateway) Run(ctx context.Context) error {
+	if g.hub == nil {
+		return nil
+	}
+	return g.hub.run(ctx)
+}
+
+// push queues a pushed message (stream or user data) without waiting: a
+// client whose queue is full is a slow consumer and is closed.
+func (c *conn) push(b []byte) {
+	select {
+	case c.out <- b:
+	case <-c.closing:
+	default:
+		c.slowConsumer()
+	}
 }
 
 // Shutdown closes every connection with 1001 (going away).
@@ -442,6 +545,23 @@ func (c *conn) dispatch(ctx context.Context, req wsapi.Request, signed *session)
 			return nil, err
 		}
 		return wsapi.Depth(sym, seq, bids, asks), nil
+	case wsapi.MethodUserSubscribe, wsapi.MethodUserUnsubscribe:
+		account, err := c.trader(signed)
+		if err != nil {
+			return nil, err
+		}
+		if err := wsapi.Decode(req.Params, &struct{}{}); err != nil {
+			return nil, err
+		}
+		if c.g.hub == nil {
+			return nil, apperr.New(apperr.Unavailable, "user data is not served by this gateway")
+		}
+		if req.Method == wsapi.MethodUserUnsubscribe {
+			c.g.hub.unsubscribe(c)
+			return struct{}{}, nil
+		}
+		c.g.hub.subscribeUser(c, account)
+		return map[string]any{"subscriptionId": 0, "account": account}, nil
 	case wsapi.MethodObligations:
 		s, err := c.acting(signed)
 		if err != nil {

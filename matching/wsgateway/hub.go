@@ -1,0 +1,327 @@
+package wsgateway
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/satu-exchange/satu/internal/money"
+	"github.com/satu-exchange/satu/matching"
+	"github.com/satu-exchange/satu/matching/wsapi"
+)
+
+// EventSource reads the shard's events stream (redisbus.EventReader).
+type EventSource interface {
+	ReadEvents(ctx context.Context, after string, max int64, block time.Duration) ([]matching.Envelope, error)
+}
+
+// subscriber receives pushed messages. push must not block: a subscriber
+// that cannot take a message closes itself as a slow consumer.
+type subscriber interface {
+	push(b []byte)
+}
+
+// hub tails the events stream once per gateway and fans market data and
+// user data out to the connections subscribed. It starts from the Redis
+// order book's snapshot of every symbol, so that its depth updates
+// continue that snapshot.
+//
+// Lock: hub.mu guards the subscriptions only; it is held while pushing,
+// and push never blocks or takes another lock of the hub.
+type hub struct {
+	src     EventSource
+	book    bookReader
+	symbols map[string]matching.Symbol
+	scales  map[string]int32 // asset → scale
+	log     *zap.Logger
+
+	books map[string]*bookState // only the Run goroutine touches it
+
+	mu    sync.Mutex
+	subs  map[string]map[subscriber]struct{} // stream name → subscribers
+	users map[string]map[subscriber]struct{} // account → user-data subscribers
+	ready chan struct{}                      // closed once the snapshots are read
+}
+
+type bookReader interface {
+	Depth(ctx context.Context, symbol string, limit int) (seq uint64, bids, asks []matching.Level, err error)
+}
+
+// bookState is one symbol's book as the hub follows it.
+type bookState struct {
+	snapshot  uint64 // events at or below it are in the snapshot
+	lastDepth uint64 // u of the last depth update, or the snapshot's sequence
+	bids      map[int64]int64
+	asks      map[int64]int64
+	bid, ask  [2]int64 // the best bid and ask (price, quantity) last published
+}
+
+// snapshotLevels is how many levels per side the hub reads at start.
+const snapshotLevels = 5000
+
+func newHub(src EventSource, book bookReader, symbols []matching.Symbol, log *zap.Logger) *hub {
+	h := &hub{src: src, book: book, symbols: map[string]matching.Symbol{}, scales: map[string]int32{}, log: log,
+		books: map[string]*bookState{}, subs: map[string]map[subscriber]struct{}{}, users: map[string]map[subscriber]struct{}{},
+		ready: make(chan struct{})}
+	for _, s := range symbols {
+		h.symbols[s.Name] = s
+		h.scales[s.Base], h.scales[s.Quote] = int32(s.BaseScale), int32(s.QuoteScale)
+	}
+	return h
+}
+
+// run reads the snapshots, then tails the events until ctx ends.
+func (h *hub) run(ctx context.Context) error {
+	var from uint64
+	first := true
+	for name := range h.symbols {
+		seq, bids, asks, err := h.book.Depth(ctx, name, snapshotLevels)
+		for err != nil { // Redis is away: wait for it, as the event reader does
+			if ctx.Err() != nil {
+				return nil
+			}
+			h.log.Warn("stream hub: reading the book snapshot", zap.String("symbol", name), zap.Error(err))
+			time.Sleep(500 * time.Millisecond)
+			seq, bids, asks, err = h.book.Depth(ctx, name, snapshotLevels)
+		}
+		st := &bookState{snapshot: seq, lastDepth: seq, bids: map[int64]int64{}, asks: map[int64]int64{}}
+		for _, l := range bids {
+			st.bids[l.Price] = l.Quantity
+		}
+		for _, l := range asks {
+			st.asks[l.Price] = l.Quantity
+		}
+		st.bid, st.ask = best(st.bids, true), best(st.asks, false)
+		h.books[name] = st
+		if first || seq < from {
+			from, first = seq, false
+		}
+	}
+	close(h.ready)
+	after := strconv.FormatUint(from, 10) + "-0"
+	var cmd []matching.Event
+	for ctx.Err() == nil {
+		envs, err := h.src.ReadEvents(ctx, after, 1024, 200*time.Millisecond)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			h.log.Warn("stream hub: reading events", zap.Error(err))
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		for _, e := range envs {
+			cmd = append(cmd, e.Event)
+			if e.Last {
+				h.publish(cmd)
+				cmd = cmd[:0]
+				after = e.StreamID
+			}
+		}
+	}
+	return nil
+}
+
+// best returns the best (price, quantity) of a side; zero when empty.
+func best(levels map[int64]int64, bid bool) [2]int64 {
+	var out [2]int64
+	for p, q := range levels {
+		if out[0] == 0 || bid && p > out[0] || !bid && p < out[0] {
+			out = [2]int64{p, q}
+		}
+	}
+	return out
+}
+
+// publish sends what one command's events mean to the subscribers.
+func (h *hub) publish(evs []matching.Event) {
+	if len(evs) == 0 {
+		return
+	}
+	seq, at := evs[0].Seq, evs[0].Time
+	type diff struct {
+		bids, asks [][2]string
+	}
+	diffs := map[string]*diff{}
+	var msgs []wsapi.StreamMessage
+	for i := range evs {
+		ev := &evs[i]
+		s, known := h.symbols[ev.Symbol]
+		st := h.books[ev.Symbol]
+		if known && seq <= st.snapshot {
+			continue // already in the snapshot the hub started from
+		}
+		switch ev.Kind {
+		case matching.EvLevel:
+			side := st.asks
+			if ev.Side == matching.Buy {
+				side = st.bids
+			}
+			if ev.Quantity == 0 {
+				delete(side, ev.Price)
+			} else {
+				side[ev.Price] = ev.Quantity
+			}
+			d := diffs[ev.Symbol]
+			if d == nil {
+				d = &diff{bids: [][2]string{}, asks: [][2]string{}}
+				diffs[ev.Symbol] = d
+			}
+			if ev.Side == matching.Buy {
+				d.bids = append(d.bids, wsapi.Level(s, ev.Price, ev.Quantity))
+			} else {
+				d.asks = append(d.asks, wsapi.Level(s, ev.Price, ev.Quantity))
+			}
+		case matching.EvTrade:
+			msgs = append(msgs, wsapi.StreamMessage{Stream: wsapi.StreamName(ev.Symbol, wsapi.StreamTrade), Data: wsapi.TradeFrom(ev, s)})
+		case matching.EvPhase:
+			msgs = append(msgs, wsapi.StreamMessage{Stream: wsapi.StreamName(ev.Symbol, wsapi.StreamPhase), Data: wsapi.PhaseUpdate{
+				Event: wsapi.StreamPhase, Time: ev.Time, Symbol: ev.Symbol, Seq: seq, Phase: ev.Phase.String(), Halted: ev.Halted, Until: ev.Until}})
+		}
+		h.pushUser(ev)
+	}
+	names := make([]string, 0, len(diffs))
+	for name := range diffs {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		d, st, s := diffs[name], h.books[name], h.symbols[name]
+		msgs = append(msgs, wsapi.StreamMessage{Stream: wsapi.StreamName(name, wsapi.StreamDepth), Data: wsapi.DepthUpdate{
+			Event: "depthUpdate", Time: at, Symbol: name, First: st.lastDepth + 1, Last: seq, Bids: d.bids, Asks: d.asks}})
+		st.lastDepth = seq
+		if bid, ask := best(st.bids, true), best(st.asks, false); bid != st.bid || ask != st.ask {
+			st.bid, st.ask = bid, ask
+			t := wsapi.BookTicker{Event: wsapi.StreamBookTicker, Symbol: name, Seq: seq}
+			if bid[0] != 0 {
+				t.Bid, t.BidQty = money.Format(bid[0], s.QuoteScale), money.Format(bid[1], s.BaseScale)
+			}
+			if ask[0] != 0 {
+				t.Ask, t.AskQty = money.Format(ask[0], s.QuoteScale), money.Format(ask[1], s.BaseScale)
+			}
+			msgs = append(msgs, wsapi.StreamMessage{Stream: wsapi.StreamName(name, wsapi.StreamBookTicker), Data: t})
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, m := range msgs {
+		subs := h.subs[m.Stream]
+		if len(subs) == 0 {
+			continue
+		}
+		b, err := json.Marshal(m)
+		if err != nil {
+			h.log.Error("stream hub: encode", zap.Error(err))
+			continue
+		}
+		for s := range subs {
+			s.push(b)
+		}
+	}
+}
+
+// pushUser sends an event to the user-data subscribers of the accounts it
+// concerns.
+func (h *hub) pushUser(ev *matching.Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.users) == 0 {
+		return
+	}
+	send := func(account string, event any) {
+		subs := h.users[account]
+		if len(subs) == 0 {
+			return
+		}
+		b, err := json.Marshal(wsapi.UserEvent{Event: event})
+		if err != nil {
+			h.log.Error("stream hub: encode", zap.Error(err))
+			return
+		}
+		for s := range subs {
+			s.push(b)
+		}
+	}
+	s := h.symbols[ev.Symbol]
+	switch ev.Kind {
+	case matching.EvOrderAccepted, matching.EvOrderAmended, matching.EvOrderDone:
+		send(ev.Account, wsapi.OrderReport(ev, s))
+	case matching.EvTrade:
+		send(ev.BuyerAccount, wsapi.TradeReport(ev, s, ev.BuyOrderID))
+		send(ev.SellerAccount, wsapi.TradeReport(ev, s, ev.SellOrderID))
+	case matching.EvBalance:
+		scale := int(h.scales[ev.Asset])
+		send(ev.Account, wsapi.BalanceUpdate{Event: "balanceUpdate", Time: ev.Time, Seq: ev.Seq, Asset: ev.Asset,
+			Free: money.Format(ev.Free, scale), Held: money.Format(ev.Held, scale)})
+	}
+}
+
+// subscribe adds s to streams (names already validated).
+func (h *hub) subscribe(s subscriber, streams []string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, name := range streams {
+		if h.subs[name] == nil {
+			h.subs[name] = map[subscriber]struct{}{}
+		}
+		h.subs[name][s] = struct{}{}
+	}
+}
+
+// subscribeUser adds s to account's user data.
+func (h *hub) subscribeUser(s subscriber, account string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.users[account] == nil {
+		h.users[account] = map[subscriber]struct{}{}
+	}
+	h.users[account][s] = struct{}{}
+}
+
+// unsubscribe removes s from everything.
+func (h *hub) unsubscribe(s subscriber) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for name, subs := range h.subs {
+		delete(subs, s)
+		if len(subs) == 0 {
+			delete(h.subs, name)
+		}
+	}
+	for a, subs := range h.users {
+		delete(subs, s)
+		if len(subs) == 0 {
+			delete(h.users, a)
+		}
+	}
+}
+
+// parseStreams validates a combined-stream list: "btckzt@depth/btckzt@trade".
+func (h *hub) parseStreams(list string) ([]string, error) {
+	if list == "" {
+		return nil, fmt.Errorf("streams is required, e.g. streams=btckzt@depth/btckzt@trade")
+	}
+	names := strings.Split(list, "/")
+	if len(names) > maxStreams {
+		return nil, fmt.Errorf("at most %d streams per connection", maxStreams)
+	}
+	for _, n := range names {
+		sym, kind, ok := strings.Cut(n, "@")
+		if _, known := h.symbols[strings.ToUpper(sym)]; !ok || !known || sym != strings.ToLower(sym) {
+			return nil, fmt.Errorf("stream %q: want <symbol>@<kind> with a known symbol in lower case", n)
+		}
+		switch kind {
+		case wsapi.StreamDepth, wsapi.StreamTrade, wsapi.StreamBookTicker, wsapi.StreamPhase:
+		default:
+			return nil, fmt.Errorf("stream %q: kind must be depth, trade, bookTicker or phase", n)
+		}
+	}
+	return names, nil
+}
