@@ -262,13 +262,15 @@ func (g *Gateway) Run(ctx context.Context) error {
 }
 
 // push queues a pushed message (stream or user data) without waiting: a
-// client whose queue is full is a slow consumer and is closed.
+// client whose queue is full is a slow consumer and is closed — in its own
+// goroutine, because sending the close frame may wait for the socket and
+// the hub calls push holding its lock.
 func (c *conn) push(b []byte) {
 	select {
 	case c.out <- b:
 	case <-c.closing:
 	default:
-		c.slowConsumer()
+		go c.slowConsumer()
 	}
 }
 
