@@ -126,6 +126,7 @@ func (a *App) Start(ctx context.Context) error {
 	a.keys = accesspg.NewKeyStore(db)
 	a.gateway = wsgateway.New(client, wsgateway.Auth{Keys: a.keys, Replays: redisbus.NewReplays(a.rdb)},
 		gatewayReads(a.rdb, keys, registry, ledger), symbols, splitList(c.AllowedOrigins), a.Log.Named("ws"), metrics)
+	a.gateway.SetLimits(wsgateway.Limits{MaxConnections: c.WSMaxConns, IPRequests: c.WSIPRequests, KeyOrders: c.WSKeyOrders})
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.cancel = cancel

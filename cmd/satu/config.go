@@ -38,6 +38,9 @@ type Config struct {
 	LogKey           string
 	LogKeyFile       string
 	CheckpointEvery  time.Duration
+	WSMaxConns       int
+	WSIPRequests     int
+	WSKeyOrders      int
 }
 
 // option binds one Config field to its flag and variable.
@@ -71,6 +74,9 @@ func (c *Config) options() []option {
 		{"log-key", "SATU_LOG_KEY", "the transparency log's signing key (a note private key; prefer -log-key-file)", stringVar(&c.LogKey, "")},
 		{"log-key-file", "SATU_LOG_KEY_FILE", "file holding the transparency log's signing key (satu logkey makes one; empty: no checkpoints are signed)", stringVar(&c.LogKeyFile, "")},
 		{"checkpoint-interval", "SATU_CHECKPOINT_INTERVAL", "serve: how often to sign a checkpoint of the transparency log when it has grown (0: only on demand)", durationVar(&c.CheckpointEvery, time.Minute)},
+		{"ws-max-conns", "SATU_WS_MAX_CONNS", "serve: most websocket connections one gateway holds (0: no limit)", countVar(&c.WSMaxConns, 20000)},
+		{"ws-ip-requests", "SATU_WS_IP_REQUESTS", "serve: websocket requests per second one IP address may send (0: no limit)", countVar(&c.WSIPRequests, 1000)},
+		{"ws-key-orders", "SATU_WS_KEY_ORDERS", "serve: order requests per second one API key may send over websockets (0: no limit)", countVar(&c.WSKeyOrders, 500)},
 		{"snapshot-interval", "SATU_SNAPSHOT_INTERVAL", "serve: and at least this often while commands arrive (0: by count only)", durationVar(&c.SnapshotInterval, 5*time.Minute)},
 	}
 }

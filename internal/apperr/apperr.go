@@ -31,6 +31,7 @@ const (
 	BadSignature      Code = "BAD_SIGNATURE"
 	StaleRequest      Code = "STALE_TIMESTAMP"
 	Replayed          Code = "REPLAYED_REQUEST"
+	RateLimited       Code = "RATE_LIMITED"
 	NotPermitted      Code = "NOT_PERMITTED"
 	InsufficientFunds Code = "INSUFFICIENT_FUNDS"
 	Conflict          Code = "CONFLICT"
@@ -48,7 +49,7 @@ const (
 // All lists every code, for documentation checks.
 func All() []Code {
 	return []Code{Internal, MalformedJSON, UnknownMethod, InvalidParameter, InvalidQuantity, InvalidPrice, TooPrecise,
-		UnknownSymbol, UnknownAsset, UnknownAccount, UnknownOrder, UnknownMiner, NotLoggedOn, Unauthenticated, BadSignature, StaleRequest, Replayed, NotPermitted,
+		UnknownSymbol, UnknownAsset, UnknownAccount, UnknownOrder, UnknownMiner, NotLoggedOn, Unauthenticated, BadSignature, StaleRequest, Replayed, RateLimited, NotPermitted,
 		InsufficientFunds, Conflict, NoLicence, RuleNotConfirmed, Timeout, Unavailable,
 		PhaseRefused, MarketHalted, WouldTake, InvalidTransition}
 }
@@ -106,6 +107,8 @@ func HTTPStatus(c Code) int {
 		return 409
 	case NoLicence, RuleNotConfirmed:
 		return 422
+	case RateLimited:
+		return 429
 	case Unavailable:
 		return 503
 	case Timeout:

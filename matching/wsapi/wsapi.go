@@ -43,11 +43,24 @@ type Request struct {
 }
 
 // Response answers one request; exactly one of Result and Error is set.
+// RateLimits report the allowances the request counted against.
 type Response struct {
-	ID     json.RawMessage `json:"id"`
-	Status int             `json:"status"`
-	Result any             `json:"result,omitempty"`
-	Error  *apperr.Error   `json:"error,omitempty"`
+	ID         json.RawMessage `json:"id"`
+	Status     int             `json:"status"`
+	Result     any             `json:"result,omitempty"`
+	Error      *apperr.Error   `json:"error,omitempty"`
+	RateLimits []RateLimit     `json:"rateLimits,omitempty"`
+}
+
+// RateLimit is one allowance and how much of it is used, as the Binance
+// WebSocket API reports it: Count requests in the current window of
+// IntervalNum Intervals, of Limit.
+type RateLimit struct {
+	Type        string `json:"rateLimitType"` // REQUESTS (per address) or ORDERS (per key)
+	Interval    string `json:"interval"`      // SECOND
+	IntervalNum int    `json:"intervalNum"`
+	Limit       int    `json:"limit"`
+	Count       int    `json:"count"`
 }
 
 // ErrorResponse builds the response for err; internal details never leave.

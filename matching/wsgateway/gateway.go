@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -111,9 +112,16 @@ type Gateway struct {
 
 	hub *hub // nil without an event source
 
-	slow    prometheus.Counter
-	clients prometheus.Gauge
-	streams prometheus.Gauge
+	limits     Limits
+	open       atomic.Int64 // connections held or being upgraded, for MaxConnections
+	ipLimit    *limiter     // requests per IP address; nil: none
+	orderLimit *limiter     // orders per API key; nil: none
+
+	slow        prometheus.Counter
+	clients     prometheus.Gauge
+	streams     prometheus.Gauge
+	refused     prometheus.Counter
+	rateLimited *prometheus.CounterVec
 }
 
 // New returns a gateway. allowedOrigins lists the browser origins allowed to
@@ -124,10 +132,13 @@ func New(engine Engine, auth Auth, reads Reads, symbols []matching.Symbol, allow
 		auth.Now = time.Now
 	}
 	g := &Gateway{engine: engine, auth: auth, reads: reads, symbols: map[string]matching.Symbol{}, list: symbols, log: log, conns: map[*conn]struct{}{},
-		slow:    prometheus.NewCounter(prometheus.CounterOpts{Name: "satu_ws_slow_consumers_total", Help: "Connections closed because they did not read their messages."}),
-		clients: prometheus.NewGauge(prometheus.GaugeOpts{Name: "satu_ws_connections", Help: "Open websocket connections."}),
-		streams: prometheus.NewGauge(prometheus.GaugeOpts{Name: "satu_ws_stream_connections", Help: "Open market-data stream connections."}),
+		slow:        prometheus.NewCounter(prometheus.CounterOpts{Name: "satu_ws_slow_consumers_total", Help: "Connections closed because they did not read their messages."}),
+		clients:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "satu_ws_connections", Help: "Open websocket connections."}),
+		streams:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "satu_ws_stream_connections", Help: "Open market-data stream connections."}),
+		refused:     prometheus.NewCounter(prometheus.CounterOpts{Name: "satu_ws_connections_refused_total", Help: "Websocket upgrades refused because the gateway held its maximum of connections."}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "satu_ws_rate_limited_total", Help: "Requests refused with RATE_LIMITED, by limit (REQUESTS per address, ORDERS per key)."}, []string{"limit"}),
 	}
+	g.SetLimits(DefaultLimits)
 	if reads.Events != nil && reads.Book != nil {
 		g.hub = newHub(reads.Events, reads.Book, symbols, log)
 	}
@@ -143,9 +154,17 @@ func New(engine Engine, auth Auth, reads Reads, symbols []matching.Symbol, allow
 		return origin == "" || allowed["*"] || allowed[origin]
 	}}
 	if reg != nil {
-		reg.MustRegister(g.slow, g.clients, g.streams)
+		reg.MustRegister(g.slow, g.clients, g.streams, g.refused, g.rateLimited)
 	}
 	return g
+}
+
+// SetLimits sets the gateway's connection and rate limits (DefaultLimits
+// until called); call it before serving.
+func (g *Gateway) SetLimits(l Limits) {
+	g.limits = l
+	g.ipLimit = newLimiter(limitRequests, "requests from this address", l.IPRequests)
+	g.orderLimit = newLimiter(limitOrders, "orders for this API key", l.KeyOrders)
 }
 
 // ServeHTTP upgrades the request and serves the connection until it closes.
@@ -162,11 +181,23 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // queue of the given length; nil when the upgrade failed (the upgrader has
 // answered).
 func (g *Gateway) accept(w http.ResponseWriter, r *http.Request, queue int) *conn {
-	ws, err := g.upgrader.Upgrade(w, r, nil)
-	if err != nil {
+	if n := g.open.Add(1); g.limits.MaxConnections > 0 && n > int64(g.limits.MaxConnections) {
+		g.open.Add(-1)
+		g.refused.Inc()
+		httpError(w, http.StatusServiceUnavailable, apperr.New(apperr.Unavailable,
+			"this gateway holds its maximum of %d connections: retry later or connect to another gateway", g.limits.MaxConnections))
 		return nil
 	}
-	c := &conn{g: g, ws: ws, out: make(chan []byte, queue), closing: make(chan struct{}), inflight: make(chan struct{}, MaxInFlight)}
+	ws, err := g.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		g.open.Add(-1)
+		return nil
+	}
+	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		ip = r.RemoteAddr
+	}
+	c := &conn{g: g, ws: ws, ip: ip, out: make(chan []byte, queue), closing: make(chan struct{}), inflight: make(chan struct{}, MaxInFlight)}
 	// Before registering: a Shutdown may close c at once, and its closing
 	// deadline must not be overwritten.
 	ws.SetReadLimit(MaxMessageBytes)
@@ -199,6 +230,7 @@ func (g *Gateway) release(c *conn) {
 	delete(g.conns, c)
 	g.mu.Unlock()
 	g.clients.Dec()
+	g.open.Add(-1)
 }
 
 // Streams serves /ws/stream?streams=btckzt@depth/btckzt@trade/…: market
@@ -291,6 +323,7 @@ func (g *Gateway) Shutdown() {
 type conn struct {
 	g        *Gateway
 	ws       *websocket.Conn
+	ip       string // the peer's address, for the per-address rate limit
 	out      chan []byte
 	inflight chan struct{}
 	closing  chan struct{}
@@ -408,16 +441,39 @@ func (c *conn) writeLoop() {
 }
 
 func (c *conn) handle(ctx context.Context, msg []byte) wsapi.Response {
+	var limits []wsapi.RateLimit
+	// Every message counts against its address, even one that is not JSON.
+	rl, err := c.g.take(c.g.ipLimit, c.ip)
+	if rl != nil {
+		limits = append(limits, *rl)
+	}
 	var req wsapi.Request
-	if err := json.Unmarshal(msg, &req); err != nil {
-		return wsapi.ErrorResponse(nil, apperr.New(apperr.MalformedJSON, "request is not valid JSON: %v", err))
+	if err == nil {
+		if jerr := json.Unmarshal(msg, &req); jerr != nil {
+			req = wsapi.Request{} // answered with a null id, whatever was decoded
+			err = apperr.New(apperr.MalformedJSON, "request is not valid JSON: %v", jerr)
+		}
 	}
 	// A signed request acts as its key, for itself alone.
-	sig, payload, rest, signed, err := access.SplitSigned(req.Params)
 	var as *session
-	if err == nil && signed {
-		as, err = c.g.authenticate(ctx, sig, payload)
-		req.Params = rest
+	if err == nil {
+		var sig access.Signature
+		var payload string
+		var rest json.RawMessage
+		var signed bool
+		sig, payload, rest, signed, err = access.SplitSigned(req.Params)
+		if err == nil && signed {
+			as, err = c.g.authenticate(ctx, sig, payload)
+			req.Params = rest
+		}
+	}
+	if err == nil && isOrder(req.Method) {
+		if s, _ := c.acting(as); s != nil { // without a session, dispatch refuses it
+			rl, err = c.g.take(c.g.orderLimit, s.principal.KeyID)
+			if rl != nil {
+				limits = append(limits, *rl)
+			}
+		}
 	}
 	var result any
 	if err == nil {
@@ -427,9 +483,32 @@ func (c *conn) handle(ctx context.Context, msg []byte) wsapi.Response {
 		if apperr.CodeOf(err) == apperr.Internal {
 			c.g.log.Error("request failed", zap.String("method", req.Method), zap.Error(err))
 		}
-		return wsapi.ErrorResponse(req.ID, err)
+		resp := wsapi.ErrorResponse(req.ID, err)
+		resp.RateLimits = limits
+		return resp
 	}
-	return wsapi.Response{ID: req.ID, Status: http.StatusOK, Result: result}
+	return wsapi.Response{ID: req.ID, Status: http.StatusOK, Result: result, RateLimits: limits}
+}
+
+// isOrder tells the methods that count against a key's order rate.
+func isOrder(method string) bool {
+	switch method {
+	case wsapi.MethodPlace, wsapi.MethodCancel, wsapi.MethodAmend, wsapi.MethodCancelAll:
+		return true
+	}
+	return false
+}
+
+// take counts one request of client against l (nil: no limit, no report).
+func (g *Gateway) take(l *limiter, client string) (*wsapi.RateLimit, error) {
+	if l == nil {
+		return nil, nil
+	}
+	rl, err := l.take(client, g.auth.Now())
+	if err != nil {
+		g.rateLimited.WithLabelValues(l.kind).Inc()
+	}
+	return &rl, err
 }
 
 func (c *conn) dispatch(ctx context.Context, req wsapi.Request, signed *session) (any, error) {

@@ -113,12 +113,19 @@ type server struct {
 
 func start(t *testing.T, eng wsgateway.Engine, origins ...string) *server {
 	t.Helper()
+	return startWith(t, eng, wsgateway.DefaultLimits, nil, origins...)
+}
+
+// startWith starts a gateway with limits and a clock (nil: time.Now).
+func startWith(t *testing.T, eng wsgateway.Engine, limits wsgateway.Limits, now func() time.Time, origins ...string) *server {
+	t.Helper()
 	core, logs := observer.New(zapcore.DebugLevel)
 	reg := prometheus.NewRegistry()
 	db := testenv.PG(t)
 	keys := accesspg.NewKeyStore(db)
 	rdb, _ := testenv.Redis(t)
-	gw := wsgateway.New(eng, wsgateway.Auth{Keys: keys, Replays: redisbus.NewReplays(rdb)}, wsgateway.Reads{}, matching.DefaultSymbols(), origins, zap.New(core), reg)
+	gw := wsgateway.New(eng, wsgateway.Auth{Keys: keys, Replays: redisbus.NewReplays(rdb), Now: now}, wsgateway.Reads{}, matching.DefaultSymbols(), origins, zap.New(core), reg)
+	gw.SetLimits(limits)
 	srv := httptest.NewServer(gw)
 	t.Cleanup(func() {
 		gw.Shutdown()
