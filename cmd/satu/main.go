@@ -5,6 +5,7 @@
 //	satu migrate   apply the database migrations and exit
 //	satu demo      run the demo market once on a scratch database and print the compliance table
 //	satu order     place one order over the websocket API and wait until it is settled
+//	satu load      drive a local Satu with orders, idle connections and stream subscribers; print throughput and latency
 //	satu signer    issue a websocket signing key (Ed25519 made locally, or HMAC) and write its file
 //	satu settle    run only the settlement writer of a shard (and periodic reconciliation)
 //	satu reconcile compare engine and ledger once; exit code 0 clean, 1 differences, 2 error
@@ -39,6 +40,8 @@ commands:
   migrate   apply database migrations
   demo      run the demo market once and print the compliance table
   order     place one order over the websocket API (-signer FILE)
+  load      send orders from many websocket connections at a rate and mix for a time (loopback only);
+            print progress, then throughput and latency percentiles
   signer    issue a websocket signing key through REST and write its file
   settle    run only the settlement writer of a shard
   reconcile compare engine and ledger once (exit 0 clean, 1 differences, 2 error; -replay, -json)
@@ -67,6 +70,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		err = demoCmd(ctx, args[1:], stdout, getenv)
 	case "order":
 		err = orderCmd(ctx, args[1:], stdout)
+	case "load":
+		err = loadCmd(ctx, args[1:], stdout)
 	case "signer":
 		err = signerCmd(ctx, args[1:], stdout)
 	case "settle":

@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/satu-exchange/satu/internal/access"
+	"github.com/satu-exchange/satu/internal/apperr"
 	"github.com/satu-exchange/satu/matching/wsapi"
 )
 
@@ -25,7 +26,7 @@ type Client struct {
 
 	mu      sync.Mutex // guards next, pending, err
 	next    uint64
-	pending map[string]chan wsapi.Response
+	pending map[string]chan response
 	err     error
 	done    chan struct{}
 
@@ -43,7 +44,7 @@ func Dial(ctx context.Context, url string) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wsclient: dial %s: %w", url, err)
 	}
-	c := &Client{ws: ws, pending: map[string]chan wsapi.Response{}, done: make(chan struct{}), pushed: make(chan json.RawMessage, PushedQueue)}
+	c := &Client{ws: ws, pending: map[string]chan response{}, done: make(chan struct{}), pushed: make(chan json.RawMessage, PushedQueue)}
 	go c.readLoop()
 	return c, nil
 }
@@ -66,11 +67,20 @@ func (c *Client) Err() error {
 	return c.err
 }
 
+// response is a wsapi.Response as the client reads it: the result stays
+// raw until the caller decodes it into its own type.
+type response struct {
+	ID     json.RawMessage `json:"id"`
+	Status int             `json:"status"`
+	Result json.RawMessage `json:"result"`
+	Error  *apperr.Error   `json:"error"`
+}
+
 func (c *Client) readLoop() {
 	defer close(c.done)
 	for {
 		_, msg, err := c.ws.ReadMessage()
-		var resp wsapi.Response
+		var resp response
 		if err == nil {
 			err = json.Unmarshal(msg, &resp)
 		}
@@ -113,7 +123,7 @@ func (c *Client) Dropped() uint64 { return c.dropped.Load() }
 // Call sends a request and decodes the result into out (may be nil). An
 // error response becomes an *apperr.Error with the server's code.
 func (c *Client) Call(ctx context.Context, method string, params, out any) error {
-	ch := make(chan wsapi.Response, 1)
+	ch := make(chan response, 1)
 	c.mu.Lock()
 	if c.pending == nil {
 		c.mu.Unlock()
@@ -123,12 +133,20 @@ func (c *Client) Call(ctx context.Context, method string, params, out any) error
 	id := strconv.FormatUint(c.next, 10)
 	c.pending[id] = ch
 	c.mu.Unlock()
-	req := map[string]any{"id": json.RawMessage(id), "method": method}
-	if params != nil {
-		req["params"] = params
+	req := struct {
+		ID     json.RawMessage `json:"id"`
+		Method string          `json:"method"`
+		Params any             `json:"params,omitempty"`
+	}{json.RawMessage(id), method, params}
+	b, err := json.Marshal(req)
+	if err != nil {
+		c.mu.Lock()
+		delete(c.pending, id)
+		c.mu.Unlock()
+		return fmt.Errorf("wsclient: encode %s: %w", method, err)
 	}
 	c.wmu.Lock()
-	err := c.ws.WriteJSON(req)
+	err = c.ws.WriteMessage(websocket.TextMessage, b)
 	c.wmu.Unlock()
 	if err != nil {
 		return fmt.Errorf("wsclient: send %s: %w", method, err)
@@ -144,11 +162,7 @@ func (c *Client) Call(ctx context.Context, method string, params, out any) error
 		if out == nil {
 			return nil
 		}
-		b, err := json.Marshal(resp.Result)
-		if err != nil {
-			return err
-		}
-		return json.Unmarshal(b, out)
+		return json.Unmarshal(resp.Result, out)
 	case <-ctx.Done():
 		c.mu.Lock()
 		delete(c.pending, id)

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/satu-exchange/satu/internal/access"
+	"github.com/satu-exchange/satu/internal/loadgen"
+)
+
+// TestLoadGenerator runs the load generator against the real service:
+// orders from several connections at a paced rate, idle logged-on
+// connections and depth subscribers; every order is answered, the only
+// refusals are cancels of orders that traded first, nobody is dropped and
+// no depth update is missed.
+func TestLoadGenerator(t *testing.T) {
+	app, c := startApp(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cfg := loadgen.Config{Addr: app.Addr(), OperatorKey: app.Token(access.RoleOperator), Conns: 4, InFlight: 2, Rate: 400,
+		Duration: 1500 * time.Millisecond, Mix: loadgen.Mix{Rest: 60, Cancel: 25, Take: 15}, Symbol: "BTCKZT", Quantity: "0.001",
+		Mid: "30000000", Idle: 5, Subscribers: 3, Stream: "btckzt@depth"}
+	var progress bytes.Buffer
+	rep, err := loadgen.Run(ctx, cfg, &progress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	rep.Write(&out)
+	t.Logf("%s%s", progress.String(), out.String())
+	if rep.Sent < 400 || rep.Sent > 700 {
+		t.Errorf("sent %d orders in 1.5 s at 400/s", rep.Sent)
+	}
+	if answered := rep.OK + rep.Errors["UNKNOWN_ORDER"]; answered != rep.Sent || rep.OK < rep.Sent*3/4 {
+		t.Errorf("sent %d, OK %d, errors %v: every order must be answered, and only cancels of traded orders refused", rep.Sent, rep.OK, rep.Errors)
+	}
+	if rep.Latency.N != int(rep.Sent) || rep.Latency.P50 <= 0 || rep.Latency.P50 > rep.Latency.P99 || rep.Latency.P99 > rep.Latency.Max {
+		t.Errorf("latency %+v", rep.Latency)
+	}
+	if rep.Idle != 5 || rep.IdleLost != 0 {
+		t.Errorf("idle: %d open, %d lost; want 5, 0", rep.Idle, rep.IdleLost)
+	}
+	if s := rep.Subs; s.N != 3 || s.Closed != 0 || s.Gaps != 0 || s.MinMsgs < 100 {
+		t.Errorf("subscribers: %+v", s)
+	}
+	for _, want := range []string{"throughput:", "latency:    p50", "p99.9", "idle:       5 logged-on", "streams:    3 subscribers"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	must(t, c.WaitSettled(ctx))
+
+	// The command line: bounds are refused before anything is sent.
+	key := filepath.Join(t.TempDir(), "operator.token")
+	must(t, os.WriteFile(key, []byte(app.Token(access.RoleOperator)), 0o600))
+	for _, tc := range []struct{ args, msg string }{
+		{"-addr 192.0.2.1:8080", "loopback address only"},
+		{"-conns 5000", "conns must be from 0 to 1024"},
+		{"-duration 11m", "at most 10m0s"},
+		{"-mix 70/20/5", "adding up to 100"},
+		{"-inflight 17", "inflight must be from 1 to 16"},
+	} {
+		var stdout, stderr bytes.Buffer
+		args := append([]string{"load", "-operator-key", key}, strings.Fields(tc.args)...)
+		if code := run(ctx, args, &stdout, &stderr, func(string) string { return "" }); code != 1 || !strings.Contains(stderr.String(), tc.msg) {
+			t.Errorf("satu load %s: exit %d, %q; want 1 and %q", tc.args, code, stderr.String(), tc.msg)
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	args := []string{"load", "-addr", app.Addr(), "-operator-key", key, "-conns", "2", "-rate", "100", "-duration", "1s", "-mid", "30000000", "-progress", "250ms"}
+	if code := run(ctx, args, &stdout, &stderr, func(string) string { return "" }); code != 0 {
+		t.Fatalf("satu load: exit %d: %s", code, stderr.String())
+	}
+	for _, want := range []string{"satu load: 2 connections × 1 in flight, rate 100 orders/s", "orders/s\n", "throughput:", "latency:"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("satu load printed %q; lacks %q", stdout.String(), want)
+		}
+	}
+}

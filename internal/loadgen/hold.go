@@ -1,0 +1,187 @@
+package loadgen
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"sync"
+	"sync/atomic"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/satu-exchange/satu/internal/demo"
+	"github.com/satu-exchange/satu/matching/wsclient"
+)
+
+// idleSet is the idle logged-on connections of a run.
+type idleSet struct{ conns []*wsclient.Client }
+
+// holdIdle opens cfg.Idle accounts, each with its own key and a logged-on
+// connection that then says nothing (the gateway's pings keep it alive).
+func holdIdle(ctx context.Context, rest *demo.Client, cfg Config, run string, progress io.Writer) (*idleSet, error) {
+	s := &idleSet{conns: make([]*wsclient.Client, cfg.Idle)}
+	if cfg.Idle == 0 {
+		return s, nil
+	}
+	fmt.Fprintf(progress, "satu load: opening %d idle logged-on connections\n", cfg.Idle)
+	err := parallel(ctx, cfg.Idle, 32, func(ctx context.Context, i int) error {
+		ws, err := account(ctx, rest, fmt.Sprintf("idle-%s-%d", run, i), func(context.Context) error { return nil })
+		s.conns[i] = ws
+		return err
+	})
+	return s, err
+}
+
+// count returns how many idle connections are open and how many the server closed.
+func (s *idleSet) count() (open, lost int) {
+	for _, c := range s.conns {
+		if c == nil {
+			continue
+		}
+		select {
+		case <-c.Done():
+			lost++
+		default:
+			open++
+		}
+	}
+	return open, lost
+}
+
+func (s *idleSet) close() {
+	for _, c := range s.conns {
+		if c != nil {
+			_ = c.Close()
+		}
+	}
+}
+
+// SubscriberReport is what the stream subscribers saw.
+type SubscriberReport struct {
+	N        int   // subscribers
+	Messages int64 // messages received, all subscribers
+	MinMsgs  int64 // the fewest any subscriber received
+	Gaps     int64 // depth updates whose U did not continue the previous u
+	Closed   int   // subscribers the server closed during the run
+	Reasons  map[string]int
+}
+
+// subscriber is one stream connection that checks depth chaining.
+type subscriber struct {
+	ws       *websocket.Conn
+	messages atomic.Int64
+	gaps     atomic.Int64
+	closed   atomic.Bool
+	reason   atomic.Value // string
+	done     chan struct{}
+}
+
+type subscriberSet struct {
+	subs []*subscriber
+	stop atomic.Bool
+}
+
+// subscribe opens cfg.Subscribers connections to cfg.Stream.
+func subscribe(ctx context.Context, cfg Config) (*subscriberSet, error) {
+	set := &subscriberSet{subs: make([]*subscriber, cfg.Subscribers)}
+	if cfg.Subscribers == 0 {
+		return set, nil
+	}
+	u := "ws://" + cfg.Addr + "/ws/stream?streams=" + url.QueryEscape(cfg.Stream)
+	err := parallel(ctx, cfg.Subscribers, 32, func(ctx context.Context, i int) error {
+		ws, resp, err := websocket.DefaultDialer.DialContext(ctx, u, nil)
+		if err != nil {
+			if resp != nil {
+				b, _ := io.ReadAll(resp.Body)
+				_ = resp.Body.Close()
+				return fmt.Errorf("subscribe %s: HTTP %d %s", cfg.Stream, resp.StatusCode, b)
+			}
+			return fmt.Errorf("subscribe %s: %w", cfg.Stream, err)
+		}
+		s := &subscriber{ws: ws, done: make(chan struct{})}
+		set.subs[i] = s
+		go s.read(&set.stop)
+		return nil
+	})
+	return set, err
+}
+
+// read counts messages and checks that each depth update starts where the
+// one before ended (U = previous u + 1).
+func (s *subscriber) read(stop *atomic.Bool) {
+	defer close(s.done)
+	var last uint64
+	var msg struct {
+		Data struct {
+			Event string `json:"e"`
+			First uint64 `json:"U"`
+			Last  uint64 `json:"u"`
+		} `json:"data"`
+	}
+	for {
+		_, b, err := s.ws.ReadMessage()
+		if err != nil {
+			if !stop.Load() {
+				s.closed.Store(true)
+				var ce *websocket.CloseError
+				if errors.As(err, &ce) {
+					s.reason.Store(fmt.Sprintf("%d %s", ce.Code, ce.Text))
+				} else {
+					s.reason.Store(err.Error())
+				}
+			}
+			return
+		}
+		s.messages.Add(1)
+		msg.Data.Event = ""
+		if json.Unmarshal(b, &msg) != nil || msg.Data.Event != "depthUpdate" {
+			continue
+		}
+		if last != 0 && msg.Data.First != last+1 {
+			s.gaps.Add(1)
+		}
+		last = msg.Data.Last
+	}
+}
+
+func (set *subscriberSet) report() SubscriberReport {
+	r := SubscriberReport{N: len(set.subs), Reasons: map[string]int{}}
+	for i, s := range set.subs {
+		if s == nil {
+			continue
+		}
+		n := s.messages.Load()
+		r.Messages += n
+		if i == 0 || n < r.MinMsgs {
+			r.MinMsgs = n
+		}
+		r.Gaps += s.gaps.Load()
+		if s.closed.Load() {
+			r.Closed++
+			reason, _ := s.reason.Load().(string)
+			r.Reasons[reason]++
+		}
+	}
+	return r
+}
+
+func (set *subscriberSet) close() {
+	set.stop.Store(true)
+	var wg sync.WaitGroup
+	for _, s := range set.subs {
+		if s == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = s.ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
+			_ = s.ws.Close()
+			<-s.done
+		}()
+	}
+	wg.Wait()
+}

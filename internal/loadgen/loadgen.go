@@ -1,0 +1,558 @@
+// Package loadgen drives a running Satu through its public APIs only: it
+// opens and funds its own trader accounts over REST with an operator's key,
+// issues each a signing key, then sends orders from many websocket
+// connections at a set rate and mix for a bounded time, and reports
+// throughput and acknowledgement latency. It can also hold idle logged-on
+// connections and depth-stream subscribers that check every update chains
+// to the one before. It refuses any address that is not loopback: it is a
+// measuring tool, not a way to flood somebody else's exchange.
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/satu-exchange/satu/internal/apperr"
+	"github.com/satu-exchange/satu/internal/demo"
+	"github.com/satu-exchange/satu/internal/money"
+	"github.com/satu-exchange/satu/matching/wsapi"
+	"github.com/satu-exchange/satu/matching/wsclient"
+)
+
+// Bounds on a run.
+const (
+	MaxConns       = 1024
+	MaxInFlight    = 16
+	MaxDuration    = 10 * time.Minute
+	MaxIdle        = 20000
+	MaxSubscribers = 5000
+)
+
+// Mix is the order mix in percent; it must add up to 100.
+type Mix struct {
+	Rest   int // a limit order that rests (does not cross)
+	Cancel int // cancel one of the connection's resting orders
+	Take   int // an IOC order that crosses the spread
+}
+
+// Config is one run.
+type Config struct {
+	Addr        string // host:port of Satu; loopback only
+	OperatorKey string // an operator's API key: opens and funds the accounts, issues their keys
+	Conns       int    // order-sending connections, each its own account and key
+	InFlight    int    // requests in flight per connection
+	Rate        int    // orders per second over all connections; 0: as fast as the connections allow
+	Duration    time.Duration
+	Mix         Mix
+	Symbol      string
+	Quantity    string // each order's quantity, in the base asset
+	// Mid is the price orders are placed around, in the quote asset; ""
+	// takes the middle of the symbol's best bid and offer (or of the one
+	// side there is) and fails on an empty book.
+	Mid         string
+	Idle        int    // extra logged-on connections held open and silent for the run
+	Subscribers int    // connections subscribed to Stream for the run
+	Stream      string // e.g. btckzt@depth@100ms
+	Progress    time.Duration
+}
+
+// Validate checks the bounds.
+func (c Config) Validate() error {
+	host, _, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return fmt.Errorf("addr %q: %w", c.Addr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("addr %q: satu load runs against a loopback address only", c.Addr)
+	}
+	switch {
+	case c.Conns < 0 || c.Conns > MaxConns:
+		return fmt.Errorf("conns must be from 0 to %d", MaxConns)
+	case c.InFlight < 1 || c.InFlight > MaxInFlight:
+		return fmt.Errorf("inflight must be from 1 to %d (the gateway answers at most %d at once per connection)", MaxInFlight, MaxInFlight)
+	case c.Rate < 0:
+		return errors.New("rate must not be negative")
+	case c.Duration <= 0 || c.Duration > MaxDuration:
+		return fmt.Errorf("duration must be above 0 and at most %s", MaxDuration)
+	case c.Mix.Rest < 0 || c.Mix.Cancel < 0 || c.Mix.Take < 0 || c.Mix.Rest+c.Mix.Cancel+c.Mix.Take != 100:
+		return fmt.Errorf("mix %d/%d/%d must be three percentages adding up to 100", c.Mix.Rest, c.Mix.Cancel, c.Mix.Take)
+	case c.Idle < 0 || c.Idle > MaxIdle:
+		return fmt.Errorf("idle must be from 0 to %d", MaxIdle)
+	case c.Subscribers < 0 || c.Subscribers > MaxSubscribers:
+		return fmt.Errorf("subscribers must be from 0 to %d", MaxSubscribers)
+	case c.Conns == 0 && c.Idle == 0 && c.Subscribers == 0:
+		return errors.New("nothing to do: conns, idle and subscribers are all 0")
+	case c.OperatorKey == "" && (c.Conns > 0 || c.Idle > 0):
+		return errors.New("an operator key is needed to open the accounts")
+	}
+	return nil
+}
+
+// Report is what a run measured.
+type Report struct {
+	Elapsed  time.Duration    // the timed part: from the first order to the last answer
+	Sent     int64            // order requests sent
+	OK       int64            // answered 200
+	Errors   map[string]int64 // error answers by code; "CLIENT" for a request that got no answer
+	Latency  Percentiles      // acknowledgement latency of answered orders: send to answer
+	Idle     int              // idle connections still open at the end
+	IdleLost int              // idle connections the server closed during the run
+	Subs     SubscriberReport
+}
+
+// Throughput is answered orders per second.
+func (r Report) Throughput() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.OK+r.errorCount()) / r.Elapsed.Seconds()
+}
+
+func (r Report) errorCount() int64 {
+	var n int64
+	for code, c := range r.Errors {
+		if code != clientError {
+			n += c
+		}
+	}
+	return n
+}
+
+// clientError counts requests that got no answer (connection lost, timeout).
+const clientError = "CLIENT"
+
+// Percentiles of a latency distribution.
+type Percentiles struct {
+	N                              int
+	P50, P90, P99, P999, Max, Mean time.Duration
+}
+
+func percentiles(d []time.Duration) Percentiles {
+	if len(d) == 0 {
+		return Percentiles{}
+	}
+	slices.Sort(d)
+	at := func(q float64) time.Duration {
+		i := int(q*float64(len(d))+0.5) - 1
+		return d[max(0, min(i, len(d)-1))]
+	}
+	var sum time.Duration
+	for _, x := range d {
+		sum += x
+	}
+	return Percentiles{N: len(d), P50: at(0.50), P90: at(0.90), P99: at(0.99), P999: at(0.999), Max: d[len(d)-1], Mean: sum / time.Duration(len(d))}
+}
+
+// Run performs one run, writing progress to progress (nil: none).
+func Run(ctx context.Context, cfg Config, progress io.Writer) (Report, error) {
+	if err := cfg.Validate(); err != nil {
+		return Report{}, err
+	}
+	if progress == nil {
+		progress = io.Discard
+	}
+	sym, mid, err := market(ctx, cfg)
+	if err != nil {
+		return Report{}, err
+	}
+	rest := demo.NewClient(cfg.Addr, cfg.OperatorKey)
+	run := strconv.FormatInt(time.Now().UnixNano()%1e12, 36) // names this run's accounts
+	fmt.Fprintf(progress, "satu load: opening %d trading and %d idle accounts (run %s)\n", cfg.Conns, cfg.Idle, run)
+	traders, err := openAll(ctx, rest, cfg, sym, run)
+	if err != nil {
+		return Report{}, err
+	}
+	defer func() {
+		for _, t := range traders {
+			_ = t.ws.Close()
+		}
+	}()
+
+	var rep Report
+	idle, err := holdIdle(ctx, rest, cfg, run, progress)
+	defer idle.close()
+	if err != nil {
+		return rep, err
+	}
+	subs, err := subscribe(ctx, cfg)
+	defer subs.close()
+	if err != nil {
+		return rep, err
+	}
+
+	fmt.Fprintf(progress, "satu load: %d connections × %d in flight, rate %s, mix %d/%d/%d rest/cancel/take, %s on %s\n",
+		cfg.Conns, cfg.InFlight, rateText(cfg.Rate), cfg.Mix.Rest, cfg.Mix.Cancel, cfg.Mix.Take, cfg.Duration, sym.Symbol)
+	rep = drive(ctx, cfg, sym, mid, traders, progress)
+	rep.Idle, rep.IdleLost = idle.count()
+	rep.Subs = subs.report()
+	return rep, nil
+}
+
+func rateText(r int) string {
+	if r == 0 {
+		return "unpaced"
+	}
+	return strconv.Itoa(r) + " orders/s"
+}
+
+// market finds the symbol and the mid price in its minor units.
+func market(ctx context.Context, cfg Config) (wsapi.SymbolInfo, int64, error) {
+	var info struct{ Symbols []wsapi.SymbolInfo }
+	if err := demo.NewClient(cfg.Addr, "").Call(ctx, "GET", "/v1/exchangeInfo", nil, &info); err != nil {
+		return wsapi.SymbolInfo{}, 0, fmt.Errorf("exchangeInfo: %w", err)
+	}
+	for _, s := range info.Symbols {
+		if s.Symbol != cfg.Symbol {
+			continue
+		}
+		scale := scaleOf(s.TickSize)
+		if cfg.Mid != "" {
+			mid, err := money.Parse(cfg.Mid, scale)
+			if err != nil || mid <= 0 {
+				return s, 0, fmt.Errorf("mid %q: not a price of %s", cfg.Mid, s.Symbol)
+			}
+			return s, mid, nil
+		}
+		var depth wsapi.DepthResult
+		if err := demo.NewClient(cfg.Addr, "").Call(ctx, "GET", "/v1/depth?symbol="+s.Symbol+"&limit=1", nil, &depth); err != nil {
+			return s, 0, fmt.Errorf("depth: %w", err)
+		}
+		var sides []int64
+		for _, l := range [][][2]string{depth.Bids, depth.Asks} {
+			if len(l) > 0 {
+				p, err := money.Parse(l[0][0], scale)
+				if err != nil {
+					return s, 0, fmt.Errorf("depth price %q: %w", l[0][0], err)
+				}
+				sides = append(sides, p)
+			}
+		}
+		if len(sides) == 0 {
+			return s, 0, fmt.Errorf("%s has an empty book: give -mid", s.Symbol)
+		}
+		tick, _ := money.Parse(s.TickSize, scale)
+		mid := sides[0]
+		if len(sides) == 2 {
+			mid = (sides[0] + sides[1]) / 2 / tick * tick
+		}
+		return s, mid, nil
+	}
+	return wsapi.SymbolInfo{}, 0, fmt.Errorf("unknown symbol %q", cfg.Symbol)
+}
+
+// scaleOf is the number of decimals of a decimal string such as "0.00000001".
+func scaleOf(s string) int {
+	for i := range len(s) {
+		if s[i] == '.' {
+			return len(s) - i - 1
+		}
+	}
+	return 0
+}
+
+// trader is one order-sending connection and what it has resting.
+type trader struct {
+	account string
+	ws      *wsclient.Client
+	mu      sync.Mutex // guards open
+	open    []uint64   // IDs of its resting orders
+}
+
+// openAll opens, funds and logs on one account per connection, in parallel.
+func openAll(ctx context.Context, rest *demo.Client, cfg Config, sym wsapi.SymbolInfo, run string) ([]*trader, error) {
+	traders := make([]*trader, cfg.Conns)
+	err := parallel(ctx, cfg.Conns, 16, func(ctx context.Context, i int) error {
+		acct := fmt.Sprintf("load-%s-%d", run, i)
+		ws, err := account(ctx, rest, acct, func(ctx context.Context) error {
+			for _, d := range [][2]string{{sym.Base, "1000000"}, {sym.Quote, "100000000000"}} {
+				if err := rest.Call(ctx, "POST", "/v1/operator/deposits", map[string]string{"account": acct, "asset": d[0], "amount": d[1], "extRef": acct + "-" + d[0]}, nil); err != nil {
+					return fmt.Errorf("deposit: %w", err)
+				}
+			}
+			return nil
+		})
+		traders[i] = &trader{account: acct, ws: ws}
+		return err
+	})
+	return traders, err
+}
+
+// account opens acct, runs fund, issues a signing key and returns a
+// logged-on connection.
+func account(ctx context.Context, rest *demo.Client, acct string, fund func(context.Context) error) (*wsclient.Client, error) {
+	if err := rest.Call(ctx, "POST", "/v1/operator/accounts", map[string]string{"account": acct, "owner": acct, "kind": "trader"}, nil); err != nil {
+		return nil, fmt.Errorf("open %s: %w", acct, err)
+	}
+	if err := fund(ctx); err != nil {
+		return nil, fmt.Errorf("%s: %w", acct, err)
+	}
+	signer, err := rest.NewSigner(ctx, demo.KeyRequest{Role: "trader", Account: acct, Label: "satu load"})
+	if err != nil {
+		return nil, err
+	}
+	ws, err := wsclient.Dial(ctx, rest.WSURL)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := ws.Logon(ctx, signer, ""); err != nil {
+		_ = ws.Close()
+		return nil, fmt.Errorf("logon %s: %w", acct, err)
+	}
+	return ws, nil
+}
+
+// parallel runs f(0…n-1) on at most width goroutines; the first error wins.
+func parallel(ctx context.Context, n, width int, f func(context.Context, int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	for range min(n, width) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)) - 1; i < n && ctx.Err() == nil; i = int(next.Add(1)) - 1 {
+				if err := f(ctx, i); err != nil {
+					once.Do(func() { first = err; cancel() })
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if first == nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return first
+}
+
+// worker is one in-flight slot of a connection.
+type worker struct {
+	t   *trader
+	rng *rand.Rand
+	lat []time.Duration
+}
+
+// counters are the run's live totals, read by the progress printer.
+type counters struct {
+	sent, ok, failed atomic.Int64
+	mu               sync.Mutex // guards codes
+	codes            map[string]int64
+}
+
+func (c *counters) fail(code string) {
+	c.failed.Add(1)
+	c.mu.Lock()
+	c.codes[code]++
+	c.mu.Unlock()
+}
+
+// drive sends the orders and measures them.
+func drive(ctx context.Context, cfg Config, sym wsapi.SymbolInfo, mid int64, traders []*trader, progress io.Writer) Report {
+	rep := Report{Errors: map[string]int64{}}
+	if len(traders) == 0 {
+		t := time.NewTimer(cfg.Duration)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		rep.Elapsed = cfg.Duration
+		return rep
+	}
+	scale := scaleOf(sym.TickSize)
+	tick, _ := money.Parse(sym.TickSize, scale)
+	qty := cfg.Quantity
+	cnt := &counters{codes: map[string]int64{}}
+	workers := make([]*worker, 0, len(traders)*cfg.InFlight)
+	for i, t := range traders {
+		for j := range cfg.InFlight {
+			workers = append(workers, &worker{t: t, rng: rand.New(rand.NewPCG(uint64(i), uint64(j)))})
+		}
+	}
+	// Pacing: worker k sends its n-th order at start + (n·W + k)/rate.
+	var every time.Duration
+	if cfg.Rate > 0 {
+		every = time.Duration(float64(time.Second) * float64(len(workers)) / float64(cfg.Rate))
+	}
+	runCtx, cancel := context.WithTimeout(ctx, cfg.Duration)
+	defer cancel()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for k, w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			next := start
+			if every > 0 {
+				next = start.Add(every * time.Duration(k) / time.Duration(len(workers)))
+			}
+			for runCtx.Err() == nil {
+				if every > 0 {
+					if d := time.Until(next); d > 0 {
+						select {
+						case <-time.After(d):
+						case <-runCtx.Done():
+							return
+						}
+					}
+					next = next.Add(every)
+				}
+				w.one(ctx, cfg.Mix, sym.Symbol, mid, tick, scale, qty, cnt)
+			}
+		}()
+	}
+	stopProgress := make(chan struct{})
+	progressDone := make(chan struct{})
+	go func() {
+		defer close(progressDone)
+		if cfg.Progress <= 0 {
+			<-stopProgress
+			return
+		}
+		t := time.NewTicker(cfg.Progress)
+		defer t.Stop()
+		var last int64
+		lastAt := start
+		for {
+			select {
+			case <-stopProgress:
+				return
+			case now := <-t.C:
+				done := cnt.ok.Load() + cnt.failed.Load()
+				fmt.Fprintf(progress, "%6.1fs  sent %9d  answered %9d  errors %7d  %8.0f orders/s\n", now.Sub(start).Seconds(),
+					cnt.sent.Load(), done, cnt.failed.Load(), float64(done-last)/now.Sub(lastAt).Seconds())
+				last, lastAt = done, now
+			}
+		}
+	}()
+	wg.Wait()
+	rep.Elapsed = time.Since(start)
+	close(stopProgress)
+	<-progressDone
+	var all []time.Duration
+	for _, w := range workers {
+		all = append(all, w.lat...)
+	}
+	rep.Latency = percentiles(all)
+	rep.Sent, rep.OK = cnt.sent.Load(), cnt.ok.Load()
+	cnt.mu.Lock()
+	for k, v := range cnt.codes {
+		rep.Errors[k] = v
+	}
+	cnt.mu.Unlock()
+	return rep
+}
+
+// one sends one order request of the mix and waits for its answer.
+func (w *worker) one(ctx context.Context, mix Mix, symbol string, mid, tick int64, scale int, qty string, cnt *counters) {
+	roll := w.rng.IntN(100)
+	var method string
+	var params any
+	var cancelled uint64
+	switch {
+	case roll < mix.Cancel && w.t.take(w.rng, &cancelled):
+		method, params = wsapi.MethodCancel, wsapi.CancelParams{Symbol: symbol, OrderID: cancelled}
+	case roll >= 100-mix.Take:
+		// Crosses the resting side by up to 200 ticks: takes what rests there.
+		side, price := "BUY", mid+200*tick
+		if w.rng.IntN(2) == 0 {
+			side, price = "SELL", mid-200*tick
+		}
+		method, params = wsapi.MethodPlace, wsapi.PlaceParams{Symbol: symbol, Side: side, Type: "LIMIT", TimeInForce: "IOC",
+			Price: money.Format(price, scale), Quantity: qty, NewClientOrderID: w.clientID()}
+	default:
+		// Rests 1 to 500 ticks away from the mid, on either side.
+		off := (1 + w.rng.Int64N(500)) * tick
+		side, price := "BUY", mid-off
+		if w.rng.IntN(2) == 0 {
+			side, price = "SELL", mid+off
+		}
+		method, params = wsapi.MethodPlace, wsapi.PlaceParams{Symbol: symbol, Side: side, Type: "LIMIT", TimeInForce: "GTC",
+			Price: money.Format(price, scale), Quantity: qty, NewClientOrderID: w.clientID()}
+	}
+	var res wsapi.OrderResult
+	cnt.sent.Add(1)
+	sent := time.Now()
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	err := w.t.ws.Call(cctx, method, params, &res)
+	cancel()
+	if err != nil {
+		var ae *apperr.Error
+		if errors.As(err, &ae) {
+			w.lat = append(w.lat, time.Since(sent))
+			cnt.fail(string(ae.Code))
+		} else {
+			cnt.fail(clientError)
+		}
+		return
+	}
+	w.lat = append(w.lat, time.Since(sent))
+	cnt.ok.Add(1)
+	if method == wsapi.MethodPlace && res.Status == "NEW" {
+		w.t.mu.Lock()
+		w.t.open = append(w.t.open, res.OrderID)
+		w.t.mu.Unlock()
+	}
+}
+
+// take removes a random resting order of the trader into id; false when none.
+func (t *trader) take(rng *rand.Rand, id *uint64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.open) == 0 {
+		return false
+	}
+	i := rng.IntN(len(t.open))
+	*id = t.open[i]
+	t.open[i] = t.open[len(t.open)-1]
+	t.open = t.open[:len(t.open)-1]
+	return true
+}
+
+func (w *worker) clientID() string {
+	return strconv.FormatUint(w.rng.Uint64(), 36)
+}
+
+// Write prints the report.
+func (r Report) Write(w io.Writer) {
+	fmt.Fprintf(w, "orders:     %d sent, %d answered OK, %d answered with an error, %d unanswered in %.2fs\n",
+		r.Sent, r.OK, r.errorCount(), r.Errors[clientError], r.Elapsed.Seconds())
+	fmt.Fprintf(w, "throughput: %.0f orders/s answered\n", r.Throughput())
+	if r.Latency.N > 0 {
+		l := r.Latency
+		fmt.Fprintf(w, "latency:    p50 %s  p90 %s  p99 %s  p99.9 %s  max %s  mean %s  (%d answers)\n",
+			ms(l.P50), ms(l.P90), ms(l.P99), ms(l.P999), ms(l.Max), ms(l.Mean), l.N)
+	}
+	codes := make([]string, 0, len(r.Errors))
+	for c := range r.Errors {
+		codes = append(codes, c)
+	}
+	slices.Sort(codes)
+	for _, c := range codes {
+		fmt.Fprintf(w, "error:      %-20s %d\n", c, r.Errors[c])
+	}
+	if r.Idle+r.IdleLost > 0 {
+		fmt.Fprintf(w, "idle:       %d logged-on connections open at the end, %d closed by the server\n", r.Idle, r.IdleLost)
+	}
+	if s := r.Subs; s.N > 0 {
+		fmt.Fprintf(w, "streams:    %d subscribers, %d messages (fewest per subscriber %d), %d depth gaps, %d closed by the server\n",
+			s.N, s.Messages, s.MinMsgs, s.Gaps, s.Closed)
+		for reason, n := range s.Reasons {
+			fmt.Fprintf(w, "closed:     %q × %d\n", reason, n)
+		}
+	}
+}
+
+func ms(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e6, 'f', 3, 64) + "ms" }
