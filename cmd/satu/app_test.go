@@ -300,8 +300,11 @@ func TestBadInputChangesNothing(t *testing.T) {
 	must(t, c.Call(ctx, "POST", "/v1/operator/accounts", map[string]string{"account": "trader-1", "owner": "t", "kind": "trader"}, nil))
 	must(t, c.Call(ctx, "POST", "/v1/operator/deposits", map[string]string{"account": "trader-1", "asset": "BTC", "amount": "1", "extRef": "d1"}, nil))
 	must(t, c.WaitSettled(ctx))
+	// ETHKZT goes into its pre-close call: market orders are refused there.
+	must(t, c.Call(ctx, "POST", "/v1/operator/symbols/ETHKZT/phase", map[string]string{"phase": "pre_close"}, nil))
 	signer, err := c.NewSigner(ctx, trader("trader-1"))
 	must(t, err)
+	must(t, c.WaitSettled(ctx))
 	before := stateOf(t, app)
 
 	ws, _, err := websocket.DefaultDialer.DialContext(ctx, c.WSURL, nil)
@@ -350,26 +353,52 @@ func TestBadInputChangesNothing(t *testing.T) {
 		b, _ := json.Marshal(map[string]any{"id": 3, "method": "order.place", "params": p})
 		return string(b)
 	}
+	without := func(field string) string {
+		p := map[string]string{"symbol": "BTCKZT", "side": "SELL", "type": "LIMIT", "price": "45000000", "quantity": "0.5", "newClientOrderId": "x"}
+		delete(p, field)
+		b, _ := json.Marshal(map[string]any{"id": 3, "method": "order.place", "params": p})
+		return string(b)
+	}
+	engineSeq := func() uint64 {
+		t.Helper()
+		var st struct{ EngineSeq uint64 }
+		must(t, c.Call(ctx, "GET", "/v1/settlement/status", nil, &st))
+		return st.EngineSeq
+	}
+	seqBefore := engineSeq()
+	// Every case but those marked engine is refused by the gateway and
+	// never reaches the inbox; the engine's refusals (they depend on its
+	// state: funds, the phase) are journalled and change nothing.
 	wsCases := []struct {
 		name, raw string
 		code      apperr.Code
+		engine    bool
 	}{
-		{"MalformedJSON", `{"id":1,"method":`, apperr.MalformedJSON},
-		{"MalformedParams", `{"id":1,"method":"order.place","params":{"quantity":5}}`, apperr.MalformedJSON},
-		{"UnknownMethod", `{"id":1,"method":"order.teleport"}`, apperr.UnknownMethod},
-		{"ExtraField", order("colour", "red"), apperr.MalformedJSON},
-		{"NonNumericQuantity", order("quantity", "ten"), apperr.InvalidQuantity},
-		{"NegativeQuantity", order("quantity", "-0.5"), apperr.InvalidQuantity},
-		{"ZeroQuantity", order("quantity", "0"), apperr.InvalidQuantity},
-		{"TooPreciseQuantity", order("quantity", "0.123456789"), apperr.TooPrecise},
-		{"TooPrecisePrice", order("price", "45000000.001"), apperr.TooPrecise},
-		{"OffTickPrice", order("price", "45000000.50"), apperr.InvalidPrice},
-		{"NegativePrice", order("price", "-1"), apperr.InvalidPrice},
-		{"UnknownSymbol", order("symbol", "DOGEKZT"), apperr.UnknownSymbol},
-		{"BadSide", order("side", "HOLD"), apperr.InvalidParameter},
-		{"TooLarge", order("quantity", "2"), apperr.InsufficientFunds},
-		{"MandatoryWithoutLicence", strings.Replace(order("side", "SELL"), `"params":{`, `"params":{"mandatory":true,`, 1), apperr.NotPermitted},
+		{"MalformedJSON", `{"id":1,"method":`, apperr.MalformedJSON, false},
+		{"MalformedParams", `{"id":1,"method":"order.place","params":{"quantity":5}}`, apperr.MalformedJSON, false},
+		{"UnknownMethod", `{"id":1,"method":"order.teleport"}`, apperr.UnknownMethod, false},
+		{"ExtraField", order("colour", "red"), apperr.MalformedJSON, false},
+		{"NonNumericQuantity", order("quantity", "ten"), apperr.InvalidQuantity, false},
+		{"NegativeQuantity", order("quantity", "-0.5"), apperr.InvalidQuantity, false},
+		{"ZeroQuantity", order("quantity", "0"), apperr.InvalidQuantity, false},
+		{"TooPreciseQuantity", order("quantity", "0.123456789"), apperr.TooPrecise, false},
+		{"TooPrecisePrice", order("price", "45000000.001"), apperr.TooPrecise, false},
+		{"OffTickPrice", order("price", "45000000.50"), apperr.InvalidPrice, false},
+		{"NegativePrice", order("price", "-1"), apperr.InvalidPrice, false},
+		{"UnknownSymbol", order("symbol", "DOGEKZT"), apperr.UnknownSymbol, false},
+		{"BadSide", order("side", "HOLD"), apperr.InvalidParameter, false},
+		{"MissingSymbol", without("symbol"), apperr.InvalidParameter, false},
+		{"MissingQuantity", without("quantity"), apperr.InvalidQuantity, false},
+		{"MissingClientOrderID", without("newClientOrderId"), apperr.InvalidParameter, false},
+		{"WrongTypeSide", strings.Replace(order("side", "SELL"), `"side":"SELL"`, `"side":1`, 1), apperr.MalformedJSON, false},
+		{"OffLot", `{"id":3,"method":"order.place","params":{"symbol":"ETHKZT","side":"SELL","type":"LIMIT","price":"1500000","quantity":"0.0000015","newClientOrderId":"x"}}`, apperr.InvalidQuantity, false},
+		{"BelowMinNotional", order("quantity", "0.000001"), apperr.InvalidQuantity, false},
+		{"NotionalOverflow", strings.Replace(order("quantity", "1000"), `"45000000"`, `"92233720368547758"`, 1), apperr.InvalidQuantity, false},
+		{"MandatoryFromTraderKey", strings.Replace(order("side", "SELL"), `"params":{`, `"params":{"mandatory":true,`, 1), apperr.NotPermitted, false},
+		{"TooLarge", order("quantity", "2"), apperr.InsufficientFunds, true},
+		{"MarketInPreClose", `{"id":4,"method":"order.place","params":{"symbol":"ETHKZT","side":"SELL","type":"MARKET","quantity":"0.1","newClientOrderId":"m"}}`, apperr.PhaseRefused, true},
 	}
+	engineCases := 0
 	for _, tc := range wsCases {
 		t.Run("WS/"+tc.name, func(t *testing.T) {
 			r := send(tc.raw)
@@ -377,6 +406,63 @@ func TestBadInputChangesNothing(t *testing.T) {
 				t.Fatalf("response = %+v; want code %s", r, tc.code)
 			}
 		})
+		if tc.engine {
+			engineCases++
+		}
+	}
+	// The signed logons above reached no engine either.
+	if got := engineSeq() - seqBefore; got != uint64(engineCases) {
+		t.Errorf("the engine sequenced %d commands for the bad input; want %d (only the engine's own refusals)", got, engineCases)
+	}
+
+	// A flood beyond the address's 1,000 requests a second is refused,
+	// request by request, and the connection stays usable.
+	flood, _, err := websocket.DefaultDialer.DialContext(ctx, c.WSURL, nil)
+	must(t, err)
+	defer flood.Close()
+	const floodN = 4000
+	go func() {
+		for i := range floodN {
+			if flood.WriteMessage(websocket.TextMessage, []byte(fmt.Sprintf(`{"id":%d,"method":"ping"}`, i))) != nil {
+				return
+			}
+		}
+	}()
+	limited := 0
+	for range floodN {
+		var r wsapi.Response
+		_ = flood.SetReadDeadline(time.Now().Add(30 * time.Second))
+		must(t, flood.ReadJSON(&r))
+		if r.Error != nil {
+			if r.Error.Code != apperr.RateLimited || r.Status != 429 || !strings.Contains(r.Error.Message, "wait") {
+				t.Fatalf("flood answer %+v %+v", r, r.Error)
+			}
+			limited++
+		}
+	}
+	if limited == 0 {
+		t.Errorf("%d pings as fast as they go were never rate limited", floodN)
+	}
+	time.Sleep(time.Second) // the next window
+	if r := func() wsapi.Response {
+		must(t, flood.WriteMessage(websocket.TextMessage, []byte(`{"id":"after","method":"ping"}`)))
+		var r wsapi.Response
+		must(t, flood.ReadJSON(&r))
+		return r
+	}(); r.Error != nil {
+		t.Errorf("after the flood: %+v", r.Error)
+	}
+
+	// An oversized frame closes the connection with 1009.
+	must(t, ws.WriteMessage(websocket.TextMessage, []byte(`{"id":1,"method":"ping","params":{"pad":"`+strings.Repeat("x", 17<<10)+`"}}`)))
+	_ = ws.SetReadDeadline(time.Now().Add(15 * time.Second))
+	for {
+		if _, _, err := ws.ReadMessage(); err != nil {
+			if !websocket.IsCloseError(err, websocket.CloseMessageTooBig) {
+				t.Errorf("oversized frame: %v; want close 1009", err)
+			}
+			break
+		}
 	}
 
 	restCases := []struct {

@@ -189,7 +189,11 @@ func TestComplianceLifecycleOverAPI(t *testing.T) {
 		ws, err := wsclient.Dial(ctx, op.WSURL)
 		must(t, err)
 		defer ws.Close()
-		logon(ctx, t, op, ws, trader(account))
+		key := trader(account)
+		if account == "eki-1" { // a miner's account trades with the miner's key
+			key = demo.KeyRequest{Role: "miner", Miner: "eki", Label: "eki desk"}
+		}
+		logon(ctx, t, op, ws, key)
 		_, err = ws.Place(ctx, p)
 		must(t, err)
 	}

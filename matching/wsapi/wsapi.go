@@ -247,6 +247,9 @@ func Decode(params json.RawMessage, v any) error {
 // PlaceCommand turns order parameters into an engine command for account,
 // checking everything that needs only the symbol's configuration.
 func PlaceCommand(account string, p PlaceParams, symbols map[string]matching.Symbol) (matching.Command, error) {
+	if p.Symbol == "" {
+		return matching.Command{}, apperr.New(apperr.InvalidParameter, "symbol is required")
+	}
 	s, ok := symbols[p.Symbol]
 	if !ok {
 		return matching.Command{}, apperr.New(apperr.UnknownSymbol, "unknown symbol %q", p.Symbol)
@@ -313,7 +316,36 @@ func PlaceCommand(account string, p PlaceParams, symbols map[string]matching.Sym
 			return matching.Command{}, err
 		}
 	}
+	if err := checkSizes(c, s, c.Type == matching.Limit || p.Price != "", p.QuoteOrderQty == ""); err != nil {
+		return matching.Command{}, err
+	}
 	return c, nil
+}
+
+// checkSizes refuses, before anything reaches the inbox, what the symbol's
+// configuration alone rules out: a price off the tick, a quantity off the
+// lot or outside the symbol's bounds, a notional that overflows or is
+// below the minimum. The engine checks the same again (and everything that
+// depends on its state: funds, permissions, the phase); the codes agree.
+func checkSizes(c matching.Command, s matching.Symbol, hasPrice, hasQty bool) error {
+	if hasPrice && (c.Price <= 0 || c.Price%s.TickSize != 0) {
+		return apperr.New(apperr.InvalidPrice, "price must be a positive multiple of the tick size %s", money.Format(s.TickSize, s.QuoteScale))
+	}
+	if hasQty && (c.Quantity <= 0 || c.Quantity%s.LotSize != 0 || c.Quantity < s.MinQty || c.Quantity > s.MaxQty) {
+		return apperr.New(apperr.InvalidQuantity, "quantity must be a multiple of the lot size %s between %s and %s",
+			money.Format(s.LotSize, s.BaseScale), money.Format(s.MinQty, s.BaseScale), money.Format(s.MaxQty, s.BaseScale))
+	}
+	if c.Kind != matching.CmdPlaceOrder || !hasPrice || !hasQty {
+		return nil
+	}
+	n, ok := s.Notional(c.Price, c.Quantity)
+	switch {
+	case !ok:
+		return apperr.New(apperr.InvalidQuantity, "price × quantity is too large")
+	case n < s.MinNotional:
+		return apperr.New(apperr.InvalidQuantity, "price × quantity is below the minimum notional %s", money.Format(s.MinNotional, s.QuoteScale))
+	}
+	return nil
 }
 
 // asPrice re-labels a quantity parse error as a price error.
@@ -458,6 +490,9 @@ func AmendCommand(account string, p AmendParams, symbols map[string]matching.Sym
 		if c.Quantity, err = money.Parse(p.NewQty, s.BaseScale); err != nil {
 			return matching.Command{}, err
 		}
+	}
+	if err := checkSizes(c, s, p.NewPrice != "", p.NewQty != ""); err != nil {
+		return matching.Command{}, err
 	}
 	return c, nil
 }

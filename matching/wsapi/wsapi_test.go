@@ -66,8 +66,8 @@ func TestPlaceCommandOK(t *testing.T) {
 		}},
 		{"mandatory with obligation", place(func(p *wsapi.PlaceParams) { p.Mandatory, p.Obligation = true, "obl-7" }),
 			func(c *matching.Command) { c.Purpose, c.Obligation = matching.PurposeMandatory, "obl-7" }},
-		{"other symbol's scales", place(func(p *wsapi.PlaceParams) { p.Symbol = "ETHKZT"; p.Price = "1500000.5"; p.Quantity = "0.000001" }),
-			func(c *matching.Command) { c.Symbol = "ETHKZT"; c.Price = 150_000_050; c.Quantity = 1_000 }},
+		{"other symbol's scales", place(func(p *wsapi.PlaceParams) { p.Symbol = "ETHKZT"; p.Price = "1500001"; p.Quantity = "0.0001" }),
+			func(c *matching.Command) { c.Symbol = "ETHKZT"; c.Price = 150_000_100; c.Quantity = 100_000 }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -91,7 +91,7 @@ func TestPlaceCommandErrors(t *testing.T) {
 		code apperr.Code
 	}{
 		{"unknown symbol", place(func(p *wsapi.PlaceParams) { p.Symbol = "DOGEKZT" }), apperr.UnknownSymbol},
-		{"empty symbol", place(func(p *wsapi.PlaceParams) { p.Symbol = "" }), apperr.UnknownSymbol},
+		{"empty symbol", place(func(p *wsapi.PlaceParams) { p.Symbol = "" }), apperr.InvalidParameter},
 		{"lower-case symbol", place(func(p *wsapi.PlaceParams) { p.Symbol = "btckzt" }), apperr.UnknownSymbol},
 		{"side HOLD", place(func(p *wsapi.PlaceParams) { p.Side = "HOLD" }), apperr.InvalidParameter},
 		{"lower-case side", place(func(p *wsapi.PlaceParams) { p.Side = "buy" }), apperr.InvalidParameter},
@@ -368,9 +368,37 @@ func TestOrderFromRealEngine(t *testing.T) {
 	if apperr.CodeOf(err) != apperr.InsufficientFunds {
 		t.Fatalf("too large: %v", err)
 	}
-	_, err = order("buyer", place(func(p *wsapi.PlaceParams) { p.Side, p.Price, p.NewClientOrderID = "BUY", "43000000.5", "b-3" }))
-	if apperr.CodeOf(err) != apperr.InvalidPrice { // off the 1-tenge tick: the engine's check
-		t.Fatalf("off tick: %v", err)
+}
+
+// TestSizesRefusedBeforeTheEngine: what the symbol's configuration alone
+// rules out never becomes a command, with the engine's codes.
+func TestSizesRefusedBeforeTheEngine(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		p    func(*wsapi.PlaceParams)
+		code apperr.Code
+		msg  string
+	}{
+		{"off tick", func(p *wsapi.PlaceParams) { p.Price = "43000000.5" }, apperr.InvalidPrice, "multiple of the tick size 1.00"},
+		{"off lot", func(p *wsapi.PlaceParams) { p.Symbol, p.Price, p.Quantity = "ETHKZT", "1500000", "0.0000015" }, apperr.InvalidQuantity, "multiple of the lot size 0.000001000"},
+		{"below minimum", func(p *wsapi.PlaceParams) { p.Symbol, p.Price, p.Quantity = "USDTKZT", "500", "0.001" }, apperr.InvalidQuantity, "between 0.010000 and"},
+		{"above maximum", func(p *wsapi.PlaceParams) { p.Quantity = "1000.00000001" }, apperr.InvalidQuantity, "and 1000.00000000"},
+		{"notional overflow", func(p *wsapi.PlaceParams) { p.Price, p.Quantity = "92233720368547758", "1000" }, apperr.InvalidQuantity, "too large"},
+		{"below minimum notional", func(p *wsapi.PlaceParams) { p.Quantity = "0.000001" }, apperr.InvalidQuantity, "minimum notional 100.00"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := wsapi.PlaceCommand("miner-1", place(tc.p), symbols())
+			if apperr.CodeOf(err) != tc.code || !strings.Contains(apperr.MessageOf(err), tc.msg) {
+				t.Fatalf("got %v; want %s containing %q", err, tc.code, tc.msg)
+			}
+		})
+	}
+	_, err := wsapi.AmendCommand("miner-1", wsapi.AmendParams{Symbol: "BTCKZT", OrderID: 1, NewPrice: "43000000.01"}, symbols())
+	if apperr.CodeOf(err) != apperr.InvalidPrice {
+		t.Fatalf("amend off tick: %v", err)
+	}
+	if _, err := wsapi.AmendCommand("miner-1", wsapi.AmendParams{Symbol: "BTCKZT", OrderID: 1, NewQty: "0.00000001"}, symbols()); err != nil {
+		t.Fatalf("amend down to one lot: %v", err) // no notional check on an amend: the engine knows the price
 	}
 }
 

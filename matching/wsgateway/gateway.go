@@ -532,6 +532,12 @@ func (c *conn) dispatch(ctx context.Context, req wsapi.Request, signed *session)
 		if err != nil {
 			return nil, err
 		}
+		// Only a miner's account may hold the engine's mandatory-sale
+		// permission; another key's mandatory order is refused here. A
+		// miner's is decided by the engine, which knows the permission.
+		if s, _ := c.acting(signed); p.Mandatory && s.principal.Role != access.RoleMiner {
+			return nil, apperr.New(apperr.NotPermitted, "only a miner's key may send a mandatory order; this is a %s key", s.principal.Role)
+		}
 		return c.order(ctx, cmd)
 	case wsapi.MethodCancel:
 		account, err := c.trader(signed)

@@ -450,9 +450,25 @@ func TestPlaceFillsAcrossConnections(t *testing.T) {
 	fails(t, call(t, bws, 3, wsapi.MethodPlace, buy("b-2", "43000000", "999")), http.StatusBadRequest, apperr.InsufficientFunds)
 	mand := sell("s-2", "43000000", "0.1")
 	mand.Mandatory = true
-	fails(t, call(t, sws, 3, wsapi.MethodPlace, mand), http.StatusForbidden, apperr.NotPermitted)
+	// A trader's key never sends a mandatory order: refused by the gateway.
+	seq := eng.e.Seq()
+	r = call(t, sws, 3, wsapi.MethodPlace, mand)
+	fails(t, r, http.StatusForbidden, apperr.NotPermitted)
+	if !strings.Contains(r.Error.Message, "only a miner's key") || eng.e.Seq() != seq {
+		t.Fatalf("a trader's mandatory order: %+v, engine at %d (was %d)", r.Error, eng.e.Seq(), seq)
+	}
+	// A miner's key does, once the engine grants its account the permission.
+	_, err := s.db.Exec(context.Background(), `INSERT INTO miners (id, name, bin, entity_kind) VALUES ('m', 'M LLP', '123456789012', 'legal_entity');
+		INSERT INTO miner_accounts (account, miner_id) VALUES ('seller', 'm')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mws := s.dial(t, nil)
+	miner := s.signer(t, accesspg.CreateRequest{Role: access.RoleMiner, Miner: "m"})
+	ok[wsapi.LogonResult](t, call(t, mws, "logon", wsapi.MethodLogon, signed(t, miner, nil, time.Now())))
+	fails(t, call(t, mws, 3, wsapi.MethodPlace, mand), http.StatusForbidden, apperr.NotPermitted)
 	eng.must(t, matching.Command{Kind: matching.CmdSetPermission, Account: "seller", Permission: matching.PermMandatorySell, Granted: true})
-	if got := ok[order](t, call(t, sws, 4, wsapi.MethodPlace, mand)); !got.Mandatory || got.Status != "NEW" {
+	if got := ok[order](t, call(t, mws, 4, wsapi.MethodPlace, mand)); !got.Mandatory || got.Status != "NEW" {
 		t.Fatalf("mandatory %+v", got)
 	}
 	// And the gateway's own checks come first.
