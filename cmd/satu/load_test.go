@@ -48,7 +48,10 @@ func TestLoadGenerator(t *testing.T) {
 	if s := rep.Subs; s.N != 3 || s.Closed != 0 || s.Gaps != 0 || s.MinMsgs < 100 {
 		t.Errorf("subscribers: %+v", s)
 	}
-	for _, want := range []string{"throughput:", "latency:    p50", "p99.9", "idle:       5 logged-on", "streams:    3 subscribers"} {
+	if rep.Server.RSS <= 0 || rep.Server.Goroutines < 2*(4+5+3) {
+		t.Errorf("server stats from /metrics: %+v", rep.Server)
+	}
+	for _, want := range []string{"server:     RSS", "throughput:", "latency:    p50", "p99.9", "idle:       5 logged-on", "streams:    3 subscribers"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q", want)
 		}

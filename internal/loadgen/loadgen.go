@@ -9,14 +9,17 @@
 package loadgen
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -107,6 +110,7 @@ type Report struct {
 	Idle     int              // idle connections still open at the end
 	IdleLost int              // idle connections the server closed during the run
 	Subs     SubscriberReport
+	Server   ServerStats
 }
 
 // Throughput is answered orders per second.
@@ -160,9 +164,13 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (Report, error) {
 	if progress == nil {
 		progress = io.Discard
 	}
-	sym, mid, err := market(ctx, cfg)
-	if err != nil {
-		return Report{}, err
+	var sym wsapi.SymbolInfo
+	var mid int64
+	if cfg.Conns > 0 {
+		var err error
+		if sym, mid, err = market(ctx, cfg); err != nil {
+			return Report{}, err
+		}
 	}
 	rest := demo.NewClient(cfg.Addr, cfg.OperatorKey)
 	run := strconv.FormatInt(time.Now().UnixNano()%1e12, 36) // names this run's accounts
@@ -189,12 +197,58 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (Report, error) {
 		return rep, err
 	}
 
-	fmt.Fprintf(progress, "satu load: %d connections × %d in flight, rate %s, mix %d/%d/%d rest/cancel/take, %s on %s\n",
-		cfg.Conns, cfg.InFlight, rateText(cfg.Rate), cfg.Mix.Rest, cfg.Mix.Cancel, cfg.Mix.Take, cfg.Duration, sym.Symbol)
+	if cfg.Conns > 0 {
+		fmt.Fprintf(progress, "satu load: %d connections × %d in flight, rate %s, mix %d/%d/%d rest/cancel/take, %s on %s\n",
+			cfg.Conns, cfg.InFlight, rateText(cfg.Rate), cfg.Mix.Rest, cfg.Mix.Cancel, cfg.Mix.Take, cfg.Duration, sym.Symbol)
+	} else {
+		fmt.Fprintf(progress, "satu load: holding %d idle connections and %d subscribers for %s\n", cfg.Idle, cfg.Subscribers, cfg.Duration)
+	}
 	rep = drive(ctx, cfg, sym, mid, traders, progress)
 	rep.Idle, rep.IdleLost = idle.count()
 	rep.Subs = subs.report()
+	rep.Server = serverStats(ctx, cfg.Addr) // while every connection is still open
 	return rep, nil
+}
+
+// ServerStats is what the server's /metrics said at the end of the run.
+type ServerStats struct {
+	RSS        float64 // process_resident_memory_bytes
+	Goroutines float64 // go_goroutines
+	SlowClosed float64 // satu_ws_slow_consumers_total
+}
+
+// serverStats reads the server's own figures; zero when /metrics does not answer.
+func serverStats(ctx context.Context, addr string) ServerStats {
+	var st ServerStats
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/metrics", nil)
+	if err != nil {
+		return st
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return st
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "process_resident_memory_bytes":
+			st.RSS = v
+		case "go_goroutines":
+			st.Goroutines = v
+		case "satu_ws_slow_consumers_total":
+			st.SlowClosed = v
+		}
+	}
+	return st
 }
 
 func rateText(r int) string {
@@ -527,6 +581,14 @@ func (w *worker) clientID() string {
 
 // Write prints the report.
 func (r Report) Write(w io.Writer) {
+	if r.Server.RSS > 0 {
+		fmt.Fprintf(w, "server:     RSS %.0f MiB, %.0f goroutines, %.0f slow consumers closed since start (its /metrics at the end)\n",
+			r.Server.RSS/(1<<20), r.Server.Goroutines, r.Server.SlowClosed)
+	}
+	if r.Sent == 0 && len(r.Errors) == 0 {
+		r.writeHeld(w)
+		return
+	}
 	fmt.Fprintf(w, "orders:     %d sent, %d answered OK, %d answered with an error, %d unanswered in %.2fs\n",
 		r.Sent, r.OK, r.errorCount(), r.Errors[clientError], r.Elapsed.Seconds())
 	fmt.Fprintf(w, "throughput: %.0f orders/s answered\n", r.Throughput())
@@ -543,6 +605,11 @@ func (r Report) Write(w io.Writer) {
 	for _, c := range codes {
 		fmt.Fprintf(w, "error:      %-20s %d\n", c, r.Errors[c])
 	}
+	r.writeHeld(w)
+}
+
+// writeHeld prints the idle connections and subscribers.
+func (r Report) writeHeld(w io.Writer) {
 	if r.Idle+r.IdleLost > 0 {
 		fmt.Fprintf(w, "idle:       %d logged-on connections open at the end, %d closed by the server\n", r.Idle, r.IdleLost)
 	}

@@ -149,7 +149,9 @@ func New(engine Engine, auth Auth, reads Reads, symbols []matching.Symbol, allow
 	for _, o := range allowedOrigins {
 		allowed[o] = true
 	}
-	g.upgrader = websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096, CheckOrigin: func(r *http.Request) bool {
+	// Write buffers are shared through a pool and held only while a
+	// message is written, so an idle connection holds none.
+	g.upgrader = websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096, WriteBufferPool: &sync.Pool{}, CheckOrigin: func(r *http.Request) bool {
 		origin := r.Header.Get("Origin")
 		return origin == "" || allowed["*"] || allowed[origin]
 	}}
