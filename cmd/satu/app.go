@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -48,6 +49,7 @@ type App struct {
 	rdb      *redis.Client
 	gateway  *wsgateway.Gateway
 	http     *http.Server
+	pprof    *http.Server // nil unless -pprof-addr
 	listener net.Listener
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -194,6 +196,20 @@ func (a *App) Start(ctx context.Context) error {
 		}
 		return nil
 	})
+	if c.PprofAddr != "" {
+		ln, err := net.Listen("tcp", c.PprofAddr)
+		if err != nil {
+			cancel()
+			return fmt.Errorf("listen %s: %w", c.PprofAddr, err)
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		a.pprof = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = a.pprof.Serve(ln) }()
+		a.Log.Info("profiling served", zap.String("addr", ln.Addr().String()))
+	}
 	a.Log.Info("satu serving", zap.String("addr", a.Addr()), zap.String("shard", c.Shard), zap.String("ruleSet", c.RuleSet))
 	return nil
 }
@@ -254,6 +270,9 @@ func (a *App) close(ctx context.Context) error {
 	if a.http != nil {
 		a.gateway.Shutdown()
 		err = a.http.Shutdown(ctx)
+	}
+	if a.pprof != nil {
+		_ = a.pprof.Close()
 	}
 	if a.cancel != nil {
 		a.cancel()

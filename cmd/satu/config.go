@@ -41,6 +41,7 @@ type Config struct {
 	WSMaxConns       int
 	WSIPRequests     int
 	WSKeyOrders      int
+	PprofAddr        string
 }
 
 // option binds one Config field to its flag and variable.
@@ -77,6 +78,7 @@ func (c *Config) options() []option {
 		{"ws-max-conns", "SATU_WS_MAX_CONNS", "serve: most websocket connections one gateway holds (0: no limit)", countVar(&c.WSMaxConns, 20000)},
 		{"ws-ip-requests", "SATU_WS_IP_REQUESTS", "serve: websocket requests per second one IP address may send (0: no limit)", countVar(&c.WSIPRequests, 1000)},
 		{"ws-key-orders", "SATU_WS_KEY_ORDERS", "serve: order requests per second one API key may send over websockets (0: no limit)", countVar(&c.WSKeyOrders, 500)},
+		{"pprof-addr", "SATU_PPROF_ADDR", "serve: listen address of Go's /debug/pprof profiles (empty: none; keep it on loopback)", stringVar(&c.PprofAddr, "")},
 		{"snapshot-interval", "SATU_SNAPSHOT_INTERVAL", "serve: and at least this often while commands arrive (0: by count only)", durationVar(&c.SnapshotInterval, 5*time.Minute)},
 	}
 }
