@@ -14,6 +14,17 @@ import (
 // it; depth updates also carry U, so that each update continues the one
 // before it (U = previous u + 1) and the first one after a depth snapshot
 // stitches to its lastUpdateId (U ≤ lastUpdateId + 1 ≤ u).
+//
+// <symbol>@depth@100ms and <symbol>@depth@1000ms are the depth stream at
+// an update speed: at most one depthUpdate per interval, and none for an
+// interval in which no command changed the symbol's levels. Each is the
+// merge of the consecutive <symbol>@depth updates of its interval: U is
+// the previous message's u + 1 (the first after the hub's start continues
+// the hub's snapshot), u is the sequence of the last command that changed
+// a level, and every level changed from U to u is sent once, with its
+// quantity after u (0 when it went away). U = previous u + 1 holds over
+// intervals without a message, and a snapshot stitches exactly as to
+// <symbol>@depth.
 
 // The stream kinds.
 const (
@@ -21,6 +32,9 @@ const (
 	StreamTrade      = "trade"
 	StreamBookTicker = "bookTicker"
 	StreamPhase      = "phase"
+	// The depth stream at an update speed.
+	StreamDepth100ms  = "depth@100ms"
+	StreamDepth1000ms = "depth@1000ms"
 )
 
 // StreamName is symbol's stream of kind, e.g. "btckzt@depth".

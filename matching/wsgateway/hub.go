@@ -33,6 +33,11 @@ type subscriber interface {
 // order book's snapshot of every symbol, so that its depth updates
 // continue that snapshot.
 //
+// The interval depth streams (<symbol>@depth@100ms, @depth@1000ms) gather
+// each symbol's level changes in its bookState and are pushed by flushDue,
+// which the Run goroutine calls between reads of the events; it reads with
+// a block no longer than the time to the next push due.
+//
 // Lock: hub.mu guards the subscriptions only; it is held while pushing,
 // and push never blocks or takes another lock of the hub.
 type hub struct {
@@ -43,6 +48,13 @@ type hub struct {
 	log     *zap.Logger
 
 	books map[string]*bookState // only the Run goroutine touches it
+	names []string              // the symbols, sorted
+
+	// The interval depth streams, only the Run goroutine touches them:
+	// whether a change waits for a push, and when the next push may be.
+	now     func() time.Time
+	pending [len(depthIntervals)]bool
+	due     [len(depthIntervals)]time.Time
 
 	mu    sync.Mutex
 	subs  map[string]map[subscriber]struct{} // stream name → subscribers
@@ -61,7 +73,32 @@ type bookState struct {
 	bids      map[int64]int64
 	asks      map[int64]int64
 	bid, ask  [2]int64 // the best bid and ask (price, quantity) last published
+
+	interval [len(depthIntervals)]intervalDepth // by depthIntervals
 }
+
+// depthIntervals are the update speeds of the interval depth streams.
+var depthIntervals = [...]struct {
+	kind  string
+	every time.Duration
+}{
+	{wsapi.StreamDepth100ms, 100 * time.Millisecond},
+	{wsapi.StreamDepth1000ms, time.Second},
+}
+
+// intervalDepth is what one interval depth stream of a symbol has not
+// pushed yet. Its next message is U = last + 1, u = upto: the merge of the
+// @depth updates since the last one, the latest quantity of each level.
+type intervalDepth struct {
+	stream     string          // e.g. "btckzt@depth@100ms"
+	last       uint64          // u of the last message, or the snapshot's sequence
+	upto       uint64          // the last command since then that changed a level; 0: none
+	time       int64           // its engine time
+	bids, asks map[int64]int64 // price → quantity after upto, of every level changed
+}
+
+// readBlock is the longest the hub waits for events.
+const readBlock = 200 * time.Millisecond
 
 // snapshotLevels is how many levels per side the hub reads at start.
 const snapshotLevels = 5000
@@ -69,11 +106,13 @@ const snapshotLevels = 5000
 func newHub(src EventSource, book bookReader, symbols []matching.Symbol, log *zap.Logger) *hub {
 	h := &hub{src: src, book: book, symbols: map[string]matching.Symbol{}, scales: map[string]int32{}, log: log,
 		books: map[string]*bookState{}, subs: map[string]map[subscriber]struct{}{}, users: map[string]map[subscriber]struct{}{},
-		ready: make(chan struct{})}
+		ready: make(chan struct{}), now: time.Now}
 	for _, s := range symbols {
 		h.symbols[s.Name] = s
 		h.scales[s.Base], h.scales[s.Quote] = int32(s.BaseScale), int32(s.QuoteScale)
+		h.names = append(h.names, s.Name)
 	}
+	slices.Sort(h.names)
 	return h
 }
 
@@ -91,7 +130,7 @@ func (h *hub) run(ctx context.Context) error {
 			time.Sleep(500 * time.Millisecond)
 			seq, bids, asks, err = h.book.Depth(ctx, name, snapshotLevels)
 		}
-		st := &bookState{snapshot: seq, lastDepth: seq, bids: map[int64]int64{}, asks: map[int64]int64{}}
+		st := newBookState(name, seq)
 		for _, l := range bids {
 			st.bids[l.Price] = l.Quantity
 		}
@@ -108,7 +147,9 @@ func (h *hub) run(ctx context.Context) error {
 	after := strconv.FormatUint(from, 10) + "-0"
 	var cmd []matching.Event
 	for ctx.Err() == nil {
-		envs, err := h.src.ReadEvents(ctx, after, 1024, 200*time.Millisecond)
+		now := h.now()
+		h.flushDue(now)
+		envs, err := h.src.ReadEvents(ctx, after, 1024, h.block(now))
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -127,6 +168,15 @@ func (h *hub) run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// newBookState is symbol's book, empty, as of the snapshot seq.
+func newBookState(symbol string, seq uint64) *bookState {
+	st := &bookState{snapshot: seq, lastDepth: seq, bids: map[int64]int64{}, asks: map[int64]int64{}}
+	for i, iv := range depthIntervals {
+		st.interval[i] = intervalDepth{stream: wsapi.StreamName(symbol, iv.kind), last: seq, bids: map[int64]int64{}, asks: map[int64]int64{}}
+	}
+	return st
 }
 
 // best returns the best (price, quantity) of a side; zero when empty.
@@ -160,6 +210,9 @@ func (h *hub) publish(evs []matching.Event) {
 		}
 		switch ev.Kind {
 		case matching.EvLevel:
+			if !known {
+				break // a symbol the hub has no book of
+			}
 			side := st.asks
 			if ev.Side == matching.Buy {
 				side = st.bids
@@ -168,6 +221,13 @@ func (h *hub) publish(evs []matching.Event) {
 				delete(side, ev.Price)
 			} else {
 				side[ev.Price] = ev.Quantity
+			}
+			for i := range st.interval {
+				if ev.Side == matching.Buy {
+					st.interval[i].bids[ev.Price] = ev.Quantity
+				} else {
+					st.interval[i].asks[ev.Price] = ev.Quantity
+				}
 			}
 			d := diffs[ev.Symbol]
 			if d == nil {
@@ -197,6 +257,10 @@ func (h *hub) publish(evs []matching.Event) {
 		msgs = append(msgs, wsapi.StreamMessage{Stream: wsapi.StreamName(name, wsapi.StreamDepth), Data: wsapi.DepthUpdate{
 			Event: "depthUpdate", Time: at, Symbol: name, First: st.lastDepth + 1, Last: seq, Bids: d.bids, Asks: d.asks}})
 		st.lastDepth = seq
+		for i := range st.interval {
+			st.interval[i].upto, st.interval[i].time = seq, at
+			h.pending[i] = true
+		}
 		if bid, ask := best(st.bids, true), best(st.asks, false); bid != st.bid || ask != st.ask {
 			st.bid, st.ask = bid, ask
 			t := wsapi.BookTicker{Event: wsapi.StreamBookTicker, Symbol: name, Seq: seq}
@@ -225,6 +289,79 @@ func (h *hub) publish(evs []matching.Event) {
 			s.push(b)
 		}
 	}
+}
+
+// block is how long the next read of the events may wait: readBlock, or
+// less when an interval depth stream has a push due sooner (at least 1 ms,
+// since a shorter block would not block at all).
+func (h *hub) block(now time.Time) time.Duration {
+	d := readBlock
+	for i := range depthIntervals {
+		if h.pending[i] {
+			d = min(d, h.due[i].Sub(now))
+		}
+	}
+	return max(d, time.Millisecond)
+}
+
+// flushDue pushes every interval depth stream whose changes wait and whose
+// interval has passed since its last push: one message per symbol with
+// changes, encoded once for all its subscribers. A change after a quiet
+// interval is thus pushed at once, later ones at most one interval apart.
+func (h *hub) flushDue(now time.Time) {
+	for i, iv := range depthIntervals {
+		if h.pending[i] && !now.Before(h.due[i]) {
+			h.flush(i)
+			h.pending[i], h.due[i] = false, now.Add(iv.every)
+		}
+	}
+}
+
+// flush pushes interval i's waiting changes of every symbol. The changes
+// of a stream without subscribers are dropped: U = previous u + 1 still
+// holds for whoever subscribes later, whose snapshot holds them.
+func (h *hub) flush(i int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, name := range h.names {
+		p := &h.books[name].interval[i]
+		if p.upto == 0 {
+			continue
+		}
+		if subs := h.subs[p.stream]; len(subs) > 0 {
+			s := h.symbols[name]
+			b, err := json.Marshal(wsapi.StreamMessage{Stream: p.stream, Data: wsapi.DepthUpdate{
+				Event: "depthUpdate", Time: p.time, Symbol: name, First: p.last + 1, Last: p.upto,
+				Bids: levels(s, p.bids, true), Asks: levels(s, p.asks, false)}})
+			if err != nil {
+				h.log.Error("stream hub: encode", zap.Error(err))
+			} else {
+				for sub := range subs {
+					sub.push(b)
+				}
+			}
+		}
+		p.last, p.upto = p.upto, 0
+		clear(p.bids)
+		clear(p.asks)
+	}
+}
+
+// levels formats a side's changed levels, best first.
+func levels(s matching.Symbol, side map[int64]int64, bid bool) [][2]string {
+	prices := make([]int64, 0, len(side))
+	for p := range side {
+		prices = append(prices, p)
+	}
+	slices.Sort(prices)
+	if bid {
+		slices.Reverse(prices)
+	}
+	out := make([][2]string, len(prices))
+	for j, p := range prices {
+		out[j] = wsapi.Level(s, p, side[p])
+	}
+	return out
 }
 
 // pushUser sends an event to the user-data subscribers of the accounts it
@@ -318,9 +455,12 @@ func (h *hub) parseStreams(list string) ([]string, error) {
 			return nil, fmt.Errorf("stream %q: want <symbol>@<kind> with a known symbol in lower case", n)
 		}
 		switch kind {
-		case wsapi.StreamDepth, wsapi.StreamTrade, wsapi.StreamBookTicker, wsapi.StreamPhase:
+		case wsapi.StreamDepth, wsapi.StreamDepth100ms, wsapi.StreamDepth1000ms, wsapi.StreamTrade, wsapi.StreamBookTicker, wsapi.StreamPhase:
 		default:
-			return nil, fmt.Errorf("stream %q: kind must be depth, trade, bookTicker or phase", n)
+			if speed, ok := strings.CutPrefix(kind, wsapi.StreamDepth+"@"); ok {
+				return nil, fmt.Errorf("stream %q: update speed %q unknown: want depth (every command), depth@100ms or depth@1000ms", n, speed)
+			}
+			return nil, fmt.Errorf("stream %q: kind must be depth, depth@100ms, depth@1000ms, trade, bookTicker or phase", n)
 		}
 	}
 	return names, nil
