@@ -59,7 +59,7 @@ type Registry interface {
 // amends its own reports; reads are the regulator's and operator's for
 // everyone and a miner's for itself. Every list also comes as CSV
 // (?format=csv).
-func (s *Server) complianceRoutes(mux *http.ServeMux) {
+func (s *Server) complianceRoutes(mux *routes) {
 	mux.HandleFunc("POST /v1/operator/miners", s.handle(s.createMiner))
 	mux.HandleFunc("POST /v1/operator/licences", s.handle(s.addLicence))
 	mux.HandleFunc("POST /v1/operator/licences/{number}/changes", s.handle(s.changeLicence))
@@ -124,7 +124,7 @@ func (s *Server) complianceRoutes(mux *http.ServeMux) {
 }
 
 // list mounts GET /v1/compliance/<name>?miner=… for a miner-scoped list.
-func (s *Server) list(mux *http.ServeMux, name string, get func(r *http.Request, miner string) (any, error)) {
+func (s *Server) list(mux *routes, name string, get func(r *http.Request, miner string) (any, error)) {
 	mux.HandleFunc("GET /v1/compliance/"+name, s.listHandler(name, func(r *http.Request) (any, error) {
 		miner, err := minerScope(r, r.URL.Query().Get("miner"))
 		if err != nil {

@@ -27,7 +27,7 @@ type Proofs interface {
 // proofRoutes mounts the log's checkpoints and proofs — public: they reveal
 // hashes only, and a witness must be able to fetch them — and the
 // certificates, which are the obligation's readers'.
-func (s *Server) proofRoutes(mux *http.ServeMux) {
+func (s *Server) proofRoutes(mux *routes) {
 	mux.HandleFunc("GET /v1/proof/checkpoint", s.handle(s.checkpoint))
 	mux.HandleFunc("GET /v1/proof/inclusion", s.handle(s.inclusion))
 	mux.HandleFunc("GET /v1/proof/consistency", s.handle(s.consistency))

@@ -70,7 +70,12 @@ type Server struct {
 
 // Handler returns the routes.
 func (s *Server) Handler() http.Handler {
-	mux := http.NewServeMux()
+	return s.authenticate(s.mux())
+}
+
+// mux mounts every route (Routes lists them).
+func (s *Server) mux() *routes {
+	mux := newRoutes()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -81,6 +86,7 @@ func (s *Server) Handler() http.Handler {
 	if s.Streams != nil {
 		mux.Handle("GET /ws/stream", s.Streams)
 	}
+	mux.HandleFunc("GET /openapi.json", serveOpenAPI)
 	mux.HandleFunc("GET /v1/exchangeInfo", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"symbols": wsapi.ExchangeInfo(s.Symbols)})
 	})
@@ -111,7 +117,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, apperr.New(apperr.UnknownMethod, "no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
-	return s.authenticate(mux)
+	return mux
 }
 
 // handler answers with a status and a JSON body, or an error.
