@@ -135,6 +135,39 @@ func TestWebsocketMethods(t *testing.T) {
 		obs.Obligations[0].Status != compliance.StatusOpen {
 		t.Fatalf("obligations.status %+v", obs)
 	}
+
+	// Its user data carries its obligation's progress once its mandatory
+	// sale is settled.
+	must(t, c.Call(ctx, "POST", "/v1/operator/deposits", map[string]string{"account": "ws-miner-1", "asset": "BTC", "amount": "1", "extRef": "wm-btc"}, nil))
+	must(t, mws.Call(ctx, wsapi.MethodUserSubscribe, nil, nil))
+	_, err = mws.Place(ctx, wsapi.PlaceParams{Symbol: "BTCKZT", Side: "SELL", Type: "LIMIT", Price: "44000000", Quantity: "0.3",
+		NewClientOrderID: "mand-1", Mandatory: true})
+	must(t, err)
+	place("e", "BUY", "44000000", "0.3")
+	deadline := time.After(15 * time.Second)
+	for {
+		var msg struct {
+			Event struct {
+				E          string                    `json:"e"`
+				Time       int64                     `json:"E"` // else "E" would fill e
+				Obligation compliance.ObligationView `json:"obligation"`
+			} `json:"event"`
+		}
+		select {
+		case b := <-mws.Pushed():
+			must(t, json.Unmarshal(b, &msg))
+		case <-deadline:
+			t.Fatal("no obligationUpdate within 15 s of the mandatory sale")
+		}
+		if msg.Event.E != "obligationUpdate" {
+			continue
+		}
+		o := msg.Event.Obligation
+		if o.Miner != "ws-miner" || o.Sold != "0.30000000" || o.Remaining != "0.45000000" || o.Status != compliance.StatusOpen {
+			t.Fatalf("obligationUpdate %+v", o)
+		}
+		break
+	}
 }
 
 // TestMarketDataStreams: a depth snapshot and the depth stream stitch

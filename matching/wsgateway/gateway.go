@@ -110,7 +110,8 @@ type Gateway struct {
 	conns    map[*conn]struct{}
 	shutdown bool
 
-	hub *hub // nil without an event source
+	hub         *hub             // nil without an event source
+	obligations *obligationWatch // nil without Reads.Obligations
 
 	limits     Limits
 	open       atomic.Int64 // connections held or being upgraded, for MaxConnections
@@ -141,6 +142,9 @@ func New(engine Engine, auth Auth, reads Reads, symbols []matching.Symbol, allow
 	g.SetLimits(DefaultLimits)
 	if reads.Events != nil && reads.Book != nil {
 		g.hub = newHub(reads.Events, reads.Book, symbols, log)
+	}
+	if reads.Obligations != nil {
+		g.obligations = newObligationWatch(reads.Obligations, auth.Now, log)
 	}
 	for _, s := range symbols {
 		g.symbols[s.Name] = s
@@ -228,6 +232,9 @@ func (g *Gateway) release(c *conn) {
 	if g.hub != nil {
 		g.hub.unsubscribe(c)
 	}
+	if g.obligations != nil {
+		g.obligations.unsubscribe(c)
+	}
 	g.mu.Lock()
 	delete(g.conns, c)
 	g.mu.Unlock()
@@ -291,6 +298,11 @@ func httpError(w http.ResponseWriter, status int, err *apperr.Error) {
 func (g *Gateway) Run(ctx context.Context) error {
 	if g.hub == nil {
 		return nil
+	}
+	if g.obligations != nil {
+		done := make(chan struct{})
+		defer func() { <-done }()
+		go func() { defer close(done); g.obligations.run(ctx, ObligationPoll) }()
 	}
 	return g.hub.run(ctx)
 }
@@ -647,9 +659,19 @@ func (c *conn) dispatch(ctx context.Context, req wsapi.Request, signed *session)
 		}
 		if req.Method == wsapi.MethodUserUnsubscribe {
 			c.g.hub.unsubscribe(c)
+			if c.g.obligations != nil {
+				c.g.obligations.unsubscribe(c)
+			}
 			return struct{}{}, nil
 		}
 		c.g.hub.subscribeUser(c, account)
+		// A miner's key also follows its obligations' progress.
+		if s, _ := c.acting(signed); s.principal.Miner != "" && c.g.obligations != nil {
+			if err := c.g.obligations.subscribe(ctx, c, s.principal.Miner); err != nil {
+				c.g.hub.unsubscribe(c)
+				return nil, err
+			}
+		}
 		return map[string]any{"subscriptionId": 0, "account": account}, nil
 	case wsapi.MethodObligations:
 		s, err := c.acting(signed)

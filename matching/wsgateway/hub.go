@@ -73,6 +73,11 @@ type bookState struct {
 	bids      map[int64]int64
 	asks      map[int64]int64
 	bid, ask  [2]int64 // the best bid and ask (price, quantity) last published
+	// top is the best price of each side (bids, asks; 0: empty), kept as
+	// levels change; stale when the level at it went, and found again by a
+	// scan only then, so a command costs no scan of the book.
+	top   [2]int64
+	stale [2]bool
 
 	interval [len(depthIntervals)]intervalDepth // by depthIntervals
 }
@@ -138,6 +143,7 @@ func (h *hub) run(ctx context.Context) error {
 			st.asks[l.Price] = l.Quantity
 		}
 		st.bid, st.ask = best(st.bids, true), best(st.asks, false)
+		st.top = [2]int64{st.bid[0], st.ask[0]}
 		h.books[name] = st
 		if first || seq < from {
 			from, first = seq, false
@@ -179,7 +185,39 @@ func newBookState(symbol string, seq uint64) *bookState {
 	return st
 }
 
+// touch follows the best price of a side through a level's new quantity.
+func (st *bookState) touch(bid bool, price, qty int64) {
+	i := 1
+	if bid {
+		i = 0
+	}
+	switch {
+	case st.stale[i]: // found by the next scan
+	case qty == 0 && price == st.top[i]:
+		st.stale[i] = true
+	case qty > 0 && (st.top[i] == 0 || bid && price > st.top[i] || !bid && price < st.top[i]):
+		st.top[i] = price
+	}
+}
+
 // best returns the best (price, quantity) of a side; zero when empty.
+func (st *bookState) best(bid bool) [2]int64 {
+	i, levels := 1, st.asks
+	if bid {
+		i, levels = 0, st.bids
+	}
+	if st.stale[i] {
+		b := best(levels, bid)
+		st.top[i], st.stale[i] = b[0], false
+		return b
+	}
+	if st.top[i] == 0 {
+		return [2]int64{}
+	}
+	return [2]int64{st.top[i], levels[st.top[i]]}
+}
+
+// best scans a side for its best (price, quantity); zero when empty.
 func best(levels map[int64]int64, bid bool) [2]int64 {
 	var out [2]int64
 	for p, q := range levels {
@@ -222,6 +260,7 @@ func (h *hub) publish(evs []matching.Event) {
 			} else {
 				side[ev.Price] = ev.Quantity
 			}
+			st.touch(ev.Side == matching.Buy, ev.Price, ev.Quantity)
 			for i := range st.interval {
 				if ev.Side == matching.Buy {
 					st.interval[i].bids[ev.Price] = ev.Quantity
@@ -261,7 +300,7 @@ func (h *hub) publish(evs []matching.Event) {
 			st.interval[i].upto, st.interval[i].time = seq, at
 			h.pending[i] = true
 		}
-		if bid, ask := best(st.bids, true), best(st.asks, false); bid != st.bid || ask != st.ask {
+		if bid, ask := st.best(true), st.best(false); bid != st.bid || ask != st.ask {
 			st.bid, st.ask = bid, ask
 			t := wsapi.BookTicker{Event: wsapi.StreamBookTicker, Symbol: name, Seq: seq}
 			if bid[0] != 0 {
