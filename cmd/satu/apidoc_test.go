@@ -51,6 +51,26 @@ func apiDocExamples(t *testing.T) [][2]string {
 	}
 }
 
+// apiDocJSONLines returns the lines of the first JSON block after heading
+// in docs/api.md.
+func apiDocJSONLines(t *testing.T, heading string) []string {
+	t.Helper()
+	b, err := os.ReadFile("../../docs/api.md")
+	must(t, err)
+	text := string(b)
+	start := strings.Index(text, heading)
+	if start < 0 {
+		t.Fatalf("docs/api.md has no %q", heading)
+	}
+	text = text[start:]
+	i := strings.Index(text, "```json\n")
+	if i < 0 {
+		t.Fatalf("docs/api.md has no JSON block after %q", heading)
+	}
+	text = text[i+len("```json\n"):]
+	return strings.Split(strings.TrimSpace(text[:strings.Index(text, "```")]), "\n")
+}
+
 // sameShape reports whether have has want's shape: the same object keys
 // (recursively), arrays whose elements all have the shape of want's first,
 // values of the same JSON type; "…" stands for any value.

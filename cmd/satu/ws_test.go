@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,6 +35,16 @@ func TestWebsocketMethods(t *testing.T) {
 	must(t, c.Call(ctx, "POST", "/v1/operator/accounts", map[string]string{"account": "ws-trader", "owner": "ws-trader", "kind": "trader"}, nil))
 	must(t, c.Call(ctx, "POST", "/v1/operator/deposits", map[string]string{"account": "ws-trader", "asset": "BTC", "amount": "2", "extRef": "wt-btc"}, nil))
 	must(t, c.Call(ctx, "POST", "/v1/operator/deposits", map[string]string{"account": "ws-trader", "asset": "KZT", "amount": "100000000", "extRef": "wt-kzt"}, nil))
+
+	// Every stream of docs/api.md's examples, recorded for the check at the end.
+	streamExamples := apiDocJSONLines(t, "### Stream examples")
+	var names []string
+	for _, ex := range streamExamples {
+		var m struct{ Stream string }
+		must(t, json.Unmarshal([]byte(ex), &m))
+		names = append(names, m.Stream)
+	}
+	streams := record(t, strings.Replace(c.WSURL, "/ws/api", "/ws/stream", 1)+"?streams="+strings.Join(names, "/"))
 
 	ws, err := wsclient.Dial(ctx, c.WSURL)
 	must(t, err)
@@ -145,6 +156,7 @@ func TestWebsocketMethods(t *testing.T) {
 	must(t, err)
 	place("e", "BUY", "44000000", "0.3")
 	deadline := time.After(15 * time.Second)
+	var pushed []json.RawMessage
 	for {
 		var msg struct {
 			Event struct {
@@ -156,6 +168,7 @@ func TestWebsocketMethods(t *testing.T) {
 		select {
 		case b := <-mws.Pushed():
 			must(t, json.Unmarshal(b, &msg))
+			pushed = append(pushed, b)
 		case <-deadline:
 			t.Fatal("no obligationUpdate within 15 s of the mandatory sale")
 		}
@@ -168,6 +181,69 @@ func TestWebsocketMethods(t *testing.T) {
 		}
 		break
 	}
+
+	// Every stream and user-data example in docs/api.md has the shape of a
+	// message received here (a halt and resume make the phase messages).
+	must(t, c.Call(ctx, "POST", "/v1/operator/symbols/BTCKZT/halt", nil, nil))
+	must(t, c.Call(ctx, "POST", "/v1/operator/symbols/BTCKZT/resume", nil, nil))
+	received := func(ex string, msgs []json.RawMessage) bool {
+		var want any
+		must(t, json.Unmarshal([]byte(ex), &want))
+		for _, m := range msgs {
+			var have any
+			if json.Unmarshal(m, &have) == nil && sameShape(want, have) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, ex := range streamExamples {
+		deadline := time.Now().Add(15 * time.Second)
+		for !received(ex, streams.messages()) {
+			if time.Now().After(deadline) {
+				t.Fatalf("docs/api.md stream example\n%s\nhas the shape of no message received:\n%s", ex, streams.messages())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	for _, ex := range apiDocJSONLines(t, "### User data") {
+		if !received(ex, pushed) {
+			t.Errorf("docs/api.md user-data example\n%s\nhas the shape of no message pushed:\n%s", ex, pushed)
+		}
+	}
+}
+
+// recorder keeps every message of a stream connection.
+type recorder struct {
+	mu   sync.Mutex
+	msgs []json.RawMessage
+}
+
+// record subscribes to url and records its messages until the test ends.
+func record(t *testing.T, url string) *recorder {
+	t.Helper()
+	conn, _, err := websocket.DefaultDialer.Dial(url, nil)
+	must(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	r := &recorder{}
+	go func() {
+		for {
+			_, b, err := conn.ReadMessage()
+			if err != nil {
+				return
+			}
+			r.mu.Lock()
+			r.msgs = append(r.msgs, b)
+			r.mu.Unlock()
+		}
+	}()
+	return r
+}
+
+func (r *recorder) messages() []json.RawMessage {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]json.RawMessage(nil), r.msgs...)
 }
 
 // TestMarketDataStreams: a depth snapshot and the depth stream stitch

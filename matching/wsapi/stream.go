@@ -126,7 +126,7 @@ type ExecutionReport struct {
 	Seq           uint64 `json:"u"`
 	Symbol        string `json:"s"`
 	OrderID       uint64 `json:"i"`
-	ClientOrderID string `json:"c"`
+	ClientOrderID string `json:"c,omitempty"` // not on a TRADE: i names the order
 	Side          string `json:"S"`
 	// ExecutionType: NEW, AMENDED, TRADE, DONE (filled), CANCELED,
 	// EXPIRED (as Binance's x).
