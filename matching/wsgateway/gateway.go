@@ -194,7 +194,8 @@ func (g *Gateway) accept(w http.ResponseWriter, r *http.Request, queue int) *con
 			"this gateway holds its maximum of %d connections: retry later or connect to another gateway", g.limits.MaxConnections))
 		return nil
 	}
-	ws, err := g.upgrader.Upgrade(w, r, nil)
+	cw := &corkWriter{ResponseWriter: w}
+	ws, err := g.upgrader.Upgrade(cw, r, nil)
 	if err != nil {
 		g.open.Add(-1)
 		return nil
@@ -203,7 +204,8 @@ func (g *Gateway) accept(w http.ResponseWriter, r *http.Request, queue int) *con
 	if err != nil {
 		ip = r.RemoteAddr
 	}
-	c := &conn{g: g, ws: ws, ip: ip, out: make(chan []byte, queue), closing: make(chan struct{}), inflight: make(chan struct{}, MaxInFlight)}
+	c := &conn{g: g, ws: ws, sock: cw.conn, ip: ip, out: make(chan []byte, queue), closing: make(chan struct{}),
+		inflight: make(chan struct{}, MaxInFlight), work: make(chan []byte)}
 	// Before registering: a Shutdown may close c at once, and its closing
 	// deadline must not be overwritten.
 	ws.SetReadLimit(MaxMessageBytes)
@@ -337,9 +339,11 @@ func (g *Gateway) Shutdown() {
 type conn struct {
 	g        *Gateway
 	ws       *websocket.Conn
-	ip       string // the peer's address, for the per-address rate limit
+	sock     *corkConn // ws's socket, to gather the writes of a burst
+	ip       string    // the peer's address, for the per-address rate limit
 	out      chan []byte
 	inflight chan struct{}
+	work     chan []byte // requests for the connection's idle workers
 	closing  chan struct{}
 	once     sync.Once
 	slowOnce sync.Once // counts the connection as a slow consumer once
@@ -373,6 +377,7 @@ func (c *conn) serve(ctx context.Context) {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	go c.writeLoop()
+	workers := 0
 	for {
 		_, msg, err := c.ws.ReadMessage()
 		if err != nil {
@@ -391,16 +396,40 @@ func (c *conn) serve(ctx context.Context) {
 		case <-c.closing:
 			continue
 		}
-		c.wg.Add(1)
-		go func() {
-			defer func() { <-c.inflight; c.wg.Done() }()
-			c.send(c.handle(ctx, msg))
-		}()
+		// An idle worker takes the request; else a new one, up to
+		// MaxInFlight. Workers live as long as the connection, so their
+		// stacks are grown once, not for every request.
+		select {
+		case c.work <- msg:
+		default:
+			if workers < MaxInFlight {
+				workers++
+				c.wg.Add(1)
+				go c.worker(ctx, msg)
+			} else {
+				c.work <- msg // all are running: one is about to take it
+			}
+		}
 	}
 	cancel()
 	c.wg.Wait()
 	c.close(websocket.CloseNormalClosure, "")
 	_ = c.ws.Close()
+}
+
+// worker answers requests, first and then those from c.work, until the
+// connection's context ends.
+func (c *conn) worker(ctx context.Context, first []byte) {
+	defer c.wg.Done()
+	for msg := first; ; {
+		c.send(c.handle(ctx, msg))
+		<-c.inflight
+		select {
+		case msg = <-c.work:
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 func (c *conn) send(resp wsapi.Response) {
@@ -435,7 +464,16 @@ func (c *conn) writeLoop() {
 		select {
 		case b := <-c.out:
 			_ = c.ws.SetWriteDeadline(time.Now().Add(writeWait))
-			if err := c.ws.WriteMessage(websocket.TextMessage, b); err != nil {
+			// Gather what else is queued, then write it all at once.
+			c.sock.cork()
+			err := c.ws.WriteMessage(websocket.TextMessage, b)
+			for err == nil && len(c.out) > 0 && c.sock.gathered() < maxCorked {
+				err = c.ws.WriteMessage(websocket.TextMessage, <-c.out)
+			}
+			if uerr := c.sock.uncork(); err == nil {
+				err = uerr
+			}
+			if err != nil {
 				if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
 					c.slowConsumer() // the client has not read for writeWait
 				} else {

@@ -117,7 +117,7 @@ func start(t *testing.T, eng wsgateway.Engine, origins ...string) *server {
 }
 
 // startWith starts a gateway with limits and a clock (nil: time.Now).
-func startWith(t *testing.T, eng wsgateway.Engine, limits wsgateway.Limits, now func() time.Time, origins ...string) *server {
+func startWith(t testing.TB, eng wsgateway.Engine, limits wsgateway.Limits, now func() time.Time, origins ...string) *server {
 	t.Helper()
 	core, logs := observer.New(zapcore.DebugLevel)
 	reg := prometheus.NewRegistry()
@@ -191,7 +191,7 @@ type response struct {
 	Error  *apperr.Error   `json:"error"`
 }
 
-func send(t *testing.T, ws *websocket.Conn, id any, method string, params any) {
+func send(t testing.TB, ws *websocket.Conn, id any, method string, params any) {
 	t.Helper()
 	req := map[string]any{"id": id, "method": method}
 	if params != nil {
@@ -204,7 +204,7 @@ func send(t *testing.T, ws *websocket.Conn, id any, method string, params any) {
 	sendRaw(t, ws, b)
 }
 
-func sendRaw(t *testing.T, ws *websocket.Conn, b []byte) {
+func sendRaw(t testing.TB, ws *websocket.Conn, b []byte) {
 	t.Helper()
 	_ = ws.SetWriteDeadline(time.Now().Add(ioWait))
 	if err := ws.WriteMessage(websocket.TextMessage, b); err != nil {
@@ -212,7 +212,7 @@ func sendRaw(t *testing.T, ws *websocket.Conn, b []byte) {
 	}
 }
 
-func read(t *testing.T, ws *websocket.Conn) response {
+func read(t testing.TB, ws *websocket.Conn) response {
 	t.Helper()
 	_ = ws.SetReadDeadline(time.Now().Add(ioWait))
 	_, b, err := ws.ReadMessage()
@@ -261,7 +261,7 @@ func fails(t *testing.T, r response, status int, code apperr.Code) {
 }
 
 // signer issues an Ed25519 signing key for req in the gateway's key store.
-func (s *server) signer(t *testing.T, req accesspg.CreateRequest) access.Signer {
+func (s *server) signer(t testing.TB, req accesspg.CreateRequest) access.Signer {
 	t.Helper()
 	pub, priv, err := ed25519.GenerateKey(nil)
 	if err != nil {
@@ -279,7 +279,7 @@ func (s *server) signer(t *testing.T, req accesspg.CreateRequest) access.Signer 
 }
 
 // signed signs params with signer at now.
-func signed(t *testing.T, signer access.Signer, params any, now time.Time) json.RawMessage {
+func signed(t testing.TB, signer access.Signer, params any, now time.Time) json.RawMessage {
 	t.Helper()
 	b, err := signer.Sign(params, now)
 	if err != nil {
