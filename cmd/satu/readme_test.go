@@ -204,3 +204,64 @@ func matchJSON(want, have any) bool {
 	}
 	return reflect.DeepEqual(want, have)
 }
+
+// TestReadmeLoad runs the README's `satu load` command against a real
+// server with the demo market and checks that it prints what the README
+// shows, line by line: the same labels, numbers aside.
+func TestReadmeLoad(t *testing.T) {
+	app, c := startApp(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	must(t, c.Seed(ctx, time.Now().UTC()))
+	b, err := os.ReadFile("../../README.md")
+	must(t, err)
+	text := string(b)
+	start := strings.Index(text, "## Measuring it")
+	if start < 0 {
+		t.Fatal("README has no Measuring it section")
+	}
+	text = text[start:]
+	i := strings.Index(text, "```sh\n")
+	j := strings.Index(text, "```text\n")
+	if i < 0 || j < i {
+		t.Fatal("the Measuring it section has no command and output")
+	}
+	command := strings.TrimSpace(text[i+len("```sh\n") : i+strings.Index(text[i+3:], "```")+3])
+	want := text[j+len("```text\n"):]
+	want = want[:strings.Index(want, "```")]
+	got := runStep(t, app, command)
+	t.Logf("%s printed:\n%s", command, got)
+	// The same lines, numbers and IDs aside; error lines vary with how
+	// the run went, but the only error may be a cancel of an order that
+	// traded first.
+	wantLines, gotLines := labels(want), labels(got)
+	for l := range wantLines {
+		if !gotLines[l] && !strings.HasPrefix(l, "error:") {
+			t.Errorf("satu load printed no line like %q", l)
+		}
+	}
+	for l := range gotLines {
+		if !wantLines[l] && !strings.HasPrefix(l, "error:") {
+			t.Errorf("satu load printed %q, which the README does not show", l)
+		}
+		if strings.HasPrefix(l, "error:") && l != "error: UNKNOWN_ORDER #" {
+			t.Errorf("satu load met an error: %q", l)
+		}
+	}
+}
+
+// labels reduces output lines to their words, every word with a digit in
+// it (a number, an ID, a duration) replaced by #.
+func labels(s string) map[string]bool {
+	out := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(s), "\n") {
+		words := strings.Fields(line)
+		for i, w := range words {
+			if strings.ContainsAny(w, "0123456789") {
+				words[i] = "#"
+			}
+		}
+		out[strings.Join(words, " ")] = true
+	}
+	return out
+}
