@@ -84,10 +84,12 @@ func (m *market) setRef(p int64) {
 	m.bandLo, m.bandHi = p-d, p+d
 }
 
+// finishedID is an entry of the retention queue: a finished order's
+// client-ID record (see cidIndex), its key's hash, and when it finished.
 type finishedID struct {
-	acct     *account
-	clientID string
-	at       int64
+	hash uint64
+	at   int64
+	rec  uint32
 }
 
 type touchedLevel struct {
@@ -507,13 +509,11 @@ func (e *Engine) advance() {
 	}
 	for e.finHead < len(e.finished) && e.finished[e.finHead].at+e.cfg.ClientIDRetentionMs <= e.now {
 		f := &e.finished[e.finHead]
-		e.cids.del(f.acct, f.clientID)
-		*f = finishedID{}
+		e.cids.del(f.hash, f.rec)
 		e.finHead++
 	}
 	if e.finHead > 1024 && e.finHead*2 > len(e.finished) {
 		n := copy(e.finished, e.finished[e.finHead:])
-		clear(e.finished[n:])
 		e.finished = e.finished[:n]
 		e.finHead = 0
 	}

@@ -210,9 +210,10 @@ func (e *Engine) placeOrder(c *Command) *apperr.Error {
 	if c.ClientID == "" || len(c.ClientID) > MaxClientIDLen {
 		return apperr.New(apperr.InvalidParameter, "client order ID must be 1 to %d characters", MaxClientIDLen)
 	}
-	if id, seen := e.cids.get(a, c.ClientID); seen {
+	cidHash := e.cids.hash(a, c.ClientID)
+	if rec, seen := e.cids.find(cidHash, a, c.ClientID); seen {
 		ev := e.emit(EvDuplicate)
-		ev.Account, ev.Symbol, ev.ClientID, ev.OrderID = a.id, c.Symbol, c.ClientID, id
+		ev.Account, ev.Symbol, ev.ClientID, ev.OrderID = a.id, c.Symbol, c.ClientID, e.cids.recs[rec].id
 		return nil
 	}
 	tif, stp, hold, err := e.checkOrder(c, a, m)
@@ -232,7 +233,7 @@ func (e *Engine) placeOrder(c *Command) *apperr.Error {
 	if o.display > 0 {
 		o.visible = o.display
 	}
-	e.cids.put(a, c.ClientID, o.id)
+	o.cidHash, o.cidRec = cidHash, e.cids.put(cidHash, a, c.ClientID, o.id)
 	asset := o.holdAsset()
 	b := &a.bal[asset]
 	b.free -= hold
@@ -602,7 +603,7 @@ func (e *Engine) done(o *order, status OrderStatus, reason string) {
 	}
 	// The client ID stays in e.cids (a retry answers "duplicate")
 	// until the retention queue forgets it.
-	e.finished = append(e.finished, finishedID{acct: a, clientID: o.clientID, at: e.now})
+	e.finished = append(e.finished, finishedID{hash: o.cidHash, rec: o.cidRec, at: e.now})
 	ev := e.orderEvent(EvOrderDone, o)
 	ev.Status, ev.Reason = status, reason
 	if o.byQuote {
