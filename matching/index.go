@@ -11,10 +11,66 @@ import "hash/maphash"
 // Nothing iterates these tables in an order that reaches the output, so
 // their layout (which depends on a per-process hash seed) never matters.
 
-// orderIndex maps order IDs to open orders. A slot holds the ID beside the
-// pointer, so probing, deleting and growing never read the orders
-// themselves (each a likely cache miss).
+// orderIndex maps order IDs to open orders. IDs are handed out in sequence,
+// so the recent ones — nearly every open order of a busy book — live in a
+// window indexed by ID modulo its size: a put writes the next slot (a
+// sequential write, not a random one), and a get or delete is one load, with
+// no hashing or probing. When the window moves past an order that is still
+// open (a long-resting one), the order moves to an overflow hash table.
 type orderIndex struct {
+	win []*order // win[id & (len-1)]: the open order with that ID, for IDs in (top − len, top]
+	top uint64   // the highest ID the window has reached
+	old orderTable
+}
+
+const orderWindow = 1 << 15 // 256 KiB of pointers: half the L2 cache
+
+func (t *orderIndex) get(id uint64) *order {
+	switch {
+	case id > t.top || id == 0:
+		return nil
+	case t.top-id < uint64(len(t.win)):
+		return t.win[id&uint64(len(t.win)-1)]
+	}
+	return t.old.get(id)
+}
+
+func (t *orderIndex) put(o *order) {
+	if t.win == nil {
+		t.win = make([]*order, orderWindow)
+	}
+	mask := uint64(len(t.win) - 1)
+	if o.id > t.top {
+		// The slots of IDs (top, o.id] are reused: what they hold is now
+		// too old for the window.
+		from := max(t.top+1, o.id-min(o.id, uint64(len(t.win)-1)))
+		for id := from; id <= o.id; id++ {
+			if x := t.win[id&mask]; x != nil {
+				t.old.put(x)
+				t.win[id&mask] = nil
+			}
+		}
+		t.top = o.id
+	}
+	if t.top-o.id < uint64(len(t.win)) {
+		t.win[o.id&mask] = o
+	} else {
+		t.old.put(o)
+	}
+}
+
+func (t *orderIndex) del(id uint64) {
+	if t.top-id < uint64(len(t.win)) {
+		t.win[id&uint64(len(t.win)-1)] = nil
+		return
+	}
+	t.old.del(id)
+}
+
+// orderTable is an open-addressing table of orders by ID. A slot holds the
+// ID beside the pointer, so probing, deleting and growing never read the
+// orders themselves (each a likely cache miss).
+type orderTable struct {
 	slots []orderSlot
 	shift uint
 	n     int
@@ -27,9 +83,9 @@ type orderSlot struct {
 
 const fib = 0x9E3779B97F4A7C15 // 2^64 / φ: spreads sequential IDs evenly
 
-func (t *orderIndex) home(id uint64) int { return int((id * fib) >> t.shift) }
+func (t *orderTable) home(id uint64) int { return int((id * fib) >> t.shift) }
 
-func (t *orderIndex) get(id uint64) *order {
+func (t *orderTable) get(id uint64) *order {
 	if t.n == 0 || id == 0 {
 		return nil
 	}
@@ -45,14 +101,14 @@ func (t *orderIndex) get(id uint64) *order {
 	}
 }
 
-func (t *orderIndex) put(o *order) {
+func (t *orderTable) put(o *order) {
 	if 2*(t.n+1) > len(t.slots) {
 		t.grow()
 	}
 	t.insert(orderSlot{o.id, o})
 }
 
-func (t *orderIndex) insert(s orderSlot) {
+func (t *orderTable) insert(s orderSlot) {
 	mask := len(t.slots) - 1
 	i := t.home(s.id)
 	for t.slots[i].id != 0 {
@@ -62,7 +118,7 @@ func (t *orderIndex) insert(s orderSlot) {
 	t.n++
 }
 
-func (t *orderIndex) del(id uint64) {
+func (t *orderTable) del(id uint64) {
 	mask := len(t.slots) - 1
 	i := t.home(id)
 	for t.slots[i].id != id { // the caller deletes only present IDs
@@ -80,7 +136,7 @@ func (t *orderIndex) del(id uint64) {
 	t.n--
 }
 
-func (t *orderIndex) grow() {
+func (t *orderTable) grow() {
 	old := t.slots
 	size := max(64, 2*len(old))
 	t.slots = make([]orderSlot, size)
@@ -227,7 +283,8 @@ func (t *cidIndex) del(h uint64, rec uint32) {
 	}
 	t.slots[i] = cidSlot{}
 	t.n--
-	t.recs[rec] = cidRec{}
+	// The record is left as it is (reading or clearing it would cost a
+	// cache miss per expiry): no slot points to it, and put overwrites it.
 	t.free = append(t.free, rec)
 }
 

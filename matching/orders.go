@@ -477,7 +477,7 @@ func (e *Engine) reduceResting(o *order, q int64, decrement bool) {
 	o.visible -= q
 	l.visible -= q
 	l.total -= q
-	e.touchLevel(o.sym, o.side, l.price)
+	e.touchLevel(o.sym, o.side, l)
 	if o.remaining == 0 {
 		if decrement {
 			e.done(o, StatusExpired, ReasonSelfTrade)
@@ -531,7 +531,7 @@ func (e *Engine) enter(o *order, m *market) {
 		bs.insertLevel(l)
 	}
 	l.pushBack(o)
-	e.touchLevel(m, o.side, o.price)
+	e.touchLevel(m, o.side, l)
 	if o.tif == GTD && o.heapIdx < 0 {
 		e.expiry.push(o)
 	}
@@ -562,10 +562,10 @@ func (e *Engine) list(o *order) {
 func (e *Engine) unrest(o *order) {
 	l := o.lvl
 	l.unlink(o)
-	e.touchLevel(o.sym, o.side, l.price)
+	e.touchLevel(o.sym, o.side, l)
 	if l.count == 0 {
 		o.sym.side(o.side).removeLevel(l)
-		e.pool.putLevel(l)
+		e.deadLevels = append(e.deadLevels, l) // recycled after flush
 	}
 }
 
@@ -753,7 +753,7 @@ func (e *Engine) amendOrder(c *Command) *apperr.Error {
 		l.visible -= o.visible - visible
 		l.total -= o.remaining - remaining
 		o.qty, o.remaining, o.visible = qty, remaining, visible
-		e.touchLevel(m, o.side, o.price)
+		e.touchLevel(m, o.side, l)
 		ev := e.orderEvent(EvOrderAmended, o)
 		ev.Status, ev.KeepsPriority = amendedStatus(o), true
 		return nil

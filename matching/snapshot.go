@@ -235,6 +235,7 @@ func Restore(s *Snapshot, cfg Config) (*Engine, error) {
 		}
 	}
 	e.touchedLvl, e.touchedBal, e.touchedSet = e.touchedLvl[:0], e.touchedBal[:0], nil
+	e.deadLevels = e.deadLevels[:0]
 	for _, a := range e.accounts {
 		for i := range a.bal {
 			a.bal[i].mark = 0
