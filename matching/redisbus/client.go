@@ -85,9 +85,18 @@ func (c *Client) Run(ctx context.Context) error {
 		c.send(ctx)
 	}()
 	defer func() { <-sending }()
+	registerLocal(c)
+	defer unregisterLocal(c)
 	close(c.ready)
 	var pending []redis.XMessage // read, not yet durable
 	for ctx.Err() == nil {
+		if !c.Durable && c.skipLocal(ctx, &after) {
+			select {
+			case <-ctx.Done():
+			case <-time.After(20 * time.Millisecond):
+			}
+			continue
+		}
 		block := 200 * time.Millisecond
 		if len(pending) > 0 {
 			block = 5 * time.Millisecond // poll the durable mark promptly
@@ -126,6 +135,27 @@ func (c *Client) Run(ctx context.Context) error {
 		pending = append(pending[:0], pending[n:]...)
 	}
 	return nil
+}
+
+// skipLocal moves the tail's position after past what a linked runner
+// leading in this process wrote and answered itself (local.go), and says
+// whether it did: only when the stream ends there, so an entry written by
+// anyone else — a new leader the local runner has not yet noticed — is
+// always read.
+func (c *Client) skipLocal(ctx context.Context, after *string) bool {
+	at := uint64(idMillis(*after))
+	to := localSkip(c.rdb, c.keys, at)
+	if to == 0 {
+		return false
+	}
+	last, err := LastEventID(ctx, c.rdb, c.keys)
+	if err != nil || uint64(idMillis(last)) > to {
+		return false
+	}
+	if at < to {
+		*after = strconv.FormatUint(to, 10) + "-0"
+	}
+	return true
 }
 
 // deliver hands an events entry to the waiter of its reference, if this
@@ -173,6 +203,41 @@ func (c *Client) deliver(m *redis.XMessage) {
 	}
 	w.events = evs
 	close(w.done)
+}
+
+// written answers the waiters of this client among a batch's commands,
+// which the runner of this process has just written up to sequence seq
+// (see local.go): args holds, per command, its stream ID, its encoded
+// events and its reference.
+func (c *Client) written(args []any, seq uint64, durable uint64) {
+	if c.Durable && durable < seq {
+		return // the tail answers once the replicas have it
+	}
+	for i := 0; i+2 < len(args); i += 3 {
+		ref, _ := args[i+2].(string)
+		if !strings.HasPrefix(ref, c.prefix) {
+			continue
+		}
+		c.mu.Lock()
+		w := c.waiters[ref]
+		if w != nil {
+			delete(c.waiters, ref)
+		}
+		c.mu.Unlock()
+		if w == nil {
+			continue
+		}
+		raw := string(args[i+1].([]byte)) // the decoded events share it: a copy, not the runner's buffer
+		evs, err := matching.DecodeEvents(raw, make([]matching.Event, 0, eventCount(raw)))
+		if err == nil && len(evs) == 0 {
+			err = errors.New("no events")
+		}
+		if err != nil {
+			w.err = fmt.Errorf("redisbus: events %s: %w", args[i], err)
+		}
+		w.events = evs
+		close(w.done)
+	}
 }
 
 // eventCount is the number of events an entry in the compact encoding

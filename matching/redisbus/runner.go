@@ -130,6 +130,8 @@ type Runner struct {
 
 	seq atomic.Uint64 // the engine's sequence after the last batch applied
 
+	local *localWriter // what this process's clients learn from the runner (local.go)
+
 	snapSeq    uint64        // the sequence of the last snapshot taken
 	snapAt     time.Time     // when it was taken
 	snapSaving chan struct{} // closed when the snapshot being written is done; nil when none
@@ -195,6 +197,11 @@ func (r *Runner) Run(ctx context.Context) error {
 	defer r.waitSnapshot()
 	lease := newLeaseState(r.Lease)
 	defer lease.release(r.rdb, r.keys)
+	r.local = registerWriter(r.rdb, r.keys)
+	defer unregisterWriter(r.rdb, r.keys, r.local)
+	if lease.leading {
+		r.local.lead(published)
+	}
 	// One batch's write may be in flight while the next is read and
 	// applied: the engine's work overlaps Redis's. Writes stay in order —
 	// the next is sent only after the previous one succeeded — and each
@@ -231,6 +238,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			}
 			if took {
 				r.log.Info("took the shard's lease: writing", zap.String("epoch", lease.epoch), zap.Uint64("seq", published))
+				r.local.lead(published)
 			}
 		}
 		count := r.batch
@@ -416,10 +424,15 @@ func (r *Runner) write(ctx context.Context, keys []string, args []any) error {
 		}
 		return fmt.Errorf("redisbus: write events: %w", err)
 	}
+	seq, _ := strconv.ParseUint(args[1].(string), 10, 64)
 	if r.WaitReplicas > 0 {
-		seq, _ := strconv.ParseUint(args[1].(string), 10, 64)
 		r.waitReplicas(ctx, seq)
 	}
+	// The events are written: this process's clients are answered now.
+	for _, c := range localClients(r.rdb, r.keys) {
+		c.written(args[5:5+3*args[4].(int)], seq, r.durable)
+	}
+	r.local.wrote(seq)
 	return nil
 }
 
