@@ -199,7 +199,7 @@ func (e *Engine) auctionReduce(o *order, q int64) {
 	}
 	l.visible += v - o.visible
 	o.visible = v
-	e.touchLevel(o.sym, o.side, l.price)
+	e.touchLevel(o.sym, o.side, l)
 	if o.remaining == 0 {
 		e.done(o, StatusFilled, "")
 		return

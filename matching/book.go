@@ -16,17 +16,19 @@ type order struct {
 	stp        STPMode // resolved: never STPDefault
 	purpose    Purpose
 	postOnly   bool
-	price      int64 // limit price; 0 for market orders
-	qty        int64 // total quantity as accepted or amended
-	remaining  int64 // unfilled quantity, visible and hidden
-	visible    int64 // the part shown in the book (= remaining unless iceberg)
-	display    int64 // iceberg display size; 0 when not an iceberg
-	budget     int64 // market buy by quote amount: what it may still spend
-	byQuote    bool  // a market buy sized by quote amount
-	listed     bool  // in the ID index and its account's open orders (see Engine.list)
-	held       int64 // what this order holds: base for a sell, quote for a buy
-	expireAt   int64 // GTD expiry, Unix ms; 0 otherwise
-	heapIdx    int32 // position in the expiry heap; -1 when not there
+	price      int64  // limit price; 0 for market orders
+	qty        int64  // total quantity as accepted or amended
+	remaining  int64  // unfilled quantity, visible and hidden
+	visible    int64  // the part shown in the book (= remaining unless iceberg)
+	display    int64  // iceberg display size; 0 when not an iceberg
+	budget     int64  // market buy by quote amount: what it may still spend
+	byQuote    bool   // a market buy sized by quote amount
+	listed     bool   // in the ID index and its account's open orders (see Engine.list)
+	held       int64  // what this order holds: base for a sell, quote for a buy
+	expireAt   int64  // GTD expiry, Unix ms; 0 otherwise
+	heapIdx    int32  // position in the expiry heap; -1 when not there
+	cidRec     uint32 // its client ID's record in Engine.cids
+	cidHash    uint64 // the hash of its (account, client ID)
 
 	lvl          *level
 	prev, next   *order

@@ -84,16 +84,26 @@ func (m *market) setRef(p int64) {
 	m.bandLo, m.bandHi = p-d, p+d
 }
 
+// finishedID is an entry of the retention queue: a finished order's
+// client-ID record (see cidIndex), its key's hash, and when it finished.
 type finishedID struct {
-	acct     *account
-	clientID string
-	at       int64
+	hash uint64
+	at   int64
+	rec  uint32
 }
 
-type touchedLevel struct {
+// levelKey names a book level; touchedLevel is a level a command changed,
+// with the level itself (dead, count 0, if it emptied: levels are recycled
+// only after the command's events are out, so the pointer stays valid).
+type levelKey struct {
 	m     *market
 	side  Side
 	price int64
+}
+
+type touchedLevel struct {
+	levelKey
+	lvl *level
 }
 
 // Engine is the matching engine for one shard. It is not safe for concurrent
@@ -125,7 +135,8 @@ type Engine struct {
 	timer      bool
 	touchedBal []touchedBalance
 	touchedLvl []touchedLevel
-	touchedSet map[touchedLevel]struct{} // only while a command touches many levels
+	touchedSet map[levelKey]struct{} // only while a command touches many levels
+	deadLevels []*level              // emptied in this command: recycled by flush
 }
 
 type touchedBalance struct {
@@ -296,25 +307,25 @@ func (e *Engine) touch(a *account, asset int) {
 // touchLevel records that a book level changed in this command. A few
 // levels are deduplicated by a scan; a command that touches many (a sweep,
 // a mass cancel) switches to a set, so the cost stays linear.
-func (e *Engine) touchLevel(m *market, side Side, price int64) {
-	t := touchedLevel{m, side, price}
+func (e *Engine) touchLevel(m *market, side Side, l *level) {
+	k := levelKey{m, side, l.price}
 	if e.touchedSet != nil {
-		if _, seen := e.touchedSet[t]; !seen {
-			e.touchedSet[t] = struct{}{}
-			e.touchedLvl = append(e.touchedLvl, t)
+		if _, seen := e.touchedSet[k]; !seen {
+			e.touchedSet[k] = struct{}{}
+			e.touchedLvl = append(e.touchedLvl, touchedLevel{k, l})
 		}
 		return
 	}
 	for i := range e.touchedLvl {
-		if e.touchedLvl[i] == t {
+		if e.touchedLvl[i].levelKey == k {
 			return
 		}
 	}
-	e.touchedLvl = append(e.touchedLvl, t)
+	e.touchedLvl = append(e.touchedLvl, touchedLevel{k, l})
 	if len(e.touchedLvl) > 16 {
-		e.touchedSet = make(map[touchedLevel]struct{}, 64)
+		e.touchedSet = make(map[levelKey]struct{}, 64)
 		for _, x := range e.touchedLvl {
-			e.touchedSet[x] = struct{}{}
+			e.touchedSet[x.levelKey] = struct{}{}
 		}
 	}
 }
@@ -324,7 +335,11 @@ func (e *Engine) flush() {
 	for _, t := range e.touchedLvl {
 		ev := e.emit(EvLevel)
 		ev.Symbol, ev.Side, ev.Price = t.m.Name, t.side, t.price
-		if l := t.m.side(t.side).byPrice[t.price]; l != nil {
+		l := t.lvl
+		if l.count == 0 { // it emptied; another may have opened at its price
+			l = t.m.side(t.side).byPrice[t.price]
+		}
+		if l != nil {
 			ev.Quantity, ev.Orders = l.visible, l.count
 		}
 	}
@@ -336,6 +351,11 @@ func (e *Engine) flush() {
 	e.touchedLvl = e.touchedLvl[:0]
 	e.touchedBal = e.touchedBal[:0]
 	e.touchedSet = nil
+	for i, l := range e.deadLevels {
+		e.pool.putLevel(l)
+		e.deadLevels[i] = nil
+	}
+	e.deadLevels = e.deadLevels[:0]
 }
 
 func (e *Engine) account(id string) (*account, *apperr.Error) {
@@ -507,13 +527,11 @@ func (e *Engine) advance() {
 	}
 	for e.finHead < len(e.finished) && e.finished[e.finHead].at+e.cfg.ClientIDRetentionMs <= e.now {
 		f := &e.finished[e.finHead]
-		e.cids.del(f.acct, f.clientID)
-		*f = finishedID{}
+		e.cids.del(f.hash, f.rec)
 		e.finHead++
 	}
 	if e.finHead > 1024 && e.finHead*2 > len(e.finished) {
 		n := copy(e.finished, e.finished[e.finHead:])
-		clear(e.finished[n:])
 		e.finished = e.finished[:n]
 		e.finHead = 0
 	}

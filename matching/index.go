@@ -11,50 +11,120 @@ import "hash/maphash"
 // Nothing iterates these tables in an order that reaches the output, so
 // their layout (which depends on a per-process hash seed) never matters.
 
-// orderIndex maps order IDs to open orders.
+// orderIndex maps order IDs to open orders. IDs are handed out in sequence,
+// so the recent ones — nearly every open order of a busy book — live in a
+// window indexed by ID modulo its size: a put writes the next slot (a
+// sequential write, not a random one), and a get or delete is one load, with
+// no hashing or probing. When the window moves past an order that is still
+// open (a long-resting one), the order moves to an overflow hash table.
 type orderIndex struct {
-	slots []*order
+	win []*order // win[id & (len-1)]: the open order with that ID, for IDs in (top − len, top]
+	top uint64   // the highest ID the window has reached
+	old orderTable
+}
+
+const orderWindow = 1 << 15 // 256 KiB of pointers: half the L2 cache
+
+func (t *orderIndex) get(id uint64) *order {
+	switch {
+	case id > t.top || id == 0:
+		return nil
+	case t.top-id < uint64(len(t.win)):
+		return t.win[id&uint64(len(t.win)-1)]
+	}
+	return t.old.get(id)
+}
+
+func (t *orderIndex) put(o *order) {
+	if t.win == nil {
+		t.win = make([]*order, orderWindow)
+	}
+	mask := uint64(len(t.win) - 1)
+	if o.id > t.top {
+		// The slots of IDs (top, o.id] are reused: what they hold is now
+		// too old for the window.
+		from := max(t.top+1, o.id-min(o.id, uint64(len(t.win)-1)))
+		for id := from; id <= o.id; id++ {
+			if x := t.win[id&mask]; x != nil {
+				t.old.put(x)
+				t.win[id&mask] = nil
+			}
+		}
+		t.top = o.id
+	}
+	if t.top-o.id < uint64(len(t.win)) {
+		t.win[o.id&mask] = o
+	} else {
+		t.old.put(o)
+	}
+}
+
+func (t *orderIndex) del(id uint64) {
+	if t.top-id < uint64(len(t.win)) {
+		t.win[id&uint64(len(t.win)-1)] = nil
+		return
+	}
+	t.old.del(id)
+}
+
+// orderTable is an open-addressing table of orders by ID. A slot holds the
+// ID beside the pointer, so probing, deleting and growing never read the
+// orders themselves (each a likely cache miss).
+type orderTable struct {
+	slots []orderSlot
 	shift uint
 	n     int
 }
 
+type orderSlot struct {
+	id uint64 // 0: empty (order IDs start at 1)
+	o  *order
+}
+
 const fib = 0x9E3779B97F4A7C15 // 2^64 / φ: spreads sequential IDs evenly
 
-func (t *orderIndex) home(id uint64) int { return int((id * fib) >> t.shift) }
+func (t *orderTable) home(id uint64) int { return int((id * fib) >> t.shift) }
 
-func (t *orderIndex) get(id uint64) *order {
-	if t.n == 0 {
+func (t *orderTable) get(id uint64) *order {
+	if t.n == 0 || id == 0 {
 		return nil
 	}
 	mask := len(t.slots) - 1
 	for i := t.home(id); ; i = (i + 1) & mask {
-		o := t.slots[i]
-		if o == nil || o.id == id {
-			return o
+		s := &t.slots[i]
+		if s.id == id {
+			return s.o
+		}
+		if s.id == 0 {
+			return nil
 		}
 	}
 }
 
-func (t *orderIndex) put(o *order) {
+func (t *orderTable) put(o *order) {
 	if 2*(t.n+1) > len(t.slots) {
 		t.grow()
 	}
+	t.insert(orderSlot{o.id, o})
+}
+
+func (t *orderTable) insert(s orderSlot) {
 	mask := len(t.slots) - 1
-	i := t.home(o.id)
-	for t.slots[i] != nil {
+	i := t.home(s.id)
+	for t.slots[i].id != 0 {
 		i = (i + 1) & mask
 	}
-	t.slots[i] = o
+	t.slots[i] = s
 	t.n++
 }
 
-func (t *orderIndex) del(id uint64) {
+func (t *orderTable) del(id uint64) {
 	mask := len(t.slots) - 1
 	i := t.home(id)
 	for t.slots[i].id != id { // the caller deletes only present IDs
 		i = (i + 1) & mask
 	}
-	for j := (i + 1) & mask; t.slots[j] != nil; j = (j + 1) & mask {
+	for j := (i + 1) & mask; t.slots[j].id != 0; j = (j + 1) & mask {
 		// The entry at j may move back to the hole at i unless its home
 		// lies cyclically in (i, j].
 		if k := t.home(t.slots[j].id); (j > i && (k <= i || k > j)) || (j < i && k <= i && k > j) {
@@ -62,19 +132,19 @@ func (t *orderIndex) del(id uint64) {
 			i = j
 		}
 	}
-	t.slots[i] = nil
+	t.slots[i] = orderSlot{}
 	t.n--
 }
 
-func (t *orderIndex) grow() {
+func (t *orderTable) grow() {
 	old := t.slots
 	size := max(64, 2*len(old))
-	t.slots = make([]*order, size)
+	t.slots = make([]orderSlot, size)
 	t.shift = uint(64 - bitsLen(size-1))
 	t.n = 0
-	for _, o := range old {
-		if o != nil {
-			t.put(o)
+	for _, s := range old {
+		if s.id != 0 {
+			t.insert(s)
 		}
 	}
 }
@@ -87,20 +157,41 @@ func bitsLen(v int) int {
 	return n
 }
 
-// cidIndex maps (account, client order ID) to the order ID, for open
-// orders and for finished ones within the retention period.
+// cidIndex remembers (account, client order ID) → order ID for open orders
+// and for finished ones within the retention period. The table holds only
+// 8-byte slots — the high half of the key's hash as a tag and the number of
+// the key's record — so a probe reads one cache line of a table a fifth the
+// size of one holding the keys; a record (account, client ID, order ID) is
+// read only when its tag matches, which for a new client ID is almost never.
+// Every match is confirmed against the record, so a tag collision cannot
+// make a new order a duplicate. Records are recycled through a free list.
 type cidIndex struct {
-	slots []cidEntry
+	slots []cidSlot
+	shift uint // 32 − log2(len(slots)): a slot's home is its tag's top bits
+	recs  []cidRec
+	free  []uint32
 	seed  maphash.Seed
 	n     int
 }
 
-type cidEntry struct {
-	hash uint64
-	acct *account // nil: empty slot
+type cidSlot struct {
+	tag uint32 // the key's hash >> 32
+	rec uint32 // the record's index + 1; 0: an empty slot
+}
+
+type cidRec struct {
+	acct *account
 	cid  string
 	id   uint64
+	hash uint64
 }
+
+// home is the slot where a key's probe starts: the top bits of its tag,
+// so that moving and rehashing slots never needs the records.
+func (t *cidIndex) home(tag uint32) int { return int(tag >> t.shift) }
+
+// noCID is the record number of a key that is not remembered.
+const noCID = ^uint32(0)
 
 func newCIDIndex() cidIndex { return cidIndex{seed: maphash.MakeSeed()} }
 
@@ -108,84 +199,114 @@ func (t *cidIndex) hash(a *account, cid string) uint64 {
 	return maphash.String(t.seed, cid) ^ a.salt
 }
 
-func (t *cidIndex) get(a *account, cid string) (uint64, bool) {
+// find returns the record number of (a, cid), whose hash is h.
+func (t *cidIndex) find(h uint64, a *account, cid string) (uint32, bool) {
 	if t.n == 0 {
-		return 0, false
+		return noCID, false
 	}
-	h := t.hash(a, cid)
-	mask := uint64(len(t.slots) - 1)
-	for i := h & mask; ; i = (i + 1) & mask {
-		s := &t.slots[i]
-		if s.acct == nil {
-			return 0, false
+	mask := len(t.slots) - 1
+	tag := uint32(h >> 32)
+	for i := t.home(tag); ; i = (i + 1) & mask {
+		s := t.slots[i]
+		if s.rec == 0 {
+			return noCID, false
 		}
-		if s.hash == h && s.acct == a && s.cid == cid {
-			return s.id, true
+		if s.tag == tag {
+			if r := &t.recs[s.rec-1]; r.hash == h && r.acct == a && r.cid == cid {
+				return s.rec - 1, true
+			}
 		}
 	}
 }
 
-// put adds an entry; the caller has checked that it is absent.
-func (t *cidIndex) put(a *account, cid string, id uint64) {
+// get returns the order ID remembered for (a, cid).
+func (t *cidIndex) get(a *account, cid string) (uint64, bool) {
+	if rec, ok := t.find(t.hash(a, cid), a, cid); ok {
+		return t.recs[rec].id, true
+	}
+	return 0, false
+}
+
+// put remembers (a, cid) → id, whose hash is h, and returns its record
+// number; the caller has checked that the key is absent.
+func (t *cidIndex) put(h uint64, a *account, cid string, id uint64) uint32 {
 	if 2*(t.n+1) > len(t.slots) {
 		t.grow()
 	}
-	t.insert(cidEntry{hash: t.hash(a, cid), acct: a, cid: cid, id: id})
+	var rec uint32
+	if n := len(t.free); n > 0 {
+		rec = t.free[n-1]
+		t.free = t.free[:n-1]
+	} else {
+		rec = uint32(len(t.recs))
+		t.recs = append(t.recs, cidRec{})
+	}
+	t.recs[rec] = cidRec{acct: a, cid: cid, id: id, hash: h}
+	t.insert(h, rec)
+	return rec
 }
 
-func (t *cidIndex) insert(e cidEntry) {
-	mask := uint64(len(t.slots) - 1)
-	i := e.hash & mask
-	for t.slots[i].acct != nil {
+func (t *cidIndex) insert(h uint64, rec uint32) {
+	t.insertSlot(cidSlot{tag: uint32(h >> 32), rec: rec + 1})
+}
+
+func (t *cidIndex) insertSlot(s cidSlot) {
+	mask := len(t.slots) - 1
+	i := t.home(s.tag)
+	for t.slots[i].rec != 0 {
 		i = (i + 1) & mask
 	}
-	t.slots[i] = e
+	t.slots[i] = s
 	t.n++
 }
 
-func (t *cidIndex) del(a *account, cid string) {
-	if t.n == 0 {
+// del forgets record rec, whose key's hash is h.
+func (t *cidIndex) del(h uint64, rec uint32) {
+	if rec == noCID || t.n == 0 {
 		return
 	}
-	h := t.hash(a, cid)
-	mask := uint64(len(t.slots) - 1)
-	i := h & mask
-	for {
-		s := &t.slots[i]
-		if s.acct == nil {
-			return
-		}
-		if s.hash == h && s.acct == a && s.cid == cid {
-			break
+	mask := len(t.slots) - 1
+	i := t.home(uint32(h >> 32))
+	for t.slots[i].rec != rec+1 {
+		if t.slots[i].rec == 0 {
+			return // not remembered (cannot happen in a consistent state)
 		}
 		i = (i + 1) & mask
 	}
-	for j := (i + 1) & mask; t.slots[j].acct != nil; j = (j + 1) & mask {
-		if k := t.slots[j].hash & mask; (j > i && (k <= i || k > j)) || (j < i && k <= i && k > j) {
+	for j := (i + 1) & mask; t.slots[j].rec != 0; j = (j + 1) & mask {
+		// The entry at j may move back to the hole at i unless its home
+		// lies cyclically in (i, j].
+		if k := t.home(t.slots[j].tag); (j > i && (k <= i || k > j)) || (j < i && k <= i && k > j) {
 			t.slots[i] = t.slots[j]
 			i = j
 		}
 	}
-	t.slots[i] = cidEntry{}
+	t.slots[i] = cidSlot{}
 	t.n--
+	// The record is left as it is (reading or clearing it would cost a
+	// cache miss per expiry): no slot points to it, and put overwrites it.
+	t.free = append(t.free, rec)
 }
 
 func (t *cidIndex) grow() {
 	old := t.slots
-	t.slots = make([]cidEntry, max(64, 2*len(old)))
+	size := max(64, 2*len(old))
+	t.slots = make([]cidSlot, size)
+	t.shift = uint(32 - bitsLen(size-1))
 	t.n = 0
-	for _, e := range old {
-		if e.acct != nil {
-			t.insert(e)
+	for _, s := range old {
+		if s.rec != 0 {
+			t.insertSlot(s)
 		}
 	}
 }
 
 // each calls f for every entry, in no particular order.
 func (t *cidIndex) each(f func(a *account, cid string, id uint64)) {
-	for _, e := range t.slots {
-		if e.acct != nil {
-			f(e.acct, e.cid, e.id)
+	for _, s := range t.slots {
+		if s.rec != 0 {
+			r := &t.recs[s.rec-1]
+			f(r.acct, r.cid, r.id)
 		}
 	}
 }

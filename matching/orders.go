@@ -210,9 +210,10 @@ func (e *Engine) placeOrder(c *Command) *apperr.Error {
 	if c.ClientID == "" || len(c.ClientID) > MaxClientIDLen {
 		return apperr.New(apperr.InvalidParameter, "client order ID must be 1 to %d characters", MaxClientIDLen)
 	}
-	if id, seen := e.cids.get(a, c.ClientID); seen {
+	cidHash := e.cids.hash(a, c.ClientID)
+	if rec, seen := e.cids.find(cidHash, a, c.ClientID); seen {
 		ev := e.emit(EvDuplicate)
-		ev.Account, ev.Symbol, ev.ClientID, ev.OrderID = a.id, c.Symbol, c.ClientID, id
+		ev.Account, ev.Symbol, ev.ClientID, ev.OrderID = a.id, c.Symbol, c.ClientID, e.cids.recs[rec].id
 		return nil
 	}
 	tif, stp, hold, err := e.checkOrder(c, a, m)
@@ -232,7 +233,7 @@ func (e *Engine) placeOrder(c *Command) *apperr.Error {
 	if o.display > 0 {
 		o.visible = o.display
 	}
-	e.cids.put(a, c.ClientID, o.id)
+	o.cidHash, o.cidRec = cidHash, e.cids.put(cidHash, a, c.ClientID, o.id)
 	asset := o.holdAsset()
 	b := &a.bal[asset]
 	b.free -= hold
@@ -476,7 +477,7 @@ func (e *Engine) reduceResting(o *order, q int64, decrement bool) {
 	o.visible -= q
 	l.visible -= q
 	l.total -= q
-	e.touchLevel(o.sym, o.side, l.price)
+	e.touchLevel(o.sym, o.side, l)
 	if o.remaining == 0 {
 		if decrement {
 			e.done(o, StatusExpired, ReasonSelfTrade)
@@ -530,7 +531,7 @@ func (e *Engine) enter(o *order, m *market) {
 		bs.insertLevel(l)
 	}
 	l.pushBack(o)
-	e.touchLevel(m, o.side, o.price)
+	e.touchLevel(m, o.side, l)
 	if o.tif == GTD && o.heapIdx < 0 {
 		e.expiry.push(o)
 	}
@@ -561,10 +562,10 @@ func (e *Engine) list(o *order) {
 func (e *Engine) unrest(o *order) {
 	l := o.lvl
 	l.unlink(o)
-	e.touchLevel(o.sym, o.side, l.price)
+	e.touchLevel(o.sym, o.side, l)
 	if l.count == 0 {
 		o.sym.side(o.side).removeLevel(l)
-		e.pool.putLevel(l)
+		e.deadLevels = append(e.deadLevels, l) // recycled after flush
 	}
 }
 
@@ -602,7 +603,7 @@ func (e *Engine) done(o *order, status OrderStatus, reason string) {
 	}
 	// The client ID stays in e.cids (a retry answers "duplicate")
 	// until the retention queue forgets it.
-	e.finished = append(e.finished, finishedID{acct: a, clientID: o.clientID, at: e.now})
+	e.finished = append(e.finished, finishedID{hash: o.cidHash, rec: o.cidRec, at: e.now})
 	ev := e.orderEvent(EvOrderDone, o)
 	ev.Status, ev.Reason = status, reason
 	if o.byQuote {
@@ -752,7 +753,7 @@ func (e *Engine) amendOrder(c *Command) *apperr.Error {
 		l.visible -= o.visible - visible
 		l.total -= o.remaining - remaining
 		o.qty, o.remaining, o.visible = qty, remaining, visible
-		e.touchLevel(m, o.side, o.price)
+		e.touchLevel(m, o.side, l)
 		ev := e.orderEvent(EvOrderAmended, o)
 		ev.Status, ev.KeepsPriority = amendedStatus(o), true
 		return nil

@@ -124,7 +124,12 @@ func (e *Engine) Snapshot() *Snapshot {
 	}
 	s.Deposits, s.Withdrawals = sortedKeys(e.deposits), sortedKeys(e.withdraws)
 	for _, f := range e.finished[e.finHead:] {
-		s.Finished = append(s.Finished, FinishedSnap{Account: f.acct.id, ClientID: f.clientID, At: f.at})
+		fs := FinishedSnap{At: f.at}
+		if f.rec != noCID {
+			r := &e.cids.recs[f.rec]
+			fs.Account, fs.ClientID = r.acct.id, r.cid
+		}
+		s.Finished = append(s.Finished, fs)
 	}
 	return s
 }
@@ -196,7 +201,7 @@ func Restore(s *Snapshot, cfg Config) (*Engine, error) {
 			a.bal[i].free, a.bal[i].held = b.Free, b.Held
 		}
 		for _, c := range as.ClientIDs {
-			e.cids.put(a, c.ClientID, c.OrderID)
+			e.cids.put(e.cids.hash(a, c.ClientID), a, c.ClientID, c.OrderID)
 		}
 	}
 	if e.feeAcct = e.accounts[e.cfg.FeeAccount]; e.feeAcct == nil {
@@ -230,6 +235,7 @@ func Restore(s *Snapshot, cfg Config) (*Engine, error) {
 		}
 	}
 	e.touchedLvl, e.touchedBal, e.touchedSet = e.touchedLvl[:0], e.touchedBal[:0], nil
+	e.deadLevels = e.deadLevels[:0]
 	for _, a := range e.accounts {
 		for i := range a.bal {
 			a.bal[i].mark = 0
@@ -246,7 +252,9 @@ func Restore(s *Snapshot, cfg Config) (*Engine, error) {
 		if a == nil {
 			return nil, fmt.Errorf("matching: snapshot retention entry for unknown account %q", f.Account)
 		}
-		e.finished = append(e.finished, finishedID{acct: a, clientID: f.ClientID, at: f.At})
+		h := e.cids.hash(a, f.ClientID)
+		rec, _ := e.cids.find(h, a, f.ClientID) // noCID when not remembered: nothing to forget
+		e.finished = append(e.finished, finishedID{hash: h, rec: rec, at: f.At})
 	}
 	return e, nil
 }
@@ -255,6 +263,9 @@ func (e *Engine) restoreOrder(m *market, s OrderSnap, seen map[uint64]struct{}) 
 	a := e.accounts[s.Account]
 	if a == nil {
 		return nil, fmt.Errorf("matching: snapshot order %d of unknown account %q", s.ID, s.Account)
+	}
+	if s.ID == 0 {
+		return nil, fmt.Errorf("matching: snapshot order with ID 0")
 	}
 	if _, dup := seen[s.ID]; dup {
 		return nil, fmt.Errorf("matching: snapshot order %d twice", s.ID)
@@ -265,5 +276,7 @@ func (e *Engine) restoreOrder(m *market, s OrderSnap, seen map[uint64]struct{}) 
 	o.side, o.typ, o.tif, o.stp, o.purpose, o.postOnly = s.Side, s.Type, s.TIF, s.STP, s.Purpose, s.PostOnly
 	o.price, o.qty, o.remaining, o.visible, o.display = s.Price, s.Quantity, s.Remaining, s.Visible, s.Display
 	o.held, o.expireAt, o.byQuote, o.budget, o.heapIdx = s.Held, s.ExpireAt, s.ByQuote, s.Budget, -1
+	o.cidHash = e.cids.hash(a, s.ClientID)
+	o.cidRec, _ = e.cids.find(o.cidHash, a, s.ClientID)
 	return o, nil
 }

@@ -3,10 +3,12 @@ package redisbus
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +24,13 @@ import (
 // is what gateways and the REST API use; any number of them can run, each
 // tailing the events stream for the references it issued. A command is
 // answered only once the engine has applied it and its events are written.
+//
+// The commands of concurrent Do calls are appended together: one sender
+// goroutine writes everything submitted since its last round trip as one
+// pipeline of XADDs, so a busy gateway costs Redis (and the kernel) one
+// read and one write per round trip instead of one per command. The events
+// stream is tailed by one reader, which decodes only the entries of
+// commands this client is waiting for.
 type Client struct {
 	rdb    redis.UniversalClient
 	keys   Keys
@@ -30,8 +39,10 @@ type Client struct {
 	next   atomic.Uint64
 	ready  chan struct{}
 
-	mu      sync.Mutex // guards waiters; never held while doing I/O
+	mu      sync.Mutex // guards waiters and queue; never held while doing I/O
 	waiters map[string]*waiter
+	queue   []*waiter     // submitted, not yet sent to the inbox
+	kick    chan struct{} // wakes the sender (capacity 1)
 
 	// Durable, when set, answers a command only once the engine has
 	// recorded that its events reached the replicas it waits for (the
@@ -39,34 +50,58 @@ type Client struct {
 	Durable bool
 }
 
+// A waiter is one Do call. Whoever removes it from the waiters map — the
+// events reader when its command's last event arrives, the sender when the
+// append failed — completes it and closes done; Do removes it itself when
+// its context ends first.
 type waiter struct {
-	events []matching.Event
-	done   chan struct{}
+	ctx     context.Context
+	ref     string
+	payload []byte
+	events  []matching.Event
+	err     error
+	done    chan struct{}
 }
 
 // NewClient returns a client; call Run before Do.
 func NewClient(rdb redis.UniversalClient, keys Keys, log *zap.Logger) *Client {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	return &Client{rdb: rdb, keys: keys, log: log, prefix: hex.EncodeToString(b[:]),
-		ready: make(chan struct{}), waiters: map[string]*waiter{}}
+	return &Client{rdb: rdb, keys: keys, log: log, prefix: hex.EncodeToString(b[:]) + "-",
+		ready: make(chan struct{}), waiters: map[string]*waiter{}, kick: make(chan struct{}, 1)}
 }
 
-// Run tails the events stream from its current end and hands each event to
-// the waiter of its reference, until ctx ends.
+// Run tails the events stream from its current end and hands each
+// command's events to the waiter of its reference, and sends submitted
+// commands to the inbox, until ctx ends.
 func (c *Client) Run(ctx context.Context) error {
 	after, err := LastEventID(ctx, c.rdb, c.keys)
 	if err != nil {
 		return err
 	}
+	sending := make(chan struct{})
+	go func() {
+		defer close(sending)
+		c.send(ctx)
+	}()
+	defer func() { <-sending }()
+	registerLocal(c)
+	defer unregisterLocal(c)
 	close(c.ready)
-	var pending []matching.Envelope // read, not yet durable
+	var pending []redis.XMessage // read, not yet durable
 	for ctx.Err() == nil {
+		if !c.Durable && c.skipLocal(ctx, &after) {
+			select {
+			case <-ctx.Done():
+			case <-time.After(20 * time.Millisecond):
+			}
+			continue
+		}
 		block := 200 * time.Millisecond
 		if len(pending) > 0 {
 			block = 5 * time.Millisecond // poll the durable mark promptly
 		}
-		evs, err := ReadEvents(ctx, c.rdb, c.keys, after, 1024, block)
+		msgs, err := readEntries(ctx, c.rdb, c.keys, after, 1024, block)
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -75,16 +110,16 @@ func (c *Client) Run(ctx context.Context) error {
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
-		if len(evs) > 0 {
-			after = evs[len(evs)-1].StreamID
+		if len(msgs) > 0 {
+			after = msgs[len(msgs)-1].ID
 		}
 		if !c.Durable {
-			for _, ev := range evs {
-				c.deliver(ev)
+			for i := range msgs {
+				c.deliver(&msgs[i])
 			}
 			continue
 		}
-		pending = append(pending, evs...)
+		pending = append(pending, msgs...)
 		if len(pending) == 0 {
 			continue
 		}
@@ -93,8 +128,8 @@ func (c *Client) Run(ctx context.Context) error {
 			continue
 		}
 		n := 0
-		for n < len(pending) && pending[n].Event.Seq <= durable {
-			c.deliver(pending[n])
+		for n < len(pending) && idMillis(pending[n].ID) <= int64(durable) {
+			c.deliver(&pending[n])
 			n++
 		}
 		pending = append(pending[:0], pending[n:]...)
@@ -102,20 +137,178 @@ func (c *Client) Run(ctx context.Context) error {
 	return nil
 }
 
-func (c *Client) deliver(ev matching.Envelope) {
-	if ev.Ref == "" {
+// skipLocal moves the tail's position after past what a linked runner
+// leading in this process wrote and answered itself (local.go), and says
+// whether it did: only when the stream ends there, so an entry written by
+// anyone else — a new leader the local runner has not yet noticed — is
+// always read.
+func (c *Client) skipLocal(ctx context.Context, after *string) bool {
+	at := uint64(idMillis(*after))
+	to := localSkip(c.rdb, c.keys, at)
+	if to == 0 {
+		return false
+	}
+	last, err := LastEventID(ctx, c.rdb, c.keys)
+	if err != nil || uint64(idMillis(last)) > to {
+		return false
+	}
+	if at < to {
+		*after = strconv.FormatUint(to, 10) + "-0"
+	}
+	return true
+}
+
+// deliver hands an events entry to the waiter of its reference, if this
+// client has one; entries of other clients' commands are not decoded.
+func (c *Client) deliver(m *redis.XMessage) {
+	ref, _ := m.Values[fieldRef].(string)
+	if !strings.HasPrefix(ref, c.prefix) {
+		return
+	}
+	raw, _ := m.Values[fieldEvent].(string)
+	if strings.HasPrefix(raw, "{") { // one event per entry, as JSON (streams written before the compact encoding)
+		envs, err := decodeEntry(nil, *m)
+		if err != nil || len(envs) != 1 {
+			c.log.Warn("undecodable events entry", zap.String("id", m.ID), zap.Error(err))
+			return
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		w := c.waiters[ref]
+		if w == nil {
+			return
+		}
+		w.events = append(w.events, envs[0].Event)
+		if envs[0].Last {
+			delete(c.waiters, ref)
+			close(w.done)
+		}
 		return
 	}
 	c.mu.Lock()
-	w := c.waiters[ev.Ref]
+	w := c.waiters[ref]
 	if w != nil {
-		w.events = append(w.events, ev.Event)
-		if ev.Last {
-			delete(c.waiters, ev.Ref)
-			close(w.done)
-		}
+		delete(c.waiters, ref)
 	}
 	c.mu.Unlock()
+	if w == nil {
+		return
+	}
+	evs, err := matching.DecodeEvents(raw, make([]matching.Event, 0, eventCount(raw)))
+	if err == nil && len(evs) == 0 {
+		err = errors.New("no events")
+	}
+	if err != nil {
+		w.err = fmt.Errorf("redisbus: events %s: %w", m.ID, err)
+	}
+	w.events = evs
+	close(w.done)
+}
+
+// written answers the waiters of this client among a batch's commands,
+// which the runner of this process has just written up to sequence seq
+// (see local.go): args holds, per command, its stream ID, its encoded
+// events and its reference.
+func (c *Client) written(args []any, seq uint64, durable uint64) {
+	if c.Durable && durable < seq {
+		return // the tail answers once the replicas have it
+	}
+	for i := 0; i+2 < len(args); i += 3 {
+		ref, _ := args[i+2].(string)
+		if !strings.HasPrefix(ref, c.prefix) {
+			continue
+		}
+		c.mu.Lock()
+		w := c.waiters[ref]
+		if w != nil {
+			delete(c.waiters, ref)
+		}
+		c.mu.Unlock()
+		if w == nil {
+			continue
+		}
+		raw := string(args[i+1].([]byte)) // the decoded events share it: a copy, not the runner's buffer
+		evs, err := matching.DecodeEvents(raw, make([]matching.Event, 0, eventCount(raw)))
+		if err == nil && len(evs) == 0 {
+			err = errors.New("no events")
+		}
+		if err != nil {
+			w.err = fmt.Errorf("redisbus: events %s: %w", args[i], err)
+		}
+		w.events = evs
+		close(w.done)
+	}
+}
+
+// eventCount is the number of events an entry in the compact encoding
+// says it holds (a version byte, then the count), capped by its length:
+// the exact capacity to decode it into.
+func eventCount(raw string) int {
+	if len(raw) < 2 {
+		return 0
+	}
+	n, k := binary.Uvarint([]byte(raw[1:min(len(raw), 11)]))
+	if k <= 0 || n > uint64(len(raw)) {
+		return 0
+	}
+	return int(n)
+}
+
+// send appends submitted commands to the inbox: everything queued since the
+// last round trip goes as one pipeline. A failed append completes its
+// waiter with the error.
+func (c *Client) send(ctx context.Context) {
+	var batch []*waiter
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.kick:
+		}
+		for {
+			c.mu.Lock()
+			batch, c.queue = c.queue, batch[:0]
+			c.mu.Unlock()
+			if len(batch) == 0 {
+				break
+			}
+			pipe := c.rdb.Pipeline()
+			var sent []*waiter
+			for _, w := range batch {
+				if w.ctx.Err() != nil {
+					continue // its caller gave up before it was sent
+				}
+				pipe.XAdd(ctx, &redis.XAddArgs{Stream: c.keys.Inbox, Values: []any{fieldCommand, w.payload, fieldRef, w.ref}})
+				sent = append(sent, w)
+			}
+			if len(sent) > 0 {
+				cmds, err := pipe.Exec(ctx)
+				for i, w := range sent {
+					e := err
+					if i < len(cmds) {
+						e = cmds[i].Err()
+					}
+					if e != nil {
+						c.fail(w, fmt.Errorf("redisbus: append to inbox: %w", e))
+					}
+				}
+			}
+			clear(batch)
+		}
+	}
+}
+
+func (c *Client) fail(w *waiter, err error) {
+	c.mu.Lock()
+	_, mine := c.waiters[w.ref]
+	if mine {
+		delete(c.waiters, w.ref)
+	}
+	c.mu.Unlock()
+	if mine {
+		w.err = err
+		close(w.done)
+	}
 }
 
 // Do appends cmd to the inbox and returns its events once written. If ctx
@@ -128,24 +321,34 @@ func (c *Client) Do(ctx context.Context, cmd matching.Command) ([]matching.Event
 		return nil, apperr.New(apperr.Unavailable, "event stream not ready")
 	}
 	cmd.Seq, cmd.Time = 0, 0 // the sequencer sets these
-	payload := matching.AppendCommand(nil, &cmd)
-	ref := c.prefix + "-" + strconv.FormatUint(c.next.Add(1), 10)
-	w := &waiter{done: make(chan struct{})}
+	w := &waiter{ctx: ctx, payload: matching.AppendCommand(nil, &cmd), done: make(chan struct{}),
+		ref: c.prefix + strconv.FormatUint(c.next.Add(1), 10)}
 	c.mu.Lock()
-	c.waiters[ref] = w
+	c.waiters[w.ref] = w
+	c.queue = append(c.queue, w)
 	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		delete(c.waiters, ref)
-		c.mu.Unlock()
-	}()
-	if err := c.rdb.XAdd(ctx, &redis.XAddArgs{Stream: c.keys.Inbox, Values: []any{fieldCommand, payload, fieldRef, ref}}).Err(); err != nil {
-		return nil, fmt.Errorf("redisbus: append to inbox: %w", err)
+	select {
+	case c.kick <- struct{}{}:
+	default: // the sender is already due to look
 	}
 	select {
 	case <-w.done:
+		if w.err != nil {
+			return nil, w.err
+		}
 		return w.events, nil
 	case <-ctx.Done():
+		c.mu.Lock()
+		_, mine := c.waiters[w.ref]
+		delete(c.waiters, w.ref)
+		c.mu.Unlock()
+		if !mine { // completed meanwhile
+			<-w.done
+			if w.err != nil {
+				return nil, w.err
+			}
+			return w.events, nil
+		}
 		return nil, apperr.New(apperr.Timeout, "the engine did not answer in time; the command may still be applied")
 	}
 }

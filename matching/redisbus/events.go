@@ -26,6 +26,23 @@ const (
 // (block < 1 ms: no wait). Every event of a command carries the command's
 // stream entry ID; the last one is marked Last.
 func ReadEvents(ctx context.Context, rdb redis.UniversalClient, k Keys, after string, count int64, block time.Duration) ([]matching.Envelope, error) {
+	msgs, err := readEntries(ctx, rdb, k, after, count, block)
+	if err != nil {
+		return nil, err
+	}
+	var out []matching.Envelope
+	for _, m := range msgs {
+		if out, err = decodeEntry(out, m); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// readEntries returns up to count entries of the events stream after the
+// stream ID after, undecoded, waiting up to block when there are none
+// (block < 1 ms: no wait).
+func readEntries(ctx context.Context, rdb redis.UniversalClient, k Keys, after string, count int64, block time.Duration) ([]redis.XMessage, error) {
 	if block < time.Millisecond {
 		block = -1 // go-redis sends BLOCK only for durations ≥ 0; sub-millisecond would mean forever
 	}
@@ -36,15 +53,10 @@ func ReadEvents(ctx context.Context, rdb redis.UniversalClient, k Keys, after st
 	if err != nil {
 		return nil, fmt.Errorf("redisbus: read events: %w", err)
 	}
-	var out []matching.Envelope
-	for _, s := range res {
-		for _, m := range s.Messages {
-			if out, err = decodeEntry(out, m); err != nil {
-				return nil, err
-			}
-		}
+	if len(res) == 0 {
+		return nil, nil
 	}
-	return out, nil
+	return res[0].Messages, nil
 }
 
 // decodeEntry appends a stream entry's events to out: a command's events in

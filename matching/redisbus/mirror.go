@@ -50,16 +50,18 @@ type levelKey struct {
 type mirrorBatch struct {
 	levels map[levelKey]matching.Level
 	orders map[uint64]string
-	keys   map[string]int // KEYS index of each key the write names
+	born   map[uint64]bool // orders accepted in this batch: not in the mirror before it
+	keys   map[string]int  // KEYS index of each key the write names
 }
 
 func newMirrorBatch() *mirrorBatch {
-	return &mirrorBatch{levels: map[levelKey]matching.Level{}, orders: map[uint64]string{}, keys: map[string]int{}}
+	return &mirrorBatch{levels: map[levelKey]matching.Level{}, orders: map[uint64]string{}, born: map[uint64]bool{}, keys: map[string]int{}}
 }
 
 func (mb *mirrorBatch) reset() {
 	clear(mb.levels)
 	clear(mb.orders)
+	clear(mb.born)
 	clear(mb.keys)
 }
 
@@ -70,6 +72,9 @@ func (mb *mirrorBatch) add(ev *matching.Event) {
 		mb.levels[levelKey{ev.Symbol, ev.Side, ev.Price}] = matching.Level{Price: ev.Price, Quantity: ev.Quantity, Orders: ev.Orders}
 	case matching.EvOrderAccepted, matching.EvOrderDone, matching.EvOrderAmended:
 		mb.orders[ev.OrderID] = ev.Account
+		if ev.Kind == matching.EvOrderAccepted {
+			mb.born[ev.OrderID] = true
+		}
 	case matching.EvTrade:
 		if ev.BuyOrderID != 0 {
 			mb.orders[ev.BuyOrderID] = ev.BuyerAccount
@@ -93,7 +98,10 @@ func (mb *mirrorBatch) key(keys []string, name string) ([]string, string) {
 
 // ops appends the mirror's writes for the batch — each op five arguments:
 // code, two KEYS indexes, member, value — reading the touched orders'
-// state from the engine at the batch's end.
+// state from the engine at the batch's end. An order accepted and ended
+// within the batch (a taker filled at once, a resting order filled or
+// cancelled before the batch ended) was never in the mirror and needs no
+// write.
 func (mb *mirrorBatch) ops(e *matching.Engine, k Keys, keys []string, args []any) ([]string, []any, error) {
 	for lk, l := range mb.levels {
 		levels, qty := k.bookSide(lk.symbol, lk.side)
@@ -108,11 +116,14 @@ func (mb *mirrorBatch) ops(e *matching.Engine, k Keys, keys []string, args []any
 		}
 	}
 	for id, acct := range mb.orders {
+		o, open := e.Order(id)
+		if !open && mb.born[id] {
+			continue
+		}
 		var i1, i2 string
 		keys, i1 = mb.key(keys, k.order(id))
 		keys, i2 = mb.key(keys, k.accountOrders(acct))
 		member := strconv.FormatUint(id, 10)
-		o, open := e.Order(id)
 		if !open {
 			args = append(args, "o", i1, i2, member, "")
 			continue

@@ -130,6 +130,8 @@ type Runner struct {
 
 	seq atomic.Uint64 // the engine's sequence after the last batch applied
 
+	local *localWriter // what this process's clients learn from the runner (local.go)
+
 	snapSeq    uint64        // the sequence of the last snapshot taken
 	snapAt     time.Time     // when it was taken
 	snapSaving chan struct{} // closed when the snapshot being written is done; nil when none
@@ -195,13 +197,29 @@ func (r *Runner) Run(ctx context.Context) error {
 	defer r.waitSnapshot()
 	lease := newLeaseState(r.Lease)
 	defer lease.release(r.rdb, r.keys)
+	r.local = registerWriter(r.rdb, r.keys)
+	defer unregisterWriter(r.rdb, r.keys, r.local)
+	if lease.leading {
+		r.local.lead(published)
+	}
+	// One batch's write may be in flight while the next is read and
+	// applied: the engine's work overlaps Redis's. Writes stay in order —
+	// the next is sent only after the previous one succeeded — and each
+	// write's arguments live in one of two buffers until it is done.
+	var w pipelinedWrite
+	defer w.wait()
+	var bufs [2]writeBuf
+	cur := 0
 	var events []matching.Event
-	var args []any
-	var arena []byte
 	mirror := newMirrorBatch()
 	for ctx.Err() == nil {
 		took, err := lease.tick(ctx, r.rdb, r.keys)
 		if err != nil {
+			// The write in flight was sent first: its refusal (FENCED)
+			// says more than the lost renewal.
+			if _, werr := w.finish(published); werr != nil {
+				return werr
+			}
 			return err
 		}
 		if took || !lease.leading {
@@ -220,6 +238,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			}
 			if took {
 				r.log.Info("took the shard's lease: writing", zap.String("epoch", lease.epoch), zap.Uint64("seq", published))
+				r.local.lead(published)
 			}
 		}
 		count := r.batch
@@ -234,6 +253,9 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		res, err := r.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{r.keys.Inbox, after}, Count: count, Block: 200 * time.Millisecond}).Result()
 		if errors.Is(err, redis.Nil) {
+			if published, err = w.finish(published); err != nil {
+				return err
+			}
 			// Idle: a batch the replicas had not confirmed is retried.
 			if r.WaitReplicas > 0 && lease.leading && r.durable < published {
 				r.waitReplicas(ctx, published)
@@ -257,8 +279,8 @@ func (r *Runner) Run(ctx context.Context) error {
 		msgs := res[0].Messages
 		expected := r.engine.Seq()
 		events = events[:0]
-		args = args[:0]
-		arena = nil
+		buf := &bufs[cur]
+		buf.reset()
 		mirror.reset()
 		written, commands := 0, 0
 		for _, m := range msgs {
@@ -276,9 +298,9 @@ func (r *Runner) Run(ctx context.Context) error {
 			}
 			// The batch's entries share one buffer: a slice stays valid
 			// when a later append moves the buffer.
-			from := len(arena)
-			arena = matching.AppendEvents(arena, events[start:])
-			args = append(args, strconv.FormatUint(cmd.Seq, 10)+"-0", arena[from:len(arena):len(arena)], ref)
+			from := len(buf.arena)
+			buf.arena = matching.AppendEvents(buf.arena, events[start:])
+			buf.args = append(buf.args, strconv.FormatUint(cmd.Seq, 10)+"-0", buf.arena[from:len(buf.arena):len(buf.arena)], ref)
 			written += len(events) - start
 			commands++
 			for i := start; i < len(events); i++ {
@@ -292,33 +314,37 @@ func (r *Runner) Run(ctx context.Context) error {
 		if expected < published {
 			expected = published
 		}
+		buf.args[0], buf.args[1], buf.args[2], buf.args[3], buf.args[4] =
+			strconv.FormatUint(expected, 10), strconv.FormatUint(r.engine.Seq(), 10), after, lease.epoch, commands
+		if buf.keys, buf.args, err = mirror.ops(r.engine, r.keys, append(buf.keys, r.keys.Events, r.keys.Engine), buf.args); err != nil {
+			return err
+		}
+		// The previous write must have succeeded before this one is sent.
+		if published, err = w.finish(published); err != nil {
+			return err
+		}
 		if r.beforeWrite != nil {
 			r.beforeWrite()
 		}
-		head := []any{strconv.FormatUint(expected, 10), strconv.FormatUint(r.engine.Seq(), 10), after, lease.epoch, commands}
-		keys, args, err := mirror.ops(r.engine, r.keys, []string{r.keys.Events, r.keys.Engine}, args)
-		if err != nil {
-			return err
-		}
-		err = writeBatch.EvalSha(ctx, r.rdb, keys, append(head, args...)...).Err()
-		if err != nil {
-			switch {
-			case strings.HasPrefix(err.Error(), "STALE"):
-				return fmt.Errorf("%w: %v", ErrStale, err)
-			case strings.HasPrefix(err.Error(), "FENCED"):
-				return fmt.Errorf("%w: %v", ErrFenced, err)
+		keys, args := buf.keys, buf.args
+		w.start(func() error { return r.write(ctx, keys, args) }, r.engine.Seq(), written, r.written)
+		cur = 1 - cur
+		// The hook and a snapshot need the engine at the written sequence:
+		// they wait for this write.
+		if r.afterWrite != nil || r.snapshotDue() {
+			if published, err = w.finish(published); err != nil {
+				return err
 			}
-			return fmt.Errorf("redisbus: write events: %w", err)
+			if r.afterWrite != nil {
+				r.afterWrite()
+			}
+			r.maybeSnapshot(ctx, after)
 		}
-		published = r.engine.Seq()
-		r.written.Add(float64(written))
-		if r.WaitReplicas > 0 {
-			r.waitReplicas(ctx, published)
-		}
-		if r.afterWrite != nil {
-			r.afterWrite()
-		}
-		r.maybeSnapshot(ctx, after)
+	}
+	if p, err := w.finish(published); err == nil {
+		published = p
+	} else if ctx.Err() == nil {
+		return err
 	}
 	// A clean stop of the writer leaves a snapshot of the final state, so
 	// the next start replays nothing.
@@ -332,6 +358,81 @@ func (r *Runner) Run(ctx context.Context) error {
 			r.log.Info("final snapshot written", zap.Uint64("seq", meta.Seq))
 		}
 	}
+	return nil
+}
+
+// writeBuf holds one batch's write: the script's KEYS and ARGV and the
+// buffer its events are encoded into. ARGV starts with five slots for the
+// head (expected seq, new seq, inbox ID, epoch, command count).
+type writeBuf struct {
+	keys  []string
+	args  []any
+	arena []byte
+}
+
+func (b *writeBuf) reset() {
+	clear(b.keys)
+	clear(b.args)
+	b.keys, b.args, b.arena = b.keys[:0], append(b.args[:0], nil, nil, nil, nil, nil), b.arena[:0]
+}
+
+// pipelinedWrite is the batch write in flight, if any.
+type pipelinedWrite struct {
+	done    chan error // nil when none is in flight
+	seq     uint64     // the sequence it writes up to
+	events  int
+	counter prometheus.Counter
+}
+
+func (w *pipelinedWrite) start(write func() error, seq uint64, events int, counter prometheus.Counter) {
+	w.done, w.seq, w.events, w.counter = make(chan error, 1), seq, events, counter
+	go func(done chan<- error) { done <- write() }(w.done)
+}
+
+// finish waits for the write in flight and returns the written sequence
+// (published when none was in flight).
+func (w *pipelinedWrite) finish(published uint64) (uint64, error) {
+	if w.done == nil {
+		return published, nil
+	}
+	err := <-w.done
+	w.done = nil
+	if err != nil {
+		return published, err
+	}
+	w.counter.Add(float64(w.events))
+	return w.seq, nil
+}
+
+// wait waits for a write in flight, ignoring its outcome (Run is returning).
+func (w *pipelinedWrite) wait() {
+	if w.done != nil {
+		<-w.done
+		w.done = nil
+	}
+}
+
+// write runs the batch script and, with WaitReplicas, waits for the
+// replicas.
+func (r *Runner) write(ctx context.Context, keys []string, args []any) error {
+	if err := writeBatch.EvalSha(ctx, r.rdb, keys, args...).Err(); err != nil {
+		switch {
+		case strings.HasPrefix(err.Error(), "STALE"):
+			return fmt.Errorf("%w: %v", ErrStale, err)
+		case strings.HasPrefix(err.Error(), "FENCED"):
+			return fmt.Errorf("%w: %v", ErrFenced, err)
+		}
+		return fmt.Errorf("redisbus: write events: %w", err)
+	}
+	seq, _ := strconv.ParseUint(args[1].(string), 10, 64)
+	if r.WaitReplicas > 0 {
+		r.waitReplicas(ctx, seq)
+	}
+	// The events are written: this process's clients are answered now.
+	for _, c := range localClients(r.rdb, r.keys) {
+		c.written(args[5:5+3*args[4].(int)], seq, r.durable)
+	}
+	r.local.wrote(seq)
 	return nil
 }
 
@@ -364,12 +465,10 @@ func (r *Runner) waitReplicas(ctx context.Context, seq uint64) {
 // inboxID when one is due and none is being written; it is encoded and
 // written in the background (the engine is not touched there).
 func (r *Runner) maybeSnapshot(ctx context.Context, inboxID string) {
-	seq := r.engine.Seq()
-	due := r.SnapshotEvery > 0 && seq-r.snapSeq >= r.SnapshotEvery ||
-		r.SnapshotInterval > 0 && seq > r.snapSeq && time.Since(r.snapAt) >= r.SnapshotInterval
-	if !due {
+	if !r.snapshotDue() {
 		return
 	}
+	seq := r.engine.Seq()
 	if r.snapSaving != nil {
 		select {
 		case <-r.snapSaving:
@@ -396,6 +495,21 @@ func (r *Runner) maybeSnapshot(ctx context.Context, inboxID string) {
 			}
 		}
 	}()
+}
+
+// snapshotDue says whether a snapshot of the engine as it is is due (and
+// can be taken: the previous one is written).
+func (r *Runner) snapshotDue() bool {
+	if r.snapSaving != nil {
+		select {
+		case <-r.snapSaving:
+		default:
+			return false
+		}
+	}
+	seq := r.engine.Seq()
+	return r.SnapshotEvery > 0 && seq-r.snapSeq >= r.SnapshotEvery ||
+		r.SnapshotInterval > 0 && seq > r.snapSeq && time.Since(r.snapAt) >= r.SnapshotInterval
 }
 
 // waitSnapshot waits for a snapshot being written.
