@@ -6,6 +6,7 @@ package money
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 
 	"github.com/satu-exchange/satu/internal/apperr"
@@ -65,6 +66,12 @@ func allDigits(s string) bool {
 // Format writes minor units as a decimal string with exactly scale
 // fractional digits: Format(150000000, 8) == "1.50000000".
 func Format(minor int64, scale int) string {
+	var buf [48]byte
+	return string(AppendFormat(buf[:0], minor, scale))
+}
+
+// AppendFormat appends Format(minor, scale) to dst.
+func AppendFormat(dst []byte, minor int64, scale int) []byte {
 	neg := minor < 0
 	var u uint64
 	if neg {
@@ -72,13 +79,22 @@ func Format(minor int64, scale int) string {
 	} else {
 		u = uint64(minor)
 	}
-	digits := fmt.Sprintf("%0*d", scale+1, u)
-	out := digits
-	if scale > 0 {
-		out = digits[:len(digits)-scale] + "." + digits[len(digits)-scale:]
-	}
+	var d [20]byte
+	digits := strconv.AppendUint(d[:0], u, 10)
 	if neg {
-		out = "-" + out
+		dst = append(dst, '-')
 	}
-	return out
+	if pad := scale + 1 - len(digits); pad > 0 { // below 1: "0." and zeros before the digits
+		dst = append(dst, '0', '.')
+		for range pad - 1 {
+			dst = append(dst, '0')
+		}
+		return append(dst, digits...)
+	}
+	dst = append(dst, digits[:len(digits)-scale]...)
+	if scale > 0 {
+		dst = append(dst, '.')
+		dst = append(dst, digits[len(digits)-scale:]...)
+	}
+	return dst
 }

@@ -1,7 +1,9 @@
 package money_test
 
 import (
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/satu-exchange/satu/internal/apperr"
@@ -91,4 +93,41 @@ func FuzzParseFormat(f *testing.F) {
 			t.Fatalf("round trip of %q (scale %d): %d -> %q -> %d, %v", s, scale, v, money.Format(v, scale), back, err)
 		}
 	})
+}
+
+// TestFormatMatchesReference: the allocation-free Format writes what the
+// plain fmt-based formatting writes, for edge values and random ones at
+// every scale an asset may have.
+func TestFormatMatchesReference(t *testing.T) {
+	reference := func(minor int64, scale int) string {
+		neg := minor < 0
+		u := uint64(minor)
+		if neg {
+			u = uint64(-(minor + 1)) + 1
+		}
+		digits := fmt.Sprintf("%0*d", scale+1, u)
+		out := digits
+		if scale > 0 {
+			out = digits[:len(digits)-scale] + "." + digits[len(digits)-scale:]
+		}
+		if neg {
+			out = "-" + out
+		}
+		return out
+	}
+	rng := rand.New(rand.NewPCG(7, 9))
+	values := []int64{0, 1, -1, 9, 10, 99, 100, 12345, math.MaxInt64, math.MinInt64, math.MinInt64 + 1}
+	for range 20000 {
+		values = append(values, rng.Int64()>>rng.IntN(63), -(rng.Int64() >> rng.IntN(63)))
+	}
+	for scale := 0; scale <= 18; scale++ {
+		for _, v := range values {
+			if got, want := money.Format(v, scale), reference(v, scale); got != want {
+				t.Fatalf("Format(%d, %d) = %q; want %q", v, scale, got, want)
+			}
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = money.Format(150000000, 8) }); n > 1 {
+		t.Fatalf("Format allocates %v times; want 1 (the string)", n)
+	}
 }
