@@ -170,7 +170,7 @@ func (e *Engine) auctionExecute(m *market, p int64) (traded bool) {
 		if bl == nil || al == nil || bl.price < p || al.price > p {
 			return traded
 		}
-		b, a := bl.head(), al.head()
+		b, a := bl.head, al.head
 		if b.acct.ownerID == a.acct.ownerID {
 			later := b
 			if a.id > b.id {

@@ -1,7 +1,8 @@
 package matching
 
-// order is a resting or incoming order. Orders are pooled (no per-order
-// allocation in steady state).
+// order is a resting or incoming order. Orders are pooled and linked
+// intrusively (no per-order allocation in steady state): prev/next chain the
+// orders of one price level in time priority.
 type order struct {
 	id         uint64
 	acct       *account
@@ -28,83 +29,49 @@ type order struct {
 	cidRec     uint32 // its client ID's record in Engine.cids
 	cidHash    uint64 // the hash of its (account, client ID)
 
-	lvl  *level
-	qpos int64 // its position in lvl's queue (see level)
+	lvl        *level
+	prev, next *order
 }
 
 func (o *order) filled() int64 { return o.qty - o.remaining }
 
 // level is one price level: its orders in time priority and aggregates.
-//
-// The orders are a queue in a slice, not a linked list: taking an order out
-// leaves a hole (nil) instead of writing to its neighbours — two more
-// orders, each a likely cache miss — and matching reads the next order from
-// the level's own memory. Position o.qpos is absolute: q[o.qpos − base].
-// When the front of the slice is mostly taken, it is dropped (base grows;
-// no order is touched); when holes are most of what is left, the live
-// orders are packed and renumbered. Both are amortised O(1) per removal.
-// Entries of q's backing array outside [first, len) are always nil.
 type level struct {
-	price   int64
-	visible int64 // sum of the orders' visible quantities
-	total   int64 // sum of the orders' remaining quantities (auctions see it all)
-	count   int32
-	first   int      // q[first] is the head when count > 0
-	base    int64    // the absolute position of q[0]
-	q       []*order // the orders in time priority from first on; nil: a hole
+	price      int64
+	visible    int64 // sum of the orders' visible quantities
+	total      int64 // sum of the orders' remaining quantities (auctions see it all)
+	count      int32
+	head, tail *order
 }
-
-// head is the level's first order in time priority (nil when empty).
-func (l *level) head() *order {
-	if l.count == 0 {
-		return nil
-	}
-	return l.q[l.first]
-}
-
-// queue is the level's orders in time priority, with holes (nil).
-func (l *level) queue() []*order { return l.q[l.first:] }
 
 func (l *level) pushBack(o *order) {
-	o.lvl, o.qpos = l, l.base+int64(len(l.q))
-	l.q = append(l.q, o)
+	o.lvl, o.prev, o.next = l, l.tail, nil
+	if l.tail != nil {
+		l.tail.next = o
+	} else {
+		l.head = o
+	}
+	l.tail = o
 	l.visible += o.visible
 	l.total += o.remaining
 	l.count++
 }
 
 func (l *level) unlink(o *order) {
-	i := int(o.qpos - l.base)
-	l.q[i] = nil
+	if o.prev != nil {
+		o.prev.next = o.next
+	} else {
+		l.head = o.next
+	}
+	if o.next != nil {
+		o.next.prev = o.prev
+	} else {
+		l.tail = o.prev
+	}
 	l.visible -= o.visible
 	l.total -= o.remaining
 	l.count--
-	o.lvl = nil
-	switch {
-	case l.count == 0:
-		l.q, l.first, l.base = l.q[:0], 0, l.base+int64(len(l.q))
-		return
-	case i == l.first:
-		for l.q[l.first] == nil {
-			l.first++
-		}
-	}
-	switch n := len(l.q); {
-	case n-l.first-int(l.count) > int(l.count)+16: // mostly holes: pack
-		k := 0
-		for j := l.first; j < n; j++ {
-			if x := l.q[j]; x != nil {
-				l.q[k], x.qpos = x, l.base+int64(k)
-				k++
-			}
-		}
-		clear(l.q[k:n])
-		l.q, l.first = l.q[:k], 0
-	case l.first > 16 && 2*l.first > n: // mostly a taken front: drop it
-		k := copy(l.q, l.q[l.first:])
-		clear(l.q[k:n])
-		l.q, l.base, l.first = l.q[:k], l.base+int64(l.first), 0
-	}
+	o.lvl, o.prev, o.next = nil, nil, nil
 }
 
 // bookSide is one side of a book: levels sorted worst first, best last, so
@@ -191,12 +158,7 @@ func (p *pool) level(price int64) *level {
 	return l
 }
 
-// putLevel recycles an empty level, keeping its queue's memory.
-func (p *pool) putLevel(l *level) {
-	q := l.q[:0]
-	*l = level{q: q}
-	p.levels.free = append(p.levels.free, l)
-}
+func (p *pool) putLevel(l *level) { p.levels.put(l) }
 
 // freeList hands out zeroed objects, allocated in chunks.
 type freeList[T any] struct{ free []*T }

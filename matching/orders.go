@@ -182,9 +182,8 @@ func (m *market) marketBuyCost(owner uint32, qty int64) (int64, bool) {
 		if l.price > m.bandHi {
 			break
 		}
-		for j := l.first; j < len(l.q) && qty > 0; j++ {
-			o := l.q[j]
-			if o == nil || o.acct.ownerID == owner {
+		for o := l.head; o != nil && qty > 0; o = o.next {
+			if o.acct.ownerID == owner {
 				continue
 			}
 			q := min(qty, o.remaining)
@@ -322,11 +321,7 @@ func (m *market) fillable(o *order) bool {
 		}
 		var visible, total int64
 		blocked := false
-		for j := l.first; j < len(l.q); j++ {
-			mk := l.q[j]
-			if mk == nil {
-				continue
-			}
+		for mk := l.head; mk != nil; mk = mk.next {
 			if mk.acct.ownerID == o.acct.ownerID {
 				if o.stp == STPExpireMaker {
 					continue
@@ -378,7 +373,7 @@ func (e *Engine) match(t *order, m *market) stop {
 			why = stopBand
 			break
 		}
-		mk := l.head()
+		mk := l.head
 		if mk.acct.ownerID == t.acct.ownerID {
 			if e.selfTrade(t, mk) {
 				why = stopSelfTrade
@@ -678,7 +673,7 @@ func (e *Engine) cancelAll(c *Command) *apperr.Error {
 		}
 		for _, bs := range []*bookSide{&m.bids, &m.asks} {
 			for l := bs.best(); l != nil; l = bs.best() {
-				e.done(l.head(), StatusCanceled, ReasonCancelAll)
+				e.done(l.head, StatusCanceled, ReasonCancelAll)
 			}
 		}
 		return nil

@@ -146,10 +146,8 @@ func (e *Engine) BookOrders(symbol string, side Side) []OrderView {
 	bs := m.side(side)
 	var out []OrderView
 	for i := len(bs.levels) - 1; i >= 0; i-- {
-		for _, o := range bs.levels[i].queue() {
-			if o != nil {
-				out = append(out, o.view())
-			}
+		for o := bs.levels[i].head; o != nil; o = o.next {
+			out = append(out, o.view())
 		}
 	}
 	return out

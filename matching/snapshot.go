@@ -137,10 +137,8 @@ func (e *Engine) Snapshot() *Snapshot {
 func (b *bookSide) snap() []OrderSnap {
 	out := []OrderSnap{}
 	for i := len(b.levels) - 1; i >= 0; i-- {
-		for _, o := range b.levels[i].queue() {
-			if o != nil {
-				out = append(out, OrderSnap{OrderView: o.view(), ByQuote: o.byQuote, Budget: o.budget})
-			}
+		for o := b.levels[i].head; o != nil; o = o.next {
+			out = append(out, OrderSnap{OrderView: o.view(), ByQuote: o.byQuote, Budget: o.budget})
 		}
 	}
 	return out
