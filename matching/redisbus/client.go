@@ -139,23 +139,20 @@ func (c *Client) Run(ctx context.Context) error {
 
 // skipLocal moves the tail's position after past what a linked runner
 // leading in this process wrote and answered itself (local.go), and says
-// whether it did: only when the stream ends there, so an entry written by
-// anyone else — a new leader the local runner has not yet noticed — is
-// always read.
+// whether the stream ends there: if not, the tail reads what follows, so
+// an entry written by anyone else — a new leader the local runner has not
+// yet noticed — is always read.
 func (c *Client) skipLocal(ctx context.Context, after *string) bool {
 	at := uint64(idMillis(*after))
 	to := localSkip(c.rdb, c.keys, at)
 	if to == 0 {
 		return false
 	}
-	last, err := LastEventID(ctx, c.rdb, c.keys)
-	if err != nil || uint64(idMillis(last)) > to {
-		return false
-	}
 	if at < to {
 		*after = strconv.FormatUint(to, 10) + "-0"
 	}
-	return true
+	last, err := LastEventID(ctx, c.rdb, c.keys)
+	return err == nil && uint64(idMillis(last)) <= to
 }
 
 // deliver hands an events entry to the waiter of its reference, if this
