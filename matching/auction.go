@@ -171,7 +171,7 @@ func (e *Engine) auctionExecute(m *market, p int64) (traded bool) {
 			return traded
 		}
 		b, a := bl.head, al.head
-		if b.acct.owner == a.acct.owner {
+		if b.acct.ownerID == a.acct.ownerID {
 			later := b
 			if a.id > b.id {
 				later = a

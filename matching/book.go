@@ -2,8 +2,7 @@ package matching
 
 // order is a resting or incoming order. Orders are pooled and linked
 // intrusively (no per-order allocation in steady state): prev/next chain the
-// orders of one price level in time priority; aprev/anext chain one
-// account's open orders.
+// orders of one price level in time priority.
 type order struct {
 	id         uint64
 	acct       *account
@@ -30,9 +29,8 @@ type order struct {
 	cidRec     uint32 // its client ID's record in Engine.cids
 	cidHash    uint64 // the hash of its (account, client ID)
 
-	lvl          *level
-	prev, next   *order
-	aprev, anext *order
+	lvl        *level
+	prev, next *order
 }
 
 func (o *order) filled() int64 { return o.qty - o.remaining }

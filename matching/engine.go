@@ -39,13 +39,18 @@ type balance struct {
 
 type account struct {
 	id, owner string
+	ownerID   uint32 // the owner's number (Engine.owners): self-trade checks compare numbers, not strings
 	kind      AccountKind
 	perms     uint32 // bit per Permission
 	stp       STPMode
 	bal       []balance // by asset index
 	salt      uint64    // mixes the account into client-ID hashes
-	open      *order    // the account's open orders, oldest first (aprev/anext)
-	openTail  *order
+	// open holds the IDs of the account's open orders in the order they
+	// were listed (oldest first), and also IDs of orders that have ended
+	// since: ending an order only counts it down (no neighbours to unlink,
+	// each a likely cache miss); list compacts the slice when ended IDs are
+	// the majority, and readers skip IDs that are no longer open.
+	open      []uint64
 	openCount int
 }
 
@@ -55,6 +60,7 @@ func (a *account) has(p Permission) bool { return a.perms&(1<<p) != 0 }
 type market struct {
 	Symbol
 	base, quote int // asset indexes
+	tick, lot   divisor
 	bids, asks  bookSide
 	phase       Phase
 	halted      bool
@@ -80,7 +86,7 @@ func (m *market) setRef(p int64) {
 		m.bandLo, m.bandHi = 0, 1<<63-1
 		return
 	}
-	d, _ := mulDiv(p, m.PriceBandBps, 10_000, false)
+	d, _ := mulDivPow10(p, m.PriceBandBps, 4, false)
 	m.bandLo, m.bandHi = p-d, p+d
 }
 
@@ -118,6 +124,7 @@ type Engine struct {
 	assets    []string
 	assetIdx  map[string]int
 	accounts  map[string]*account
+	owners    map[string]uint32 // owner → its number, in order of first appearance
 	orders    orderIndex
 	cids      cidIndex
 	deposits  map[string]struct{}
@@ -168,6 +175,7 @@ func NewWithConfig(cfg Config) (*Engine, error) {
 		bySymbol:  make(map[string]*market, len(cfg.Symbols)),
 		assetIdx:  make(map[string]int),
 		accounts:  make(map[string]*account),
+		owners:    make(map[string]uint32),
 		cids:      newCIDIndex(),
 		deposits:  make(map[string]struct{}),
 		withdraws: make(map[string]struct{}),
@@ -188,6 +196,7 @@ func NewWithConfig(cfg Config) (*Engine, error) {
 			return nil, fmt.Errorf("symbol %s configured twice", s.Name)
 		}
 		m := &market{Symbol: s, base: asset(s.Base), quote: asset(s.Quote),
+			tick: newDivisor(s.TickSize), lot: newDivisor(s.LotSize),
 			bids: bookSide{side: Buy, byPrice: map[int64]*level{}},
 			asks: bookSide{side: Sell, byPrice: map[int64]*level{}}}
 		m.phase = s.InitialPhase
@@ -206,7 +215,12 @@ func NewWithConfig(cfg Config) (*Engine, error) {
 }
 
 func (e *Engine) newAccount(id, owner string, kind AccountKind, stp STPMode) *account {
-	a := &account{id: id, owner: owner, kind: kind, stp: stp, bal: make([]balance, len(e.assets)),
+	oid, ok := e.owners[owner]
+	if !ok {
+		oid = uint32(len(e.owners))
+		e.owners[owner] = oid
+	}
+	a := &account{id: id, owner: owner, ownerID: oid, kind: kind, stp: stp, bal: make([]balance, len(e.assets)),
 		salt: maphash.String(e.cids.seed, id)}
 	e.accounts[id] = a
 	return a

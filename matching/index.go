@@ -3,66 +3,98 @@ package matching
 import "hash/maphash"
 
 // The engine's two churning indexes — open orders by ID and remembered
-// client order IDs — are open-addressing hash tables with linear probing
-// and backward-shift deletion. Go's maps leave tombstones behind deletes,
-// and an exchange deletes as often as it inserts: probe sequences grew
-// until map probing was a fifth of the matching profile. Here a delete
-// moves the following entries back, so probes stay short forever.
-// Nothing iterates these tables in an order that reaches the output, so
-// their layout (which depends on a per-process hash seed) never matters.
+// client order IDs — are not Go maps. Go's maps leave tombstones behind
+// deletes, and an exchange deletes as often as it inserts: probe sequences
+// grew until map probing was a fifth of the matching profile. The hash
+// tables here use linear probing with backward-shift deletion (a delete
+// moves the following entries back, so probes stay short forever). Nothing
+// iterates them in an order that reaches the output, so their layout (which
+// depends on a per-process hash seed) never matters.
 
 // orderIndex maps order IDs to open orders. IDs are handed out in sequence,
 // so the recent ones — nearly every open order of a busy book — live in a
 // window indexed by ID modulo its size: a put writes the next slot (a
 // sequential write, not a random one), and a get or delete is one load, with
 // no hashing or probing. When the window moves past an order that is still
-// open (a long-resting one), the order moves to an overflow hash table.
+// open (a long-resting one), the order moves to an overflow hash table; when
+// that happens often (a deep book of resting orders), the window doubles, up
+// to orderWindowMax.
 type orderIndex struct {
-	win []*order // win[id & (len-1)]: the open order with that ID, for IDs in (top − len, top]
-	top uint64   // the highest ID the window has reached
-	old orderTable
+	win     []*order // win[id & (len-1)]: the open order with that ID, for IDs in (top − len, top], unless in old
+	top     uint64   // the highest ID the window has reached
+	evicted int      // orders moved to old since the window last grew
+	old     orderTable
 }
 
-const orderWindow = 1 << 15 // 256 KiB of pointers: half the L2 cache
+const (
+	orderWindowMin = 1 << 12
+	orderWindowMax = 1 << 20 // 8 MiB of pointers
+)
 
 func (t *orderIndex) get(id uint64) *order {
-	switch {
-	case id > t.top || id == 0:
+	if id > t.top || id == 0 {
 		return nil
-	case t.top-id < uint64(len(t.win)):
-		return t.win[id&uint64(len(t.win)-1)]
+	}
+	if t.top-id < uint64(len(t.win)) {
+		// A slot in the window's range holds that ID's order or nothing;
+		// the order may still be in old if it moved there before the
+		// window grew.
+		if o := t.win[id&uint64(len(t.win)-1)]; o != nil || t.old.n == 0 {
+			return o
+		}
 	}
 	return t.old.get(id)
 }
 
 func (t *orderIndex) put(o *order) {
 	if t.win == nil {
-		t.win = make([]*order, orderWindow)
+		t.win = make([]*order, orderWindowMin)
 	}
-	mask := uint64(len(t.win) - 1)
 	if o.id > t.top {
 		// The slots of IDs (top, o.id] are reused: what they hold is now
 		// too old for the window.
-		from := max(t.top+1, o.id-min(o.id, uint64(len(t.win)-1)))
+		mask := uint64(len(t.win) - 1)
+		from := max(t.top+1, o.id-min(o.id, mask))
 		for id := from; id <= o.id; id++ {
 			if x := t.win[id&mask]; x != nil {
 				t.old.put(x)
 				t.win[id&mask] = nil
+				t.evicted++
 			}
 		}
 		t.top = o.id
+		if t.evicted > len(t.win)/4 && len(t.win) < orderWindowMax {
+			t.growWindow()
+		}
 	}
 	if t.top-o.id < uint64(len(t.win)) {
-		t.win[o.id&mask] = o
+		t.win[o.id&uint64(len(t.win)-1)] = o
 	} else {
 		t.old.put(o)
 	}
 }
 
+// growWindow doubles the window. A slot's ID follows from its index and
+// top, so no order is read.
+func (t *orderIndex) growWindow() {
+	old, mask := t.win, uint64(len(t.win)-1)
+	t.win = make([]*order, 2*len(old))
+	nmask := uint64(len(t.win) - 1)
+	for j, o := range old {
+		if o != nil {
+			id := t.top - ((t.top - uint64(j)) & mask)
+			t.win[id&nmask] = o
+		}
+	}
+	t.evicted = 0
+}
+
 func (t *orderIndex) del(id uint64) {
 	if t.top-id < uint64(len(t.win)) {
-		t.win[id&uint64(len(t.win)-1)] = nil
-		return
+		if j := id & uint64(len(t.win)-1); t.win[j] != nil {
+			t.win[j] = nil
+			return
+		}
 	}
 	t.old.del(id)
 }

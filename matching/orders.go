@@ -60,7 +60,7 @@ func (e *Engine) checkOrder(c *Command, a *account, m *market) (tif TimeInForce,
 	switch {
 	case int(tif) >= len(tifNames):
 		return 0, 0, 0, apperr.New(apperr.InvalidParameter, "time in force must be GTC, IOC, FOK or GTD")
-	case c.Price <= 0 || c.Price%m.TickSize != 0:
+	case c.Price <= 0 || !m.tick.divides(c.Price):
 		return 0, 0, 0, apperr.New(apperr.InvalidPrice, "price must be a positive multiple of the tick size %d", m.TickSize)
 	case c.QuoteQty != 0:
 		return 0, 0, 0, apperr.New(apperr.InvalidParameter, "a quote amount is for market buys only")
@@ -104,7 +104,7 @@ func (e *Engine) checkOrder(c *Command, a *account, m *market) (tif TimeInForce,
 }
 
 func (m *market) checkQty(q int64) *apperr.Error {
-	if q <= 0 || q%m.LotSize != 0 || q < m.MinQty || q > m.MaxQty {
+	if q <= 0 || !m.lot.divides(q) || q < m.MinQty || q > m.MaxQty {
 		return apperr.New(apperr.InvalidQuantity, "quantity must be a multiple of the lot size %d between %d and %d", m.LotSize, m.MinQty, m.MaxQty)
 	}
 	return nil
@@ -164,7 +164,7 @@ func (e *Engine) checkMarket(c *Command, a *account, m *market) (TimeInForce, in
 			return 0, 0, err
 		}
 		var ok bool
-		if hold, ok = m.marketBuyCost(a.owner, c.Quantity); !ok {
+		if hold, ok = m.marketBuyCost(a.ownerID, c.Quantity); !ok {
 			return 0, 0, apperr.New(apperr.InvalidQuantity, "the cost of quantity is too large")
 		}
 	}
@@ -175,7 +175,7 @@ func (e *Engine) checkMarket(c *Command, a *account, m *market) (TimeInForce, in
 // asks within the price band as they stand, skipping the buyer's own orders
 // (so the walk goes at least as deep as the execution will), and sums the
 // rounded-up notional plus the larger fee.
-func (m *market) marketBuyCost(owner string, qty int64) (int64, bool) {
+func (m *market) marketBuyCost(owner uint32, qty int64) (int64, bool) {
 	var cost int64
 	for i := len(m.asks.levels) - 1; i >= 0 && qty > 0; i-- {
 		l := m.asks.levels[i]
@@ -183,7 +183,7 @@ func (m *market) marketBuyCost(owner string, qty int64) (int64, bool) {
 			break
 		}
 		for o := l.head; o != nil && qty > 0; o = o.next {
-			if o.acct.owner == owner {
+			if o.acct.ownerID == owner {
 				continue
 			}
 			q := min(qty, o.remaining)
@@ -322,7 +322,7 @@ func (m *market) fillable(o *order) bool {
 		var visible, total int64
 		blocked := false
 		for mk := l.head; mk != nil; mk = mk.next {
-			if mk.acct.owner == o.acct.owner {
+			if mk.acct.ownerID == o.acct.ownerID {
 				if o.stp == STPExpireMaker {
 					continue
 				}
@@ -374,7 +374,7 @@ func (e *Engine) match(t *order, m *market) stop {
 			break
 		}
 		mk := l.head
-		if mk.acct.owner == t.acct.owner {
+		if mk.acct.ownerID == t.acct.ownerID {
 			if e.selfTrade(t, mk) {
 				why = stopSelfTrade
 				break
@@ -548,14 +548,37 @@ func (e *Engine) list(o *order) {
 	}
 	o.listed = true
 	a := o.acct
-	if a.openTail == nil {
-		a.open = o
-	} else {
-		a.openTail.anext, o.aprev = o, a.openTail
+	switch {
+	case a.openCount == 0:
+		a.open = a.open[:0]
+	case len(a.open) >= 2*a.openCount+32:
+		e.compactOpen(a)
 	}
-	a.openTail = o
+	a.open = append(a.open, o.id)
 	a.openCount++
 	e.orders.put(o)
+}
+
+// compactOpen drops the IDs of ended orders from an account's open list.
+func (e *Engine) compactOpen(a *account) {
+	n := 0
+	for _, id := range a.open {
+		if e.orders.get(id) != nil {
+			a.open[n] = id
+			n++
+		}
+	}
+	a.open = a.open[:n]
+}
+
+// eachOpen calls f for each of an account's open orders, oldest first,
+// until f returns false. f may end the order it is given.
+func (e *Engine) eachOpen(a *account, f func(o *order) bool) {
+	for _, id := range a.open {
+		if o := e.orders.get(id); o != nil && !f(o) {
+			return
+		}
+	}
 }
 
 // unrest takes a resting order out of the book.
@@ -588,17 +611,7 @@ func (e *Engine) done(o *order, status OrderStatus, reason string) {
 		e.touch(a, asset)
 	}
 	if o.listed {
-		if o.aprev != nil {
-			o.aprev.anext = o.anext
-		} else {
-			a.open = o.anext
-		}
-		if o.anext != nil {
-			o.anext.aprev = o.aprev
-		} else {
-			a.openTail = o.aprev
-		}
-		a.openCount--
+		a.openCount-- // its ID stays in a.open until list compacts it away
 		e.orders.del(o.id)
 	}
 	// The client ID stays in e.cids (a retry answers "duplicate")
@@ -670,19 +683,19 @@ func (e *Engine) cancelAll(c *Command) *apperr.Error {
 		return err
 	}
 	found := false
-	for o := a.open; o != nil && !found; o = o.anext {
+	e.eachOpen(a, func(o *order) bool {
 		found = m == nil || o.sym == m
-	}
+		return !found
+	})
 	if !found {
 		return apperr.New(apperr.UnknownOrder, "account %q has no open orders in %q", a.id, c.Symbol)
 	}
-	for o := a.open; o != nil; {
-		next := o.anext
+	e.eachOpen(a, func(o *order) bool {
 		if m == nil || o.sym == m {
 			e.done(o, StatusCanceled, ReasonCancelAll)
 		}
-		o = next
-	}
+		return true
+	})
 	return nil
 }
 

@@ -129,9 +129,10 @@ func (e *Engine) OpenOrders(account string) []OrderView {
 		return nil
 	}
 	out := make([]OrderView, 0, a.openCount)
-	for o := a.open; o != nil; o = o.anext {
+	e.eachOpen(a, func(o *order) bool {
 		out = append(out, o.view())
-	}
+		return true
+	})
 	return out
 }
 

@@ -118,12 +118,12 @@ var pow10 = [19]uint64{1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11
 // same rounded figure, so the ledger stays balanced; the buyer's hold is
 // computed with NotionalCeil and is therefore always enough.
 func (s *Symbol) Notional(price, qty int64) (amount int64, ok bool) {
-	return mulDiv(price, qty, pow10[s.BaseScale], false)
+	return mulDivPow10(price, qty, s.BaseScale, false)
 }
 
 // NotionalCeil is Notional rounded up: what a buy order must hold.
 func (s *Symbol) NotionalCeil(price, qty int64) (amount int64, ok bool) {
-	return mulDiv(price, qty, pow10[s.BaseScale], true)
+	return mulDivPow10(price, qty, s.BaseScale, true)
 }
 
 // Fee is the fee on a quote amount at bps basis points, rounded down (in
@@ -131,7 +131,7 @@ func (s *Symbol) NotionalCeil(price, qty int64) (amount int64, ok bool) {
 // fees of several partial fills never add up to more than the fee on their
 // sum.
 func Fee(amount, bps int64) int64 {
-	f, _ := mulDiv(amount, bps, 10_000, false) // amount ≤ MaxInt64, bps ≤ 1000: fits
+	f, _ := mulDivPow10(amount, bps, 4, false) // amount ≤ MaxInt64, bps ≤ 1000: fits
 	return f
 }
 
@@ -150,6 +150,71 @@ func (s *Symbol) buyHold(price, qty int64) (int64, bool) {
 		return 0, false
 	}
 	return n + f, true
+}
+
+// mulDivPow10 is mulDiv by 10^k (k ≤ 18). When the product fits 64 bits —
+// nearly always — it divides by a constant, which the compiler turns into a
+// multiplication: a 128-bit division costs tens of cycles, and a trade
+// makes several of them (notional, two fees, the holds).
+func mulDivPow10(a, b int64, k int, ceil bool) (int64, bool) {
+	if a < 0 || b < 0 {
+		return 0, false
+	}
+	hi, lo := bits.Mul64(uint64(a), uint64(b))
+	if hi != 0 {
+		return mulDiv(a, b, pow10[k], ceil)
+	}
+	q := divPow10(lo, k)
+	if ceil && q*pow10[k] != lo {
+		q++
+	}
+	if q > 1<<63-1 {
+		return 0, false
+	}
+	return int64(q), true
+}
+
+// divPow10 is x / 10^k for k ≤ 18, each case by a constant divisor.
+func divPow10(x uint64, k int) uint64 {
+	switch k {
+	case 0:
+		return x
+	case 1:
+		return x / 10
+	case 2:
+		return x / 100
+	case 3:
+		return x / 1e3
+	case 4:
+		return x / 1e4
+	case 5:
+		return x / 1e5
+	case 6:
+		return x / 1e6
+	case 7:
+		return x / 1e7
+	case 8:
+		return x / 1e8
+	case 9:
+		return x / 1e9
+	case 10:
+		return x / 1e10
+	case 11:
+		return x / 1e11
+	case 12:
+		return x / 1e12
+	case 13:
+		return x / 1e13
+	case 14:
+		return x / 1e14
+	case 15:
+		return x / 1e15
+	case 16:
+		return x / 1e16
+	case 17:
+		return x / 1e17
+	}
+	return x / 1e18
 }
 
 func mulDiv(a, b int64, d uint64, ceil bool) (int64, bool) {
@@ -200,4 +265,32 @@ func (s *Symbol) qtyForBudget(budget, price, bps int64) int64 {
 		q += s.LotSize
 	}
 	return q
+}
+
+// divisor tests divisibility by a fixed positive d without a division
+// instruction (tens of cycles; every order checks its price against the
+// tick and its quantity against the lot): with d = d₀·2ˢ, d₀ odd, a
+// non-negative x is a multiple of d exactly when its low s bits are zero
+// and (x >> s)·d₀⁻¹ mod 2⁶⁴ — the multiplicative inverse exists because d₀
+// is odd — is at most ⌊(2⁶⁴−1)/d₀⌋ (Granlund and Montgomery).
+type divisor struct {
+	shift uint
+	inv   uint64 // d₀⁻¹ mod 2⁶⁴
+	limit uint64 // ⌊(2⁶⁴−1)/d₀⌋
+}
+
+func newDivisor(d int64) divisor {
+	s := uint(bits.TrailingZeros64(uint64(d)))
+	d0 := uint64(d) >> s
+	inv := d0 // Newton's iteration: each step doubles the correct low bits
+	for range 5 {
+		inv *= 2 - d0*inv
+	}
+	return divisor{shift: s, inv: inv, limit: ^uint64(0) / d0}
+}
+
+// divides reports whether x (≥ 0) is a multiple of d.
+func (v divisor) divides(x int64) bool {
+	u := uint64(x)
+	return u&(1<<v.shift-1) == 0 && (u>>v.shift)*v.inv <= v.limit
 }

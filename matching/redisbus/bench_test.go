@@ -135,8 +135,18 @@ func BenchmarkRecovery(b *testing.B) {
 // events coming back, written. The commands alternate resting sells and
 // crossing buys. b.N is the number of commands; the rate is 50,000/s.
 //
+// The client shares the runner's Redis client, as in satu serve, so the
+// runner answers it right after each write (local.go).
+//
 //	go test -run xxx -bench AckLatency -benchtime 200000x ./matching/redisbus/
-func BenchmarkAckLatency(b *testing.B) {
+func BenchmarkAckLatency(b *testing.B) { benchmarkAckLatency(b, false) }
+
+// BenchmarkAckLatencyRemote is BenchmarkAckLatency with the client on a
+// Redis client of its own, like a gateway in another process: it is
+// answered by its tail of the events stream.
+func BenchmarkAckLatencyRemote(b *testing.B) { benchmarkAckLatency(b, true) }
+
+func benchmarkAckLatency(b *testing.B, remote bool) {
 	const rate, workers = 50_000, 64
 	rdb, ns := testenv.Redis(b)
 	keys := redisbus.KeysFor(ns)
@@ -144,7 +154,11 @@ func BenchmarkAckLatency(b *testing.B) {
 	defer cancel()
 	e, _ := matching.New(matching.DefaultSymbols())
 	go func() { _ = redisbus.NewRunner(rdb, keys, e, zap.NewNop(), nil).Run(ctx) }()
-	client := redisbus.NewClient(rdb, keys, zap.NewNop())
+	crdb := rdb
+	if remote {
+		crdb, _ = testenv.Redis(b) // the same server, another connection pool
+	}
+	client := redisbus.NewClient(crdb, keys, zap.NewNop())
 	go func() { _ = client.Run(ctx) }()
 	for _, c := range []matching.Command{
 		{Kind: matching.CmdOpenAccount, Account: "s", Owner: "s", AccountKind: matching.KindTrader},

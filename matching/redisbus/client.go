@@ -58,9 +58,28 @@ type waiter struct {
 	ctx     context.Context
 	ref     string
 	payload []byte
-	events  []matching.Event
+	events  []matching.Event // the answer when it came as JSON entries
+	id, raw string           // or its events entry: ID and events, encoded
 	err     error
 	done    chan struct{}
+}
+
+// answer returns a completed waiter's events or error.
+func (w *waiter) answer() ([]matching.Event, error) {
+	if w.err != nil {
+		return nil, w.err
+	}
+	if w.raw == "" {
+		return w.events, nil
+	}
+	evs, err := matching.DecodeEvents(w.raw, make([]matching.Event, 0, eventCount(w.raw)))
+	if err == nil && len(evs) == 0 {
+		err = errors.New("no events")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("redisbus: events %s: %w", w.id, err)
+	}
+	return evs, nil
 }
 
 // NewClient returns a client; call Run before Do.
@@ -139,23 +158,20 @@ func (c *Client) Run(ctx context.Context) error {
 
 // skipLocal moves the tail's position after past what a linked runner
 // leading in this process wrote and answered itself (local.go), and says
-// whether it did: only when the stream ends there, so an entry written by
-// anyone else — a new leader the local runner has not yet noticed — is
-// always read.
+// whether the stream ends there: if not, the tail reads what follows, so
+// an entry written by anyone else — a new leader the local runner has not
+// yet noticed — is always read.
 func (c *Client) skipLocal(ctx context.Context, after *string) bool {
 	at := uint64(idMillis(*after))
 	to := localSkip(c.rdb, c.keys, at)
 	if to == 0 {
 		return false
 	}
-	last, err := LastEventID(ctx, c.rdb, c.keys)
-	if err != nil || uint64(idMillis(last)) > to {
-		return false
-	}
 	if at < to {
 		*after = strconv.FormatUint(to, 10) + "-0"
 	}
-	return true
+	last, err := LastEventID(ctx, c.rdb, c.keys)
+	return err == nil && uint64(idMillis(last)) <= to
 }
 
 // deliver hands an events entry to the waiter of its reference, if this
@@ -194,14 +210,7 @@ func (c *Client) deliver(m *redis.XMessage) {
 	if w == nil {
 		return
 	}
-	evs, err := matching.DecodeEvents(raw, make([]matching.Event, 0, eventCount(raw)))
-	if err == nil && len(evs) == 0 {
-		err = errors.New("no events")
-	}
-	if err != nil {
-		w.err = fmt.Errorf("redisbus: events %s: %w", m.ID, err)
-	}
-	w.events = evs
+	w.id, w.raw = m.ID, raw // decoded by Do, in its caller's goroutine
 	close(w.done)
 }
 
@@ -227,15 +236,9 @@ func (c *Client) written(args []any, seq uint64, durable uint64) {
 		if w == nil {
 			continue
 		}
-		raw := string(args[i+1].([]byte)) // the decoded events share it: a copy, not the runner's buffer
-		evs, err := matching.DecodeEvents(raw, make([]matching.Event, 0, eventCount(raw)))
-		if err == nil && len(evs) == 0 {
-			err = errors.New("no events")
-		}
-		if err != nil {
-			w.err = fmt.Errorf("redisbus: events %s: %w", args[i], err)
-		}
-		w.events = evs
+		// A copy, not the runner's buffer: the decoded events share it.
+		// Do decodes it, off the runner's path.
+		w.id, w.raw = args[i].(string), string(args[i+1].([]byte))
 		close(w.done)
 	}
 }
@@ -333,10 +336,7 @@ func (c *Client) Do(ctx context.Context, cmd matching.Command) ([]matching.Event
 	}
 	select {
 	case <-w.done:
-		if w.err != nil {
-			return nil, w.err
-		}
-		return w.events, nil
+		return w.answer()
 	case <-ctx.Done():
 		c.mu.Lock()
 		_, mine := c.waiters[w.ref]
@@ -344,10 +344,7 @@ func (c *Client) Do(ctx context.Context, cmd matching.Command) ([]matching.Event
 		c.mu.Unlock()
 		if !mine { // completed meanwhile
 			<-w.done
-			if w.err != nil {
-				return nil, w.err
-			}
-			return w.events, nil
+			return w.answer()
 		}
 		return nil, apperr.New(apperr.Timeout, "the engine did not answer in time; the command may still be applied")
 	}

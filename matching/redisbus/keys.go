@@ -21,7 +21,8 @@ type Keys struct {
 	Events string // stream of events, one entry per command, ID "seq-0", written only by the engine
 	// Engine is a hash: seq and inbox (the last command whose events are
 	// written), epoch (the lease's fencing epoch), settled (settlement's
-	// position), durable (the last sequence replicas confirmed), trimmed
+	// position), durable (the last sequence replicas confirmed), waitSeq
+	// (the last sequence the writer asked the replicas about), trimmed
 	// and trimmedInbox (where the inbox now starts).
 	Engine string
 }

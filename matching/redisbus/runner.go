@@ -444,7 +444,15 @@ func (r *Runner) waitReplicas(ctx context.Context, seq uint64) {
 	if timeout <= 0 {
 		timeout = time.Second
 	}
-	n, err := r.rdb.Do(ctx, "WAIT", r.WaitReplicas, timeout.Milliseconds()).Int64()
+	// WAIT counts the replicas that have every write of its own
+	// connection, and the batch may have gone out on another one: a write
+	// on the same connection first (the sequence asked for, "waitSeq")
+	// takes the connection's offset past everything written so far.
+	pipe := r.rdb.Pipeline()
+	pipe.HSet(ctx, r.keys.Engine, "waitSeq", seq)
+	wait := pipe.Do(ctx, "WAIT", r.WaitReplicas, timeout.Milliseconds())
+	_, _ = pipe.Exec(ctx)
+	n, err := wait.Int64()
 	if err != nil || n < int64(r.WaitReplicas) {
 		if ctx.Err() == nil {
 			r.log.Warn("replicas behind: commands are not acknowledged until they catch up",
