@@ -157,7 +157,7 @@ func (a *App) Start(ctx context.Context) error {
 		a.Log.Warn("no transparency-log key (SATU_LOG_KEY_FILE): the log is written but no checkpoint is signed")
 	}
 	api := &httpapi.Server{Engine: client, Registry: registry, Keys: a.keys, Proofs: registry, LogSigner: signer, Ledger: ledger, Book: redisbus.Book{RDB: a.rdb, Keys: keys},
-		Symbols: symbols, WebSocket: a.gateway, Streams: a.gateway.Streams(),
+		Symbols: symbols, Markets: redisbus.Book{RDB: a.rdb, Keys: keys}.Markets, WebSocket: a.gateway, Streams: a.gateway.Streams(),
 		Now: time.Now, Log: a.Log.Named("http"), Audit: a.Audit, Metrics: metrics,
 		Ready: func(ctx context.Context) error {
 			if err := a.db.Ping(ctx); err != nil {
@@ -385,8 +385,9 @@ func checkpointLoop(ctx context.Context, registry *compliancepg.Store, signer no
 // book, the engine's balances as settled, a miner's obligations.
 func gatewayReads(rdb redis.UniversalClient, keys redisbus.Keys, registry *compliancepg.Store, ledger *settlementpg.Store) wsgateway.Reads {
 	return wsgateway.Reads{
-		Book:   redisbus.Book{RDB: rdb, Keys: keys},
-		Events: redisbus.EventReader{RDB: rdb, Keys: keys},
+		Book:    redisbus.Book{RDB: rdb, Keys: keys},
+		Markets: redisbus.Book{RDB: rdb, Keys: keys}.Markets,
+		Events:  redisbus.EventReader{RDB: rdb, Keys: keys},
 		Balances: func(ctx context.Context, account string) (uint64, []wsapi.Balance, error) {
 			seq, bs, err := ledger.EngineBalances(ctx, keys.Shard, account)
 			out := make([]wsapi.Balance, len(bs))

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/rand"
 	"path/filepath"
+	"reflect"
 
 	"context"
 	"encoding/json"
@@ -610,6 +611,24 @@ func TestOperatorHaltAndResume(t *testing.T) {
 	if _, err := sell("during-halt"); apperr.CodeOf(err) != apperr.MarketHalted {
 		t.Fatalf("order during a halt: %v; want MARKET_HALTED", err)
 	}
+	// exchangeInfo, over REST and the websocket, shows each symbol's state.
+	state := func() map[string]wsapi.SymbolInfo {
+		t.Helper()
+		var rest, wsInfo struct{ Symbols []wsapi.SymbolInfo }
+		must(t, c.Call(ctx, "GET", "/v1/exchangeInfo", nil, &rest))
+		must(t, ws.Call(ctx, wsapi.MethodExchangeInfo, nil, &wsInfo))
+		if !reflect.DeepEqual(rest, wsInfo) {
+			t.Fatalf("REST exchangeInfo %+v; websocket %+v", rest, wsInfo)
+		}
+		out := map[string]wsapi.SymbolInfo{}
+		for _, s := range rest.Symbols {
+			out[s.Symbol] = s
+		}
+		return out
+	}
+	if m := state(); !m["BTCKZT"].Halted || m["BTCKZT"].Phase != "continuous" || m["ETHKZT"].Halted || m["ETHKZT"].Phase != "continuous" {
+		t.Fatalf("exchangeInfo during the halt: %+v", m)
+	}
 	if _, err := ws.Cancel(ctx, wsapi.CancelParams{Symbol: "BTCKZT", OrderID: resting.OrderID}); err != nil {
 		t.Fatalf("cancel during a halt: %v", err)
 	}
@@ -619,6 +638,10 @@ func TestOperatorHaltAndResume(t *testing.T) {
 	}
 	if r, err := sell("after-resume"); err != nil || r.Status != "NEW" {
 		t.Fatalf("order after resume: %+v, %v", r, err)
+	}
+	must(t, c.Call(ctx, "POST", "/v1/operator/symbols/ETHKZT/phase", map[string]string{"phase": "pre_close"}, nil))
+	if m := state(); m["BTCKZT"].Halted || m["BTCKZT"].Phase != "continuous" || m["ETHKZT"].Phase != "pre_close" {
+		t.Fatalf("exchangeInfo after resume and a phase change: %+v", m)
 	}
 }
 

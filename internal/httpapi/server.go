@@ -54,6 +54,9 @@ type Server struct {
 	Ledger    Ledger
 	Book      Book
 	Symbols   []matching.Symbol
+	// Markets returns each symbol's trading state (redisbus.Book.Markets);
+	// nil: the configured initial phases.
+	Markets   func(ctx context.Context) (map[string]matching.MarketState, error)
 	WebSocket http.Handler
 	// Streams serves /ws/stream (market data); nil: not served.
 	Streams http.Handler
@@ -88,7 +91,16 @@ func (s *Server) mux() *routes {
 	}
 	mux.HandleFunc("GET /openapi.json", serveOpenAPI)
 	mux.HandleFunc("GET /v1/exchangeInfo", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"symbols": wsapi.ExchangeInfo(s.Symbols)})
+		var markets map[string]matching.MarketState
+		if s.Markets != nil {
+			m, err := s.Markets(r.Context())
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			markets = m
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"symbols": wsapi.ExchangeInfo(s.Symbols, markets)})
 	})
 	mux.HandleFunc("GET /v1/depth", s.handle(s.depth))
 	mux.HandleFunc("GET /v1/accounts/{account}/openOrders", s.handle(ownAccount(s.openOrders)))

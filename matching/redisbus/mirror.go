@@ -26,6 +26,10 @@ import (
 //	satu:{s1}:book:BTCKZT:ask      (and :ask:qty) the same for asks
 //	satu:{s1}:order:<id>           an open order, matching.OrderView as JSON
 //	satu:{s1}:orders:<account>     set of the account's open order IDs
+//	satu:{s1}:markets              hash symbol → matching.MarketState as JSON
+//	                               (phase, halt, reference prices), written
+//	                               when a batch changed it and, for every
+//	                               symbol, by a writer's first batch
 
 func (k Keys) bookSide(symbol string, side matching.Side) (levels, quantities string) {
 	s := "bid"
@@ -37,6 +41,7 @@ func (k Keys) bookSide(symbol string, side matching.Side) (levels, quantities st
 }
 
 func (k Keys) order(id uint64) string           { return k.Prefix + "order:" + strconv.FormatUint(id, 10) }
+func (k Keys) markets() string                  { return k.Prefix + "markets" }
 func (k Keys) accountOrders(acct string) string { return k.Prefix + "orders:" + acct }
 
 type levelKey struct {
@@ -52,17 +57,24 @@ type mirrorBatch struct {
 	orders map[uint64]string
 	born   map[uint64]bool // orders accepted in this batch: not in the mirror before it
 	keys   map[string]int  // KEYS index of each key the write names
+	// markets are the symbols whose trading state changed; allMarkets
+	// asks the next write for every symbol's (a new writer's first).
+	markets    map[string]bool
+	allMarkets bool
 }
 
 func newMirrorBatch() *mirrorBatch {
-	return &mirrorBatch{levels: map[levelKey]matching.Level{}, orders: map[uint64]string{}, born: map[uint64]bool{}, keys: map[string]int{}}
+	return &mirrorBatch{levels: map[levelKey]matching.Level{}, orders: map[uint64]string{}, born: map[uint64]bool{}, keys: map[string]int{},
+		markets: map[string]bool{}}
 }
 
+// reset forgets a written batch (but not a pending allMarkets).
 func (mb *mirrorBatch) reset() {
 	clear(mb.levels)
 	clear(mb.orders)
 	clear(mb.born)
 	clear(mb.keys)
+	clear(mb.markets)
 }
 
 // add notes what an event touched.
@@ -75,7 +87,10 @@ func (mb *mirrorBatch) add(ev *matching.Event) {
 		if ev.Kind == matching.EvOrderAccepted {
 			mb.born[ev.OrderID] = true
 		}
+	case matching.EvPhase:
+		mb.markets[ev.Symbol] = true
 	case matching.EvTrade:
+		mb.markets[ev.Symbol] = true // the last price
 		if ev.BuyOrderID != 0 {
 			mb.orders[ev.BuyOrderID] = ev.BuyerAccount
 		}
@@ -134,7 +149,44 @@ func (mb *mirrorBatch) ops(e *matching.Engine, k Keys, keys []string, args []any
 		}
 		args = append(args, "O", i1, i2, member, v)
 	}
+	if mb.allMarkets {
+		for _, sym := range e.Symbols() {
+			mb.markets[sym.Name] = true
+		}
+		mb.allMarkets = false
+	}
+	for sym := range mb.markets {
+		st, ok := e.Market(sym)
+		if !ok {
+			continue
+		}
+		v, err := json.Marshal(st)
+		if err != nil {
+			return nil, nil, fmt.Errorf("redisbus: encode market %s: %w", sym, err)
+		}
+		var i1 string
+		keys, i1 = mb.key(keys, k.markets())
+		args = append(args, "M", i1, i1, sym, v)
+	}
 	return keys, args, nil
+}
+
+// Markets reads every symbol's trading state from the mirror, with the
+// engine sequence it reflects.
+func Markets(ctx context.Context, rdb redis.UniversalClient, keys Keys) (map[string]matching.MarketState, error) {
+	raw, err := rdb.HGetAll(ctx, keys.markets()).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisbus: markets: %w", err)
+	}
+	out := make(map[string]matching.MarketState, len(raw))
+	for sym, v := range raw {
+		var st matching.MarketState
+		if err := json.Unmarshal([]byte(v), &st); err != nil {
+			return nil, fmt.Errorf("redisbus: market %s: %w", sym, err)
+		}
+		out[sym] = st
+	}
+	return out, nil
 }
 
 // readDepth returns a symbol's levels from the mirror, atomically with the
@@ -251,6 +303,11 @@ type Book struct {
 // Depth reads up to limit levels per side; see the function Depth.
 func (b Book) Depth(ctx context.Context, symbol string, limit int) (uint64, []matching.Level, []matching.Level, error) {
 	return Depth(ctx, b.RDB, b.Keys, symbol, limit)
+}
+
+// Markets reads every symbol's trading state; see the function Markets.
+func (b Book) Markets(ctx context.Context) (map[string]matching.MarketState, error) {
+	return Markets(ctx, b.RDB, b.Keys)
 }
 
 // OpenOrders reads an account's open orders; see the function OpenOrders.

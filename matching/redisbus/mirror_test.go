@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/satu-exchange/satu/internal/testenv"
+	"github.com/satu-exchange/satu/matching"
 	"github.com/satu-exchange/satu/matching/redisbus"
 )
 
@@ -29,7 +30,7 @@ func testMirror(t *testing.T, rdb redis.UniversalClient, ns string, seed uint64)
 	keys := redisbus.KeysFor(ns)
 	ctx := context.Background()
 	r := newRunner(t, rdb, keys)
-	batches, levels, orders := 0, 0, 0
+	batches, levels, orders, changed := 0, 0, 0, 0
 	redisbus.SetAfterWrite(r, func() {
 		e := r.Engine()
 		seq, bids, asks, err := redisbus.Depth(ctx, rdb, keys, "BTCKZT", 10_000)
@@ -57,9 +58,35 @@ func testMirror(t *testing.T, rdb redis.UniversalClient, ns string, seed uint64)
 			}
 			orders += len(got)
 		}
+		markets, err := redisbus.Markets(ctx, rdb, keys)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		for _, sym := range e.Symbols() {
+			if want, _ := e.Market(sym.Name); markets[sym.Name] != want {
+				t.Errorf("seq %d, %s: mirror market %+v; engine %+v", seq, sym.Name, markets[sym.Name], want)
+				return
+			}
+		}
+		if st := markets["BTCKZT"]; st.Halted || st.Phase != matching.PhaseContinuous {
+			changed++
+		}
 		batches++
 	})
-	runUntil(t, rdb, keys, r, 1200, randomCommands(seed, 1200)...)
+	// Operators halt, resume and move BTCKZT between phases on the way.
+	cmds := randomCommands(seed, 1200)
+	for i, c := range []matching.Command{{Kind: matching.CmdHalt}, {Kind: matching.CmdResume},
+		{Kind: matching.CmdSetPhase, Phase: matching.PhasePreClose}, {Kind: matching.CmdSetPhase, Phase: matching.PhaseClosed},
+		{Kind: matching.CmdSetPhase, Phase: matching.PhaseContinuous}} {
+		c.Symbol = "BTCKZT"
+		at := 200 + 200*i
+		cmds = append(cmds[:at:at], append([]matching.Command{c}, cmds[at:]...)...)
+	}
+	runUntil(t, rdb, keys, r, uint64(len(cmds)), cmds...)
+	if changed == 0 {
+		t.Fatal("no batch saw BTCKZT halted or out of continuous trading: the phase commands did not take")
+	}
 	if batches < 10 || levels == 0 || orders == 0 {
 		t.Fatalf("compared %d batches, %d levels, %d orders: the test wants more", batches, levels, orders)
 	}

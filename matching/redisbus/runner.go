@@ -67,6 +67,8 @@ while i <= #ARGV do
   elseif op == 'o' then
     redis.call('DEL', k1)
     redis.call('SREM', k2, m)
+  elseif op == 'M' then
+    redis.call('HSET', k1, m, v)
   end
   i = i + 5
 end
@@ -212,6 +214,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	cur := 0
 	var events []matching.Event
 	mirror := newMirrorBatch()
+	mirror.allMarkets = true // a writer's first batch records every symbol's state
 	for ctx.Err() == nil {
 		took, err := lease.tick(ctx, r.rdb, r.keys)
 		if err != nil {
@@ -239,6 +242,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			if took {
 				r.log.Info("took the shard's lease: writing", zap.String("epoch", lease.epoch), zap.Uint64("seq", published))
 				r.local.lead(published)
+				mirror.allMarkets = true // every symbol's state, in case an older writer did not record it
 			}
 		}
 		count := r.batch

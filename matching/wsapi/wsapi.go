@@ -213,17 +213,30 @@ type SymbolInfo struct {
 	MakerFeeBps  int64  `json:"makerFeeBps"`
 	TakerFeeBps  int64  `json:"takerFeeBps"`
 	PriceBandBps int64  `json:"priceBandBps"`
+	// Phase is the symbol's trading phase and Halted whether an operator
+	// halted it, as the engine last wrote them to the Redis order book.
+	Phase  string `json:"phase"`
+	Halted bool   `json:"halted"`
 }
 
-// ExchangeInfo lists the symbols.
-func ExchangeInfo(symbols []matching.Symbol) []SymbolInfo {
+// ExchangeInfo lists the symbols with their trading state from markets; a
+// symbol without one (nothing written yet) is in its configured initial
+// phase.
+func ExchangeInfo(symbols []matching.Symbol, markets map[string]matching.MarketState) []SymbolInfo {
 	out := make([]SymbolInfo, len(symbols))
 	for i, s := range symbols {
+		st, ok := markets[s.Name]
+		if !ok {
+			st.Phase = s.InitialPhase
+			if st.Phase == 0 {
+				st.Phase = matching.PhaseContinuous
+			}
+		}
 		out[i] = SymbolInfo{Symbol: s.Name, Base: s.Base, Quote: s.Quote,
 			TickSize: money.Format(s.TickSize, s.QuoteScale), LotSize: money.Format(s.LotSize, s.BaseScale),
 			MinQty: money.Format(s.MinQty, s.BaseScale), MaxQty: money.Format(s.MaxQty, s.BaseScale),
 			MinNotional: money.Format(s.MinNotional, s.QuoteScale), MakerFeeBps: s.MakerFeeBps, TakerFeeBps: s.TakerFeeBps,
-			PriceBandBps: s.PriceBandBps}
+			PriceBandBps: s.PriceBandBps, Phase: st.Phase.String(), Halted: st.Halted}
 	}
 	return out
 }

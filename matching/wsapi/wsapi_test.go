@@ -403,16 +403,16 @@ func TestSizesRefusedBeforeTheEngine(t *testing.T) {
 }
 
 func TestExchangeInfo(t *testing.T) {
-	got := wsapi.ExchangeInfo(matching.DefaultSymbols())
+	got := wsapi.ExchangeInfo(matching.DefaultSymbols(), map[string]matching.MarketState{"ETHKZT": {Phase: matching.PhasePreClose, Halted: true}})
 	if len(got) != len(matching.DefaultSymbols()) {
 		t.Fatalf("%d symbols", len(got))
 	}
 	want := wsapi.SymbolInfo{Symbol: "BTCKZT", Base: "BTC", Quote: "KZT", TickSize: "1.00", LotSize: "0.00000001",
-		MinQty: "0.00000001", MaxQty: "1000.00000000", MinNotional: "100.00", MakerFeeBps: 10, TakerFeeBps: 20, PriceBandBps: 1000}
+		MinQty: "0.00000001", MaxQty: "1000.00000000", MinNotional: "100.00", MakerFeeBps: 10, TakerFeeBps: 20, PriceBandBps: 1000, Phase: "continuous"}
 	if got[0] != want {
 		t.Fatalf("\n got %+v\nwant %+v", got[0], want)
 	}
-	if got[1].Symbol != "ETHKZT" || got[1].LotSize != "0.000001000" || got[1].TickSize != "1.00" {
+	if got[1].Symbol != "ETHKZT" || got[1].LotSize != "0.000001000" || got[1].TickSize != "1.00" || got[1].Phase != "pre_close" || !got[1].Halted {
 		t.Fatalf("ETHKZT: %+v", got[1])
 	}
 	if got[2].Symbol != "USDTKZT" || got[2].TickSize != "0.01" || got[2].LotSize != "0.010000" || got[2].MaxQty != "10000000.000000" {
@@ -422,7 +422,7 @@ func TestExchangeInfo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const wire = `{"symbol":"BTCKZT","baseAsset":"BTC","quoteAsset":"KZT","tickSize":"1.00","stepSize":"0.00000001","minQty":"0.00000001","maxQty":"1000.00000000","minNotional":"100.00","makerFeeBps":10,"takerFeeBps":20,"priceBandBps":1000}`
+	const wire = `{"symbol":"BTCKZT","baseAsset":"BTC","quoteAsset":"KZT","tickSize":"1.00","stepSize":"0.00000001","minQty":"0.00000001","maxQty":"1000.00000000","minNotional":"100.00","makerFeeBps":10,"takerFeeBps":20,"priceBandBps":1000,"phase":"continuous","halted":false}`
 	if string(b) != wire {
 		t.Fatalf("wire form %s", b)
 	}

@@ -79,6 +79,9 @@ type Reads struct {
 		Depth(ctx context.Context, symbol string, limit int) (seq uint64, bids, asks []matching.Level, err error)
 		OpenOrders(ctx context.Context, account string) (seq uint64, orders []matching.OrderView, err error)
 	}
+	// Markets returns each symbol's trading state as the engine last wrote
+	// it (redisbus.Book.Markets); nil: the configured initial phases.
+	Markets func(ctx context.Context) (map[string]matching.MarketState, error)
 	// Balances returns an account's free and held balances as the engine
 	// reported them, as of the settled sequence seq.
 	Balances func(ctx context.Context, account string) (seq uint64, balances []wsapi.Balance, err error)
@@ -568,7 +571,15 @@ func (c *conn) dispatch(ctx context.Context, req wsapi.Request, signed *session)
 	case wsapi.MethodPing:
 		return struct{}{}, nil
 	case wsapi.MethodExchangeInfo:
-		return map[string]any{"symbols": wsapi.ExchangeInfo(c.g.list)}, nil
+		var markets map[string]matching.MarketState
+		if c.g.reads.Markets != nil {
+			m, err := c.g.reads.Markets(ctx)
+			if err != nil {
+				return nil, err
+			}
+			markets = m
+		}
+		return map[string]any{"symbols": wsapi.ExchangeInfo(c.g.list, markets)}, nil
 	case wsapi.MethodLogon:
 		return c.logon(req, signed)
 	case wsapi.MethodPlace:

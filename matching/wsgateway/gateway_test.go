@@ -335,7 +335,7 @@ func TestExchangeInfoAndPing(t *testing.T) {
 	info := ok[struct {
 		Symbols []wsapi.SymbolInfo `json:"symbols"`
 	}](t, call(t, ws, 1, wsapi.MethodExchangeInfo, nil))
-	want := wsapi.ExchangeInfo(matching.DefaultSymbols())
+	want := wsapi.ExchangeInfo(matching.DefaultSymbols(), nil)
 	if len(info.Symbols) != len(want) {
 		t.Fatalf("symbols %+v", info.Symbols)
 	}
