@@ -45,7 +45,7 @@ func TestLoadGenerator(t *testing.T) {
 	if rep.Idle != 5 || rep.IdleLost != 0 {
 		t.Errorf("idle: %d open, %d lost; want 5, 0", rep.Idle, rep.IdleLost)
 	}
-	if s := rep.Subs; s.N != 3 || s.Closed != 0 || s.Gaps != 0 || s.MinMsgs < 100 {
+	if s := rep.Subs; s.N != 3 || s.Closed != 0 || s.Gaps != 0 || s.Malformed != 0 || s.MinMsgs < 100 || s.Depth < 3*100 || s.Levels < s.Depth {
 		t.Errorf("subscribers: %+v", s)
 	}
 	if rep.Server.RSS <= 0 || rep.Server.Goroutines < 2*(4+5+3) {

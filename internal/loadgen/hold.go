@@ -61,22 +61,28 @@ func (s *idleSet) close() {
 
 // SubscriberReport is what the stream subscribers saw.
 type SubscriberReport struct {
-	N        int   // subscribers
-	Messages int64 // messages received, all subscribers
-	MinMsgs  int64 // the fewest any subscriber received
-	Gaps     int64 // depth updates whose U did not continue the previous u
-	Closed   int   // subscribers the server closed during the run
-	Reasons  map[string]int
+	N         int   // subscribers
+	Messages  int64 // messages received, all subscribers
+	MinMsgs   int64 // the fewest any subscriber received
+	Depth     int64 // depth updates checked, all subscribers
+	Levels    int64 // level changes in them, all subscribers
+	Malformed int64 // messages that could not be decoded
+	Gaps      int64 // depth updates whose U did not continue the previous u
+	Closed    int   // subscribers the server closed during the run
+	Reasons   map[string]int
 }
 
 // subscriber is one stream connection that checks depth chaining.
 type subscriber struct {
-	ws       *websocket.Conn
-	messages atomic.Int64
-	gaps     atomic.Int64
-	closed   atomic.Bool
-	reason   atomic.Value // string
-	done     chan struct{}
+	ws        *websocket.Conn
+	messages  atomic.Int64
+	depth     atomic.Int64 // depth updates, each checked against the one before
+	levels    atomic.Int64 // level changes in them
+	malformed atomic.Int64 // messages that are not the JSON expected
+	gaps      atomic.Int64
+	closed    atomic.Bool
+	reason    atomic.Value // string
+	done      chan struct{}
 }
 
 type subscriberSet struct {
@@ -116,9 +122,12 @@ func (s *subscriber) read(stop *atomic.Bool) {
 	var last uint64
 	var msg struct {
 		Data struct {
-			Event string `json:"e"`
-			First uint64 `json:"U"`
-			Last  uint64 `json:"u"`
+			Event string      `json:"e"`
+			Time  int64       `json:"E"` // named, or "E" would be read into e
+			First uint64      `json:"U"`
+			Last  uint64      `json:"u"`
+			Bids  [][2]string `json:"b"`
+			Asks  [][2]string `json:"a"`
 		} `json:"data"`
 	}
 	for {
@@ -136,10 +145,16 @@ func (s *subscriber) read(stop *atomic.Bool) {
 			return
 		}
 		s.messages.Add(1)
-		msg.Data.Event = ""
-		if json.Unmarshal(b, &msg) != nil || msg.Data.Event != "depthUpdate" {
+		msg.Data.Event, msg.Data.Bids, msg.Data.Asks = "", msg.Data.Bids[:0], msg.Data.Asks[:0]
+		if err := json.Unmarshal(b, &msg); err != nil {
+			s.malformed.Add(1)
 			continue
 		}
+		if msg.Data.Event != "depthUpdate" {
+			continue
+		}
+		s.depth.Add(1)
+		s.levels.Add(int64(len(msg.Data.Bids) + len(msg.Data.Asks)))
 		if last != 0 && msg.Data.First != last+1 {
 			s.gaps.Add(1)
 		}
@@ -159,6 +174,9 @@ func (set *subscriberSet) report() SubscriberReport {
 			r.MinMsgs = n
 		}
 		r.Gaps += s.gaps.Load()
+		r.Depth += s.depth.Load()
+		r.Levels += s.levels.Load()
+		r.Malformed += s.malformed.Load()
 		if s.closed.Load() {
 			r.Closed++
 			reason, _ := s.reason.Load().(string)

@@ -614,8 +614,8 @@ func (r Report) writeHeld(w io.Writer) {
 		fmt.Fprintf(w, "idle:       %d logged-on connections open at the end, %d closed by the server\n", r.Idle, r.IdleLost)
 	}
 	if s := r.Subs; s.N > 0 {
-		fmt.Fprintf(w, "streams:    %d subscribers, %d messages (fewest per subscriber %d), %d depth gaps, %d closed by the server\n",
-			s.N, s.Messages, s.MinMsgs, s.Gaps, s.Closed)
+		fmt.Fprintf(w, "streams:    %d subscribers, %d messages (fewest per subscriber %d), %d depth updates with %d level changes checked, %d gaps, %d undecodable, %d closed by the server\n",
+			s.N, s.Messages, s.MinMsgs, s.Depth, s.Levels, s.Gaps, s.Malformed, s.Closed)
 		for reason, n := range s.Reasons {
 			fmt.Fprintf(w, "closed:     %q × %d\n", reason, n)
 		}

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The websocket API's end-to-end measurements (BENCHMARKS.md, "The websocket
+# API"): fresh private PostgreSQL and Redis under $SATU_HOME (default
+# .satu-bench, ports 25433 and 26380, so a `make run` is left alone), one
+# `satu serve` with its per-address and per-key rate limits off (one load
+# generator sends everything from one address), then `satu load` runs:
+#
+#   bash deploy/local/bench-ws.sh throughput   # 64 connections, 4 in flight each, unpaced, 20 s
+#   bash deploy/local/bench-ws.sh latency RATE # 64 connections paced at RATE orders/s, 20 s
+#   bash deploy/local/bench-ws.sh idle         # 10,000 idle logged-on connections for 20 s
+#   bash deploy/local/bench-ws.sh subscribers  # 1,000 depth@100ms subscribers under unpaced orders
+#   bash deploy/local/bench-ws.sh updates      # the same load with one per-command depth subscriber
+#
+# Each run starts from empty databases. Everything runs on this machine: the
+# load generator shares the cores with Satu, PostgreSQL and Redis.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export SATU_HOME=${SATU_HOME:-$PWD/.satu-bench} SATU_PG_PORT=${SATU_PG_PORT:-25433} SATU_REDIS_PORT=${SATU_REDIS_PORT:-26380}
+services="bash deploy/local/services.sh"
+addr=127.0.0.1:${SATU_BENCH_PORT:-8090}
+
+$services stop >/dev/null 2>&1 || true
+rm -rf "$SATU_HOME"
+$services start >/dev/null
+eval "$($services env)"
+go build -o "$SATU_HOME/bin/satu" ./cmd/satu
+satu=$SATU_HOME/bin/satu
+
+SATU_ADDR=$addr SATU_WS_IP_REQUESTS=0 SATU_WS_KEY_ORDERS=0 SATU_LOG_LEVEL=warn \
+	"$satu" serve --keys-dir "$SATU_HOME/keys" >"$SATU_HOME/serve.log" 2>&1 &
+pid=$!
+trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; $services stop >/dev/null' EXIT
+for _ in $(seq 100); do
+	curl -sf "http://$addr/readyz" >/dev/null && break
+	sleep 0.2
+done
+curl -sf "http://$addr/readyz" >/dev/null || { cat "$SATU_HOME/serve.log"; exit 1; }
+
+load() { "$satu" load -addr "$addr" -operator-key "$SATU_HOME/keys/operator.token" -mid 30000000 "$@"; }
+echo "$(date -u +%FT%TZ) $(nproc) cores, $(go version | cut -d' ' -f3), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+case ${1:-} in
+throughput) load -conns 64 -inflight 4 -rate 0 -duration 20s -progress 5s ;;
+latency) load -conns 64 -inflight 4 -rate "${2:?latency needs a rate}" -duration 20s -progress 5s ;;
+idle) load -conns 0 -idle 10000 -duration 20s ;;
+subscribers) load -conns 64 -inflight 4 -rate 0 -duration 20s -progress 5s -subscribers 1000 -stream btckzt@depth@100ms ;;
+updates) load -conns 64 -inflight 4 -rate 0 -duration 20s -progress 5s -subscribers 1 -stream btckzt@depth ;;
+*)
+	echo "usage: bash deploy/local/bench-ws.sh throughput | latency RATE | idle | subscribers | updates" >&2
+	exit 2
+	;;
+esac
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

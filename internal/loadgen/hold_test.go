@@ -1,0 +1,51 @@
+package loadgen
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// TestSubscriberFindsGaps: a subscriber checks every depth update against
+// the one before and counts what it cannot decode.
+func TestSubscriberFindsGaps(t *testing.T) {
+	msgs := []string{
+		`{"stream":"btckzt@depth","data":{"e":"depthUpdate","E":1,"s":"BTCKZT","U":5,"u":7,"b":[["1.00","2"]],"a":[]}}`,
+		`{"stream":"btckzt@depth","data":{"e":"depthUpdate","E":2,"s":"BTCKZT","U":8,"u":8,"b":[],"a":[["2.00","1"],["3.00","0"]]}}`,
+		`{"stream":"btckzt@trade","data":{"e":"trade","E":3,"s":"BTCKZT","t":"9-1","p":"2.00","q":"1","m":false,"u":9}}`,
+		`{"stream":"btckzt@depth","data":{"e":"depthUpdate","E":4,"s":"BTCKZT","U":11,"u":12,"b":[],"a":[["2.00","0"]]}}`, // 9-10 missed
+		`{"stream":"btckzt@depth","data":`,
+	}
+	upgrader := websocket.Upgrader{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := upgrader.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.Close()
+		for _, m := range msgs {
+			_ = ws.WriteMessage(websocket.TextMessage, []byte(m))
+		}
+		_ = ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "slow consumer"))
+		time.Sleep(100 * time.Millisecond)
+	}))
+	defer srv.Close()
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &subscriber{ws: ws, done: make(chan struct{})}
+	var stop atomic.Bool
+	go s.read(&stop)
+	<-s.done
+	set := &subscriberSet{subs: []*subscriber{s}}
+	r := set.report()
+	if r.Messages != 5 || r.Depth != 3 || r.Levels != 4 || r.Gaps != 1 || r.Malformed != 1 || r.Closed != 1 || r.Reasons["1008 slow consumer"] != 1 {
+		t.Fatalf("report %+v", r)
+	}
+}
