@@ -39,7 +39,7 @@ curl -sf "http://$addr/readyz" >/dev/null || { cat "$SATU_HOME/serve.log"; exit 
 load() { "$satu" load -addr "$addr" -operator-key "$SATU_HOME/keys/operator.token" -mid 30000000 "$@"; }
 echo "$(date -u +%FT%TZ) $(nproc) cores, $(go version | cut -d' ' -f3), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 case ${1:-} in
-throughput) load -conns 64 -inflight 4 -rate 0 -duration 20s -progress 5s ;;
+throughput) load -conns 64 -inflight "${2:-4}" -rate 0 -duration 20s -progress 5s ;;
 latency) load -conns 64 -inflight 4 -rate "${2:?latency needs a rate}" -duration 20s -progress 5s ;;
 idle) load -conns 0 -idle 10000 -duration 20s ;;
 subscribers) load -conns 64 -inflight 4 -rate 0 -duration 20s -progress 5s -subscribers 1000 -stream btckzt@depth@100ms ;;

@@ -1,8 +1,8 @@
 package loadgen
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -116,20 +116,13 @@ func subscribe(ctx context.Context, cfg Config) (*subscriberSet, error) {
 }
 
 // read counts messages and checks that each depth update starts where the
-// one before ended (U = previous u + 1).
+// one before ended (U = previous u + 1). It reads only what it checks — a
+// thousand subscribers decoding every message in full would measure the
+// load generator, not the server — and counts a depth update without its
+// U and u as undecodable.
 func (s *subscriber) read(stop *atomic.Bool) {
 	defer close(s.done)
 	var last uint64
-	var msg struct {
-		Data struct {
-			Event string      `json:"e"`
-			Time  int64       `json:"E"` // named, or "E" would be read into e
-			First uint64      `json:"U"`
-			Last  uint64      `json:"u"`
-			Bids  [][2]string `json:"b"`
-			Asks  [][2]string `json:"a"`
-		} `json:"data"`
-	}
 	for {
 		_, b, err := s.ws.ReadMessage()
 		if err != nil {
@@ -145,21 +138,36 @@ func (s *subscriber) read(stop *atomic.Bool) {
 			return
 		}
 		s.messages.Add(1)
-		msg.Data.Event, msg.Data.Bids, msg.Data.Asks = "", msg.Data.Bids[:0], msg.Data.Asks[:0]
-		if err := json.Unmarshal(b, &msg); err != nil {
+		if !bytes.Contains(b, []byte(`"e":"depthUpdate"`)) {
+			continue
+		}
+		first, ok1 := number(b, `"U":`)
+		upto, ok2 := number(b, `"u":`)
+		if !ok1 || !ok2 || !bytes.HasSuffix(b, []byte("}}")) {
 			s.malformed.Add(1)
 			continue
 		}
-		if msg.Data.Event != "depthUpdate" {
-			continue
-		}
 		s.depth.Add(1)
-		s.levels.Add(int64(len(msg.Data.Bids) + len(msg.Data.Asks)))
-		if last != 0 && msg.Data.First != last+1 {
+		s.levels.Add(int64(bytes.Count(b, []byte(`["`))))
+		if last != 0 && first != last+1 {
 			s.gaps.Add(1)
 		}
-		last = msg.Data.Last
+		last = upto
 	}
+}
+
+// number reads the unsigned integer after key in b.
+func number(b []byte, key string) (uint64, bool) {
+	i := bytes.Index(b, []byte(key))
+	if i < 0 {
+		return 0, false
+	}
+	b = b[i+len(key):]
+	n, digits := uint64(0), 0
+	for ; digits < len(b) && b[digits] >= '0' && b[digits] <= '9'; digits++ {
+		n = n*10 + uint64(b[digits]-'0')
+	}
+	return n, digits > 0
 }
 
 func (set *subscriberSet) report() SubscriberReport {
