@@ -23,17 +23,7 @@ import (
 // and its response line.
 func apiDocExamples(t *testing.T) [][2]string {
 	t.Helper()
-	b, err := os.ReadFile("../../docs/api.md")
-	must(t, err)
-	text := string(b)
-	start := strings.Index(text, "### Websocket examples")
-	if start < 0 {
-		t.Fatal("docs/api.md has no Websocket examples section")
-	}
-	text = text[start:]
-	if end := strings.Index(text[1:], "\n## "); end >= 0 {
-		text = text[:end+1]
-	}
+	text := docSection(t, "docs/api.md", "### Websocket examples")
 	var out [][2]string
 	for {
 		i := strings.Index(text, "```json\n")
@@ -51,18 +41,29 @@ func apiDocExamples(t *testing.T) [][2]string {
 	}
 }
 
-// apiDocJSONLines returns the lines of the first JSON block after heading
-// in docs/api.md.
-func apiDocJSONLines(t *testing.T, heading string) []string {
+// docSection returns the text of a Markdown file of the repository from
+// heading up to the next second-level heading.
+func docSection(t *testing.T, file, heading string) string {
 	t.Helper()
-	b, err := os.ReadFile("../../docs/api.md")
+	b, err := os.ReadFile("../../" + file)
 	must(t, err)
 	text := string(b)
 	start := strings.Index(text, heading)
 	if start < 0 {
-		t.Fatalf("docs/api.md has no %q", heading)
+		t.Fatalf("%s has no %q", file, heading)
 	}
-	text = text[start:]
+	text = text[start+len(heading):]
+	if end := strings.Index(text, "\n## "); end >= 0 {
+		text = text[:end]
+	}
+	return text
+}
+
+// apiDocJSONLines returns the lines of the first JSON block after heading
+// in docs/api.md.
+func apiDocJSONLines(t *testing.T, heading string) []string {
+	t.Helper()
+	text := docSection(t, "docs/api.md", heading)
 	i := strings.Index(text, "```json\n")
 	if i < 0 {
 		t.Fatalf("docs/api.md has no JSON block after %q", heading)

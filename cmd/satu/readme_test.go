@@ -22,17 +22,7 @@ type tourStep struct {
 // readmeTour extracts the quick tour's (sh, json) block pairs.
 func readmeTour(t *testing.T) []tourStep {
 	t.Helper()
-	b, err := os.ReadFile("../../README.md")
-	must(t, err)
-	text := string(b)
-	start := strings.Index(text, "## Quick tour")
-	if start < 0 {
-		t.Fatal("README has no Quick tour section")
-	}
-	text = text[start+len("## Quick tour"):]
-	if end := strings.Index(text, "\n## "); end >= 0 {
-		text = text[:end]
-	}
+	text := docSection(t, "README.md", "## Quick tour")
 	var steps []tourStep
 	for {
 		i := strings.Index(text, "```sh\n")
@@ -213,14 +203,7 @@ func TestReadmeLoad(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	must(t, c.Seed(ctx, time.Now().UTC()))
-	b, err := os.ReadFile("../../README.md")
-	must(t, err)
-	text := string(b)
-	start := strings.Index(text, "## Measuring it")
-	if start < 0 {
-		t.Fatal("README has no Measuring it section")
-	}
-	text = text[start:]
+	text := docSection(t, "README.md", "## Measuring it")
 	i := strings.Index(text, "```sh\n")
 	j := strings.Index(text, "```text\n")
 	if i < 0 || j < i {

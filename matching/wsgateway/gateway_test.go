@@ -189,6 +189,8 @@ type response struct {
 	Status int             `json:"status"`
 	Result json.RawMessage `json:"result"`
 	Error  *apperr.Error   `json:"error"`
+	// RateLimits are the allowances the request counted against.
+	RateLimits []wsapi.RateLimit `json:"rateLimits"`
 }
 
 func send(t testing.TB, ws *websocket.Conn, id any, method string, params any) {

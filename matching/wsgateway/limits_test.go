@@ -31,30 +31,14 @@ func newClock() *clock {
 func (c *clock) now() time.Time      { return time.Unix(0, c.ns.Load()) }
 func (c *clock) add(d time.Duration) { c.ns.Add(int64(d)) }
 
-// limited is a response with its rate limits.
-type limited struct {
-	Status     int               `json:"status"`
-	Error      *apperr.Error     `json:"error"`
-	RateLimits []wsapi.RateLimit `json:"rateLimits"`
-}
-
-func callLimited(t *testing.T, ws *websocket.Conn, raw string) limited {
+func callLimited(t *testing.T, ws *websocket.Conn, raw string) response {
 	t.Helper()
 	sendRaw(t, ws, []byte(raw))
-	_ = ws.SetReadDeadline(time.Now().Add(ioWait))
-	_, b, err := ws.ReadMessage()
-	if err != nil {
-		t.Fatalf("read: %v", err)
-	}
-	var r limited
-	if err := json.Unmarshal(b, &r); err != nil {
-		t.Fatalf("response %s: %v", b, err)
-	}
-	return r
+	return read(t, ws)
 }
 
 // allowance returns the response's limit of kind.
-func allowance(t *testing.T, r limited, kind string) wsapi.RateLimit {
+func allowance(t *testing.T, r response, kind string) wsapi.RateLimit {
 	t.Helper()
 	for _, l := range r.RateLimits {
 		if l.Type == kind {
