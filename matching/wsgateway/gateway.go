@@ -269,14 +269,19 @@ func (g *Gateway) Streams() http.Handler {
 			httpError(w, http.StatusServiceUnavailable, apperr.New(apperr.Unavailable, "the stream hub is starting"))
 			return
 		}
+		// Subscribed before the upgrade answers: a client that takes a
+		// depth snapshot as soon as it is connected misses no update.
+		held := &holding{}
+		g.hub.subscribe(held, names)
 		c := g.accept(w, r, StreamQueue)
 		if c == nil {
+			g.hub.unsubscribe(held)
 			return
 		}
 		defer g.release(c)
 		g.streams.Inc()
 		defer g.streams.Dec()
-		g.hub.subscribe(c, names)
+		g.hub.handOver(held, c)
 		go c.writeLoop()
 		for {
 			if _, _, err := c.ws.ReadMessage(); err != nil {

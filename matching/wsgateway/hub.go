@@ -451,6 +451,46 @@ func (h *hub) subscribe(s subscriber, streams []string) {
 	}
 }
 
+// holding stands in for a stream connection that is not upgraded yet: the
+// hub subscribes it before the upgrade answers, so that nothing published
+// after the client could have taken a snapshot is lost, and keeps what is
+// pushed meanwhile. Its fields are touched only under hub.mu (push is
+// called under it; handOver takes it).
+type holding struct {
+	msgs     [][]byte
+	overflow bool
+}
+
+func (h *holding) push(b []byte) {
+	if len(h.msgs) >= StreamQueue {
+		h.overflow = true
+		return
+	}
+	h.msgs = append(h.msgs, b)
+}
+
+// handOver moves held's subscriptions to c and queues for c what held
+// kept, in order, before anything published later. A hold that
+// overflowed closes c as a slow consumer.
+func (h *hub) handOver(held *holding, c *conn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, subs := range h.subs {
+		if _, ok := subs[held]; ok {
+			delete(subs, held)
+			subs[c] = struct{}{}
+		}
+	}
+	if held.overflow {
+		go c.slowConsumer()
+		return
+	}
+	for _, b := range held.msgs {
+		c.push(b)
+	}
+	held.msgs = nil
+}
+
 // subscribeUser adds s to account's user data.
 func (h *hub) subscribeUser(s subscriber, account string) {
 	h.mu.Lock()
