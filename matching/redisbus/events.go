@@ -30,9 +30,15 @@ func ReadEvents(ctx context.Context, rdb redis.UniversalClient, k Keys, after st
 	if err != nil {
 		return nil, err
 	}
-	var out []matching.Envelope
+	if len(msgs) == 0 {
+		return nil, nil
+	}
+	// A command has a few events: room for four each avoids most growth,
+	// and one scratch slice serves every entry's decoding.
+	out := make([]matching.Envelope, 0, 4*len(msgs))
+	var scratch []matching.Event
 	for _, m := range msgs {
-		if out, err = decodeEntry(out, m); err != nil {
+		if out, err = decodeEntryInto(out, m, &scratch); err != nil {
 			return nil, err
 		}
 	}
@@ -63,6 +69,13 @@ func readEntries(ctx context.Context, rdb redis.UniversalClient, k Keys, after s
 // the compact encoding, or — in streams written before it — one event as
 // JSON, marked last on its command's last event.
 func decodeEntry(out []matching.Envelope, m redis.XMessage) ([]matching.Envelope, error) {
+	var scratch []matching.Event
+	return decodeEntryInto(out, m, &scratch)
+}
+
+// decodeEntryInto is decodeEntry decoding through *scratch, which it keeps
+// for the next entry.
+func decodeEntryInto(out []matching.Envelope, m redis.XMessage, scratch *[]matching.Event) ([]matching.Envelope, error) {
 	raw, _ := m.Values[fieldEvent].(string)
 	ref, _ := m.Values[fieldRef].(string)
 	if strings.HasPrefix(raw, "{") {
@@ -73,7 +86,8 @@ func decodeEntry(out []matching.Envelope, m redis.XMessage) ([]matching.Envelope
 		}
 		return append(out, env), nil
 	}
-	evs, err := matching.DecodeEvents(raw, nil)
+	evs, err := matching.DecodeEvents(raw, (*scratch)[:0])
+	*scratch = evs
 	if err != nil || len(evs) == 0 {
 		return nil, fmt.Errorf("redisbus: events %s: %d events (%v)", m.ID, len(evs), err)
 	}
