@@ -26,16 +26,25 @@ const (
 // (block < 1 ms: no wait). Every event of a command carries the command's
 // stream entry ID; the last one is marked Last.
 func ReadEvents(ctx context.Context, rdb redis.UniversalClient, k Keys, after string, count int64, block time.Duration) ([]matching.Envelope, error) {
+	return readEventsInto(ctx, rdb, k, after, count, block, nil)
+}
+
+// readEventsInto is ReadEvents appending to buf[:0], so that a reader that
+// is done with one read's envelopes before the next reuses their memory.
+func readEventsInto(ctx context.Context, rdb redis.UniversalClient, k Keys, after string, count int64, block time.Duration, buf []matching.Envelope) ([]matching.Envelope, error) {
 	msgs, err := readEntries(ctx, rdb, k, after, count, block)
 	if err != nil {
 		return nil, err
 	}
 	if len(msgs) == 0 {
-		return nil, nil
+		return buf[:0], nil
 	}
 	// A command has a few events: room for four each avoids most growth,
 	// and one scratch slice serves every entry's decoding.
-	out := make([]matching.Envelope, 0, 4*len(msgs))
+	out := buf[:0]
+	if cap(out) < 4*len(msgs) {
+		out = make([]matching.Envelope, 0, 4*len(msgs))
+	}
 	var scratch []matching.Event
 	for _, m := range msgs {
 		if out, err = decodeEntryInto(out, m, &scratch); err != nil {
@@ -119,4 +128,10 @@ type EventReader struct {
 // ReadEvents returns up to max events after the stream ID after.
 func (r EventReader) ReadEvents(ctx context.Context, after string, max int64, block time.Duration) ([]matching.Envelope, error) {
 	return ReadEvents(ctx, r.RDB, r.Keys, after, max, block)
+}
+
+// ReadEventsInto is ReadEvents reusing buf's memory for its answer: the
+// caller must be done with buf's envelopes.
+func (r EventReader) ReadEventsInto(ctx context.Context, after string, max int64, block time.Duration, buf []matching.Envelope) ([]matching.Envelope, error) {
+	return readEventsInto(ctx, r.RDB, r.Keys, after, max, block, buf)
 }

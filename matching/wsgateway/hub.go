@@ -152,10 +152,21 @@ func (h *hub) run(ctx context.Context) error {
 	close(h.ready)
 	after := strconv.FormatUint(from, 10) + "-0"
 	var cmd []matching.Event
+	// A source that can reuse memory gets back each read's envelopes: the
+	// hub is done with them before it reads again.
+	into, reuse := h.src.(interface {
+		ReadEventsInto(ctx context.Context, after string, max int64, block time.Duration, buf []matching.Envelope) ([]matching.Envelope, error)
+	})
+	var envs []matching.Envelope
 	for ctx.Err() == nil {
 		now := h.now()
 		h.flushDue(now)
-		envs, err := h.src.ReadEvents(ctx, after, 1024, h.block(now))
+		var err error
+		if reuse {
+			envs, err = into.ReadEventsInto(ctx, after, 1024, h.block(now), envs)
+		} else {
+			envs, err = h.src.ReadEvents(ctx, after, 1024, h.block(now))
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				break
