@@ -201,17 +201,23 @@ func (c *Client) deliver(m *redis.XMessage) {
 		}
 		return
 	}
-	c.mu.Lock()
-	w := c.waiters[ref]
-	if w != nil {
-		delete(c.waiters, ref)
-	}
-	c.mu.Unlock()
+	w := c.take(ref)
 	if w == nil {
 		return
 	}
 	w.id, w.raw = m.ID, raw // decoded by Do, in its caller's goroutine
 	close(w.done)
+}
+
+// take removes and returns the waiter of ref; nil when none waits.
+func (c *Client) take(ref string) *waiter {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	w := c.waiters[ref]
+	if w != nil {
+		delete(c.waiters, ref)
+	}
+	return w
 }
 
 // written answers the waiters of this client among a batch's commands,
@@ -227,12 +233,7 @@ func (c *Client) written(args []any, seq uint64, durable uint64) {
 		if !strings.HasPrefix(ref, c.prefix) {
 			continue
 		}
-		c.mu.Lock()
-		w := c.waiters[ref]
-		if w != nil {
-			delete(c.waiters, ref)
-		}
-		c.mu.Unlock()
+		w := c.take(ref)
 		if w == nil {
 			continue
 		}

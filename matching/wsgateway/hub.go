@@ -516,18 +516,21 @@ func (h *hub) subscribeUser(s subscriber, account string) {
 func (h *hub) unsubscribe(s subscriber) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for name, subs := range h.subs {
+	dropSubscriber(h.subs, s)
+	dropSubscriber(h.users, s)
+}
+
+// dropSubscriber removes s from every set of m, deletes the sets it leaves
+// empty and returns their keys.
+func dropSubscriber[K comparable](m map[K]map[subscriber]struct{}, s subscriber) (emptied []K) {
+	for k, subs := range m {
 		delete(subs, s)
 		if len(subs) == 0 {
-			delete(h.subs, name)
+			delete(m, k)
+			emptied = append(emptied, k)
 		}
 	}
-	for a, subs := range h.users {
-		delete(subs, s)
-		if len(subs) == 0 {
-			delete(h.users, a)
-		}
-	}
+	return emptied
 }
 
 // parseStreams validates a combined-stream list: "btckzt@depth/btckzt@trade".

@@ -60,12 +60,8 @@ func (w *obligationWatch) subscribe(ctx context.Context, c subscriber, miner str
 func (w *obligationWatch) unsubscribe(c subscriber) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for miner, subs := range w.subs {
-		delete(subs, c)
-		if len(subs) == 0 {
-			delete(w.subs, miner)
-			delete(w.last, miner)
-		}
+	for _, miner := range dropSubscriber(w.subs, c) {
+		delete(w.last, miner)
 	}
 }
 
