@@ -19,7 +19,7 @@ func TestSubscriberFindsGaps(t *testing.T) {
 		`{"stream":"btckzt@depth","data":{"e":"depthUpdate","E":2,"s":"BTCKZT","U":8,"u":8,"b":[],"a":[["2.00","1"],["3.00","0"]]}}`,
 		`{"stream":"btckzt@trade","data":{"e":"trade","E":3,"s":"BTCKZT","t":"9-1","p":"2.00","q":"1","m":false,"u":9}}`,
 		`{"stream":"btckzt@depth","data":{"e":"depthUpdate","E":4,"s":"BTCKZT","U":11,"u":12,"b":[],"a":[["2.00","0"]]}}`, // 9-10 missed
-		`{"stream":"btckzt@depth","data":{"e":"depthUpdate","E":5,"s":"BTCKZT","U":13`, // cut short
+		`{"stream":"btckzt@depth","data":{"e":"depthUpdate","E":5,"s":"BTCKZT","U":13`,                                    // cut short
 	}
 	upgrader := websocket.Upgrader{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
