@@ -246,8 +246,8 @@ func TestDownUp(t *testing.T) {
 		VALUES ('s1', 1, 1, '1-0', 1, 0, 2)`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.ExecContext(ctx, `INSERT INTO ledger_entries (batch_id, shard, event_id, seq, booked_at, kind, account, asset, amount)
-		SELECT id, 's1', '1-0', 1, now(), 'deposit', 'custody-external', 'BTC', -1 FROM settlement_batches`); err != nil {
+	if _, err := db.ExecContext(ctx, `INSERT INTO ledger_entries (batch_id, shard, event_id, seq, leg, booked_at, kind, account, asset, amount)
+		SELECT id, 's1', '1-0', 1, 0, now(), 'deposit', 'custody-external', 'BTC', -1 FROM settlement_batches`); err != nil {
 		t.Fatal(err)
 	}
 	for _, stmt := range []string{`UPDATE ledger_entries SET amount = -2`, `DELETE FROM settlement_batches`,
@@ -297,7 +297,7 @@ func TestSettlementMigrationBackfills(t *testing.T) {
 			t.Fatalf("%s: %v", stmt, err)
 		}
 	}
-	if _, err := p.Up(ctx); err != nil {
+	if _, err := p.UpTo(ctx, 3); err != nil {
 		t.Fatal(err)
 	}
 	var got string
@@ -312,5 +312,66 @@ func TestSettlementMigrationBackfills(t *testing.T) {
 		"9-1 9 fee exchange-fees 2025-03-04 05:06:07"
 	if got != want {
 		t.Errorf("back-filled postings:\n got %s\nwant %s", got, want)
+	}
+
+	// Version 7 makes the fill its trade's journal entry: the fill learns
+	// its fee account, the five trade postings — checked equal to the
+	// fill's legs — leave ledger_entries, and the view postings shows the
+	// same postings as before, each with its leg.
+	if _, err := p.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRowContext(ctx, `SELECT string_agg(event_id || ' ' || leg || ' ' || kind || ' ' || account || ' ' || amount,
+		'; ' ORDER BY seq, event_id, leg) FROM postings`).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	want = "3-0 0 deposit custody-external -1; 3-0 1 deposit a 1; " +
+		"9-1 0 trade a -1; 9-1 1 trade b 1; 9-1 2 trade b -100.2; 9-1 3 trade a 99.9; 9-1 4 fee exchange-fees 0.3"
+	if got != want {
+		t.Errorf("postings after the journal migration:\n got %s\nwant %s", got, want)
+	}
+	var stored int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM ledger_entries`).Scan(&stored); err != nil || stored != 2 {
+		t.Errorf("ledger_entries holds %d rows (%v); want the deposit's 2", stored, err)
+	}
+}
+
+// TestJournalMigrationRefusesDifferences: a trade posting that is not what
+// its fill says stops the journal migration, which changes nothing.
+func TestJournalMigrationRefusesDifferences(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t)
+	p := provider(t, db)
+	if _, err := p.DownTo(ctx, 6); err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{
+		`INSERT INTO accounts (id, owner, kind, opened_seq) VALUES ('a', 'a', 'trader', 1), ('b', 'b', 'trader', 2)`,
+		`INSERT INTO settlement_batches (id, shard, first_seq, last_seq, last_stream_id, events, fills, postings)
+			VALUES (1, 's1', 9, 9, '9-0', 1, 1, 4)`,
+		`INSERT INTO fills (shard, id, seq, batch_id, symbol, base_asset, quote_asset, price, quantity, quote_amount,
+			buyer_account, seller_account, buy_order_id, sell_order_id, taker_side, mandatory, executed_at)
+			VALUES ('s1', '9-1', 9, 1, 'BTCKZT', 'BTC', 'KZT', 100, 1, 100, 'b', 'a', 1, 2, 'buy', false, '2025-03-04 05:06:07+00')`,
+		`INSERT INTO ledger_entries (batch_id, shard, event_id, seq, booked_at, kind, account, asset, amount) VALUES
+			(1, 's1', '9-1', 9, '2025-03-04 05:06:07+00', 'trade', 'a', 'BTC', -1),
+			(1, 's1', '9-1', 9, '2025-03-04 05:06:07+00', 'trade', 'b', 'BTC', 1),
+			(1, 's1', '9-1', 9, '2025-03-04 05:06:07+00', 'trade', 'b', 'KZT', -100),
+			(1, 's1', '9-1', 9, '2025-03-04 05:06:07+00', 'trade', 'a', 'KZT', 99)`,
+	} {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	_, err := p.Up(ctx)
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "22000" || !strings.Contains(pe.Message, "differ from their fills") {
+		t.Fatalf("Up over a posting that differs from its fill: %v; want data_exception", err)
+	}
+	if v := dbVersion(t, p); v != 6 {
+		t.Errorf("database version after the refused migration = %d, want 6", v)
+	}
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM ledger_entries`).Scan(&n); err != nil || n != 4 {
+		t.Errorf("ledger_entries holds %d rows (%v) after the refused migration; want the 4 it had", n, err)
 	}
 }

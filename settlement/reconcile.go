@@ -20,7 +20,7 @@ const (
 	CheckAssetZeroSum  = "asset_zero_sum"       // per asset, all postings sum to zero
 	CheckEventZeroSum  = "event_zero_sum"       // per event and asset, its postings sum to zero
 	CheckNegative      = "no_negative_balance"  // no balance below zero but the custody mirror
-	CheckFillsPosted   = "fills_posted"         // each fill's postings are exactly what the fill says, and no trade posting lacks its fill
+	CheckFills         = "fills_well_formed"    // each fill, its trade's journal entry, names known accounts and a fee account for its fees
 	CheckCustodyPosted = "custody_posted"       // each deposit's and withdrawal's postings are exactly the movement
 	CheckBatches       = "batches"              // batch counts = rows present; batches chain; the position is the last batch
 	// CheckReplay is run on request (satu reconcile -replay): every balance
@@ -30,7 +30,7 @@ const (
 
 // Checks lists the checks in the order a report shows them.
 var Checks = []string{CheckEngine, CheckBalances, CheckAssetZeroSum, CheckEventZeroSum, CheckNegative,
-	CheckFillsPosted, CheckCustodyPosted, CheckBatches}
+	CheckFills, CheckCustodyPosted, CheckBatches}
 
 // Difference is one violation a check found. Ledger and Expected are
 // decimal amounts in whole units of Asset, when the check compares amounts.

@@ -9,6 +9,11 @@
 //     the quote amount plus its fee, the seller receives the quote amount
 //     less its fee, and the fee account receives both fees.
 //
+// A trade's postings are the legs of its fill: the PostgreSQL ledger stores
+// the fill row as the journal entry and derives the five legs from it (leg
+// numbers as Add books them; see migrations/00007_journal.sql). A custody
+// movement's two postings are stored as they are.
+//
 // Holds are engine state, not ledger state: the ledger records ownership,
 // and an account's ledger balance equals the engine's free + held.
 package settlement
@@ -28,6 +33,7 @@ const CustodyAccount = "custody-external"
 type Posting struct {
 	EventID string
 	Seq     uint64 // the engine sequence of the command that booked it
+	Leg     int16  // its place in the event's entry: (shard, EventID, Leg) names it
 	Time    int64  // Unix milliseconds, from the sequenced command
 	Kind    PostingKind
 	Account string
@@ -117,17 +123,17 @@ func (b *Batch) Add(streamID string, ev matching.Event) {
 		}
 		b.Custody = append(b.Custody, CustodyMovement{EventID: id, Seq: ev.Seq, Time: ev.Time, Kind: kind,
 			Account: ev.Account, Asset: ev.Asset, Amount: ev.Amount, ExtRef: ev.ExtRef})
-		b.addPosting(&ev, id, kind, from, ev.Asset, -ev.Amount)
-		b.addPosting(&ev, id, kind, to, ev.Asset, ev.Amount)
+		b.addPosting(&ev, id, 0, kind, from, ev.Asset, -ev.Amount)
+		b.addPosting(&ev, id, 1, kind, to, ev.Asset, ev.Amount)
 	case matching.EvTrade:
 		id := ev.ID()
 		b.Fills = append(b.Fills, Fill{ID: id, Event: ev})
-		b.addPosting(&ev, id, KindTrade, ev.SellerAccount, ev.BaseAsset, -ev.Quantity)
-		b.addPosting(&ev, id, KindTrade, ev.BuyerAccount, ev.BaseAsset, ev.Quantity)
-		b.addPosting(&ev, id, KindTrade, ev.BuyerAccount, ev.QuoteAsset, -(ev.QuoteAmount + ev.BuyerFee))
-		b.addPosting(&ev, id, KindTrade, ev.SellerAccount, ev.QuoteAsset, ev.QuoteAmount-ev.SellerFee)
+		b.addPosting(&ev, id, 0, KindTrade, ev.SellerAccount, ev.BaseAsset, -ev.Quantity)
+		b.addPosting(&ev, id, 1, KindTrade, ev.BuyerAccount, ev.BaseAsset, ev.Quantity)
+		b.addPosting(&ev, id, 2, KindTrade, ev.BuyerAccount, ev.QuoteAsset, -(ev.QuoteAmount + ev.BuyerFee))
+		b.addPosting(&ev, id, 3, KindTrade, ev.SellerAccount, ev.QuoteAsset, ev.QuoteAmount-ev.SellerFee)
 		if fees := ev.BuyerFee + ev.SellerFee; fees > 0 {
-			b.addPosting(&ev, id, KindFee, ev.FeeAccount, ev.QuoteAsset, fees)
+			b.addPosting(&ev, id, 4, KindFee, ev.FeeAccount, ev.QuoteAsset, fees)
 			if !slices.Contains(b.FeeAccounts, ev.FeeAccount) {
 				b.FeeAccounts = append(b.FeeAccounts, ev.FeeAccount)
 			}
@@ -137,9 +143,9 @@ func (b *Batch) Add(streamID string, ev matching.Event) {
 
 // addPosting appends a posting unless its amount is zero (a trade whose
 // quote amount rounds to zero moves no quote).
-func (b *Batch) addPosting(ev *matching.Event, eventID string, kind PostingKind, account, asset string, amount int64) {
+func (b *Batch) addPosting(ev *matching.Event, eventID string, leg int16, kind PostingKind, account, asset string, amount int64) {
 	if amount != 0 {
-		b.Postings = append(b.Postings, Posting{EventID: eventID, Seq: ev.Seq, Time: ev.Time, Kind: kind,
+		b.Postings = append(b.Postings, Posting{EventID: eventID, Seq: ev.Seq, Leg: leg, Time: ev.Time, Kind: kind,
 			Account: account, Asset: asset, Amount: amount})
 	}
 }

@@ -216,7 +216,7 @@ func TestMandatorySaleEndToEnd(t *testing.T) {
 	var fills, postings int
 	var sum string
 	must(t, db.QueryRow(ctx, `SELECT count(*) FROM fills WHERE mandatory`).Scan(&fills))
-	must(t, db.QueryRow(ctx, `SELECT count(*), SUM(amount)::text FROM ledger_entries WHERE event_id = (SELECT id FROM fills)`).Scan(&postings, &sum))
+	must(t, db.QueryRow(ctx, `SELECT count(*), SUM(amount)::text FROM postings WHERE event_id = (SELECT id FROM fills)`).Scan(&postings, &sum))
 	if fills != 1 || postings != 5 || sum != "0.00000000" && sum != "0" {
 		t.Fatalf("fills %d, postings %d summing to %s", fills, postings, sum)
 	}
@@ -538,7 +538,7 @@ func stateOf(t *testing.T, app *App) state {
 	t.Helper()
 	var s state
 	ctx := context.Background()
-	must(t, app.db.QueryRow(ctx, `SELECT (SELECT count(*) FROM ledger_entries), (SELECT count(*) FROM miners),
+	must(t, app.db.QueryRow(ctx, `SELECT (SELECT count(*) FROM postings), (SELECT count(*) FROM miners),
 		(SELECT count(*) FROM mining_reports), (SELECT count(*) FROM obligations),
 		(SELECT COALESCE(string_agg(account || asset || amount::text, ',' ORDER BY account, asset), '') FROM balances),
 		(SELECT (SELECT count(*) FROM registry_audit) + (SELECT count(*) FROM licence_changes) + (SELECT count(*) FROM mining_pools)

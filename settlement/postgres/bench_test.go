@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -193,8 +194,13 @@ func BenchmarkSettleFromRedis(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
+	var ru0, ru1 syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 	elapsed, fills := settleWith(b, store, redisbus.EventReader{RDB: rdb, Keys: keys}, uint64(len(f.commands)))
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
 	b.StopTimer()
+	cpu := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
+	b.ReportMetric(float64(cpu.Microseconds())/float64(fills), "client-cpu-µs/fill")
 	b.ReportMetric(float64(fills)/elapsed.Seconds(), "fills/s")
 }
 

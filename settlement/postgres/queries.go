@@ -10,6 +10,7 @@ import (
 	"io"
 	"math/big"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -67,7 +68,7 @@ type pageKey struct {
 	Index int64  `json:"x,omitempty"` // fills: the event's index within its command (the ID's "-index")
 	Shard string `json:"s,omitempty"` // fills
 	Side  string `json:"d,omitempty"` // fills: "buy" or "sell"
-	ID    int64  `json:"i,omitempty"` // postings: ledger_entries.id
+	Leg   int16  `json:"l,omitempty"` // postings: the leg within its event
 }
 
 const (
@@ -105,11 +106,11 @@ func decodeCursor(cursor, kind string) (*pageKey, error) {
 	}
 	switch kind {
 	case cursorFills:
-		if k.Seq <= 0 || k.Index < 0 || k.Shard == "" || (k.Side != "buy" && k.Side != "sell") || k.ID != 0 {
+		if k.Seq <= 0 || k.Index < 0 || k.Shard == "" || (k.Side != "buy" && k.Side != "sell") || k.Leg != 0 {
 			return nil, bad
 		}
 	case cursorPostings:
-		if k.ID <= 0 || k.Seq != 0 || k.Index != 0 || k.Shard != "" || k.Side != "" {
+		if k.Seq <= 0 || k.Index < 0 || k.Shard == "" || k.Side != "" || k.Leg < 0 || k.Leg > maxLeg {
 			return nil, bad
 		}
 	}
@@ -242,15 +243,29 @@ func (s *Store) Fills(ctx context.Context, account string, page PageRequest) (Fi
 }
 
 // AccountPosting is one of an account's ledger postings: a credit
-// (positive amount) or debit (negative).
+// (positive amount) or debit (negative). A trade's postings are the legs of
+// its fill, a custody movement's are stored; either way a posting is named
+// by its shard, event and leg.
 type AccountPosting struct {
-	ID       int64  `json:"id"`
+	ID       string `json:"id"` // "shard/eventId/leg"
+	Shard    string `json:"shard"`
 	EventID  string `json:"eventId"`
+	Leg      int16  `json:"leg"`
 	Seq      int64  `json:"seq"`
 	Kind     string `json:"kind"` // trade, fee, deposit, withdrawal
 	Asset    string `json:"asset"`
 	Amount   string `json:"amount"`
 	BookedAt string `json:"bookedAt"` // engine time
+
+	idx int64 // the event's index within its command
+	at  time.Time
+}
+
+// maxLeg is the highest leg number (a fill's fee leg; see migrations/00007_journal.sql).
+const maxLeg = 4
+
+func postingID(shard, eventID string, leg int16) string {
+	return shard + "/" + eventID + "/" + strconv.Itoa(int(leg))
 }
 
 // PostingPage is one page of an account's postings, newest first.
@@ -260,15 +275,66 @@ type PostingPage struct {
 	NextCursor string           `json:"nextCursor"`
 }
 
-const (
-	postingsFirstSQL = `SELECT id, event_id, seq, kind, asset, amount::text, booked_at FROM ledger_entries
-		WHERE account = $1 ORDER BY booked_at DESC, id DESC LIMIT $2`
-	postingsNextSQL = `SELECT id, event_id, seq, kind, asset, amount::text, booked_at FROM ledger_entries
-		WHERE account = $1 AND (booked_at, id) < ($3::timestamptz, $4::bigint) ORDER BY booked_at DESC, id DESC LIMIT $2`
+// accountLegs is the account's legs of the fills in a set f of fills,
+// each fill tagged with the account's role in it (b buyer, s seller, f fee
+// account): the view fill_legs, restricted to one account.
+const accountLegs = `
+	SELECT f.shard, f.id AS event_id, f.seq, split_part(f.id, '-', 2)::bigint AS idx, l.leg, l.kind, l.asset, l.amount,
+		f.executed_at AS booked_at
+	FROM f CROSS JOIN LATERAL (VALUES
+		('s', 0::smallint, 'trade', f.base_asset, -f.quantity),
+		('b', 1::smallint, 'trade', f.base_asset, f.quantity),
+		('b', 2::smallint, 'trade', f.quote_asset, -(f.quote_amount + f.buyer_fee)),
+		('s', 3::smallint, 'trade', f.quote_asset, f.quote_amount - f.seller_fee),
+		('f', 4::smallint, 'fee', f.quote_asset, f.buyer_fee + f.seller_fee)) AS l(role, leg, kind, asset, amount)
+	WHERE l.role = f.role AND l.amount <> 0`
+
+// postingsSQL lists an account's postings newest first by (booked_at,
+// seq, index, shard, leg): each of the four sources — the fills it bought
+// in, sold in and received fees from, and its stored custody postings — is
+// an ordered walk down its account index, cut at the page size, as in
+// fillsSQL. A fill yields up to two legs for one role, so a walk that stops
+// after $2 fills has at least $2 legs. %[1]s is the fills' keyset
+// condition (at the cursor's fill or before it), %[2]s the postings'.
+const postingsSQL = `
+WITH f AS (
+	(SELECT *, 'b'::text AS role FROM fills WHERE buyer_account = $1 %[1]s
+	ORDER BY executed_at DESC, seq DESC, split_part(id, '-', 2)::bigint DESC, shard DESC LIMIT $2 + 1)
+	UNION ALL
+	(SELECT *, 's'::text FROM fills WHERE seller_account = $1 %[1]s
+	ORDER BY executed_at DESC, seq DESC, split_part(id, '-', 2)::bigint DESC, shard DESC LIMIT $2 + 1)
+	UNION ALL
+	(SELECT *, 'f'::text FROM fills WHERE fee_account = $1 AND buyer_fee + seller_fee > 0 %[1]s
+	ORDER BY executed_at DESC, seq DESC, split_part(id, '-', 2)::bigint DESC, shard DESC LIMIT $2 + 1)
+),
+p AS (` + accountLegs + `
+	UNION ALL
+	(SELECT shard, event_id, seq, split_part(event_id, '-', 2)::bigint, leg, kind, asset, amount, booked_at
+	FROM ledger_entries WHERE account = $1 %[2]s
+	ORDER BY booked_at DESC, seq DESC, split_part(event_id, '-', 2)::bigint DESC, shard DESC, leg DESC LIMIT $2)
+)
+SELECT shard, event_id, seq, idx, leg, kind, asset, amount::text, booked_at FROM p %[3]s
+ORDER BY booked_at DESC, seq DESC, idx DESC, shard DESC, leg DESC LIMIT $2`
+
+var (
+	postingsFirstSQL = fmt.Sprintf(postingsSQL, "", "", "")
+	postingsNextSQL  = fmt.Sprintf(postingsSQL,
+		`AND (executed_at, seq, split_part(id, '-', 2)::bigint, shard) <= ($3::timestamptz, $4::bigint, $5::bigint, $6::text)`,
+		`AND (booked_at, seq, split_part(event_id, '-', 2)::bigint, shard, leg)
+			< ($3::timestamptz, $4::bigint, $5::bigint, $6::text, $7::smallint)`,
+		`WHERE (booked_at, seq, idx, shard, leg) < ($3::timestamptz, $4::bigint, $5::bigint, $6::text, $7::smallint)`)
 )
 
+// scanPosting reads a row of postingsSQL or periodSQL (amount as given).
+func scanPosting(row pgx.CollectableRow, amount any) (AccountPosting, error) {
+	var p AccountPosting
+	err := row.Scan(&p.Shard, &p.EventID, &p.Seq, &p.idx, &p.Leg, &p.Kind, &p.Asset, amount, &p.at)
+	p.ID, p.BookedAt = postingID(p.Shard, p.EventID, p.Leg), formatTime(p.at)
+	return p, err
+}
+
 // Postings returns a page of the account's postings, newest first by
-// engine time, walking the index (account, booked_at, id).
+// engine time.
 func (s *Store) Postings(ctx context.Context, account string, page PageRequest) (PostingPage, error) {
 	limit, err := page.limit()
 	if err != nil {
@@ -285,19 +351,16 @@ func (s *Store) Postings(ctx context.Context, account string, page PageRequest) 
 	sql, args := postingsFirstSQL, []any{account, limit + 1}
 	if after != nil {
 		sql = postingsNextSQL
-		args = append(args, time.UnixMicro(after.Time).UTC(), after.ID)
+		args = append(args, time.UnixMicro(after.Time).UTC(), after.Seq, after.Index, after.Shard, after.Leg)
 	}
 	rows, err := s.db.Query(ctx, sql, args...)
 	if err != nil {
 		return PostingPage{}, fmt.Errorf("settlement: postings: %w", err)
 	}
-	var times []time.Time
 	postings, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (AccountPosting, error) {
-		var p AccountPosting
-		var at time.Time
-		err := row.Scan(&p.ID, &p.EventID, &p.Seq, &p.Kind, &p.Asset, &p.Amount, &at)
-		p.BookedAt = formatTime(at)
-		times = append(times, at)
+		var amount string
+		p, err := scanPosting(row, &amount)
+		p.Amount = amount
 		return p, err
 	})
 	if err != nil {
@@ -308,12 +371,39 @@ func (s *Store) Postings(ctx context.Context, account string, page PageRequest) 
 	}
 	out := PostingPage{Postings: postings}
 	if len(postings) > limit {
-		last := limit - 1
+		last := postings[limit-1]
 		out.Postings = postings[:limit]
-		out.NextCursor = encodeCursor(pageKey{Kind: cursorPostings, Time: times[last].UnixMicro(), ID: postings[last].ID})
+		out.NextCursor = encodeCursor(pageKey{Kind: cursorPostings, Time: last.at.UnixMicro(), Seq: last.Seq,
+			Index: last.idx, Shard: last.Shard, Leg: last.Leg})
 	}
 	return out, nil
 }
+
+// periodSQL is every posting of the account booked in [$2, $3) oldest
+// first — a statement reads them all — and openingSQL the sums of those
+// booked before $2, per asset.
+const (
+	accountFills = `
+WITH f AS (
+	SELECT *, 'b'::text AS role FROM fills WHERE buyer_account = $1 AND %[1]s
+	UNION ALL
+	SELECT *, 's'::text FROM fills WHERE seller_account = $1 AND %[1]s
+	UNION ALL
+	SELECT *, 'f'::text FROM fills WHERE fee_account = $1 AND buyer_fee + seller_fee > 0 AND %[1]s
+),
+p AS (` + accountLegs + `
+	UNION ALL
+	SELECT shard, event_id, seq, split_part(event_id, '-', 2)::bigint, leg, kind, asset, amount, booked_at
+	FROM ledger_entries WHERE account = $1 AND %[2]s
+)`
+)
+
+var (
+	periodSQL = fmt.Sprintf(accountFills, "executed_at >= $2 AND executed_at < $3", "booked_at >= $2 AND booked_at < $3") + `
+SELECT shard, event_id, seq, idx, leg, kind, asset, amount, booked_at FROM p ORDER BY booked_at, seq, idx, shard, leg`
+	openingSQL = fmt.Sprintf(accountFills, "executed_at < $2", "booked_at < $2") + `
+SELECT asset, sum(amount) FROM p GROUP BY asset`
+)
 
 // Statement is an account's ledger over the half-open period [From, To) of
 // engine time, per asset.
@@ -383,8 +473,7 @@ func (s *Store) Statement(ctx context.Context, account string, from, to time.Tim
 // minor units. An asset whose postings net to zero is included: it has a
 // balance row, zero, like the balances table.
 func (s *Store) openingBalances(ctx context.Context, tx pgx.Tx, account string, from time.Time) (map[string]*big.Int, error) {
-	rows, err := tx.Query(ctx, `SELECT asset, sum(amount) FROM ledger_entries WHERE account = $1 AND booked_at < $2 GROUP BY asset`,
-		account, from)
+	rows, err := tx.Query(ctx, openingSQL, account, from)
 	if err != nil {
 		return nil, fmt.Errorf("opening balances: %w", err)
 	}
@@ -432,30 +521,31 @@ func (s *Store) periodPostings(ctx context.Context, tx pgx.Tx, account string, f
 		get(asset)
 	}
 
-	rows, err := tx.Query(ctx, `SELECT id, event_id, seq, kind, asset, amount, booked_at FROM ledger_entries
-		WHERE account = $1 AND booked_at >= $2 AND booked_at < $3 ORDER BY booked_at, id`, account, from, to)
+	rows, err := tx.Query(ctx, periodSQL, account, from, to)
 	if err != nil {
 		return nil, fmt.Errorf("postings: %w", err)
 	}
-	var line StatementLine
 	var amount pgtype.Numeric
-	var at time.Time
-	_, err = pgx.ForEachRow(rows, []any{&line.ID, &line.EventID, &line.Seq, &line.Kind, &line.Asset, &amount, &at}, func() error {
-		v, err := s.minorUnits(line.Asset, amount)
+	_, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (struct{}, error) {
+		p, err := scanPosting(row, &amount)
 		if err != nil {
-			return err
+			return struct{}{}, err
 		}
-		r := get(line.Asset)
-		scale := s.scales[line.Asset]
+		v, err := s.minorUnits(p.Asset, amount)
+		if err != nil {
+			return struct{}{}, err
+		}
+		r := get(p.Asset)
+		scale := s.scales[p.Asset]
 		r.balance.Add(r.balance, v)
 		if v.Sign() > 0 {
 			r.credits.Add(r.credits, v)
 		} else {
 			r.debit.Sub(r.debit, v)
 		}
-		line.Amount, line.BookedAt, line.Balance = formatMinor(v, scale), formatTime(at), formatMinor(r.balance, scale)
-		r.asset.Postings = append(r.asset.Postings, line)
-		return nil
+		p.Amount = formatMinor(v, scale)
+		r.asset.Postings = append(r.asset.Postings, StatementLine{AccountPosting: p, Balance: formatMinor(r.balance, scale)})
+		return struct{}{}, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postings: %w", err)

@@ -306,19 +306,20 @@ func TestPostings(t *testing.T) {
 	for _, account := range []string{"alice", matching.DefaultFeeAccount} {
 		t.Run("OK/"+account, func(t *testing.T) {
 			// The expected walk, read straight from the table.
-			rows, err := f.db.Query(ctx, `SELECT id, event_id, amount::text FROM ledger_entries WHERE account = $1
-				ORDER BY booked_at DESC, id DESC`, account)
+			// The expected walk, read straight from the view of every posting.
+			rows, err := f.db.Query(ctx, `SELECT shard || '/' || event_id || '/' || leg, event_id, amount::text FROM postings
+				WHERE account = $1 ORDER BY booked_at DESC, seq DESC, split_part(event_id, '-', 2)::bigint DESC, shard DESC, leg DESC`,
+				account)
 			if err != nil {
 				t.Fatal(err)
 			}
 			var want []string
 			for rows.Next() {
-				var id int64
-				var ev, amt string
+				var id, ev, amt string
 				if err := rows.Scan(&id, &ev, &amt); err != nil {
 					t.Fatal(err)
 				}
-				want = append(want, fmt.Sprint(id, ev, amt))
+				want = append(want, fmt.Sprint(id, " ", ev, " ", amt))
 			}
 			rows.Close()
 			var n int
@@ -343,13 +344,13 @@ func TestPostings(t *testing.T) {
 					t.Fatalf("page %d: %d postings", pages, len(p.Postings))
 				}
 				for _, e := range p.Postings {
-					got = append(got, fmt.Sprint(e.ID, e.EventID, e.Amount))
+					got = append(got, fmt.Sprint(e.ID, " ", e.EventID, " ", e.Amount))
 					at, err := time.Parse(postgres.TimeLayout, e.BookedAt)
 					if err != nil || !strings.HasSuffix(e.BookedAt, "Z") {
 						t.Fatalf("bookedAt %q: %v", e.BookedAt, err)
 					}
 					if !last.IsZero() && at.After(last) {
-						t.Fatalf("posting %d booked at %s after %s: not newest first", e.ID, at, last)
+						t.Fatalf("posting %s booked at %s after %s: not newest first", e.ID, at, last)
 					}
 					last = at
 				}
@@ -369,12 +370,11 @@ func TestPostings(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := p.Postings[0]
-		got.ID = 0
-		want := postgres.AccountPosting{EventID: "17-0", Seq: 17, Kind: "withdrawal", Asset: "KZT", Amount: "-1000000.00",
-			BookedAt: "2025-02-10T08:00:00.000Z"}
+		got := jsonOf(t, p.Postings[0])
+		want := `{"id":"s1/17-0/0","shard":"s1","eventId":"17-0","leg":0,"seq":17,"kind":"withdrawal","asset":"KZT",` +
+			`"amount":"-1000000.00","bookedAt":"2025-02-10T08:00:00.000Z"}`
 		if got != want {
-			t.Fatalf("newest posting = %+v; want %+v", got, want)
+			t.Fatalf("newest posting = %s; want %s", got, want)
 		}
 	})
 

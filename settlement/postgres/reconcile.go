@@ -26,7 +26,7 @@ SELECT '', account, asset, '', ledger::text, expected::text, 'ledger balance dif
 FROM d WHERE ledger <> expected ORDER BY account, asset`,
 
 	settlement.CheckBalances: `
-WITH p AS (SELECT account, asset, sum(amount) AS amount FROM ledger_entries GROUP BY account, asset),
+WITH p AS (SELECT account, asset, sum(amount) AS amount FROM postings GROUP BY account, asset),
 d AS (SELECT coalesce(b.account, p.account) AS account, coalesce(b.asset, p.asset) AS asset,
              coalesce(b.amount, 0) AS ledger, coalesce(p.amount, 0) AS expected
       FROM balances b FULL JOIN p ON b.account = p.account AND b.asset = p.asset)
@@ -36,42 +36,35 @@ FROM d WHERE ledger <> expected ORDER BY account, asset`,
 
 	settlement.CheckAssetZeroSum: `
 SELECT '', '', asset, '', sum(amount)::text, '0', 'the postings of the asset do not sum to zero', count(*) OVER ()
-FROM ledger_entries GROUP BY asset HAVING sum(amount) <> 0 ORDER BY asset`,
+FROM postings GROUP BY asset HAVING sum(amount) <> 0 ORDER BY asset`,
 
 	settlement.CheckEventZeroSum: `
 SELECT shard, '', asset, event_id, sum(amount)::text, '0', 'the postings of the event do not sum to zero', count(*) OVER ()
-FROM ledger_entries GROUP BY shard, event_id, asset HAVING sum(amount) <> 0 ORDER BY shard, event_id, asset`,
+FROM postings GROUP BY shard, event_id, asset HAVING sum(amount) <> 0 ORDER BY shard, event_id, asset`,
 
 	settlement.CheckNegative: `
 SELECT '', account, asset, '', amount::text, '>= 0', 'negative balance', count(*) OVER ()
 FROM balances WHERE amount < 0 AND account <> 'custody-external' ORDER BY account, asset`,
 
-	// The fee account's legs are compared as one sum per fill: the fill
-	// records the fees, not which account received them.
-	settlement.CheckFillsPosted: `
-WITH want AS (
-    SELECT f.shard, f.id AS ref, v.account, v.asset, sum(v.amount) AS amount
+	// A fill is its trade's journal entry: its legs (the view fill_legs)
+	// cannot disagree with it, but its accounts can be wrong — an account
+	// settlement never opened, fees credited to no fee account — and its ID
+	// must be its own sequence's.
+	settlement.CheckFills: `
+WITH d AS (
+    SELECT f.shard, f.id AS ref, x.account, x.detail
     FROM fills f CROSS JOIN LATERAL (VALUES
-        (f.seller_account, f.base_asset, -f.quantity),
-        (f.buyer_account, f.base_asset, f.quantity),
-        (f.buyer_account, f.quote_asset, -(f.quote_amount + f.buyer_fee)),
-        (f.seller_account, f.quote_asset, f.quote_amount - f.seller_fee),
-        ('(fees)', f.quote_asset, f.buyer_fee + f.seller_fee)) AS v(account, asset, amount)
-    GROUP BY 1, 2, 3, 4 HAVING sum(v.amount) <> 0),
-got AS (
-    SELECT shard, event_id AS ref, CASE WHEN kind = 'fee' THEN '(fees)' ELSE account END AS account, asset,
-           sum(amount) AS amount
-    FROM ledger_entries WHERE kind IN ('trade', 'fee')
-    GROUP BY 1, 2, 3, 4 HAVING sum(amount) <> 0),
-d AS (SELECT coalesce(w.shard, g.shard) AS shard, coalesce(w.ref, g.ref) AS ref, coalesce(w.account, g.account) AS account,
-             coalesce(w.asset, g.asset) AS asset, coalesce(g.amount, 0) AS ledger, coalesce(w.amount, 0) AS expected,
-             w.ref IS NULL AS orphan
-      FROM want w FULL JOIN got g ON w.shard = g.shard AND w.ref = g.ref AND w.account = g.account AND w.asset = g.asset)
-SELECT shard, account, asset, ref, ledger::text, expected::text,
-       CASE WHEN orphan AND NOT EXISTS (SELECT 1 FROM fills f WHERE f.shard = d.shard AND f.id = d.ref)
-            THEN 'trade posting without a fill' ELSE 'postings differ from what the fill says' END,
-       count(*) OVER ()
-FROM d WHERE ledger <> expected ORDER BY shard, ref, account, asset`,
+        (f.buyer_account, CASE WHEN NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = f.buyer_account)
+            THEN 'the buyer is no account settlement opened' END),
+        (f.seller_account, CASE WHEN NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = f.seller_account)
+            THEN 'the seller is no account settlement opened' END),
+        (coalesce(f.fee_account, ''), CASE WHEN f.buyer_fee + f.seller_fee > 0
+            AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = f.fee_account AND a.kind = 'fee')
+            THEN 'the fees are credited to no fee account' END),
+        ('', CASE WHEN split_part(f.id, '-', 1) <> f.seq::text THEN 'the fill''s ID is not of its sequence' END)
+    ) AS x(account, detail)
+    WHERE x.detail IS NOT NULL)
+SELECT shard, account, '', ref, '', '', detail, count(*) OVER () FROM d ORDER BY shard, ref, detail`,
 
 	settlement.CheckCustodyPosted: `
 WITH want AS (
@@ -81,7 +74,7 @@ WITH want AS (
         ('custody-external', CASE m.direction WHEN 'deposit' THEN -m.amount ELSE m.amount END)) AS v(account, amount)),
 got AS (
     SELECT shard, event_id AS ref, account, asset, sum(amount) AS amount
-    FROM ledger_entries WHERE kind IN ('deposit', 'withdrawal') GROUP BY 1, 2, 3, 4),
+    FROM ledger_entries GROUP BY 1, 2, 3, 4),
 d AS (SELECT coalesce(w.shard, g.shard) AS shard, coalesce(w.ref, g.ref) AS ref, coalesce(w.account, g.account) AS account,
              coalesce(w.asset, g.asset) AS asset, coalesce(g.amount, 0) AS ledger, coalesce(w.amount, 0) AS expected
       FROM want w FULL JOIN got g ON w.shard = g.shard AND w.ref = g.ref AND w.account = g.account AND w.asset = g.asset)
@@ -91,7 +84,7 @@ FROM d WHERE ledger <> expected ORDER BY shard, ref, account, asset`,
 
 	settlement.CheckBatches: `
 WITH f AS (SELECT batch_id, count(*) AS n FROM fills GROUP BY batch_id),
-p AS (SELECT batch_id, count(*) AS n FROM ledger_entries GROUP BY batch_id),
+p AS (SELECT batch_id, count(*) AS n FROM postings GROUP BY batch_id),
 b AS (SELECT b.*, lag(b.last_seq) OVER (PARTITION BY b.shard ORDER BY b.first_seq, b.id) AS prev_last,
              last_value(b.last_seq) OVER (PARTITION BY b.shard ORDER BY b.first_seq, b.id
                  ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS final_seq,
@@ -118,6 +111,12 @@ d AS (
         UNION ALL
         SELECT e.shard, 'posting ' || e.id, e.batch_id, 'unknown asset ' || e.asset
         FROM ledger_entries e WHERE NOT EXISTS (SELECT 1 FROM assets a WHERE a.code = e.asset)
+        UNION ALL
+        SELECT m.shard, 'custody ' || m.event_id, m.batch_id, 'the movement''s batch does not exist'
+        FROM custody_movements m WHERE NOT EXISTS (SELECT 1 FROM settlement_batches s WHERE s.id = m.batch_id)
+        UNION ALL
+        SELECT m.shard, 'custody ' || m.event_id, m.batch_id, 'unknown asset ' || m.asset
+        FROM custody_movements m WHERE NOT EXISTS (SELECT 1 FROM assets a WHERE a.code = m.asset)
         UNION ALL
         SELECT f.shard, 'fill ' || f.id, f.batch_id, 'unknown asset ' || f.base_asset || '/' || f.quote_asset
         FROM fills f WHERE NOT EXISTS (SELECT 1 FROM assets a WHERE a.code = f.base_asset)

@@ -73,6 +73,17 @@ func (s *Store) numeric(asset string, minor int64) (pgtype.Numeric, error) {
 	return pgtype.Numeric{Int: big.NewInt(minor), Exp: -scale, Valid: true}, nil
 }
 
+// minor is an amount of an asset as the COPY rows carry it: encoded
+// without big.Int arithmetic on a connection prepared by RegisterMinor
+// (Prepare prepares each connection it uses).
+func (s *Store) minor(asset string, v int64) (Minor, error) {
+	scale, ok := s.scales[asset]
+	if !ok {
+		return Minor{}, fmt.Errorf("settlement: unknown asset %q", asset)
+	}
+	return Minor{V: v, Scale: scale}, nil
+}
+
 // Settle writes a batch exactly once; see settlement.Store.
 func (s *Store) Settle(ctx context.Context, shard string, b *settlement.Batch) error {
 	p, err := s.Prepare(ctx, shard, b)
@@ -102,6 +113,7 @@ func (s *Store) Prepare(ctx context.Context, shard string, b *settlement.Batch) 
 	if err != nil {
 		return nil, fmt.Errorf("begin: %w", err)
 	}
+	RegisterMinor(tx.Conn().TypeMap())
 	p := &prepared{s: s, tx: tx, shard: shard, b: b}
 	err = tx.QueryRow(ctx, `INSERT INTO settlement_batches (shard, first_seq, last_seq, last_stream_id, events, fills, postings)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
@@ -230,48 +242,62 @@ func (s *Store) writeAccounts(ctx context.Context, tx pgx.Tx, _ string, _ int64,
 	return nil
 }
 
+// fillColumns are the fills' columns in the order writeFills encodes them.
+var fillColumns = []string{"shard", "id", "seq", "batch_id", "symbol", "base_asset", "quote_asset",
+	"price", "quantity", "quote_amount", "buyer_account", "seller_account", "buy_order_id", "sell_order_id",
+	"taker_side", "mandatory", "executed_at", "buyer_fee", "seller_fee", "obligation", "fee_account"}
+
+// writeFills copies the batch's fills, each the journal entry of its trade
+// (its legs are the view fill_legs), in binary COPY encoded by hand (see
+// copyRows).
 func (s *Store) writeFills(ctx context.Context, tx pgx.Tx, shard string, batchID int64, b *settlement.Batch) error {
 	if len(b.Fills) == 0 {
 		return nil
 	}
-	rows := make([][]any, 0, len(b.Fills))
-	for _, f := range b.Fills {
-		ev := f.Event
-		// A price is quote minor units per whole base unit: a NUMERIC in quote units.
-		price, err := s.numeric(ev.QuoteAsset, ev.Price)
-		if err != nil {
-			return err
-		}
-		qty, err := s.numeric(ev.BaseAsset, ev.Quantity)
-		if err != nil {
-			return err
-		}
-		quote, err := s.numeric(ev.QuoteAsset, ev.QuoteAmount)
-		if err != nil {
-			return err
-		}
-		buyerFee, err := s.numeric(ev.QuoteAsset, ev.BuyerFee)
-		if err != nil {
-			return err
-		}
-		sellerFee, err := s.numeric(ev.QuoteAsset, ev.SellerFee)
-		if err != nil {
-			return err
+	c := newCopyRows()
+	defer c.release()
+	for i := range b.Fills {
+		f := &b.Fills[i]
+		ev := &f.Event
+		base, ok1 := s.scales[ev.BaseAsset]
+		quote, ok2 := s.scales[ev.QuoteAsset]
+		if !ok1 || !ok2 {
+			return fmt.Errorf("settlement: fill %s: unknown asset %q or %q", f.ID, ev.BaseAsset, ev.QuoteAsset)
 		}
 		taker := "auction"
 		if ev.TakerSide != 0 {
 			taker = ev.TakerSide.String()
 		}
-		rows = append(rows, []any{shard, f.ID, int64(ev.Seq), batchID, ev.Symbol, ev.BaseAsset, ev.QuoteAsset,
-			price, qty, quote, ev.BuyerAccount, ev.SellerAccount, int64(ev.BuyOrderID), int64(ev.SellOrderID),
-			taker, ev.Purpose == matching.PurposeMandatory, time.UnixMilli(ev.Time).UTC(),
-			buyerFee, sellerFee, nullable(ev.Obligation)})
+		c.row(len(fillColumns))
+		c.text(shard)
+		c.text(f.ID)
+		c.int8(int64(ev.Seq))
+		c.int8(batchID)
+		c.text(ev.Symbol)
+		c.text(ev.BaseAsset)
+		c.text(ev.QuoteAsset)
+		// A price is quote minor units per whole base unit: a NUMERIC in quote units.
+		for _, v := range [...]Minor{{ev.Price, quote}, {ev.Quantity, base}, {ev.QuoteAmount, quote}} {
+			if err := c.numeric(v); err != nil {
+				return err
+			}
+		}
+		c.text(ev.BuyerAccount)
+		c.text(ev.SellerAccount)
+		c.int8(int64(ev.BuyOrderID))
+		c.int8(int64(ev.SellOrderID))
+		c.text(taker)
+		c.bool(ev.Purpose == matching.PurposeMandatory)
+		c.timestamptz(ev.Time)
+		for _, v := range [...]Minor{{ev.BuyerFee, quote}, {ev.SellerFee, quote}} {
+			if err := c.numeric(v); err != nil {
+				return err
+			}
+		}
+		c.textOrNull(ev.Obligation)
+		c.textOrNull(ev.FeeAccount)
 	}
-	_, err := tx.CopyFrom(ctx, pgx.Identifier{"fills"}, []string{"shard", "id", "seq", "batch_id", "symbol",
-		"base_asset", "quote_asset", "price", "quantity", "quote_amount", "buyer_account", "seller_account",
-		"buy_order_id", "sell_order_id", "taker_side", "mandatory", "executed_at",
-		"buyer_fee", "seller_fee", "obligation"}, pgx.CopyFromRows(rows))
-	if err != nil {
+	if err := c.copyTo(ctx, tx, "fills", fillColumns); err != nil {
 		return fmt.Errorf("fills: %w", err)
 	}
 	return nil
@@ -288,17 +314,23 @@ func (s *Store) writePostings(ctx context.Context, tx pgx.Tx, shard string, batc
 	if len(b.Postings) == 0 {
 		return nil
 	}
-	rows := make([][]any, 0, len(b.Postings))
+	var rows [][]any
 	for _, p := range b.Postings {
-		amt, err := s.numeric(p.Asset, p.Amount)
+		if p.Kind != settlement.KindDeposit && p.Kind != settlement.KindWithdrawal {
+			continue // a trade's legs are its fill row's (view postings)
+		}
+		amt, err := s.minor(p.Asset, p.Amount)
 		if err != nil {
 			return err
 		}
-		rows = append(rows, []any{batchID, shard, p.EventID, int64(p.Seq), time.UnixMilli(p.Time).UTC(), string(p.Kind),
+		rows = append(rows, []any{batchID, shard, p.EventID, int64(p.Seq), p.Leg, time.UnixMilli(p.Time).UTC(), string(p.Kind),
 			p.Account, p.Asset, amt})
 	}
+	if len(rows) == 0 {
+		return nil
+	}
 	_, err := tx.CopyFrom(ctx, pgx.Identifier{"ledger_entries"},
-		[]string{"batch_id", "shard", "event_id", "seq", "booked_at", "kind", "account", "asset", "amount"}, pgx.CopyFromRows(rows))
+		[]string{"batch_id", "shard", "event_id", "seq", "leg", "booked_at", "kind", "account", "asset", "amount"}, pgx.CopyFromRows(rows))
 	if err != nil {
 		return fmt.Errorf("postings: %w", err)
 	}
@@ -311,7 +343,7 @@ func (s *Store) writeCustody(ctx context.Context, tx pgx.Tx, shard string, batch
 	}
 	rows := make([][]any, 0, len(b.Custody))
 	for _, m := range b.Custody {
-		amt, err := s.numeric(m.Asset, m.Amount)
+		amt, err := s.minor(m.Asset, m.Amount)
 		if err != nil {
 			return err
 		}

@@ -153,13 +153,13 @@ func TestSettleExactlyOnce(t *testing.T) {
 
 	// Exactly once: replaying the first batch is refused and changes nothing.
 	var entries int
-	db.QueryRow(ctx, `SELECT count(*) FROM ledger_entries`).Scan(&entries)
+	db.QueryRow(ctx, `SELECT count(*) FROM postings`).Scan(&entries)
 	err = store.Settle(ctx, ns, batches[0])
 	if !errors.Is(err, settlement.ErrPositionMoved) {
 		t.Fatalf("re-settling a batch: %v; want ErrPositionMoved", err)
 	}
 	var entries2 int
-	db.QueryRow(ctx, `SELECT count(*) FROM ledger_entries`).Scan(&entries2)
+	db.QueryRow(ctx, `SELECT count(*) FROM postings`).Scan(&entries2)
 	if entries2 != entries {
 		t.Fatalf("ledger grew from %d to %d on a refused batch", entries, entries2)
 	}
@@ -175,6 +175,13 @@ func TestSettleExactlyOnce(t *testing.T) {
 	if _, err := db.Exec(ctx, `DELETE FROM ledger_entries`); err == nil {
 		t.Fatal("DELETE of ledger_entries succeeded")
 	}
+	// A trade's postings are its fill's legs: the fill is as immutable.
+	for _, stmt := range []string{`UPDATE fills SET quantity = quantity * 2`, `DELETE FROM fills`,
+		`UPDATE postings SET amount = amount * 2`} {
+		if _, err := db.Exec(ctx, stmt); err == nil {
+			t.Fatalf("%s succeeded", stmt)
+		}
+	}
 }
 
 func ledgerBalance(t *testing.T, db *pgxpool.Pool, acct, asset string) int64 {
@@ -187,7 +194,7 @@ func ledgerBalance(t *testing.T, db *pgxpool.Pool, acct, asset string) int64 {
 	}
 	var sum int64
 	err = db.QueryRow(context.Background(), `SELECT COALESCE((SUM(amount) * 10 ^ (SELECT scale FROM assets WHERE code = $2))::bigint, 0)
-		FROM ledger_entries WHERE account = $1 AND asset = $2`, acct, asset).Scan(&sum)
+		FROM postings WHERE account = $1 AND asset = $2`, acct, asset).Scan(&sum)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +206,7 @@ func ledgerBalance(t *testing.T, db *pgxpool.Pool, acct, asset string) int64 {
 
 func assertZeroSum(t *testing.T, db *pgxpool.Pool) {
 	t.Helper()
-	rows, err := db.Query(context.Background(), `SELECT asset, SUM(amount)::text FROM ledger_entries GROUP BY asset HAVING SUM(amount) <> 0`)
+	rows, err := db.Query(context.Background(), `SELECT asset, SUM(amount)::text FROM postings GROUP BY asset HAVING SUM(amount) <> 0`)
 	if err != nil {
 		t.Fatal(err)
 	}
