@@ -56,7 +56,7 @@ type Consumer struct {
 	Source    EventSource
 	Store     Store
 	Log       *zap.Logger
-	BatchSize int64         // stream entries (commands, or events of older streams) read per transaction at most; default 1000
+	BatchSize int64         // stream entries (commands, or events of older streams) read per transaction at most; default 8000
 	Wait      time.Duration // how long a read waits for events; default 200 ms
 	// Depth is how many batches may be in flight at once (read, bulk
 	// written, waiting to commit), each on its own connection; default 3.
@@ -251,7 +251,7 @@ func (c *Consumer) settleNext(ctx context.Context, after string) (int, string, e
 func (c *Consumer) nextBatch(ctx context.Context, after string) (*Batch, error) {
 	size, wait := c.BatchSize, c.Wait
 	if size <= 0 {
-		size = 4000
+		size = 8000
 	}
 	if wait <= 0 {
 		wait = 200 * time.Millisecond
@@ -288,9 +288,20 @@ func (c *Consumer) nextBatch(ctx context.Context, after string) (*Batch, error) 
 		}
 		envs = append(envs, more...)
 	}
-	b := &Batch{After: after}
-	for _, env := range envs {
-		b.Add(env.StreamID, env.Event)
+	// Sized up front: under load a batch holds thousands of fills, and
+	// growing its slices by doubling made most of settlement's garbage.
+	var trades, custody int
+	for i := range envs {
+		switch envs[i].Event.Kind {
+		case matching.EvTrade:
+			trades++
+		case matching.EvDeposited, matching.EvWithdrawn:
+			custody++
+		}
+	}
+	b := &Batch{After: after, Fills: make([]Fill, 0, trades), Postings: make([]Posting, 0, 5*trades+2*custody)}
+	for i := range envs {
+		b.Add(envs[i].StreamID, envs[i].Event)
 	}
 	return b, nil
 }
