@@ -179,6 +179,7 @@ func benchmarkAckLatency(b *testing.B, remote bool) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var evs []matching.Event // reused from answer to answer, as a gateway's request worker does
 			for {
 				i := next.Add(1) - 1
 				if i >= int64(b.N) {
@@ -191,7 +192,8 @@ func benchmarkAckLatency(b *testing.B, remote bool) {
 					c.Account, c.Side = "b", matching.Buy
 				}
 				t0 := time.Now()
-				if _, err := client.Do(ctx, c); err != nil {
+				var err error
+				if evs, err = client.DoInto(ctx, c, evs); err != nil {
 					b.Error(err)
 					return
 				}

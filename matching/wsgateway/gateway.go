@@ -650,11 +650,7 @@ func (c *conn) dispatch(ctx context.Context, req wsapi.Request, signed *session)
 		if _, ok := c.g.symbols[p.Symbol]; !ok {
 			return nil, apperr.New(apperr.UnknownSymbol, "unknown symbol %q", p.Symbol)
 		}
-		evs, err := c.do(ctx, matching.Command{Kind: matching.CmdCancelAll, Account: account, Symbol: p.Symbol})
-		if err != nil {
-			return nil, err
-		}
-		return wsapi.CancelledFromEvents(evs, c.g.symbols)
+		return do(ctx, c, matching.Command{Kind: matching.CmdCancelAll, Account: account, Symbol: p.Symbol}, wsapi.CancelledFromEvents)
 	case wsapi.MethodOpenOrders, wsapi.MethodOrderStatus:
 		account, err := c.trader(signed)
 		if err != nil {
@@ -835,19 +831,44 @@ func (c *conn) trader(signed *session) (string, error) {
 	return s.account, nil
 }
 
-// do submits a command and waits for its events.
-func (c *conn) do(ctx context.Context, cmd matching.Command) ([]matching.Event, error) {
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
-	defer cancel()
-	return c.g.engine.Do(ctx, cmd)
+// intoEngine is an Engine that can decode its answer into a slice the
+// caller reuses (redisbus.Client).
+type intoEngine interface {
+	DoInto(ctx context.Context, cmd matching.Command, buf []matching.Event) ([]matching.Event, error)
 }
 
-func (c *conn) order(ctx context.Context, cmd matching.Command) (any, error) {
-	evs, err := c.do(ctx, cmd)
+// eventBufs holds answers' event slices between requests: an answer is a
+// few kilobytes, and allocating one per order was half of what the
+// acknowledgement path allocated.
+var eventBufs = sync.Pool{New: func() any { return new([]matching.Event) }}
+
+// do submits a command, waits for its events and returns what answer
+// makes of them; the events are valid only until answer returns.
+func do[T any](ctx context.Context, c *conn, cmd matching.Command, answer func([]matching.Event, map[string]matching.Symbol) (T, error)) (any, error) {
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	eng, ok := c.g.engine.(intoEngine)
+	if !ok {
+		evs, err := c.g.engine.Do(ctx, cmd)
+		if err != nil {
+			return nil, err
+		}
+		return answer(evs, c.g.symbols)
+	}
+	buf := eventBufs.Get().(*[]matching.Event)
+	defer eventBufs.Put(buf)
+	evs, err := eng.DoInto(ctx, cmd, *buf)
+	if cap(evs) > cap(*buf) && cap(evs) <= 64 {
+		*buf = evs[:0] // keep the larger slice, up to a sweep's size
+	}
 	if err != nil {
 		return nil, err
 	}
-	return wsapi.OrderFromEvents(evs, c.g.symbols)
+	return answer(evs, c.g.symbols)
+}
+
+func (c *conn) order(ctx context.Context, cmd matching.Command) (any, error) {
+	return do(ctx, c, cmd, wsapi.OrderFromEvents)
 }
 
 // openOrders answers openOrders.status (the account's open orders,
