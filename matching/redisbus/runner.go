@@ -617,7 +617,7 @@ func decodeCommand(m redis.XMessage) (matching.Command, string) {
 	var c matching.Command
 	var err error
 	if strings.HasPrefix(raw, "{") {
-		err = json.Unmarshal([]byte(raw), &c)
+		c, err = decodeJSONCommand(raw)
 	} else {
 		c, err = matching.DecodeCommand(raw)
 	}
@@ -625,6 +625,15 @@ func decodeCommand(m redis.XMessage) (matching.Command, string) {
 		c = matching.Command{}
 	}
 	return c, ref
+}
+
+// decodeJSONCommand reads a command of an older inbox, written as JSON. Its
+// own function, so that the command json.Unmarshal makes escape is not
+// decodeCommand's: there it was an allocation per command on every path.
+func decodeJSONCommand(raw string) (matching.Command, error) {
+	var c matching.Command
+	err := json.Unmarshal([]byte(raw), &c)
+	return c, err
 }
 
 // idMillis is the time part of a stream ID: the moment Redis sequenced the entry.
