@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -32,8 +33,20 @@ func loadCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.IntVar(&c.Subscribers, "subscribers", 0, "market-data connections subscribed to -stream for the run")
 	fs.StringVar(&c.Stream, "stream", "btckzt@depth@100ms", "the stream the subscribers follow")
 	fs.DurationVar(&c.Progress, "progress", time.Second, "how often to print progress (0: never)")
+	cpuProfile := fs.String("cpuprofile", "", "write the load generator's own CPU profile to this file (it shares the machine with what it measures)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("-cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("-cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))

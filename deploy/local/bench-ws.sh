@@ -13,6 +13,8 @@
 #
 # Each run starts from empty databases. Everything runs on this machine: the
 # load generator shares the cores with Satu, PostgreSQL and Redis.
+# SATU_LOAD_ARGS adds flags to every `satu load` (e.g. "-cpuprofile /tmp/load.prof");
+# SATU_PPROF_ADDR gives the server's profiles.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export SATU_HOME=${SATU_HOME:-$PWD/.satu-bench} SATU_PG_PORT=${SATU_PG_PORT:-25433} SATU_REDIS_PORT=${SATU_REDIS_PORT:-26380}
@@ -36,7 +38,7 @@ for _ in $(seq 100); do
 done
 curl -sf "http://$addr/readyz" >/dev/null || { cat "$SATU_HOME/serve.log"; exit 1; }
 
-load() { "$satu" load -addr "$addr" -operator-key "$SATU_HOME/keys/operator.token" -mid 30000000 "$@"; }
+load() { "$satu" load ${SATU_LOAD_ARGS:-} -addr "$addr" -operator-key "$SATU_HOME/keys/operator.token" -mid 30000000 "$@"; }
 echo "$(date -u +%FT%TZ) $(nproc) cores, $(go version | cut -d' ' -f3), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 case ${1:-} in
 throughput) load -conns 64 -inflight "${2:-4}" -rate 0 -duration 20s -progress 5s ;;
