@@ -110,7 +110,7 @@ func flowWithTrades(b *testing.B, n int) (*flow, []matching.Event) {
 // BenchmarkSettle settles the events of a flow of real engine commands with
 // b.N fills — fills, postings, custody movements, netted balances, the
 // engine's balance view and the position, in batches of the events of up
-// to 1,000 commands — through the consumer's pipeline, from memory (no
+// to 8,000 commands (the default) — through the consumer's pipeline, from memory (no
 // Redis). The events are made before the timer starts.
 //
 //	go test -run xxx -bench 'Settle$' -benchtime 200000x ./settlement/postgres/
