@@ -127,10 +127,22 @@ ALTER TABLE fills DROP CONSTRAINT fills_fee_account_check;
 ALTER TABLE ledger_entries DROP CONSTRAINT ledger_entries_kind_check;
 ALTER TABLE ledger_entries ADD CONSTRAINT ledger_entries_kind_check
     CHECK (kind IN ('trade', 'fee', 'deposit', 'withdrawal'));
+-- Version 6 listed an account's postings of one instant by row number, the
+-- order they were settled in: the stored and the derived postings are
+-- numbered again together, batch by batch, each batch's in event and leg
+-- order, as version 6 wrote them (a trade's rows stamped with its batch's
+-- commit time).
+CREATE TEMPORARY TABLE journal_down ON COMMIT DROP AS
+    SELECT batch_id, shard, event_id, seq, booked_at, kind, account, asset, amount, leg, created_at FROM ledger_entries
+    UNION ALL
+    SELECT l.batch_id, l.shard, l.event_id, l.seq, l.booked_at, l.kind, l.account, l.asset, l.amount, l.leg,
+        coalesce((SELECT b.committed_at FROM settlement_batches b WHERE b.id = l.batch_id), now())
+    FROM fill_legs l;
 ALTER TABLE ledger_entries DISABLE TRIGGER ledger_entries_no_update;
-INSERT INTO ledger_entries (batch_id, shard, event_id, seq, booked_at, kind, account, asset, amount, leg)
-    SELECT batch_id, shard, event_id, seq, booked_at, kind, account, asset, amount, leg
-    FROM fill_legs ORDER BY shard, seq, event_id, leg;
+DELETE FROM ledger_entries;
+INSERT INTO ledger_entries (batch_id, shard, event_id, seq, booked_at, kind, account, asset, amount, leg, created_at)
+    SELECT batch_id, shard, event_id, seq, booked_at, kind, account, asset, amount, leg, created_at
+    FROM journal_down ORDER BY batch_id, seq, split_part(event_id, '-', 2)::bigint, leg;
 ALTER TABLE ledger_entries ENABLE TRIGGER ledger_entries_no_update;
 DROP VIEW fill_legs;
 ALTER TABLE ledger_entries DROP COLUMN leg;

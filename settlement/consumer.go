@@ -39,11 +39,23 @@ type Prepared interface {
 	Rollback(ctx context.Context)
 }
 
-// Pipeliner is a Store that can prepare the next batch while the previous
-// one commits. Only Commit may wait for a previous batch; Prepare never
-// does, so two in flight cannot deadlock.
+// Pipeliner is a Store that can prepare the next batches while an earlier
+// one commits. Only Commit may wait for a previous batch of its writer;
+// Prepare never does, so the batches in flight cannot deadlock. (Prepare
+// can wait for another writer's uncommitted rows; the PostgreSQL store
+// bounds that wait, and WriterLocker keeps a second writer from running.)
 type Pipeliner interface {
 	Prepare(ctx context.Context, shard string, b *Batch) (Prepared, error)
+}
+
+// WriterLocker is a Store that can make its writer the shard's only one:
+// LockWriter waits (until ctx ends) for the shard's writer lock and returns
+// its release. A second writer of a shard then waits as a standby instead
+// of settling alongside: exactly-once holds either way (the position
+// check), but two pipelines of overlapping batches could otherwise wait on
+// each other's uncommitted rows.
+type WriterLocker interface {
+	LockWriter(ctx context.Context, shard string) (release func(), err error)
 }
 
 // ErrPositionMoved means the stored position is not where this writer
@@ -71,7 +83,7 @@ type Consumer struct {
 // the stored position; nothing is skipped.
 func (c *Consumer) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
-		err := c.run(ctx)
+		err := c.runLocked(ctx)
 		if err == nil || ctx.Err() != nil {
 			return nil
 		}
@@ -82,6 +94,22 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// runLocked runs the writer under the shard's writer lock when the store
+// has one, taken afresh on every attempt (a lock whose connection died
+// with the database is gone).
+func (c *Consumer) runLocked(ctx context.Context) error {
+	l, ok := c.Store.(WriterLocker)
+	if !ok {
+		return c.run(ctx)
+	}
+	release, err := l.LockWriter(ctx, c.Shard)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return c.run(ctx)
 }
 
 func (c *Consumer) run(ctx context.Context) error {

@@ -84,6 +84,50 @@ func (s *Store) minor(asset string, v int64) (Minor, error) {
 	return Minor{V: v, Scale: scale}, nil
 }
 
+// PrepareLockTimeout bounds how long a batch's bulk write waits for a row
+// lock. It never waits within one writer (its batches' rows are distinct);
+// it can only wait for another writer's uncommitted batch, and two
+// pipelines waiting on each other's batches would form a cycle that
+// PostgreSQL cannot see (half of it is a wait in Go). Past the timeout the
+// batch fails and its writer resumes from the stored position.
+const PrepareLockTimeout = 2 * time.Second
+
+// LockWriter takes the shard's writer lock (a session advisory lock, on a
+// connection held for the purpose) and returns its release; it waits,
+// polling, while another writer holds it. See settlement.WriterLocker.
+func (s *Store) LockWriter(ctx context.Context, shard string) (func(), error) {
+	conn, err := s.db.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("settlement: writer lock: %w", err)
+	}
+	key := "settlement-writer:" + shard
+	for {
+		var ok bool
+		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended($1, 0))`, key).Scan(&ok); err != nil {
+			conn.Release()
+			return nil, fmt.Errorf("settlement: writer lock: %w", err)
+		}
+		if ok {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			conn.Release()
+			return nil, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	return func() {
+		// Unlocked explicitly: the connection goes back to the pool. If it
+		// died, the lock died with its session.
+		_, err := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtextextended($1, 0))`, key)
+		if err != nil {
+			conn.Conn().Close(context.WithoutCancel(ctx)) // never pool a connection that may still hold it
+		}
+		conn.Release()
+	}, nil
+}
+
 // Settle writes a batch exactly once; see settlement.Store.
 func (s *Store) Settle(ctx context.Context, shard string, b *settlement.Batch) error {
 	p, err := s.Prepare(ctx, shard, b)
@@ -115,6 +159,10 @@ func (s *Store) Prepare(ctx context.Context, shard string, b *settlement.Batch) 
 	}
 	RegisterMinor(tx.Conn().TypeMap())
 	p := &prepared{s: s, tx: tx, shard: shard, b: b}
+	if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = "+strconv.FormatInt(PrepareLockTimeout.Milliseconds(), 10)); err != nil {
+		p.Rollback(ctx)
+		return nil, fmt.Errorf("lock timeout: %w", err)
+	}
 	err = tx.QueryRow(ctx, `INSERT INTO settlement_batches (shard, first_seq, last_seq, last_stream_id, events, fills, postings)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
 		shard, int64(b.FirstSeq), int64(b.LastSeq), b.LastStreamID, b.Events, len(b.Fills), len(b.Postings)).Scan(&p.batchID)
@@ -124,8 +172,9 @@ func (s *Store) Prepare(ctx context.Context, shard string, b *settlement.Batch) 
 	}
 	if err := p.steps(ctx, s.writeFills, s.writePostings, s.writeCustody); err != nil {
 		p.Rollback(ctx)
-		if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == "23505" {
-			// Another writer settled (some of) these events meanwhile.
+		if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && (pe.Code == "23505" || pe.Code == "55P03") {
+			// Another writer settled (some of) these events meanwhile, or
+			// holds them uncommitted past PrepareLockTimeout.
 			return nil, fmt.Errorf("%w: %v", settlement.ErrPositionMoved, err)
 		}
 		return nil, err
@@ -179,6 +228,11 @@ func (p *prepared) Commit(ctx context.Context) error {
 
 func (p *prepared) commit(ctx context.Context) error {
 	s, tx, b := p.s, p.tx, p.b
+	// The commit half waits as long as it must: it takes the shard's
+	// advisory lock before any row, so its waits cannot form a cycle.
+	if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = 0"); err != nil {
+		return fmt.Errorf("lock timeout: %w", err)
+	}
 	if err := s.claim(ctx, tx, p.shard, b.After); err != nil {
 		return err
 	}
