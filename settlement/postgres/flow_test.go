@@ -116,11 +116,9 @@ func trades(evs []matching.Event) int {
 	return n
 }
 
-// settleAll settles events in batches of about size events (batches end on
-// a command boundary, as the events stream delivers them) and returns the
-// batches.
-func settleAll(tb testing.TB, store *postgres.Store, shard string, evs []matching.Event, size int) []*settlement.Batch {
-	tb.Helper()
+// batchesOf cuts events into batches of about size events, on command
+// boundaries, as the events stream delivers them.
+func batchesOf(evs []matching.Event, size int) []*settlement.Batch {
 	var out []*settlement.Batch
 	after := "0"
 	for start := 0; start < len(evs); {
@@ -132,11 +130,22 @@ func settleAll(tb testing.TB, store *postgres.Store, shard string, evs []matchin
 		for _, ev := range evs[start:end] {
 			b.Add(ev.ID(), ev)
 		}
+		out = append(out, b)
+		after, start = b.LastStreamID, end
+	}
+	return out
+}
+
+// settleAll settles events in batches of about size events (batches end on
+// a command boundary, as the events stream delivers them) and returns the
+// batches.
+func settleAll(tb testing.TB, store *postgres.Store, shard string, evs []matching.Event, size int) []*settlement.Batch {
+	tb.Helper()
+	out := batchesOf(evs, size)
+	for _, b := range out {
 		if err := store.Settle(context.Background(), shard, b); err != nil {
 			tb.Fatal(err)
 		}
-		out = append(out, b)
-		after, start = b.LastStreamID, end
 	}
 	return out
 }

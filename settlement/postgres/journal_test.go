@@ -721,26 +721,6 @@ func settleV6(t *testing.T, db *pgxpool.Pool, shard string, b *settlement.Batch)
 	}
 }
 
-// batchesOf cuts events into batches of about size events, on command
-// boundaries, as settleAll does.
-func batchesOf(evs []matching.Event, size int) []*settlement.Batch {
-	var out []*settlement.Batch
-	after := "0"
-	for start := 0; start < len(evs); {
-		end := min(start+size, len(evs))
-		for end < len(evs) && evs[end].Seq == evs[end-1].Seq {
-			end++
-		}
-		b := &settlement.Batch{After: after}
-		for _, ev := range evs[start:end] {
-			b.Add(ev.ID(), ev)
-		}
-		out = append(out, b)
-		after, start = b.LastStreamID, end
-	}
-	return out
-}
-
 const (
 	// v6Entries is ledger_entries as version 6 kept them, without the
 	// row's own id and commit time, one line per row.
