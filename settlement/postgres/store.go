@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/big"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/satu-exchange/satu/matching"
 
@@ -64,18 +62,10 @@ func (s *Store) Position(ctx context.Context, shard string) (string, error) {
 	return id, nil
 }
 
-// numeric converts minor units of an asset into an exact NUMERIC.
-func (s *Store) numeric(asset string, minor int64) (pgtype.Numeric, error) {
-	scale, ok := s.scales[asset]
-	if !ok {
-		return pgtype.Numeric{}, fmt.Errorf("settlement: unknown asset %q", asset)
-	}
-	return pgtype.Numeric{Int: big.NewInt(minor), Exp: -scale, Valid: true}, nil
-}
-
-// minor is an amount of an asset as the COPY rows carry it: encoded
-// without big.Int arithmetic on a connection prepared by RegisterMinor
-// (Prepare prepares each connection it uses).
+// minor is an exact NUMERIC amount of an asset, from the engine's minor
+// units: encoded without big.Int arithmetic on a connection prepared by
+// RegisterMinor (Prepare prepares the connection of each batch's
+// transaction), and exactly through pgx's own codec anywhere else.
 func (s *Store) minor(asset string, v int64) (Minor, error) {
 	scale, ok := s.scales[asset]
 	if !ok {
@@ -357,13 +347,6 @@ func (s *Store) writeFills(ctx context.Context, tx pgx.Tx, shard string, batchID
 	return nil
 }
 
-func nullable(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
 func (s *Store) writePostings(ctx context.Context, tx pgx.Tx, shard string, batchID int64, b *settlement.Batch) error {
 	if len(b.Postings) == 0 {
 		return nil
@@ -422,16 +405,16 @@ func (s *Store) writeEngineBalances(ctx context.Context, tx pgx.Tx, shard string
 	keys := sortedKeys(b.EngineBalances)
 	accounts := make([]string, len(keys))
 	assets := make([]string, len(keys))
-	free := make([]pgtype.Numeric, len(keys))
-	held := make([]pgtype.Numeric, len(keys))
+	free := make([]Minor, len(keys))
+	held := make([]Minor, len(keys))
 	seqs := make([]int64, len(keys))
 	for i, k := range keys {
 		v := b.EngineBalances[k]
 		var err error
-		if free[i], err = s.numeric(k.Asset, v.Free); err != nil {
+		if free[i], err = s.minor(k.Asset, v.Free); err != nil {
 			return err
 		}
-		if held[i], err = s.numeric(k.Asset, v.Held); err != nil {
+		if held[i], err = s.minor(k.Asset, v.Held); err != nil {
 			return err
 		}
 		accounts[i], assets[i], seqs[i] = k.Account, k.Asset, int64(v.Seq)
@@ -473,9 +456,9 @@ func (s *Store) writeBalances(ctx context.Context, tx pgx.Tx, _ string, _ int64,
 	keys := sortedKeys(net)
 	accounts := make([]string, len(keys))
 	assets := make([]string, len(keys))
-	amounts := make([]pgtype.Numeric, len(keys))
+	amounts := make([]Minor, len(keys))
 	for i, k := range keys {
-		amt, err := s.numeric(k.Asset, net[k])
+		amt, err := s.minor(k.Asset, net[k])
 		if err != nil {
 			return err
 		}
