@@ -1,6 +1,7 @@
 package redisbus
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
@@ -76,20 +77,22 @@ func registerWriter(rdb redis.UniversalClient, k Keys) *localWriter {
 
 func unregisterWriter(rdb redis.UniversalClient, k Keys, w *localWriter) {
 	w.stop()
-	key := localKey{rdb, k.Events}
 	local.mu.Lock()
 	defer local.mu.Unlock()
-	ws := local.writers[key]
-	for i := range ws {
-		if ws[i] == w {
-			ws = append(ws[:i:i], ws[i+1:]...)
-			break
-		}
+	removeLinked(local.writers, localKey{rdb, k.Events}, w)
+}
+
+// removeLinked takes v out of m[k], dropping the key with its last value.
+// The caller holds local.mu.
+func removeLinked[T comparable](m map[localKey][]T, k localKey, v T) {
+	vs := m[k]
+	if i := slices.Index(vs, v); i >= 0 {
+		vs = append(vs[:i:i], vs[i+1:]...)
 	}
-	if len(ws) == 0 {
-		delete(local.writers, key)
+	if len(vs) == 0 {
+		delete(m, k)
 	} else {
-		local.writers[key] = ws
+		m[k] = vs
 	}
 }
 
@@ -122,21 +125,9 @@ func registerLocal(c *Client) {
 }
 
 func unregisterLocal(c *Client) {
-	k := localKey{c.rdb, c.keys.Events}
 	local.mu.Lock()
 	defer local.mu.Unlock()
-	cs := local.clients[k]
-	for i := range cs {
-		if cs[i] == c {
-			cs = append(cs[:i:i], cs[i+1:]...)
-			break
-		}
-	}
-	if len(cs) == 0 {
-		delete(local.clients, k)
-	} else {
-		local.clients[k] = cs
-	}
+	removeLinked(local.clients, localKey{c.rdb, c.keys.Events}, c)
 }
 
 func localClients(rdb redis.UniversalClient, k Keys) []*Client {
