@@ -170,10 +170,9 @@ func (c *Consumer) pipeline(ctx context.Context, store Pipeliner, after string) 
 	if depth <= 0 {
 		depth = 3
 	}
-	// done carries a batch's outcome to its successor and, through
-	// inFlight, to this loop; failed ends the loop early.
-	type outcome struct{ done chan error }
-	inFlight := make(chan outcome, depth)
+	// Each batch's outcome channel carries it to its successor and,
+	// through inFlight, to this loop; failed ends the loop early.
+	inFlight := make(chan chan error, depth)
 	failed := make(chan struct{})
 	var failOnce sync.Once
 	fail := func() { failOnce.Do(func() { close(failed) }) }
@@ -197,14 +196,13 @@ loop:
 			break
 		}
 		if len(inFlight) == depth { // the oldest must finish before another starts
-			o := <-inFlight
-			if e := <-o.done; e != nil {
+			if e := <-<-inFlight; e != nil {
 				err = e
 				break
 			}
 		}
 		b, wait, done := r.b, prev, make(chan error, 2) // one for the successor, one for this loop
-		inFlight <- outcome{done}
+		inFlight <- done
 		prev = done
 		go func() {
 			err := c.settlePipelined(ctx, store, b, wait)
@@ -219,8 +217,7 @@ loop:
 	for range batches { // let the reader end
 	}
 	for len(inFlight) > 0 {
-		o := <-inFlight
-		if e := <-o.done; e != nil && err == nil {
+		if e := <-<-inFlight; e != nil && err == nil {
 			err = e
 		}
 	}
