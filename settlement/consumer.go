@@ -324,7 +324,7 @@ func (c *Consumer) nextBatch(ctx context.Context, after string) (*Batch, error) 
 			custody++
 		}
 	}
-	b := &Batch{After: after, Fills: make([]Fill, 0, trades), Postings: make([]Posting, 0, 5*trades+2*custody)}
+	b := &Batch{After: after, Fills: make([]Fill, 0, trades), Postings: make([]Posting, 0, 2*custody)}
 	for i := range envs {
 		b.Add(envs[i].StreamID, envs[i].Event)
 	}

@@ -40,7 +40,7 @@ func NewMetrics(reg prometheus.Registerer, shard string) *Metrics {
 func (m *Metrics) Observe(b *Batch, committed time.Time) {
 	m.events.Add(float64(b.Events))
 	m.fills.Add(float64(len(b.Fills)))
-	m.postings.Add(float64(len(b.Postings)))
+	m.postings.Add(float64(b.PostingCount))
 	m.batches.Inc()
 	m.seq.Set(float64(b.LastSeq))
 	if b.MaxTime > 0 {

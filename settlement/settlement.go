@@ -77,6 +77,30 @@ type Fill struct {
 	Event matching.Event
 }
 
+// Legs returns the fill's postings: its trade's journal entry has them as
+// fixed functions of the fill (the PostgreSQL view fill_legs derives the
+// same), so a batch does not keep them.
+func (f *Fill) Legs() []Posting {
+	var out []Posting
+	tradeLegs(&f.Event, f.ID, func(p Posting) { out = append(out, p) })
+	return out
+}
+
+// tradeLegs hands a trade's non-zero legs to book, in leg order: 0 seller
+// base, 1 buyer base, 2 buyer quote, 3 seller quote, 4 fee account.
+func tradeLegs(ev *matching.Event, id string, book func(Posting)) {
+	leg := func(n int16, kind PostingKind, account, asset string, amount int64) {
+		if amount != 0 { // a trade whose quote amount rounds to zero moves no quote
+			book(Posting{EventID: id, Seq: ev.Seq, Leg: n, Time: ev.Time, Kind: kind, Account: account, Asset: asset, Amount: amount})
+		}
+	}
+	leg(0, KindTrade, ev.SellerAccount, ev.BaseAsset, -ev.Quantity)
+	leg(1, KindTrade, ev.BuyerAccount, ev.BaseAsset, ev.Quantity)
+	leg(2, KindTrade, ev.BuyerAccount, ev.QuoteAsset, -(ev.QuoteAmount + ev.BuyerFee))
+	leg(3, KindTrade, ev.SellerAccount, ev.QuoteAsset, ev.QuoteAmount-ev.SellerFee)
+	leg(4, KindFee, ev.FeeAccount, ev.QuoteAsset, ev.BuyerFee+ev.SellerFee)
+}
+
 // Batch is what one settlement transaction writes.
 type Batch struct {
 	After             string // the stream position this batch continues from
@@ -85,15 +109,21 @@ type Batch struct {
 	Events            int
 	Accounts          []matching.Event // account_opened
 	Fills             []Fill
-	Postings          []Posting
-	FeeAccounts       []string // fee accounts credited in this batch
-	Custody           []CustodyMovement
+	// Postings are the postings stored as rows: custody movements'. A
+	// trade's postings are its fill's legs (Fill.Legs), counted in
+	// PostingCount and summed in Net, not kept.
+	Postings     []Posting
+	PostingCount int      // all the batch's postings, legs included
+	FeeAccounts  []string // fee accounts credited in this batch
+	Custody      []CustodyMovement
 	// EngineBalances is the engine's view, after the batch, of every
 	// balance a command of the batch touched (the last balance event wins).
 	EngineBalances map[BalanceKey]EngineBalance
 	// MaxTime is the latest engine time in the batch (Unix milliseconds):
 	// settlement lag is measured from it.
 	MaxTime int64
+
+	net map[BalanceKey]int64 // see Net
 }
 
 // Add folds one event into the batch.
@@ -123,17 +153,16 @@ func (b *Batch) Add(streamID string, ev matching.Event) {
 		}
 		b.Custody = append(b.Custody, CustodyMovement{EventID: id, Seq: ev.Seq, Time: ev.Time, Kind: kind,
 			Account: ev.Account, Asset: ev.Asset, Amount: ev.Amount, ExtRef: ev.ExtRef})
-		b.addPosting(&ev, id, 0, kind, from, ev.Asset, -ev.Amount)
-		b.addPosting(&ev, id, 1, kind, to, ev.Asset, ev.Amount)
+		for i, p := range [2]Posting{{Account: from, Amount: -ev.Amount}, {Account: to, Amount: ev.Amount}} {
+			p.EventID, p.Seq, p.Leg, p.Time, p.Kind, p.Asset = id, ev.Seq, int16(i), ev.Time, kind, ev.Asset
+			b.book(p)
+			b.Postings = append(b.Postings, p)
+		}
 	case matching.EvTrade:
 		id := ev.ID()
 		b.Fills = append(b.Fills, Fill{ID: id, Event: ev})
-		b.addPosting(&ev, id, 0, KindTrade, ev.SellerAccount, ev.BaseAsset, -ev.Quantity)
-		b.addPosting(&ev, id, 1, KindTrade, ev.BuyerAccount, ev.BaseAsset, ev.Quantity)
-		b.addPosting(&ev, id, 2, KindTrade, ev.BuyerAccount, ev.QuoteAsset, -(ev.QuoteAmount + ev.BuyerFee))
-		b.addPosting(&ev, id, 3, KindTrade, ev.SellerAccount, ev.QuoteAsset, ev.QuoteAmount-ev.SellerFee)
+		tradeLegs(&ev, id, b.book)
 		if fees := ev.BuyerFee + ev.SellerFee; fees > 0 {
-			b.addPosting(&ev, id, 4, KindFee, ev.FeeAccount, ev.QuoteAsset, fees)
 			if !slices.Contains(b.FeeAccounts, ev.FeeAccount) {
 				b.FeeAccounts = append(b.FeeAccounts, ev.FeeAccount)
 			}
@@ -141,24 +170,19 @@ func (b *Batch) Add(streamID string, ev matching.Event) {
 	}
 }
 
-// addPosting appends a posting unless its amount is zero (a trade whose
-// quote amount rounds to zero moves no quote).
-func (b *Batch) addPosting(ev *matching.Event, eventID string, leg int16, kind PostingKind, account, asset string, amount int64) {
-	if amount != 0 {
-		b.Postings = append(b.Postings, Posting{EventID: eventID, Seq: ev.Seq, Leg: leg, Time: ev.Time, Kind: kind,
-			Account: account, Asset: asset, Amount: amount})
+// book counts a posting and adds it to its balance's net change.
+func (b *Batch) book(p Posting) {
+	if b.net == nil {
+		b.net = make(map[BalanceKey]int64)
 	}
+	b.net[BalanceKey{p.Account, p.Asset}] += p.Amount
+	b.PostingCount++
 }
 
 // BalanceKey names one account's balance in one asset.
 type BalanceKey struct{ Account, Asset string }
 
-// Net sums the batch's postings per account and asset: the balance updates
-// the batch makes, one row each however many fills touched it.
-func (b *Batch) Net() map[BalanceKey]int64 {
-	out := make(map[BalanceKey]int64)
-	for _, p := range b.Postings {
-		out[BalanceKey{p.Account, p.Asset}] += p.Amount
-	}
-	return out
-}
+// Net is the sum of the batch's postings per account and asset: the
+// balance updates the batch makes, one row each however many fills touched
+// it. The caller must not modify it.
+func (b *Batch) Net() map[BalanceKey]int64 { return b.net }

@@ -21,7 +21,14 @@ func TestBatchPostingsBalance(t *testing.T) {
 		t.Fatalf("batch bounds = %d..%d %s %d", b.FirstSeq, b.LastSeq, b.LastStreamID, b.Events)
 	}
 	perAsset := map[string]int64{}
-	for _, p := range b.Postings {
+	all := append([]settlement.Posting(nil), b.Postings...)
+	for i := range b.Fills {
+		all = append(all, b.Fills[i].Legs()...)
+	}
+	if len(all) != b.PostingCount || len(b.Postings) != 6 {
+		t.Fatalf("%d postings (%d stored), PostingCount %d", len(all), len(b.Postings), b.PostingCount)
+	}
+	for _, p := range all {
 		if p.Amount == 0 {
 			t.Fatalf("zero posting %+v", p)
 		}
@@ -81,7 +88,13 @@ func TestTradeFeesPosted(t *testing.T) {
 			t.Errorf("net %v = %d; want %d", k, net[k], v)
 		}
 	}
-	if len(b.Postings) != 5 || len(b.FeeAccounts) != 1 || b.FeeAccounts[0] != "exchange-fees" {
-		t.Fatalf("postings %+v, fee accounts %v", b.Postings, b.FeeAccounts)
+	legs := b.Fills[0].Legs()
+	if len(legs) != 5 || b.PostingCount != 5 || len(b.Postings) != 0 || len(b.FeeAccounts) != 1 || b.FeeAccounts[0] != "exchange-fees" {
+		t.Fatalf("legs %+v, %d postings counted, %d stored, fee accounts %v", legs, b.PostingCount, len(b.Postings), b.FeeAccounts)
+	}
+	for i, p := range legs {
+		if p.Leg != int16(i) || p.EventID != "7-1" || p.Seq != 7 {
+			t.Fatalf("leg %d = %+v", i, p)
+		}
 	}
 }

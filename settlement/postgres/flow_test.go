@@ -1,10 +1,13 @@
 package postgres_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/satu-exchange/satu/matching"
@@ -134,6 +137,24 @@ func batchesOf(evs []matching.Event, size int) []*settlement.Batch {
 		after, start = b.LastStreamID, end
 	}
 	return out
+}
+
+// allPostings is every posting a batch booked, stored or a fill's leg, in
+// the order version 6 wrote them: by event, then leg.
+func allPostings(b *settlement.Batch) []settlement.Posting {
+	all := slices.Clone(b.Postings)
+	for i := range b.Fills {
+		all = append(all, b.Fills[i].Legs()...)
+	}
+	index := func(p settlement.Posting) int {
+		_, x, _ := strings.Cut(p.EventID, "-")
+		n, _ := strconv.Atoi(x)
+		return n
+	}
+	slices.SortStableFunc(all, func(a, b settlement.Posting) int {
+		return cmp.Or(cmp.Compare(a.Seq, b.Seq), cmp.Compare(index(a), index(b)), cmp.Compare(a.Leg, b.Leg))
+	})
+	return all
 }
 
 // settleAll settles events in batches of about size events (batches end on

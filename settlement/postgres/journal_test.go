@@ -119,7 +119,7 @@ func (l *journalLedger) bookedPostings() []string {
 	var out []string
 	for shard, bs := range l.batches {
 		for _, b := range bs {
-			for _, p := range b.Postings {
+			for _, p := range allPostings(b) {
 				out = append(out, fmt.Sprintf("%s/%s/%d %s %s", shard, p.EventID, p.Leg, p.Account,
 					money.Format(p.Amount, journalScales[p.Asset])))
 			}
@@ -649,7 +649,7 @@ func settleV6(t *testing.T, db *pgxpool.Pool, shard string, b *settlement.Batch)
 		var id int64
 		if err := tx.QueryRow(ctx, `INSERT INTO settlement_batches (shard, first_seq, last_seq, last_stream_id, events, fills, postings)
 			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`, shard, int64(b.FirstSeq), int64(b.LastSeq), b.LastStreamID,
-			b.Events, len(b.Fills), len(b.Postings)).Scan(&id); err != nil {
+			b.Events, len(b.Fills), b.PostingCount).Scan(&id); err != nil {
 			return err
 		}
 		var fills, postings, custody [][]any
@@ -669,7 +669,7 @@ func settleV6(t *testing.T, db *pgxpool.Pool, shard string, b *settlement.Batch)
 				ev.Purpose == matching.PurposeMandatory, time.UnixMilli(ev.Time).UTC(),
 				num(ev.QuoteAsset, ev.BuyerFee), num(ev.QuoteAsset, ev.SellerFee), obligation})
 		}
-		for _, p := range b.Postings {
+		for _, p := range allPostings(b) { // version 6 stored every posting
 			postings = append(postings, []any{id, shard, p.EventID, int64(p.Seq), time.UnixMilli(p.Time).UTC(), string(p.Kind),
 				p.Account, p.Asset, num(p.Asset, p.Amount)})
 		}

@@ -129,7 +129,7 @@ func (f *ledgerFixture) settle(t *testing.T, evs []matching.Event) {
 		t.Fatal(err)
 	}
 	f.position = b.LastStreamID
-	f.postings = append(f.postings, b.Postings...)
+	f.postings = append(f.postings, allPostings(b)...)
 	for _, fl := range b.Fills {
 		f.fills = append(f.fills, fl.Event)
 	}

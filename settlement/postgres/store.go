@@ -155,7 +155,7 @@ func (s *Store) Prepare(ctx context.Context, shard string, b *settlement.Batch) 
 	}
 	err = tx.QueryRow(ctx, `INSERT INTO settlement_batches (shard, first_seq, last_seq, last_stream_id, events, fills, postings)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
-		shard, int64(b.FirstSeq), int64(b.LastSeq), b.LastStreamID, b.Events, len(b.Fills), len(b.Postings)).Scan(&p.batchID)
+		shard, int64(b.FirstSeq), int64(b.LastSeq), b.LastStreamID, b.Events, len(b.Fills), b.PostingCount).Scan(&p.batchID)
 	if err != nil {
 		p.Rollback(ctx)
 		return nil, fmt.Errorf("batch: %w", err)
@@ -351,20 +351,14 @@ func (s *Store) writePostings(ctx context.Context, tx pgx.Tx, shard string, batc
 	if len(b.Postings) == 0 {
 		return nil
 	}
-	var rows [][]any
+	rows := make([][]any, 0, len(b.Postings))
 	for _, p := range b.Postings {
-		if p.Kind != settlement.KindDeposit && p.Kind != settlement.KindWithdrawal {
-			continue // a trade's legs are its fill row's (view postings)
-		}
 		amt, err := s.minor(p.Asset, p.Amount)
 		if err != nil {
 			return err
 		}
 		rows = append(rows, []any{batchID, shard, p.EventID, int64(p.Seq), p.Leg, time.UnixMilli(p.Time).UTC(), string(p.Kind),
 			p.Account, p.Asset, amt})
-	}
-	if len(rows) == 0 {
-		return nil
 	}
 	_, err := tx.CopyFrom(ctx, pgx.Identifier{"ledger_entries"},
 		[]string{"batch_id", "shard", "event_id", "seq", "leg", "booked_at", "kind", "account", "asset", "amount"}, pgx.CopyFromRows(rows))
