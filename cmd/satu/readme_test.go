@@ -240,7 +240,9 @@ func labels(s string) map[string]bool {
 	for _, line := range strings.Split(strings.TrimSpace(s), "\n") {
 		words := strings.Fields(line)
 		for i, w := range words {
-			if strings.ContainsAny(w, "0123456789") {
+			// Numbers, and the run's ID (base 36: all letters one time in
+			// fourteen), are not labels.
+			if strings.ContainsAny(w, "0123456789") || i > 0 && words[i-1] == "(run" {
 				words[i] = "#"
 			}
 		}

@@ -177,9 +177,27 @@ func (c *Client) skipLocal(ctx context.Context, after *string) bool {
 	return err == nil && uint64(idMillis(last)) <= to
 }
 
-// deliver hands an events entry to the waiter of its reference, if this
-// client has one; entries of other clients' commands are not decoded.
+// deliver hands the events of an entry's commands to the waiters of their
+// references, if this client has any; other clients' commands are not
+// decoded.
 func (c *Client) deliver(m *redis.XMessage) {
+	if batch, ok := m.Values[fieldBatch].(string); ok {
+		for batch != "" {
+			ref, raw, rest, err := nextRecord(batch)
+			if err != nil {
+				c.log.Warn("undecodable events entry", zap.String("id", m.ID), zap.Error(err))
+				return
+			}
+			if strings.HasPrefix(ref, c.prefix) {
+				if w := c.take(ref); w != nil {
+					w.id, w.raw = m.ID, raw // decoded by Do, in its caller's goroutine
+					close(w.done)
+				}
+			}
+			batch = rest
+		}
+		return
+	}
 	ref, _ := m.Values[fieldRef].(string)
 	if !strings.HasPrefix(ref, c.prefix) {
 		return
@@ -224,25 +242,23 @@ func (c *Client) take(ref string) *waiter {
 }
 
 // written answers the waiters of this client among a batch's commands,
-// which the runner of this process has just written up to sequence seq
-// (see local.go): args holds, per command, its stream ID, its encoded
-// events and its reference.
-func (c *Client) written(args []any, seq uint64, durable uint64) {
+// which the runner of this process has just written up to sequence seq as
+// the entry id (see local.go).
+func (c *Client) written(answers []localAnswer, id string, seq uint64, durable uint64) {
 	if c.Durable && durable < seq {
 		return // the tail answers once the replicas have it
 	}
-	for i := 0; i+2 < len(args); i += 3 {
-		ref, _ := args[i+2].(string)
-		if !strings.HasPrefix(ref, c.prefix) {
+	for _, a := range answers {
+		if !strings.HasPrefix(a.ref, c.prefix) {
 			continue
 		}
-		w := c.take(ref)
+		w := c.take(a.ref)
 		if w == nil {
 			continue
 		}
 		// A copy, not the runner's buffer: the decoded events share it.
 		// Do decodes it, off the runner's path.
-		w.id, w.raw = args[i].(string), string(args[i+1].([]byte))
+		w.id, w.raw = id, string(a.raw)
 		close(w.done)
 	}
 }

@@ -113,9 +113,7 @@ func testStandbyTakeover(t *testing.T, rdb redis.UniversalClient, ns string) {
 	if err := <-standbyDone; err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := rdb.XLen(context.Background(), keys.Events).Result(); n != 900 {
-		t.Fatalf("events stream holds %d entries for 900 commands", n)
-	}
+	wantCommandsOnce(t, rdb, keys, 900)
 	if got, want := standby.Engine().StateHash(), fullReplay(t, rdb, keys, 900); got != want {
 		t.Fatalf("new leader's state %s, full replay %s", got, want)
 	}

@@ -87,7 +87,5 @@ func TestLocalClientAnsweredByAnotherLeader(t *testing.T) {
 	if evs := do(open("e")); len(evs) != 1 || evs[0].Seq != 5 {
 		t.Fatalf("after the old leader stopped: %+v", evs)
 	}
-	if n, _ := rdb.XLen(ctx, keys.Events).Result(); n != 5 {
-		t.Fatalf("events stream holds %d entries for 5 commands", n)
-	}
+	wantCommandsOnce(t, rdb, keys, 5)
 }

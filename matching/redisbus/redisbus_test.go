@@ -162,3 +162,33 @@ func TestReadsSingleEventEntries(t *testing.T) {
 		t.Fatalf("events %+v", evs)
 	}
 }
+
+// wantCommandsOnce fails unless the events stream holds the events of
+// commands 1..n, each exactly once, in order.
+func wantCommandsOnce(t testing.TB, rdb redis.UniversalClient, keys redisbus.Keys, n int) {
+	t.Helper()
+	var seqs []uint64
+	for after := "0"; ; {
+		envs, err := redisbus.ReadEvents(context.Background(), rdb, keys, after, 10_000, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(envs) == 0 {
+			break
+		}
+		for _, e := range envs {
+			if e.Last {
+				seqs = append(seqs, e.Event.Seq)
+			}
+		}
+		after = envs[len(envs)-1].StreamID
+	}
+	if len(seqs) != n {
+		t.Fatalf("events stream holds the events of %d commands; want %d", len(seqs), n)
+	}
+	for i, s := range seqs {
+		if s != uint64(i+1) {
+			t.Fatalf("events stream's command %d has sequence %d", i+1, s)
+		}
+	}
+}

@@ -19,8 +19,9 @@ import (
 
 // writeBatch appends a batch's events, applies its changes to the Redis
 // order book (mirror.go) and advances the engine position in one atomic
-// step: one stream entry per command, ID "seq-0", holding the command's
-// events in the compact encoding (matching.AppendEvents). It refuses
+// step: one stream entry for the batch, ID "seq-0" with seq the batch's
+// last sequence, holding each command's reference and events (events.go).
+// It refuses
 // (STALE) unless the stored position is the one the writer expects, so a
 // second engine replaying the same inbox can never append an event twice;
 // explicit IDs derived from the sequence are the second guard (Redis
@@ -34,9 +35,8 @@ import (
 // KEYS[1] events stream, KEYS[2] engine hash, then the mirror's keys.
 // ARGV[1] expected seq, ARGV[2] new seq, ARGV[3] new inbox ID,
 // ARGV[4] the writer's epoch ("" for a runner without a lease),
-// ARGV[5] n, the number of commands; then per command: ID, its events
-// encoded, ref; then the mirror's ops, five arguments each: code, two KEYS
-// indexes, member, value.
+// ARGV[5] the entry's ID, ARGV[6] its records; then the mirror's ops,
+// five arguments each: code, two KEYS indexes, member, value.
 var writeBatch = redis.NewScript(`
 if ARGV[4] ~= '' then
   local ep = redis.call('HGET', KEYS[2], 'epoch') or '0'
@@ -48,11 +48,8 @@ local cur = redis.call('HGET', KEYS[2], 'seq') or '0'
 if cur ~= ARGV[1] then
   return redis.error_reply('STALE engine position is ' .. cur .. ', writer expected ' .. ARGV[1])
 end
-local i = 6
-for c = 1, tonumber(ARGV[5]) do
-  redis.call('XADD', KEYS[1], ARGV[i], 'e', ARGV[i+1], 'ref', ARGV[i+2])
-  i = i + 3
-end
+redis.call('XADD', KEYS[1], ARGV[5], 'b', ARGV[6])
+local i = 7
 while i <= #ARGV do
   local op, k1, k2, m, v = ARGV[i], KEYS[tonumber(ARGV[i+1])], KEYS[tonumber(ARGV[i+2])], ARGV[i+3], ARGV[i+4]
   if op == 'L' then
@@ -143,7 +140,7 @@ type Runner struct {
 // engine carries the configured symbols; when the runner restores a
 // snapshot it replaces the engine (see Engine).
 func NewRunner(rdb redis.UniversalClient, keys Keys, engine *matching.Engine, log *zap.Logger, reg prometheus.Registerer) *Runner {
-	r := &Runner{rdb: rdb, keys: keys, engine: engine, log: log, batch: 512,
+	r := &Runner{rdb: rdb, keys: keys, engine: engine, log: log, batch: batchCommands,
 		applied: prometheus.NewCounter(prometheus.CounterOpts{Name: "satu_engine_commands_applied_total",
 			Help: "Commands applied by the engine, replays included.", ConstLabels: prometheus.Labels{"shard": keys.Shard}}),
 		written: prometheus.NewCounter(prometheus.CounterOpts{Name: "satu_engine_events_written_total",
@@ -286,7 +283,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		buf := &bufs[cur]
 		buf.reset()
 		mirror.reset()
-		written, commands := 0, 0
+		written := 0
 		for _, m := range msgs {
 			start := len(events)
 			var ref string
@@ -300,13 +297,17 @@ func (r *Runner) Run(ctx context.Context) error {
 				events = events[:start] // replayed: its events are already written
 				continue
 			}
-			// The batch's entries share one buffer: a slice stays valid
-			// when a later append moves the buffer.
-			from := len(buf.arena)
+			// The commands' records share one buffer, the entry's value;
+			// a local answer's slice of it stays valid when a later append
+			// moves the buffer.
+			var at int
+			buf.arena, at = beginRecord(buf.arena, ref)
 			buf.arena = matching.AppendEvents(buf.arena, events[start:])
-			buf.args = append(buf.args, strconv.FormatUint(cmd.Seq, 10)+"-0", buf.arena[from:len(buf.arena):len(buf.arena)], ref)
+			endRecord(buf.arena, at)
+			if ref != "" {
+				buf.answers = append(buf.answers, localAnswer{ref: ref, raw: buf.arena[at+4 : len(buf.arena) : len(buf.arena)]})
+			}
 			written += len(events) - start
-			commands++
 			for i := start; i < len(events); i++ {
 				mirror.add(&events[i])
 			}
@@ -318,8 +319,9 @@ func (r *Runner) Run(ctx context.Context) error {
 		if expected < published {
 			expected = published
 		}
-		buf.args[0], buf.args[1], buf.args[2], buf.args[3], buf.args[4] =
-			strconv.FormatUint(expected, 10), strconv.FormatUint(r.engine.Seq(), 10), after, lease.epoch, commands
+		seq := strconv.FormatUint(r.engine.Seq(), 10)
+		buf.args[0], buf.args[1], buf.args[2], buf.args[3], buf.args[4], buf.args[5] =
+			strconv.FormatUint(expected, 10), seq, after, lease.epoch, seq+"-0", buf.arena
 		if buf.keys, buf.args, err = mirror.ops(r.engine, r.keys, append(buf.keys, r.keys.Events, r.keys.Engine), buf.args); err != nil {
 			return err
 		}
@@ -330,8 +332,8 @@ func (r *Runner) Run(ctx context.Context) error {
 		if r.beforeWrite != nil {
 			r.beforeWrite()
 		}
-		keys, args := buf.keys, buf.args
-		w.start(func() error { return r.write(ctx, keys, args) }, r.engine.Seq(), written, r.written)
+		keys, args, answers := buf.keys, buf.args, buf.answers
+		w.start(func() error { return r.write(ctx, keys, args, answers) }, r.engine.Seq(), written, r.written)
 		cur = 1 - cur
 		// The hook and a snapshot need the engine at the written sequence:
 		// they wait for this write.
@@ -365,19 +367,28 @@ func (r *Runner) Run(ctx context.Context) error {
 	return nil
 }
 
-// writeBuf holds one batch's write: the script's KEYS and ARGV and the
-// buffer its events are encoded into. ARGV starts with five slots for the
-// head (expected seq, new seq, inbox ID, epoch, command count).
+// writeBuf holds one batch's write: the script's KEYS and ARGV, the
+// entry's records and, for this process's clients, each referenced
+// command's events within them. ARGV starts with six slots for the head
+// (expected seq, new seq, inbox ID, epoch, entry ID, records).
 type writeBuf struct {
-	keys  []string
-	args  []any
-	arena []byte
+	keys    []string
+	args    []any
+	arena   []byte
+	answers []localAnswer
+}
+
+// localAnswer is a written command's reference and encoded events.
+type localAnswer struct {
+	ref string
+	raw []byte
 }
 
 func (b *writeBuf) reset() {
 	clear(b.keys)
 	clear(b.args)
-	b.keys, b.args, b.arena = b.keys[:0], append(b.args[:0], nil, nil, nil, nil, nil), b.arena[:0]
+	clear(b.answers)
+	b.keys, b.args, b.arena, b.answers = b.keys[:0], append(b.args[:0], nil, nil, nil, nil, nil, nil), b.arena[:0], b.answers[:0]
 }
 
 // pipelinedWrite is the batch write in flight, if any.
@@ -418,7 +429,7 @@ func (w *pipelinedWrite) wait() {
 
 // write runs the batch script and, with WaitReplicas, waits for the
 // replicas.
-func (r *Runner) write(ctx context.Context, keys []string, args []any) error {
+func (r *Runner) write(ctx context.Context, keys []string, args []any, answers []localAnswer) error {
 	if err := writeBatch.EvalSha(ctx, r.rdb, keys, args...).Err(); err != nil {
 		switch {
 		case strings.HasPrefix(err.Error(), "STALE"):
@@ -434,7 +445,7 @@ func (r *Runner) write(ctx context.Context, keys []string, args []any) error {
 	}
 	// The events are written: this process's clients are answered now.
 	for _, c := range localClients(r.rdb, r.keys) {
-		c.written(args[5:5+3*args[4].(int)], seq, r.durable)
+		c.written(answers, args[4].(string), seq, r.durable)
 	}
 	r.local.wrote(seq)
 	return nil

@@ -72,25 +72,19 @@ func TestWaitForReplicas(t *testing.T) {
 	if err := do(open("a"), 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := rrdb.XLen(ctx, keys.Events).Result(); n != 1 {
-		t.Fatalf("answered, but the replica holds %d events entries", n)
-	}
+	wantCommandsOnce(t, rrdb, keys, 1) // answered: the replica has it
 
 	replica.Kill(t)
 	err := do(open("b"), time.Second)
 	if ae, ok := err.(*apperr.Error); !ok || ae.Code != apperr.Timeout {
 		t.Fatalf("with no replica: %v; want TIMEOUT", err)
 	}
-	if n, _ := prdb.XLen(ctx, keys.Events).Result(); n != 2 {
-		t.Fatalf("the primary holds %d events entries; the unanswered command should be applied", n)
-	}
+	wantCommandsOnce(t, prdb, keys, 2) // the unanswered command is applied
 
 	replica.Start(t)
 	follow(t, rrdb, primary.Addr())
 	if err := do(open("c"), 5*time.Second); err != nil {
 		t.Fatalf("with the replica back: %v", err)
 	}
-	if n, _ := rrdb.XLen(ctx, keys.Events).Result(); n != 3 {
-		t.Fatalf("the replica holds %d events entries after catching up", n)
-	}
+	wantCommandsOnce(t, rrdb, keys, 3) // the replica caught up
 }

@@ -1,0 +1,50 @@
+package redisbus
+
+import (
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/satu-exchange/satu/matching"
+)
+
+// TestBatchRecords: records written by beginRecord/endRecord split back
+// into their references and events; damaged entries are refused, never
+// read as fewer or other commands.
+func TestBatchRecords(t *testing.T) {
+	cmds := [][]matching.Event{
+		{{Seq: 7, Kind: matching.EvAccountOpened, Account: "a"}},
+		{{Seq: 8, Kind: matching.EvDeposited, Account: "a", Asset: "KZT", Amount: 5}, {Seq: 8, Index: 1, Kind: matching.EvBalance, Account: "a", Asset: "KZT", Free: 5}},
+	}
+	refs := []string{"", "client-1"}
+	var buf []byte
+	ends := map[int]bool{}
+	for i, evs := range cmds {
+		var at int
+		buf, at = beginRecord(buf, refs[i])
+		buf = matching.AppendEvents(buf, evs)
+		endRecord(buf, at)
+		ends[len(buf)] = true
+	}
+	envs, err := decodeEntry(nil, redis.XMessage{ID: "8-0", Values: map[string]any{fieldBatch: string(buf)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(envs) != 3 || envs[0].Ref != "" || !envs[0].Last || envs[1].Ref != "client-1" || envs[1].Last || !envs[2].Last ||
+		envs[2].Event.Free != 5 || envs[1].StreamID != "8-0" {
+		t.Fatalf("decoded %+v", envs)
+	}
+	for n := 1; n < len(buf); n++ {
+		if ends[n] {
+			continue // a whole record: an entry of fewer commands, but a well-formed one
+		}
+		if _, err := decodeEntry(nil, redis.XMessage{ID: "8-0", Values: map[string]any{fieldBatch: string(buf[:n])}}); err == nil {
+			t.Fatalf("an entry cut to %d of %d bytes decoded", n, len(buf))
+		}
+	}
+	for _, bad := range []string{"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", "\x05ab", "\x00\x00\x00\x00\x00", "\x00\x09\x00\x00\x00x"} {
+		if _, _, _, err := nextRecord(bad); err == nil {
+			t.Fatalf("record %q accepted", bad)
+		}
+	}
+}
