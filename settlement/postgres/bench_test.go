@@ -63,8 +63,8 @@ func newSliceSource(evs []matching.Event) *sliceSource {
 	return s
 }
 
-// ReadEvents returns the events of up to max commands, as the events
-// stream holds one entry per command.
+// ReadEvents returns the events of up to max commands, as reads of the
+// events stream are bounded.
 func (s *sliceSource) ReadEvents(_ context.Context, after string, max int64, _ time.Duration) ([]matching.Envelope, error) {
 	from := s.index[after] + 1
 	to := from

@@ -1083,3 +1083,105 @@ func TestSecondWriterWaits(t *testing.T) {
 		t.Fatalf("fills %d (first writer %d, second %d); want %d, all by the first", fills, first.Load(), second.Load(), want)
 	}
 }
+
+// trickleSource releases its commands one per millisecond, as an engine
+// under light load writes them, and records when each non-empty read
+// happened and how many commands it brought.
+type trickleSource struct {
+	s     *sliceSource
+	start time.Time
+	seqs  []uint64 // the commands' sequences, in order
+
+	mu    sync.Mutex
+	reads []trickleRead
+}
+
+type trickleRead struct {
+	at       time.Time
+	commands int
+}
+
+func (p *trickleSource) ReadEvents(ctx context.Context, after string, max int64, block time.Duration) ([]matching.Envelope, error) {
+	released := min(len(p.seqs), int(time.Since(p.start)/time.Millisecond))
+	envs, err := p.s.ReadEvents(ctx, after, max, block)
+	for len(envs) > 0 && (released == 0 || envs[len(envs)-1].Event.Seq > p.seqs[released-1]) {
+		envs = envs[:len(envs)-1] // not yet written
+	}
+	if err == nil && len(envs) == 0 {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+		return nil, nil
+	}
+	n := 0
+	for _, e := range envs {
+		if e.Last {
+			n++
+		}
+	}
+	p.mu.Lock()
+	p.reads = append(p.reads, trickleRead{time.Now(), n})
+	p.mu.Unlock()
+	return envs, err
+}
+
+// TestConsumerLingers: under light load (a command a millisecond, batches
+// far from full) the consumer starts a batch at most once per Linger, so
+// a batch gathers what arrived meanwhile instead of each read starting a
+// transaction for a command or two; every command is still settled once.
+func TestConsumerLingers(t *testing.T) {
+	ctx := context.Background()
+	store, err := postgres.NewStore(ctx, testenv.PG(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := journalEvents(t, 300, 9)
+	src := &trickleSource{s: newSliceSource(evs), start: time.Now()}
+	for _, ev := range evs {
+		if len(src.seqs) == 0 || src.seqs[len(src.seqs)-1] != ev.Seq {
+			src.seqs = append(src.seqs, ev.Seq)
+		}
+	}
+	const linger = 40 * time.Millisecond
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var settled []*settlement.Batch
+	c := &settlement.Consumer{Shard: "s1", Source: src, Store: store, Log: zap.NewNop(), Linger: linger,
+		Wait: 5 * time.Millisecond, Settled: func(b *settlement.Batch) {
+			settled = append(settled, b) // Settled is called in order, one batch at a time
+			if b.LastSeq == src.seqs[len(src.seqs)-1] {
+				cancel()
+			}
+		}}
+	if err := c.Run(runCtx); err != nil {
+		t.Fatal(err)
+	}
+	waitNoConsumerGoroutines(t)
+	var next int
+	for _, b := range settled {
+		if b.FirstSeq != src.seqs[next] {
+			t.Fatalf("a batch starts at %d; want %d", b.FirstSeq, src.seqs[next])
+		}
+		for next < len(src.seqs) && src.seqs[next] <= b.LastSeq {
+			next++
+		}
+	}
+	if next != len(src.seqs) {
+		t.Fatalf("settled %d of %d commands", next, len(src.seqs))
+	}
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	for i := 1; i < len(src.reads); i++ {
+		if gap := src.reads[i].at.Sub(src.reads[i-1].at); gap < linger {
+			t.Fatalf("read %d came %s after a batch of %d commands; want at least the linger, %s", i, gap, src.reads[i-1].commands, linger)
+		}
+	}
+	// About one batch per linger over the time the commands took to arrive.
+	arrival := time.Duration(len(src.seqs)) * time.Millisecond
+	if want := int(arrival/linger) + 3; len(settled) > want {
+		t.Fatalf("%d batches for %d commands arriving over %s; want at most %d", len(settled), len(src.seqs), arrival, want)
+	}
+	t.Logf("%d commands in %d batches", len(src.seqs), len(settled))
+}
