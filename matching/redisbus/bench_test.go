@@ -67,36 +67,10 @@ func BenchmarkRunner(b *testing.B) {
 //
 //	go test -run xxx -bench Recovery -benchtime 1x ./matching/redisbus/
 func BenchmarkRecovery(b *testing.B) {
-	const accounts, orders = 100_000, 1_000_000
 	rdb, ns := testenv.Redis(b)
 	keys := redisbus.KeysFor(ns)
 	ctx := context.Background()
-	e, _ := matching.New(matching.DefaultSymbols())
-	var out []matching.Event
-	apply := func(c matching.Command) {
-		c.Seq, c.Time = e.Seq()+1, 1_700_000_000_000
-		var err error
-		if out, err = e.Apply(c, out[:0]); err != nil {
-			b.Fatal(err)
-		}
-	}
-	for i := range accounts {
-		a := "acct-" + strconv.Itoa(i)
-		apply(matching.Command{Kind: matching.CmdOpenAccount, Account: a, Owner: a, AccountKind: matching.KindTrader})
-		apply(matching.Command{Kind: matching.CmdDeposit, Account: a, Asset: "BTC", Amount: 1_000 * 100_000_000, ExtRef: "b" + a})
-		apply(matching.Command{Kind: matching.CmdDeposit, Account: a, Asset: "KZT", Amount: 1_000_000_000_000, ExtRef: "k" + a})
-	}
-	for i := range orders {
-		side, price := matching.Buy, int64(30_000_000_00-100_000-(i%500)*100)
-		if i%2 == 1 {
-			side, price = matching.Sell, int64(30_000_000_00+100_000+(i%500)*100)
-		}
-		apply(matching.Command{Kind: matching.CmdPlaceOrder, Account: "acct-" + strconv.Itoa(i%accounts), Symbol: "BTCKZT",
-			ClientID: "o" + strconv.Itoa(i), Side: side, Type: matching.Limit, TIF: matching.GTC, Price: price, Quantity: 1_000})
-	}
-	if n := len(e.BookOrders("BTCKZT", matching.Buy)) + len(e.BookOrders("BTCKZT", matching.Sell)); n != orders {
-		b.Fatalf("%d resting orders", n)
-	}
+	e := largeEngine(b)
 	// The inbox must hold the command the snapshot ends at; one entry stands for it.
 	id, err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: keys.Inbox, Values: []any{"c", `{"kind":"tick"}`, "ref", ""}}).Result()
 	if err != nil {
@@ -126,6 +100,56 @@ func BenchmarkRecovery(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StartTimer()
+	}
+}
+
+// largeEngine is an engine with 100,000 accounts and 1,000,000 resting
+// orders (500 price levels a side), each with a remembered client ID.
+func largeEngine(b *testing.B) *matching.Engine {
+	const accounts, orders = 100_000, 1_000_000
+	e, _ := matching.New(matching.DefaultSymbols())
+	var out []matching.Event
+	apply := func(c matching.Command) {
+		c.Seq, c.Time = e.Seq()+1, 1_700_000_000_000
+		var err error
+		if out, err = e.Apply(c, out[:0]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i := range accounts {
+		a := "acct-" + strconv.Itoa(i)
+		apply(matching.Command{Kind: matching.CmdOpenAccount, Account: a, Owner: a, AccountKind: matching.KindTrader})
+		apply(matching.Command{Kind: matching.CmdDeposit, Account: a, Asset: "BTC", Amount: 1_000 * 100_000_000, ExtRef: "b" + a})
+		apply(matching.Command{Kind: matching.CmdDeposit, Account: a, Asset: "KZT", Amount: 1_000_000_000_000, ExtRef: "k" + a})
+	}
+	for i := range orders {
+		side, price := matching.Buy, int64(30_000_000_00-100_000-(i%500)*100)
+		if i%2 == 1 {
+			side, price = matching.Sell, int64(30_000_000_00+100_000+(i%500)*100)
+		}
+		apply(matching.Command{Kind: matching.CmdPlaceOrder, Account: "acct-" + strconv.Itoa(i%accounts), Symbol: "BTCKZT",
+			ClientID: "o" + strconv.Itoa(i), Side: side, Type: matching.Limit, TIF: matching.GTC, Price: price, Quantity: 1_000})
+	}
+	if n := len(e.BookOrders("BTCKZT", matching.Buy)) + len(e.BookOrders("BTCKZT", matching.Sell)); n != orders {
+		b.Fatalf("%d resting orders", n)
+	}
+	return e
+}
+
+// BenchmarkSnapshotTake measures what taking a snapshot costs the runner:
+// Engine.Snapshot, the copy of the state it makes between two batches
+// while no command is applied (encoding and writing it to Redis happen
+// in the background), for the engine of BenchmarkRecovery. One op = one
+// snapshot.
+//
+//	go test -run xxx -bench SnapshotTake -benchtime 5x ./matching/redisbus/
+func BenchmarkSnapshotTake(b *testing.B) {
+	e := largeEngine(b)
+	b.ResetTimer()
+	for range b.N {
+		if s := e.Snapshot(); s.Seq != e.Seq() {
+			b.Fatalf("snapshot at %d, engine at %d", s.Seq, e.Seq())
+		}
 	}
 }
 
