@@ -99,17 +99,26 @@ func (e *Engine) Snapshot() *Snapshot {
 	}
 	cids := e.clientIDsByAccount(accts)
 	s.Accounts = make([]AccountSnap, 0, len(accts))
+	// Every account's permissions and balances are slices of two arrays:
+	// two allocations, not two per account.
+	perms := make([]Permission, 0, len(accts)*(len(permissionNames)-1))
+	bals := make([]BalanceSnap, 0, len(accts)*len(e.assets))
 	for i, a := range accts {
-		as := AccountSnap{ID: a.id, Owner: a.owner, Kind: a.kind, STP: a.stp, Permissions: []Permission{}}
+		from := len(perms)
 		for p := Permission(1); int(p) < len(permissionNames); p++ {
 			if a.has(p) {
-				as.Permissions = append(as.Permissions, p)
+				perms = append(perms, p)
 			}
 		}
+		as := AccountSnap{ID: a.id, Owner: a.owner, Kind: a.kind, STP: a.stp, Permissions: perms[from:len(perms):len(perms)]}
+		from = len(bals)
 		for j, b := range a.bal {
 			if b.free != 0 || b.held != 0 {
-				as.Balances = append(as.Balances, BalanceSnap{Asset: e.assets[j], Free: b.free, Held: b.held})
+				bals = append(bals, BalanceSnap{Asset: e.assets[j], Free: b.free, Held: b.held})
 			}
+		}
+		if len(bals) > from {
+			as.Balances = bals[from:len(bals):len(bals)]
 		}
 		as.ClientIDs = cids[i]
 		slices.SortFunc(as.ClientIDs, func(x, y ClientIDSnap) int {
