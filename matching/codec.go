@@ -402,11 +402,16 @@ func DecodeEvents(s string, out []Event) ([]Event, error) {
 	for i := range n {
 		out = append(out, Event{})
 		e := &out[len(out)-1]
-		d.event(e, omit)
+		d.event(e)
 		if d.err != nil {
 			return out[:len(out)-1], d.err
 		}
 		if omit != 0 {
+			// Checked here, not in event: a larger event no longer
+			// inlines its varint reads, and decoding got a fifth slower.
+			if e.Seq != 0 || e.Time != 0 || e.Index != 0 {
+				return out[:len(out)-1], fmt.Errorf("%w: event %d states a field of the entry's head", ErrEventsEncoding, i)
+			}
 			e.Seq, e.Time, e.Index = seq, at, uint32(i)
 		}
 	}
@@ -481,15 +486,10 @@ func (d *decoder) str() string {
 	return v
 }
 
-// event reads one event, which must not carry the fields in omit.
-func (d *decoder) event(e *Event, omit uint64) {
+func (d *decoder) event(e *Event) {
 	m := d.uvarint()
 	if m>>len(eventFields) != 0 {
 		d.fail("unknown field")
-		return
-	}
-	if m&omit != 0 {
-		d.fail("a field the entry's head states")
 		return
 	}
 	if m&(1<<0) != 0 {
