@@ -3,6 +3,8 @@ package redisbus_test
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,10 +17,11 @@ import (
 	"github.com/satu-exchange/satu/matching/redisbus"
 )
 
-// TestBatchEntries: a batch's commands share one events entry, ID its last
+// TestBatchEntries: each client's commands enter the inbox as few
+// entries, and a batch's commands share one events entry, ID its last
 // sequence. Clients in other processes (their own Redis clients, answered
 // by their tails) each get exactly their own commands' events out of the
-// shared entries, and readers bounded by a count of commands get every
+// shared entry, and readers bounded by a count of commands get every
 // command once, in order, never more than the bound allows.
 func TestBatchEntries(t *testing.T) {
 	addr := testenv.RedisAddr(t)
@@ -35,7 +38,7 @@ func TestBatchEntries(t *testing.T) {
 	// Two clients, each on a Redis client of its own, queue their commands
 	// before any engine runs, so the first batches hold both clients'
 	// commands, interleaved.
-	const perClient = 300
+	const perClient = 200 // both clients' commands fit one batch
 	clients := []*redisbus.Client{redisbus.NewClient(rdbOf(), keys, zap.NewNop()), redisbus.NewClient(rdbOf(), keys, zap.NewNop())}
 	for _, c := range clients {
 		go func() { _ = c.Run(ctx) }()
@@ -62,7 +65,7 @@ func TestBatchEntries(t *testing.T) {
 	}
 	inbox := rdbOf()
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if n, _ := inbox.XLen(ctx, keys.Inbox).Result(); n == 2*perClient {
+		if n, _ := redisbus.InboxCommands(ctx, inbox, keys); n == 2*perClient {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -87,8 +90,8 @@ func TestBatchEntries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(entries) >= 2*perClient || entries[0].ID != "512-0" {
-		t.Fatalf("%d entries for %d commands, the first %s; want batches, the first of 512 commands", len(entries), 2*perClient, entries[0].ID)
+	if len(entries) != 1 || entries[0].ID != "400-0" {
+		t.Fatalf("%d entries for %d commands, the first %s; want one, 400-0", len(entries), 2*perClient, entries[0].ID)
 	}
 
 	// Bounded readers: every command once, in order; no read past its bound
@@ -130,5 +133,38 @@ func TestBatchEntries(t *testing.T) {
 	cancel()
 	if err := <-runDone; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestReplayEndsWithinAnEntry: a replay stops at the sequence asked for,
+// even inside an inbox entry that holds more commands.
+func TestReplayEndsWithinAnEntry(t *testing.T) {
+	rdb, ns := testenv.Redis(t)
+	keys := redisbus.KeysFor(ns)
+	ctx := context.Background()
+	cmds := randomCommands(41, 300)
+	if err := redisbus.Append(ctx, rdb, keys, cmds); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := rdb.XLen(ctx, keys.Inbox).Result(); n != 1 {
+		t.Fatalf("300 commands appended as %d entries; want 1", n)
+	}
+	replayed, _ := matching.New(matching.DefaultSymbols())
+	if err := redisbus.Replay(ctx, rdb, keys, replayed, 137); err != nil || replayed.Seq() != 137 {
+		t.Fatalf("replay to 137 reached %d (%v)", replayed.Seq(), err)
+	}
+	// The same 137 commands applied directly, with the entry's time.
+	msgs, _ := rdb.XRange(ctx, keys.Inbox, "-", "+").Result()
+	ms, _, _ := strings.Cut(msgs[0].ID, "-")
+	at, _ := strconv.ParseInt(ms, 10, 64)
+	direct, _ := matching.New(matching.DefaultSymbols())
+	for i, c := range cmds[:137] {
+		c.Seq, c.Time = uint64(i+1), at
+		if _, err := direct.Apply(c, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if replayed.StateHash() != direct.StateHash() {
+		t.Fatal("the replay to 137 differs from applying the first 137 commands")
 	}
 }

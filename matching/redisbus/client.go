@@ -295,21 +295,31 @@ func (c *Client) send(ctx context.Context) {
 			if len(batch) == 0 {
 				break
 			}
-			pipe := c.rdb.Pipeline()
 			var sent []*waiter
 			for _, w := range batch {
-				if w.ctx.Err() != nil {
-					continue // its caller gave up before it was sent
+				if w.ctx.Err() == nil { // else its caller gave up before it was sent
+					sent = append(sent, w)
 				}
-				pipe.XAdd(ctx, &redis.XAddArgs{Stream: c.keys.Inbox, Values: []any{fieldCommand, w.payload, fieldRef, w.ref}})
-				sent = append(sent, w)
 			}
 			if len(sent) > 0 {
+				// One entry per batchCommands commands: Redis sequences
+				// them together, and the runner reads them as one.
+				pipe := c.rdb.Pipeline()
+				for from := 0; from < len(sent); from += batchCommands {
+					var value []byte
+					for _, w := range sent[from:min(from+batchCommands, len(sent))] {
+						var at int
+						value, at = beginRecord(value, w.ref)
+						value = append(value, w.payload...)
+						endRecord(value, at)
+					}
+					pipe.XAdd(ctx, &redis.XAddArgs{Stream: c.keys.Inbox, Values: []any{fieldCommands, value}})
+				}
 				cmds, err := pipe.Exec(ctx)
 				for i, w := range sent {
 					e := err
-					if i < len(cmds) {
-						e = cmds[i].Err()
+					if k := i / batchCommands; k < len(cmds) {
+						e = cmds[k].Err()
 					}
 					if e != nil {
 						c.fail(w, fmt.Errorf("redisbus: append to inbox: %w", e))
@@ -379,16 +389,23 @@ func (c *Client) DoInto(ctx context.Context, cmd matching.Command, buf []matchin
 	}
 }
 
-// Append appends commands to a shard's inbox in one pipeline, without
-// waiting for their events: for load generators and bulk submitters that
-// read the outcome from the events stream. Each command's events carry no
-// reference. On error some of the commands may have been appended.
+// Append appends commands to a shard's inbox in one pipeline, an entry per
+// batchCommands of them, without waiting for their events: for load
+// generators and bulk submitters that read the outcome from the events
+// stream. Each command's events carry no reference. On error some of the
+// commands may have been appended.
 func Append(ctx context.Context, rdb redis.UniversalClient, keys Keys, cmds []matching.Command) error {
 	pipe := rdb.Pipeline()
-	for _, cmd := range cmds {
-		cmd.Seq, cmd.Time = 0, 0 // the sequencer sets these
-		payload := matching.AppendCommand(nil, &cmd)
-		pipe.XAdd(ctx, &redis.XAddArgs{Stream: keys.Inbox, Values: []any{fieldCommand, payload, fieldRef, ""}})
+	for from := 0; from < len(cmds); from += batchCommands {
+		var value []byte
+		for _, cmd := range cmds[from:min(from+batchCommands, len(cmds))] {
+			cmd.Seq, cmd.Time = 0, 0 // the sequencer sets these
+			var at int
+			value, at = beginRecord(value, "")
+			value = matching.AppendCommand(value, &cmd)
+			endRecord(value, at)
+		}
+		pipe.XAdd(ctx, &redis.XAddArgs{Stream: keys.Inbox, Values: []any{fieldCommands, value}})
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("redisbus: append to inbox: %w", err)

@@ -17,11 +17,12 @@ import (
 
 // Field names of stream entries.
 const (
-	fieldCommand = "c"    // inbox: the command, matching.AppendCommand (or JSON)
-	fieldRef     = "ref"  // inbox and events: the submitter's correlation reference
-	fieldBatch   = "b"    // events: a batch's commands, each a record (appendRecord)
-	fieldEvent   = "e"    // events, older entries: one command's events, matching.AppendEvents (or one event as JSON)
-	fieldLast    = "last" // events, single-event entries only: "1" on the last event of a command
+	fieldCommands = "cs"   // inbox: commands, each a record (appendRecord): reference, matching.AppendCommand
+	fieldCommand  = "c"    // inbox, older entries: one command, matching.AppendCommand (or JSON)
+	fieldRef      = "ref"  // inbox and events: the submitter's correlation reference
+	fieldBatch    = "b"    // events: a batch's commands, each a record (appendRecord)
+	fieldEvent    = "e"    // events, older entries: one command's events, matching.AppendEvents (or one event as JSON)
+	fieldLast     = "last" // events, single-event entries only: "1" on the last event of a command
 )
 
 // batchCommands is the most commands a runner applies and writes as one

@@ -1,6 +1,7 @@
 package redisbus
 
 import (
+	"strconv"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -46,5 +47,41 @@ func TestBatchRecords(t *testing.T) {
 		if _, _, _, err := nextRecord(bad); err == nil {
 			t.Fatalf("record %q accepted", bad)
 		}
+	}
+}
+
+// TestInboxEntryCommands: an inbox entry holds its submitters' commands
+// as records, or (older entries) one command; a record that does not
+// decode is a command of no kind, and an entry whose records cannot be
+// split is one command of no kind — the engine refuses each, so sequence
+// numbers stay gap-free.
+func TestInboxEntryCommands(t *testing.T) {
+	var value []byte
+	cmds := []matching.Command{
+		{Kind: matching.CmdOpenAccount, Account: "a", Owner: "a", AccountKind: matching.KindTrader},
+		{Kind: matching.CmdDeposit, Account: "a", Asset: "KZT", Amount: 5, ExtRef: "x"},
+	}
+	for i := range cmds {
+		var at int
+		value, at = beginRecord(value, "ref-"+strconv.Itoa(i))
+		value = matching.AppendCommand(value, &cmds[i])
+		endRecord(value, at)
+	}
+	var at int
+	value, at = beginRecord(value, "ref-bad")
+	value = append(value, 0xff, 0xff)
+	endRecord(value, at)
+	got := entryCommands(redis.XMessage{ID: "1-0", Values: map[string]any{fieldCommands: string(value)}}, nil)
+	if len(got) != 3 || got[0].ref != "ref-0" || got[0].cmd.Account != "a" || got[1].cmd.Amount != 5 || got[1].ref != "ref-1" ||
+		got[2].ref != "ref-bad" || got[2].cmd.Kind != 0 {
+		t.Fatalf("commands %+v", got)
+	}
+	got = entryCommands(redis.XMessage{ID: "1-0", Values: map[string]any{fieldCommands: string(value[:len(value)-1])}}, nil)
+	if len(got) != 1 || got[0].cmd.Kind != 0 {
+		t.Fatalf("an entry cut short: %+v; want one command of no kind", got)
+	}
+	got = entryCommands(redis.XMessage{ID: "1-0", Values: map[string]any{fieldCommand: `{"kind":"tick"}`, fieldRef: "r"}}, nil)
+	if len(got) != 1 || got[0].cmd.Kind != matching.CmdTick || got[0].ref != "r" {
+		t.Fatalf("an older entry: %+v", got)
 	}
 }

@@ -210,6 +210,8 @@ func (r *Runner) Run(ctx context.Context) error {
 	var bufs [2]writeBuf
 	cur := 0
 	var events []matching.Event
+	var cmds []inboxCommand // an entry's commands, decoded
+	perEntry := int64(1)    // commands per inbox entry in the last batch
 	mirror := newMirrorBatch()
 	mirror.allMarkets = true // a writer's first batch records every symbol's state
 	for ctx.Err() == nil {
@@ -242,9 +244,13 @@ func (r *Runner) Run(ctx context.Context) error {
 				mirror.allMarkets = true // every symbol's state, in case an older writer did not record it
 			}
 		}
-		count := r.batch
+		// A batch is at most r.batch commands, and an entry may hold many:
+		// read about as many entries as the last read's commands per entry
+		// say will fill a batch (the entries that do not fit are read
+		// again next time).
+		limit := r.batch
 		if !lease.leading {
-			if count = min(count, int64(published-r.engine.Seq())); count <= 0 {
+			if limit = min(limit, int64(published-r.engine.Seq())); limit <= 0 {
 				select { // caught up with the leader
 				case <-ctx.Done():
 				case <-time.After(50 * time.Millisecond):
@@ -252,6 +258,7 @@ func (r *Runner) Run(ctx context.Context) error {
 				continue
 			}
 		}
+		count := max(1, min(limit, limit/perEntry))
 		res, err := r.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{r.keys.Inbox, after}, Count: count, Block: 200 * time.Millisecond}).Result()
 		if errors.Is(err, redis.Nil) {
 			if published, err = w.finish(published); err != nil {
@@ -283,35 +290,56 @@ func (r *Runner) Run(ctx context.Context) error {
 		buf := &bufs[cur]
 		buf.reset()
 		mirror.reset()
-		written := 0
+		written, applied, entries := 0, int64(0), int64(0)
 		for _, m := range msgs {
-			start := len(events)
-			var ref string
-			var cmd matching.Command
-			if events, cmd, ref, err = applyEntry(r.engine, m, events); err != nil {
-				return err
+			cmds = entryCommands(m, cmds[:0])
+			// Whole entries only: a batch ends where an entry ends, so
+			// that the inbox position is an entry ID. A writer takes a
+			// batch's first entry whatever its size; a standby never goes
+			// past what the leader wrote (which ends where an entry ends).
+			if n := int64(len(cmds)); (entries > 0 || !lease.leading) && applied+n > limit {
+				break
 			}
-			r.applied.Inc()
+			entries++
+			t := idMillis(m.ID)
+			for i := range cmds {
+				start := len(events)
+				cmd, ref := cmds[i].cmd, cmds[i].ref
+				cmd.Seq, cmd.Time = r.engine.Seq()+1, t
+				if events, err = r.engine.Apply(cmd, events); err != nil {
+					return err
+				}
+				r.applied.Inc()
+				applied++
+				if cmd.Seq <= published {
+					events = events[:start] // replayed: its events are already written
+					continue
+				}
+				// The commands' records share one buffer, the entry's value;
+				// a local answer's slice of it stays valid when a later append
+				// moves the buffer.
+				var at int
+				buf.arena, at = beginRecord(buf.arena, ref)
+				buf.arena = matching.AppendEvents(buf.arena, events[start:])
+				endRecord(buf.arena, at)
+				if ref != "" {
+					buf.answers = append(buf.answers, localAnswer{ref: ref, raw: buf.arena[at+4 : len(buf.arena) : len(buf.arena)]})
+				}
+				written += len(events) - start
+				for i := start; i < len(events); i++ {
+					mirror.add(&events[i])
+				}
+			}
 			after = m.ID
-			if cmd.Seq <= published {
-				events = events[:start] // replayed: its events are already written
-				continue
-			}
-			// The commands' records share one buffer, the entry's value;
-			// a local answer's slice of it stays valid when a later append
-			// moves the buffer.
-			var at int
-			buf.arena, at = beginRecord(buf.arena, ref)
-			buf.arena = matching.AppendEvents(buf.arena, events[start:])
-			endRecord(buf.arena, at)
-			if ref != "" {
-				buf.answers = append(buf.answers, localAnswer{ref: ref, raw: buf.arena[at+4 : len(buf.arena) : len(buf.arena)]})
-			}
-			written += len(events) - start
-			for i := start; i < len(events); i++ {
-				mirror.add(&events[i])
-			}
 		}
+		if entries == 0 { // a standby whose next entry goes past the leader's position
+			select {
+			case <-ctx.Done():
+			case <-time.After(50 * time.Millisecond):
+			}
+			continue
+		}
+		perEntry = max(1, applied/entries)
 		r.seq.Store(r.engine.Seq())
 		if r.engine.Seq() <= published {
 			continue
@@ -565,16 +593,6 @@ func (r *Runner) publishedSeq(ctx context.Context) (uint64, error) {
 	return strconv.ParseUint(s, 10, 64)
 }
 
-// applyEntry applies one inbox entry to the engine with the sequence and
-// time the inbox gave it: the next sequence number, and the entry ID's
-// millisecond part. Runner and Replay share it, so a replay is the run.
-func applyEntry(e *matching.Engine, m redis.XMessage, out []matching.Event) ([]matching.Event, matching.Command, string, error) {
-	cmd, ref := decodeCommand(m)
-	cmd.Seq = e.Seq() + 1
-	cmd.Time = idMillis(m.ID)
-	out, err := e.Apply(cmd, out)
-	return out, cmd, ref, err
-}
 
 // Replay applies a shard's inbox from its start to a fresh engine until the
 // engine reaches sequence to, without writing anything: the engine's state
@@ -596,10 +614,32 @@ func Replay(ctx context.Context, rdb redis.UniversalClient, keys Keys, e *matchi
 	return replayAfter(ctx, rdb, keys, e, "-", to)
 }
 
+// InboxCommands counts the commands a shard's inbox holds, reading all of
+// it (for tests and diagnostics).
+func InboxCommands(ctx context.Context, rdb redis.UniversalClient, keys Keys) (int64, error) {
+	var n int64
+	var cmds []inboxCommand
+	for from := "-"; ; {
+		msgs, err := rdb.XRangeN(ctx, keys.Inbox, from, "+", 1000).Result()
+		if err != nil {
+			return 0, fmt.Errorf("redisbus: inbox: %w", err)
+		}
+		if len(msgs) == 0 {
+			return n, nil
+		}
+		for _, m := range msgs {
+			cmds = entryCommands(m, cmds[:0])
+			n += int64(len(cmds))
+			from = "(" + m.ID
+		}
+	}
+}
+
 // replayAfter applies inbox entries from the XRANGE start from (inclusive
 // ID, "(ID" exclusive, or "-") until the engine reaches sequence to.
 func replayAfter(ctx context.Context, rdb redis.UniversalClient, keys Keys, e *matching.Engine, from string, to uint64) error {
 	var events []matching.Event
+	var cmds []inboxCommand
 	for e.Seq() < to {
 		msgs, err := rdb.XRangeN(ctx, keys.Inbox, from, "+", min(10_000, int64(to-e.Seq()))).Result()
 		if err != nil {
@@ -609,8 +649,17 @@ func replayAfter(ctx context.Context, rdb redis.UniversalClient, keys Keys, e *m
 			return fmt.Errorf("redisbus: replay: the inbox ends at sequence %d, before %d", e.Seq(), to)
 		}
 		for _, m := range msgs {
-			if events, _, _, err = applyEntry(e, m, events[:0]); err != nil {
-				return fmt.Errorf("redisbus: replay: %w", err)
+			cmds = entryCommands(m, cmds[:0])
+			t := idMillis(m.ID)
+			for _, c := range cmds {
+				if e.Seq() == to {
+					return nil // to may end within an entry
+				}
+				cmd := c.cmd
+				cmd.Seq, cmd.Time = e.Seq()+1, t
+				if events, err = e.Apply(cmd, events[:0]); err != nil {
+					return fmt.Errorf("redisbus: replay: %w", err)
+				}
 			}
 			from = "(" + m.ID
 		}
@@ -618,13 +667,44 @@ func replayAfter(ctx context.Context, rdb redis.UniversalClient, keys Keys, e *m
 	return nil
 }
 
-// decodeCommand reads an inbox entry: a command in the compact encoding
-// (matching.AppendCommand) or as JSON. An undecodable entry becomes a
-// command of no kind, which the engine rejects (UNKNOWN_METHOD): the
-// sequence stays gap-free.
-func decodeCommand(m redis.XMessage) (matching.Command, string) {
+// inboxCommand is one command of an inbox entry and its reference.
+type inboxCommand struct {
+	cmd matching.Command
+	ref string
+}
+
+// entryCommands appends an inbox entry's commands to into: a record each
+// (fieldCommands: the submitter's reference, then the command), or, in
+// entries written before, one command (fieldCommand, with fieldRef). Every
+// entry applies the same way in the runner and in replays, so a replay is
+// the run. An undecodable command becomes a command of no kind, which the
+// engine rejects (UNKNOWN_METHOD); an entry whose records cannot be split
+// is one such command: the sequence stays gap-free either way.
+func entryCommands(m redis.XMessage, into []inboxCommand) []inboxCommand {
+	if raw, ok := m.Values[fieldCommands].(string); ok {
+		start := len(into)
+		for raw != "" {
+			ref, payload, rest, err := nextRecord(raw)
+			if err != nil {
+				return append(into[:start], inboxCommand{})
+			}
+			into = append(into, inboxCommand{cmd: decodeCommand(payload), ref: ref})
+			raw = rest
+		}
+		if len(into) == start {
+			into = append(into, inboxCommand{})
+		}
+		return into
+	}
 	raw, _ := m.Values[fieldCommand].(string)
 	ref, _ := m.Values[fieldRef].(string)
+	return append(into, inboxCommand{cmd: decodeCommand(raw), ref: ref})
+}
+
+// decodeCommand reads a command in the compact encoding
+// (matching.AppendCommand) or as JSON; an undecodable one is a command of
+// no kind.
+func decodeCommand(raw string) matching.Command {
 	var c matching.Command
 	var err error
 	if strings.HasPrefix(raw, "{") {
@@ -633,9 +713,9 @@ func decodeCommand(m redis.XMessage) (matching.Command, string) {
 		c, err = matching.DecodeCommand(raw)
 	}
 	if err != nil {
-		c = matching.Command{}
+		return matching.Command{}
 	}
-	return c, ref
+	return c
 }
 
 // decodeJSONCommand reads a command of an older inbox, written as JSON. Its

@@ -173,7 +173,7 @@ func TestEngineKilledMidStream(t *testing.T) {
 	// after its TTL; taking it moves the fencing epoch to 2) and has
 	// applied and written the whole inbox.
 	for deadline := time.Now().Add(30 * time.Second); ; {
-		n, _ := w.rdb.XLen(ctx, w.keys.Inbox).Result()
+		n, _ := redisbus.InboxCommands(ctx, w.rdb, w.keys)
 		seq, _ := w.rdb.HGet(ctx, w.keys.Engine, "seq").Int64()
 		epoch, _ := w.rdb.HGet(ctx, w.keys.Engine, "epoch").Int64()
 		if epoch == 2 && seq == n && n > 0 {
