@@ -593,7 +593,6 @@ func (r *Runner) publishedSeq(ctx context.Context) (uint64, error) {
 	return strconv.ParseUint(s, 10, 64)
 }
 
-
 // Replay applies a shard's inbox from its start to a fresh engine until the
 // engine reaches sequence to, without writing anything: the engine's state
 // at that sequence, rebuilt from the journal alone (reconciliation's
