@@ -130,8 +130,7 @@ type Engine struct {
 	deposits  map[string]struct{}
 	withdraws map[string]struct{}
 	expiry    expiryHeap
-	finished  []finishedID
-	finHead   int
+	finished  fifo[finishedID]
 	feeAcct   *account
 	pool      pool
 
@@ -539,15 +538,10 @@ func (e *Engine) advance() {
 			e.transition(m, PhaseContinuous)
 		}
 	}
-	for e.finHead < len(e.finished) && e.finished[e.finHead].at+e.cfg.ClientIDRetentionMs <= e.now {
-		f := &e.finished[e.finHead]
+	for e.finished.len() > 0 && e.finished.front().at+e.cfg.ClientIDRetentionMs <= e.now {
+		f := e.finished.front()
 		e.cids.del(f.hash, f.rec)
-		e.finHead++
-	}
-	if e.finHead > 1024 && e.finHead*2 > len(e.finished) {
-		n := copy(e.finished, e.finished[e.finHead:])
-		e.finished = e.finished[:n]
-		e.finHead = 0
+		e.finished.pop()
 	}
 }
 

@@ -200,7 +200,7 @@ func bitsLen(v int) int {
 type cidIndex struct {
 	slots []cidSlot
 	shift uint // 32 − log2(len(slots)): a slot's home is its tag's top bits
-	recs  []cidRec
+	recs  pages[cidRec]
 	free  []uint32
 	seed  maphash.Seed
 	n     int
@@ -244,7 +244,7 @@ func (t *cidIndex) find(h uint64, a *account, cid string) (uint32, bool) {
 			return noCID, false
 		}
 		if s.tag == tag {
-			if r := &t.recs[s.rec-1]; r.hash == h && r.acct == a && r.cid == cid {
+			if r := t.recs.at(int(s.rec - 1)); r.hash == h && r.acct == a && r.cid == cid {
 				return s.rec - 1, true
 			}
 		}
@@ -254,7 +254,7 @@ func (t *cidIndex) find(h uint64, a *account, cid string) (uint32, bool) {
 // get returns the order ID remembered for (a, cid).
 func (t *cidIndex) get(a *account, cid string) (uint64, bool) {
 	if rec, ok := t.find(t.hash(a, cid), a, cid); ok {
-		return t.recs[rec].id, true
+		return t.recs.at(int(rec)).id, true
 	}
 	return 0, false
 }
@@ -270,10 +270,9 @@ func (t *cidIndex) put(h uint64, a *account, cid string, id uint64) uint32 {
 		rec = t.free[n-1]
 		t.free = t.free[:n-1]
 	} else {
-		rec = uint32(len(t.recs))
-		t.recs = append(t.recs, cidRec{})
+		rec = uint32(t.recs.push(cidRec{}))
 	}
-	t.recs[rec] = cidRec{acct: a, cid: cid, id: id, hash: h}
+	*t.recs.at(int(rec)) = cidRec{acct: a, cid: cid, id: id, hash: h}
 	t.insert(h, rec)
 	return rec
 }
@@ -337,7 +336,7 @@ func (t *cidIndex) grow() {
 func (t *cidIndex) each(f func(a *account, cid string, id uint64)) {
 	for _, s := range t.slots {
 		if s.rec != 0 {
-			r := &t.recs[s.rec-1]
+			r := t.recs.at(int(s.rec - 1))
 			f(r.acct, r.cid, r.id)
 		}
 	}

@@ -53,3 +53,48 @@ func TestOrderIndex(t *testing.T) {
 	}
 	t.Logf("window %d, overflow %d, live %d", len(ix.win), ix.old.n, len(live))
 }
+
+// TestPagesAndFIFO: the paged array keeps every entry where it was put
+// across page boundaries; the paged queue pops in push order, drops its
+// consumed pages, and lists what is left oldest first.
+func TestPagesAndFIFO(t *testing.T) {
+	var p pages[int]
+	for i := range 3*pageSize + 5 {
+		if got := p.push(i * 7); got != i {
+			t.Fatalf("push %d returned index %d", i, got)
+		}
+	}
+	for i := range p.n {
+		if *p.at(i) != i*7 {
+			t.Fatalf("entry %d is %d", i, *p.at(i))
+		}
+	}
+	var q fifo[int]
+	next, popped := 0, 0
+	for round := range 6 {
+		for range pageSize/2 + round*97 {
+			q.push(next)
+			next++
+		}
+		for range pageSize / 3 {
+			if got := *q.front(); got != popped {
+				t.Fatalf("front %d; want %d", got, popped)
+			}
+			q.pop()
+			popped++
+		}
+		if q.len() != next-popped || len(q.p) > q.len()/pageSize+2 {
+			t.Fatalf("queue of %d in %d pages; want %d", q.len(), len(q.p), next-popped)
+		}
+	}
+	want := popped
+	q.each(func(v *int) {
+		if *v != want {
+			t.Fatalf("each: %d; want %d", *v, want)
+		}
+		want++
+	})
+	if want != next {
+		t.Fatalf("each listed up to %d; want %d", want, next)
+	}
+}

@@ -213,7 +213,7 @@ func (e *Engine) placeOrder(c *Command) *apperr.Error {
 	cidHash := e.cids.hash(a, c.ClientID)
 	if rec, seen := e.cids.find(cidHash, a, c.ClientID); seen {
 		ev := e.emit(EvDuplicate)
-		ev.Account, ev.Symbol, ev.ClientID, ev.OrderID = a.id, c.Symbol, c.ClientID, e.cids.recs[rec].id
+		ev.Account, ev.Symbol, ev.ClientID, ev.OrderID = a.id, c.Symbol, c.ClientID, e.cids.recs.at(int(rec)).id
 		return nil
 	}
 	tif, stp, hold, err := e.checkOrder(c, a, m)
@@ -616,7 +616,7 @@ func (e *Engine) done(o *order, status OrderStatus, reason string) {
 	}
 	// The client ID stays in e.cids (a retry answers "duplicate")
 	// until the retention queue forgets it.
-	e.finished = append(e.finished, finishedID{hash: o.cidHash, rec: o.cidRec, at: e.now})
+	e.finished.push(finishedID{hash: o.cidHash, rec: o.cidRec, at: e.now})
 	ev := e.orderEvent(EvOrderDone, o)
 	ev.Status, ev.Reason = status, reason
 	if o.byQuote {

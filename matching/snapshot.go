@@ -133,14 +133,17 @@ func (e *Engine) Snapshot() *Snapshot {
 		s.Accounts = append(s.Accounts, as)
 	}
 	s.Deposits, s.Withdrawals = sortedKeys(e.deposits), sortedKeys(e.withdraws)
-	for _, f := range e.finished[e.finHead:] {
+	if n := e.finished.len(); n > 0 {
+		s.Finished = make([]FinishedSnap, 0, n)
+	}
+	e.finished.each(func(f *finishedID) {
 		fs := FinishedSnap{At: f.at}
 		if f.rec != noCID {
-			r := &e.cids.recs[f.rec]
+			r := e.cids.recs.at(int(f.rec))
 			fs.Account, fs.ClientID = r.acct.id, r.cid
 		}
 		s.Finished = append(s.Finished, fs)
-	}
+	})
 	return s
 }
 
@@ -298,7 +301,7 @@ func Restore(s *Snapshot, cfg Config) (*Engine, error) {
 		}
 		h := e.cids.hash(a, f.ClientID)
 		rec, _ := e.cids.find(h, a, f.ClientID) // noCID when not remembered: nothing to forget
-		e.finished = append(e.finished, finishedID{hash: h, rec: rec, at: f.At})
+		e.finished.push(finishedID{hash: h, rec: rec, at: f.At})
 	}
 	return e, nil
 }
