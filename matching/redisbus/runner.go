@@ -326,8 +326,8 @@ func (r *Runner) Run(ctx context.Context) error {
 					buf.answers = append(buf.answers, localAnswer{ref: ref, raw: buf.arena[at+4 : len(buf.arena) : len(buf.arena)]})
 				}
 				written += len(events) - start
-				for i := start; i < len(events); i++ {
-					mirror.add(&events[i])
+				for j := start; j < len(events); j++ {
+					mirror.add(&events[j])
 				}
 			}
 			after = m.ID
