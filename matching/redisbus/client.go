@@ -302,23 +302,17 @@ func (c *Client) send(ctx context.Context) {
 				}
 			}
 			if len(sent) > 0 {
-				// One entry per batchCommands commands: Redis sequences
-				// them together, and the runner reads them as one.
 				pipe := c.rdb.Pipeline()
-				for from := 0; from < len(sent); from += batchCommands {
-					var value []byte
-					for _, w := range sent[from:min(from+batchCommands, len(sent))] {
-						var at int
-						value, at = beginRecord(value, w.ref)
-						value = append(value, w.payload...)
-						endRecord(value, at)
-					}
-					pipe.XAdd(ctx, &redis.XAddArgs{Stream: c.keys.Inbox, Values: []any{fieldCommands, value}})
-				}
+				queueInbox(ctx, pipe, c.keys, len(sent), func(value []byte, i int) []byte {
+					value, at := beginRecord(value, sent[i].ref)
+					value = append(value, sent[i].payload...)
+					endRecord(value, at)
+					return value
+				})
 				cmds, err := pipe.Exec(ctx)
 				for i, w := range sent {
 					e := err
-					if k := i / batchCommands; k < len(cmds) {
+					if k := i / batchCommands; k < len(cmds) { // its entry's XADD (queueInbox)
 						e = cmds[k].Err()
 					}
 					if e != nil {
@@ -389,6 +383,21 @@ func (c *Client) DoInto(ctx context.Context, cmd matching.Command, buf []matchin
 	}
 }
 
+// queueInbox queues on pipe the inbox entries of n commands, an entry per
+// batchCommands of them in order (entry k holds commands k·batchCommands
+// onward): Redis sequences an entry's commands together, and the runner
+// reads them as one. record appends command i's record to an entry's
+// value.
+func queueInbox(ctx context.Context, pipe redis.Pipeliner, keys Keys, n int, record func(value []byte, i int) []byte) {
+	for from := 0; from < n; from += batchCommands {
+		var value []byte
+		for i := from; i < min(from+batchCommands, n); i++ {
+			value = record(value, i)
+		}
+		pipe.XAdd(ctx, &redis.XAddArgs{Stream: keys.Inbox, Values: []any{fieldCommands, value}})
+	}
+}
+
 // Append appends commands to a shard's inbox in one pipeline, an entry per
 // batchCommands of them, without waiting for their events: for load
 // generators and bulk submitters that read the outcome from the events
@@ -396,17 +405,14 @@ func (c *Client) DoInto(ctx context.Context, cmd matching.Command, buf []matchin
 // commands may have been appended.
 func Append(ctx context.Context, rdb redis.UniversalClient, keys Keys, cmds []matching.Command) error {
 	pipe := rdb.Pipeline()
-	for from := 0; from < len(cmds); from += batchCommands {
-		var value []byte
-		for _, cmd := range cmds[from:min(from+batchCommands, len(cmds))] {
-			cmd.Seq, cmd.Time = 0, 0 // the sequencer sets these
-			var at int
-			value, at = beginRecord(value, "")
-			value = matching.AppendCommand(value, &cmd)
-			endRecord(value, at)
-		}
-		pipe.XAdd(ctx, &redis.XAddArgs{Stream: keys.Inbox, Values: []any{fieldCommands, value}})
-	}
+	queueInbox(ctx, pipe, keys, len(cmds), func(value []byte, i int) []byte {
+		cmd := cmds[i]
+		cmd.Seq, cmd.Time = 0, 0 // the sequencer sets these
+		value, at := beginRecord(value, "")
+		value = matching.AppendCommand(value, &cmd)
+		endRecord(value, at)
+		return value
+	})
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("redisbus: append to inbox: %w", err)
 	}

@@ -17,10 +17,10 @@ import (
 
 // Field names of stream entries.
 const (
-	fieldCommands = "cs"   // inbox: commands, each a record (appendRecord): reference, matching.AppendCommand
+	fieldCommands = "cs"   // inbox: commands, each a record (beginRecord): reference, matching.AppendCommand
 	fieldCommand  = "c"    // inbox, older entries: one command, matching.AppendCommand (or JSON)
 	fieldRef      = "ref"  // inbox and events: the submitter's correlation reference
-	fieldBatch    = "b"    // events: a batch's commands, each a record (appendRecord)
+	fieldBatch    = "b"    // events: a batch's commands, each a record (beginRecord): reference, matching.AppendEvents
 	fieldEvent    = "e"    // events, older entries: one command's events, matching.AppendEvents (or one event as JSON)
 	fieldLast     = "last" // events, single-event entries only: "1" on the last event of a command
 )
@@ -29,32 +29,36 @@ const (
 // batch, so the most one events entry holds.
 const batchCommands = 512
 
-// An events entry holds one batch: ID "seq-0" with seq the batch's last
-// sequence, and one field, fieldBatch, with a record per command in
+// Both streams hold several commands per entry, a record each, in
 // sequence order:
 //
-//	uvarint len(ref) | ref | uint32 little-endian len(events) | events (matching.AppendEvents)
+//	uvarint len(ref) | ref | uint32 little-endian len(payload) | payload
 //
-// The events' length is fixed-width so that the runner encodes them in
-// place and writes their length afterwards. One entry per batch, not one
-// per command, spares Redis an XADD and three script arguments per
-// command: the busier the engine, the fewer entries per command.
+// An inbox entry (fieldCommands) is what one client sent in one round
+// trip, the payload a command (matching.AppendCommand); an events entry
+// (fieldBatch) is one batch of the runner, ID "seq-0" with seq the batch's
+// last sequence, the payload a command's events (matching.AppendEvents).
+// The payload's length is fixed-width so that a writer encodes it in place
+// and writes its length afterwards. Entries of several commands spare
+// Redis an XADD and its arguments per command: the busier the engine, the
+// fewer entries per command.
 
 // beginRecord appends a record's head for ref and returns where the
-// events' length goes; the caller appends the events and calls endRecord.
+// payload's length goes; the caller appends the payload and calls
+// endRecord.
 func beginRecord(dst []byte, ref string) ([]byte, int) {
 	dst = binary.AppendUvarint(dst, uint64(len(ref)))
 	dst = append(dst, ref...)
 	return append(dst, 0, 0, 0, 0), len(dst)
 }
 
-// endRecord writes the length of the events appended since beginRecord.
+// endRecord writes the length of the payload appended since beginRecord.
 func endRecord(dst []byte, at int) {
 	binary.LittleEndian.PutUint32(dst[at:], uint32(len(dst)-at-4))
 }
 
-// nextRecord splits the first record off a batch entry's value.
-func nextRecord(raw string) (ref, events, rest string, err error) {
+// nextRecord splits the first record off an entry's value.
+func nextRecord(raw string) (ref, payload, rest string, err error) {
 	n, k := binary.Uvarint([]byte(raw[:min(len(raw), binary.MaxVarintLen64)]))
 	if k <= 0 || n > uint64(len(raw)-k) {
 		return "", "", "", errors.New("bad reference length")
@@ -65,7 +69,7 @@ func nextRecord(raw string) (ref, events, rest string, err error) {
 	}
 	m := binary.LittleEndian.Uint32([]byte(raw[:4]))
 	if uint64(m) > uint64(len(raw)-4) || m == 0 {
-		return "", "", "", errors.New("bad events length")
+		return "", "", "", errors.New("bad payload length")
 	}
 	return ref, raw[4 : 4+m], raw[4+m:], nil
 }
@@ -93,7 +97,7 @@ func readEventsInto(ctx context.Context, rdb redis.UniversalClient, k Keys, afte
 	// A command has a few events: room for four each avoids most growth,
 	// and one scratch slice serves every entry's decoding. The commands
 	// read are the sequences the entries' IDs cover (at most count).
-	commands := min(max(idMillis(msgs[len(msgs)-1].ID)-idMillis(after), int64(len(msgs))), max(count, int64(len(msgs))))
+	commands := max(int64(len(msgs)), min(count, idMillis(msgs[len(msgs)-1].ID)-idMillis(after)))
 	out := buf[:0]
 	if int64(cap(out)) < 4*commands {
 		out = make([]matching.Envelope, 0, 4*commands)

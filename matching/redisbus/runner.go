@@ -303,15 +303,14 @@ func (r *Runner) Run(ctx context.Context) error {
 			entries++
 			t := idMillis(m.ID)
 			for i := range cmds {
-				start := len(events)
-				cmd, ref := cmds[i].cmd, cmds[i].ref
-				cmd.Seq, cmd.Time = r.engine.Seq()+1, t
-				if events, err = r.engine.Apply(cmd, events); err != nil {
+				start, ref := len(events), cmds[i].ref
+				var seq uint64
+				if events, seq, err = applyCommand(r.engine, &cmds[i], t, events); err != nil {
 					return err
 				}
 				r.applied.Inc()
 				applied++
-				if cmd.Seq <= published {
+				if seq <= published {
 					events = events[:start] // replayed: its events are already written
 					continue
 				}
@@ -650,13 +649,11 @@ func replayAfter(ctx context.Context, rdb redis.UniversalClient, keys Keys, e *m
 		for _, m := range msgs {
 			cmds = entryCommands(m, cmds[:0])
 			t := idMillis(m.ID)
-			for _, c := range cmds {
+			for i := range cmds {
 				if e.Seq() == to {
 					return nil // to may end within an entry
 				}
-				cmd := c.cmd
-				cmd.Seq, cmd.Time = e.Seq()+1, t
-				if events, err = e.Apply(cmd, events[:0]); err != nil {
+				if events, _, err = applyCommand(e, &cmds[i], t, events[:0]); err != nil {
 					return fmt.Errorf("redisbus: replay: %w", err)
 				}
 			}
@@ -698,6 +695,17 @@ func entryCommands(m redis.XMessage, into []inboxCommand) []inboxCommand {
 	raw, _ := m.Values[fieldCommand].(string)
 	ref, _ := m.Values[fieldRef].(string)
 	return append(into, inboxCommand{cmd: decodeCommand(raw), ref: ref})
+}
+
+// applyCommand applies one of an inbox entry's commands to the engine with
+// the next sequence number and the entry's time t (its ID's millisecond
+// part), and returns the sequence it got. Runner and Replay share it, so a
+// replay is the run.
+func applyCommand(e *matching.Engine, c *inboxCommand, t int64, out []matching.Event) ([]matching.Event, uint64, error) {
+	cmd := c.cmd
+	cmd.Seq, cmd.Time = e.Seq()+1, t
+	out, err := e.Apply(cmd, out)
+	return out, cmd.Seq, err
 }
 
 // decodeCommand reads a command in the compact encoding
