@@ -68,18 +68,18 @@ type Consumer struct {
 	Source    EventSource
 	Store     Store
 	Log       *zap.Logger
-	BatchSize int64         // stream entries (commands, or events of older streams) read per transaction at most; default 8000
+	BatchSize int64         // commands read per transaction at most (more only when one events entry holds more); default 8000
 	Wait      time.Duration // how long a read waits for events; default 200 ms
 	// Depth is how many batches may be in flight at once (read, bulk
 	// written, waiting to commit), each on its own connection; default 3.
 	Depth int
 	// Linger is the least time from one batch to the next when the first
 	// held less than half BatchSize commands (default 20 ms; negative:
-	// none). Under light load the
-	// reader would otherwise start a transaction for every few commands:
-	// at 5,000 orders/s, hundreds of tiny transactions a second. Under load
-	// batches are full and follow each other at once; after a quiet spell
-	// the first event is read at once.
+	// none). Under light load the reader would otherwise start a
+	// transaction for every few commands: at 5,000 orders/s, hundreds of
+	// tiny transactions a second. Under load batches are full and follow
+	// each other at once; after a quiet spell the first event is read at
+	// once.
 	Linger time.Duration
 	// Settled, when set, is told about every committed batch (metrics, tests).
 	Settled func(b *Batch)
@@ -243,6 +243,14 @@ loop:
 	return err
 }
 
+// batchSize is BatchSize or its default.
+func (c *Consumer) batchSize() int64 {
+	if c.BatchSize > 0 {
+		return c.BatchSize
+	}
+	return 8000
+}
+
 // lingerAfter is when the batch after b may be read: at once after a batch
 // of at least half BatchSize commands (a reader under a backlog: its reads
 // end at entry boundaries, a little short of the size), Linger later
@@ -252,11 +260,7 @@ func (c *Consumer) lingerAfter(b *Batch) time.Time {
 	if linger == 0 {
 		linger = 20 * time.Millisecond
 	}
-	size := c.BatchSize
-	if size <= 0 {
-		size = 8000
-	}
-	if linger < 0 || 2*(int64(b.LastSeq-b.FirstSeq)+1) >= size {
+	if linger < 0 || 2*(int64(b.LastSeq-b.FirstSeq)+1) >= c.batchSize() {
 		return time.Time{}
 	}
 	return time.Now().Add(linger)
@@ -312,10 +316,7 @@ func (c *Consumer) settleNext(ctx context.Context, after string) (int, string, e
 // nextBatch reads the next batch after the stream position after, or nil
 // when there is nothing to settle yet.
 func (c *Consumer) nextBatch(ctx context.Context, after string) (*Batch, error) {
-	size, wait := c.BatchSize, c.Wait
-	if size <= 0 {
-		size = 8000
-	}
+	size, wait := c.batchSize(), c.Wait
 	if wait <= 0 {
 		wait = 200 * time.Millisecond
 	}
