@@ -15,9 +15,10 @@ import (
 // needs to replay it — below the oldest kept snapshot (a restart restores a
 // snapshot and replays after it) and below the settlement position. The
 // events stream may go below the settlement position (gateways tail its
-// end). After each snapshot it writes, the leader trims both and records
-// the trim point in the engine hash (trimmed: the sequence of the snapshot
-// the inbox now starts after; trimmedInbox: that command's entry ID).
+// end). After each snapshot it takes while running (not the final one of a
+// clean stop), the leader trims both and records the trim point in the
+// engine hash (trimmed: the sequence of the snapshot the inbox now starts
+// after; trimmedInbox: the inbox entry that snapshot ends with).
 
 // ErrTrimmed means the inbox no longer holds its first commands.
 var ErrTrimmed = errors.New("redisbus: the inbox is trimmed")
