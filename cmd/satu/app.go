@@ -118,10 +118,7 @@ func (a *App) Start(ctx context.Context) error {
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	keys := redisbus.KeysFor(c.Shard)
-	runner := redisbus.NewRunner(a.rdb, keys, engine, a.Log.Named("engine"), metrics)
-	runner.SnapshotEvery, runner.SnapshotInterval = uint64(c.SnapshotEvery), c.SnapshotInterval
-	runner.Lease = &redisbus.Lease{Owner: leaseOwner(), TTL: c.LeaseTTL}
-	runner.WaitReplicas = c.WaitReplicas
+	runner := newRunner(c, a.rdb, engine, a.Log.Named("engine"), metrics)
 	client := redisbus.NewClient(a.rdb, keys, a.Log.Named("bus"))
 	client.Durable = c.WaitReplicas > 0
 	consumer := newConsumer(c.Shard, a.rdb, ledger, a.Log.Named("settlement"), metrics)
@@ -133,7 +130,9 @@ func (a *App) Start(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.cancel = cancel
 	a.errs = make(chan error, 4)
-	a.goRun("engine", func() error { return runner.Run(runCtx) })
+	if c.Engine {
+		a.goRun("engine", func() error { return runner.Run(runCtx) })
+	}
 	a.goRun("event client", func() error { return client.Run(runCtx) })
 	a.goRun("stream hub", func() error { return a.gateway.Run(runCtx) })
 	if c.Settle {

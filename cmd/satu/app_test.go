@@ -50,11 +50,19 @@ func trader(account string) demo.KeyRequest {
 func startApp(tb testing.TB) (*App, *demo.Client) {
 	tb.Helper()
 	_, ns := testenv.Redis(tb)
+	return startAppWith(tb, func(c *Config) { c.Shard = ns })
+}
+
+// startAppWith is startApp with the configuration changed by set (which
+// must name the shard: a fresh one per test).
+func startAppWith(tb testing.TB, set func(*Config)) (*App, *demo.Client) {
+	tb.Helper()
 	cfg, err := parseConfig("test", nil, func(string) string { return "" })
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cfg.Addr, cfg.PGURL, cfg.RedisAddr, cfg.Shard = "127.0.0.1:0", testenv.PGURL(tb), testenv.RedisAddr(tb), ns
+	cfg.Addr, cfg.PGURL, cfg.RedisAddr = "127.0.0.1:0", testenv.PGURL(tb), testenv.RedisAddr(tb)
+	set(&cfg)
 	// The app's ".satu": its bootstrap API keys and the log's key pair.
 	satuDir := tb.TempDir()
 	cfg.KeysDir = filepath.Join(satuDir, "keys")

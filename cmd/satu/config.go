@@ -27,6 +27,7 @@ type Config struct {
 	ShutdownGrace    time.Duration
 	Symbols          string
 	Settle           bool
+	Engine           bool
 	Reconcile        time.Duration
 	MetricsAddr      string
 	SnapshotEvery    int
@@ -65,11 +66,12 @@ func (c *Config) options() []option {
 		{"shutdown-grace", "SATU_SHUTDOWN_GRACE", "how long shutdown waits for requests to drain", durationVar(&c.ShutdownGrace, 10*time.Second)},
 		{"symbols", "SATU_SYMBOLS", "JSON file of the markets (empty: the built-in BTCKZT, ETHKZT, USDTKZT)", stringVar(&c.Symbols, "")},
 		{"settle", "SATU_SETTLE", "serve: run the shard's settlement writer in this process (false when `satu settle` runs it)", boolVar(&c.Settle, true)},
+		{"engine", "SATU_ENGINE", "serve: run the shard's engine in this process (false when `satu engine` runs it)", boolVar(&c.Engine, true)},
 		{"reconcile-interval", "SATU_RECONCILE_INTERVAL", "serve, settle: how often to reconcile engine and ledger (0: never)", durationVar(&c.Reconcile, time.Minute)},
-		{"metrics-addr", "SATU_METRICS_ADDR", "settle: listen address of /metrics (empty: none)", stringVar(&c.MetricsAddr, "")},
-		{"snapshot-every", "SATU_SNAPSHOT_EVERY", "serve: snapshot the engine to Redis after this many commands", intVar(&c.SnapshotEvery, 100_000)},
-		{"wait-replicas", "SATU_WAIT_REPLICAS", "serve: answer a command only once this many Redis replicas hold its events (0: do not wait)", countVar(&c.WaitReplicas, 0)},
-		{"lease-ttl", "SATU_LEASE_TTL", "serve: the engine's lease on its shard; a standby takes over this long after the leader stops renewing", durationVar(&c.LeaseTTL, 5*time.Second)},
+		{"metrics-addr", "SATU_METRICS_ADDR", "settle, engine: listen address of /metrics (empty: none)", stringVar(&c.MetricsAddr, "")},
+		{"snapshot-every", "SATU_SNAPSHOT_EVERY", "serve, engine: snapshot the engine to Redis after this many commands", intVar(&c.SnapshotEvery, 100_000)},
+		{"wait-replicas", "SATU_WAIT_REPLICAS", "serve, engine: answer a command only once this many Redis replicas hold its events (0: do not wait)", countVar(&c.WaitReplicas, 0)},
+		{"lease-ttl", "SATU_LEASE_TTL", "serve, engine: the engine's lease on its shard; a standby takes over this long after the leader stops renewing", durationVar(&c.LeaseTTL, 5*time.Second)},
 		{"keys-dir", "SATU_KEYS_DIR", "serve: directory of the bootstrap operator and regulator API keys (created at first start, mode 0600; empty: none)", stringVar(&c.KeysDir, "")},
 		{"compliance-sweep", "SATU_COMPLIANCE_SWEEP", "serve: how often overdue obligations become violations and licence changes reach the engine (0: only on demand)", durationVar(&c.ComplianceSweep, time.Minute)},
 		{"log-key", "SATU_LOG_KEY", "the transparency log's signing key (a note private key; prefer -log-key-file)", stringVar(&c.LogKey, "")},
@@ -79,7 +81,7 @@ func (c *Config) options() []option {
 		{"ws-ip-requests", "SATU_WS_IP_REQUESTS", "serve: websocket requests per second one IP address may send (0: no limit)", countVar(&c.WSIPRequests, 1000)},
 		{"ws-key-orders", "SATU_WS_KEY_ORDERS", "serve: order requests per second one API key may send over websockets (0: no limit)", countVar(&c.WSKeyOrders, 500)},
 		{"pprof-addr", "SATU_PPROF_ADDR", "serve: listen address of Go's /debug/pprof profiles (empty: none; keep it on loopback)", stringVar(&c.PprofAddr, "")},
-		{"snapshot-interval", "SATU_SNAPSHOT_INTERVAL", "serve: and at least this often while commands arrive (0: by count only)", durationVar(&c.SnapshotInterval, 5*time.Minute)},
+		{"snapshot-interval", "SATU_SNAPSHOT_INTERVAL", "serve, engine: and at least this often while commands arrive (0: by count only)", durationVar(&c.SnapshotInterval, 5*time.Minute)},
 	}
 }
 

@@ -45,6 +45,19 @@ func TestConfigPrecedence(t *testing.T) {
 // TestDemoCommandPrintsReadmeTable runs `satu demo` and compares its table
 // with the one the README shows.
 func TestDemoCommandPrintsReadmeTable(t *testing.T) {
+	env := map[string]string{"SATU_PG_URL": testenv.PGURL(t), "SATU_REDIS_ADDR": testenv.RedisAddr(t)}
+	var out, errOut strings.Builder
+	if code := run(t.Context(), []string{"demo"}, &out, &errOut, func(k string) string { return env[k] }); code != 0 {
+		t.Fatalf("satu demo exited %d: %s", code, errOut.String())
+	}
+	wantReadmeTable(t, out.String())
+}
+
+// wantReadmeTable fails t unless printed shows the demo table the README
+// shows. The demo is relative to the month it runs in; the README's table
+// was run in the month it names.
+func wantReadmeTable(t *testing.T, printed string) {
+	t.Helper()
 	readme, err := os.ReadFile("../../README.md")
 	must(t, err)
 	text := string(readme)
@@ -53,22 +66,15 @@ func TestDemoCommandPrintsReadmeTable(t *testing.T) {
 		t.Fatal("README shows no demo table")
 	}
 	table := text[start : start+strings.Index(text[start:], "```")]
-	// The demo is relative to the month it runs in; the README's table was
-	// run in the month it names.
 	m := regexp.MustCompile(`run in (\d{4}-\d{2})`).FindStringSubmatch(text)
 	if m == nil {
 		t.Fatal("README does not say which month its demo table was run in")
 	}
 	shown, err := time.Parse("2006-01", m[1])
 	must(t, err)
-	env := map[string]string{"SATU_PG_URL": testenv.PGURL(t), "SATU_REDIS_ADDR": testenv.RedisAddr(t)}
-	var out, errOut strings.Builder
-	if code := run(t.Context(), []string{"demo"}, &out, &errOut, func(k string) string { return env[k] }); code != 0 {
-		t.Fatalf("satu demo exited %d: %s", code, errOut.String())
-	}
 	today := compliance.DayOf(time.Now())
-	if got, want := monthsAgo(out.String(), today), monthsAgo(table, shown); !strings.Contains(got, want) {
-		t.Fatalf("satu demo printed:\n%s\nREADME shows:\n%s", got, want)
+	if got, want := monthsAgo(printed, today), monthsAgo(table, shown); !strings.Contains(got, want) {
+		t.Fatalf("printed:\n%s\nREADME shows:\n%s", got, want)
 	}
 }
 

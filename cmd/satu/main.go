@@ -8,6 +8,7 @@
 //	satu load      drive a local Satu with orders, idle connections and stream subscribers; print throughput and latency
 //	satu signer    issue a websocket signing key (Ed25519 made locally, or HMAC) and write its file
 //	satu settle    run only the settlement writer of a shard (and periodic reconciliation)
+//	satu engine    run only the engine of a shard (the sequencer; needs Redis only)
 //	satu reconcile compare engine and ledger once; exit code 0 clean, 1 differences, 2 error
 //	satu keys      create, list and revoke the REST API's keys
 //	satu logkey    make the transparency log's signing key pair
@@ -44,6 +45,7 @@ commands:
             print progress, then throughput and latency percentiles
   signer    issue a websocket signing key through REST and write its file
   settle    run only the settlement writer of a shard
+  engine    run only the engine (sequencer) of a shard; gateways run as 'serve -engine=false'
   reconcile compare engine and ledger once (exit 0 clean, 1 differences, 2 error; -replay, -json)
   keys      create, list and revoke API keys (create prints the key once)
   logkey    make the transparency log's key pair (log.key, log.pub)
@@ -76,6 +78,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		err = signerCmd(ctx, args[1:], stdout)
 	case "settle":
 		err = settleCmd(ctx, args[1:], getenv)
+	case "engine":
+		err = engineCmd(ctx, args[1:], getenv)
 	case "reconcile":
 		err = reconcileCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "keys":
