@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/satu-exchange/satu/matching"
 )
@@ -326,4 +327,48 @@ func BenchmarkPlaceCross(b *testing.B) {
 			b.Fatalf("no trade: %+v", evs[1])
 		}
 	}
+}
+
+// BenchmarkEngineWorstApply applies b.N orders with new client order IDs —
+// alternately a resting sell and a buy that fills it, so that the book
+// stays small while the client-ID memory (kept 24 hours) grows by one
+// every command — and reports, besides the mean, the longest single Apply:
+// the pause a command can meet behind another. The client-ID table grows
+// incrementally; when it rehashed all at once, every doubling paused one
+// command (114 ms at 2,000,000 IDs, with the collector off).
+//
+//	GOGC=off go test -run xxx -bench EngineWorstApply -benchtime 2000000x ./matching/
+func BenchmarkEngineWorstApply(b *testing.B) {
+	e, _ := matching.New(matching.DefaultSymbols())
+	var out []matching.Event
+	apply := func(c matching.Command) time.Duration {
+		c.Seq, c.Time = e.Seq()+1, 1_700_000_000_000
+		t0 := time.Now()
+		var err error
+		out, err = e.Apply(c, out[:0])
+		d := time.Since(t0)
+		if err != nil || matching.Rejection(out) != nil {
+			b.Fatal(err, matching.Rejection(out))
+		}
+		return d
+	}
+	apply(matching.Command{Kind: matching.CmdOpenAccount, Account: "s", Owner: "s", AccountKind: matching.KindTrader})
+	apply(matching.Command{Kind: matching.CmdOpenAccount, Account: "b", Owner: "b", AccountKind: matching.KindTrader})
+	apply(matching.Command{Kind: matching.CmdDeposit, Account: "s", Asset: "BTC", Amount: 1 << 60, ExtRef: "s"})
+	apply(matching.Command{Kind: matching.CmdDeposit, Account: "b", Asset: "KZT", Amount: 1 << 62, ExtRef: "b"})
+	cids := make([]string, b.N)
+	for i := range cids {
+		cids[i] = strconv.Itoa(i)
+	}
+	var worst time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		c := matching.Command{Kind: matching.CmdPlaceOrder, Account: "s", Symbol: "BTCKZT", ClientID: cids[i],
+			Side: matching.Sell, Type: matching.Limit, TIF: matching.GTC, Price: 4_300_000_000, Quantity: 1_000_000}
+		if i%2 == 1 {
+			c.Account, c.Side = "b", matching.Buy
+		}
+		worst = max(worst, apply(c))
+	}
+	b.ReportMetric(float64(worst)/float64(time.Millisecond), "worst-ms")
 }

@@ -197,13 +197,27 @@ func bitsLen(v int) int {
 // read only when its tag matches, which for a new client ID is almost never.
 // Every match is confirmed against the record, so a tag collision cannot
 // make a new order a duplicate. Records are recycled through a free list.
+//
+// The table grows without a pause: a table twice the size takes the new
+// entries, and each put moves a few whole clusters of the previous table
+// over (migrate), which is gone long before the new one fills. Rehashing
+// all at once had stopped the engine for 16 ms at half a million slots in
+// BenchmarkAckLatency, and would stop it for seconds at the tens of
+// millions of client IDs a day's retention holds.
 type cidIndex struct {
 	slots []cidSlot
 	shift uint // 32 − log2(len(slots)): a slot's home is its tag's top bits
-	recs  pages[cidRec]
-	free  []uint32
-	seed  maphash.Seed
-	n     int
+	// While the table grows: the previous table, with the entries not yet
+	// moved, its shift, the next of its slots to visit and how many are
+	// left to visit (nil, 0, 0 when not growing).
+	old      []cidSlot
+	oldShift uint
+	oldNext  int
+	oldLeft  int
+	recs     pages[cidRec]
+	free     []uint32
+	seed     maphash.Seed
+	n        int // entries, in slots and old
 }
 
 type cidSlot struct {
@@ -218,9 +232,11 @@ type cidRec struct {
 	hash uint64
 }
 
-// home is the slot where a key's probe starts: the top bits of its tag,
-// so that moving and rehashing slots never needs the records.
-func (t *cidIndex) home(tag uint32) int { return int(tag >> t.shift) }
+// migrateSlots is how many slots of the previous table a put visits at
+// least (then on to the end of the cluster it is in): the previous table
+// is gone after an eighth of its size in puts, while the new one fills
+// only after half.
+const migrateSlots = 8
 
 // noCID is the record number of a key that is not remembered.
 const noCID = ^uint32(0)
@@ -236,10 +252,18 @@ func (t *cidIndex) find(h uint64, a *account, cid string) (uint32, bool) {
 	if t.n == 0 {
 		return noCID, false
 	}
-	mask := len(t.slots) - 1
+	if rec, ok := t.findIn(t.slots, t.shift, h, a, cid); ok || t.old == nil {
+		return rec, ok
+	}
+	return t.findIn(t.old, t.oldShift, h, a, cid)
+}
+
+// findIn looks (a, cid) up in one table, whose home bits start at shift.
+func (t *cidIndex) findIn(slots []cidSlot, shift uint, h uint64, a *account, cid string) (uint32, bool) {
+	mask := len(slots) - 1
 	tag := uint32(h >> 32)
-	for i := t.home(tag); ; i = (i + 1) & mask {
-		s := t.slots[i]
+	for i := int(tag >> shift); ; i = (i + 1) & mask {
+		s := slots[i]
 		if s.rec == 0 {
 			return noCID, false
 		}
@@ -273,22 +297,20 @@ func (t *cidIndex) put(h uint64, a *account, cid string, id uint64) uint32 {
 		rec = uint32(t.recs.push(cidRec{}))
 	}
 	*t.recs.at(int(rec)) = cidRec{acct: a, cid: cid, id: id, hash: h}
-	t.insert(h, rec)
+	insertSlot(t.slots, t.shift, cidSlot{tag: uint32(h >> 32), rec: rec + 1})
+	t.n++
+	t.migrate(migrateSlots)
 	return rec
 }
 
-func (t *cidIndex) insert(h uint64, rec uint32) {
-	t.insertSlot(cidSlot{tag: uint32(h >> 32), rec: rec + 1})
-}
-
-func (t *cidIndex) insertSlot(s cidSlot) {
-	mask := len(t.slots) - 1
-	i := t.home(s.tag)
-	for t.slots[i].rec != 0 {
+// insertSlot puts s in the first free slot from its home.
+func insertSlot(slots []cidSlot, shift uint, s cidSlot) {
+	mask := len(slots) - 1
+	i := int(s.tag >> shift)
+	for slots[i].rec != 0 {
 		i = (i + 1) & mask
 	}
-	t.slots[i] = s
-	t.n++
+	slots[i] = s
 }
 
 // del forgets record rec, whose key's hash is h.
@@ -296,48 +318,91 @@ func (t *cidIndex) del(h uint64, rec uint32) {
 	if rec == noCID || t.n == 0 {
 		return
 	}
-	mask := len(t.slots) - 1
-	i := t.home(uint32(h >> 32))
-	for t.slots[i].rec != rec+1 {
-		if t.slots[i].rec == 0 {
-			return // not remembered (cannot happen in a consistent state)
+	if delIn(t.slots, t.shift, h, rec) || t.old != nil && delIn(t.old, t.oldShift, h, rec) {
+		t.n--
+		// The record is left as it is (reading or clearing it would cost a
+		// cache miss per expiry): no slot points to it, and put overwrites it.
+		t.free = append(t.free, rec)
+	}
+	// Otherwise not remembered (cannot happen in a consistent state).
+}
+
+// delIn removes record rec from one table, if there, by backward shift.
+func delIn(slots []cidSlot, shift uint, h uint64, rec uint32) bool {
+	mask := len(slots) - 1
+	i := int(uint32(h>>32) >> shift)
+	for slots[i].rec != rec+1 {
+		if slots[i].rec == 0 {
+			return false
 		}
 		i = (i + 1) & mask
 	}
-	for j := (i + 1) & mask; t.slots[j].rec != 0; j = (j + 1) & mask {
+	for j := (i + 1) & mask; slots[j].rec != 0; j = (j + 1) & mask {
 		// The entry at j may move back to the hole at i unless its home
 		// lies cyclically in (i, j].
-		if k := t.home(t.slots[j].tag); (j > i && (k <= i || k > j)) || (j < i && k <= i && k > j) {
-			t.slots[i] = t.slots[j]
+		if k := int(slots[j].tag >> shift); (j > i && (k <= i || k > j)) || (j < i && k <= i && k > j) {
+			slots[i] = slots[j]
 			i = j
 		}
 	}
-	t.slots[i] = cidSlot{}
-	t.n--
-	// The record is left as it is (reading or clearing it would cost a
-	// cache miss per expiry): no slot points to it, and put overwrites it.
-	t.free = append(t.free, rec)
+	slots[i] = cidSlot{}
+	return true
 }
 
+// grow starts moving to a table twice the size (the first table: 64
+// slots). A table still being emptied is finished first.
 func (t *cidIndex) grow() {
-	old := t.slots
-	size := max(64, 2*len(old))
-	t.slots = make([]cidSlot, size)
-	t.shift = uint(32 - bitsLen(size-1))
-	t.n = 0
-	for _, s := range old {
+	t.migrate(len(t.old))
+	if len(t.slots) == 0 {
+		t.slots, t.shift = make([]cidSlot, 64), uint(32-bitsLen(63))
+		return
+	}
+	size := 2 * len(t.slots)
+	t.old, t.oldShift = t.slots, t.shift
+	t.slots, t.shift = make([]cidSlot, size), uint(32-bitsLen(size-1))
+	// Visit the old table from just after an empty slot (there is one: it
+	// is at most half full), so that every run of slots moved is a whole
+	// cluster and the entries left behind stay reachable by probing.
+	empty := 0
+	for t.old[empty].rec != 0 {
+		empty++
+	}
+	t.oldNext, t.oldLeft = (empty+1)&(len(t.old)-1), len(t.old)
+}
+
+// migrate moves entries of the previous table into the new one: it visits
+// at least budget slots, then on to an empty one, so that it stops only
+// between clusters. The previous table is dropped once every slot was
+// visited.
+func (t *cidIndex) migrate(budget int) {
+	if t.old == nil {
+		return
+	}
+	mask := len(t.old) - 1
+	for visited := 0; t.oldLeft > 0; visited++ {
+		i := t.oldNext
+		s := t.old[i]
+		t.oldNext, t.oldLeft = (i+1)&mask, t.oldLeft-1
 		if s.rec != 0 {
-			t.insertSlot(s)
+			insertSlot(t.slots, t.shift, s)
+			t.old[i] = cidSlot{}
+		} else if visited >= budget {
+			break
 		}
+	}
+	if t.oldLeft == 0 {
+		t.old, t.oldShift, t.oldNext = nil, 0, 0
 	}
 }
 
 // each calls f for every entry, in no particular order.
 func (t *cidIndex) each(f func(a *account, cid string, id uint64)) {
-	for _, s := range t.slots {
-		if s.rec != 0 {
-			r := t.recs.at(int(s.rec - 1))
-			f(r.acct, r.cid, r.id)
+	for _, slots := range [2][]cidSlot{t.slots, t.old} {
+		for _, s := range slots {
+			if s.rec != 0 {
+				r := t.recs.at(int(s.rec - 1))
+				f(r.acct, r.cid, r.id)
+			}
 		}
 	}
 }

@@ -2,6 +2,7 @@ package matching
 
 import (
 	"math/rand/v2"
+	"strconv"
 	"testing"
 )
 
@@ -97,4 +98,80 @@ func TestPagesAndFIFO(t *testing.T) {
 	if want != next {
 		t.Fatalf("each listed up to %d; want %d", want, next)
 	}
+}
+
+// TestCIDIndexGrowsIncrementally checks the client-ID index against a map
+// through puts and deletes across many growths, with every remembered key
+// looked up — and forgotten keys refused — while an old table is still
+// being emptied, and the count of each() equal to the map's throughout.
+func TestCIDIndexGrowsIncrementally(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 5))
+	ix := newCIDIndex()
+	accts := []*account{{id: "a", salt: 1}, {id: "b", salt: 0x9e3779b97f4a7c15}}
+	type key struct {
+		a   *account
+		cid string
+	}
+	type entry struct {
+		id  uint64
+		rec uint32
+	}
+	live := map[key]entry{}
+	var keys []key
+	migrating, growths := 0, 0
+	check := func(step int) {
+		for k, e := range live {
+			rec, ok := ix.find(ix.hash(k.a, k.cid), k.a, k.cid)
+			if !ok || rec != e.rec || ix.recs.at(int(rec)).id != e.id {
+				t.Fatalf("step %d: %s/%s: rec %d %v, want %d (old table: %v)", step, k.a.id, k.cid, rec, ok, e.rec, ix.old != nil)
+			}
+		}
+		n := 0
+		ix.each(func(*account, string, uint64) { n++ })
+		if n != len(live) || ix.n != len(live) {
+			t.Fatalf("step %d: each %d, n %d, want %d", step, n, ix.n, len(live))
+		}
+	}
+	next := uint64(1)
+	for step := 0; step < 300_000; step++ {
+		size := len(ix.slots)
+		if r.IntN(10) < 7 || len(keys) == 0 {
+			k := key{accts[r.IntN(2)], "c" + string(rune('a'+r.IntN(26))) + strconv.FormatUint(next, 10)}
+			h := ix.hash(k.a, k.cid)
+			if _, ok := ix.find(h, k.a, k.cid); ok {
+				t.Fatalf("step %d: %s found before it was put", step, k.cid)
+			}
+			live[k] = entry{next, ix.put(h, k.a, k.cid, next)}
+			keys = append(keys, k)
+			next++
+		} else {
+			i := r.IntN(len(keys))
+			k := keys[i]
+			keys[i] = keys[len(keys)-1]
+			keys = keys[:len(keys)-1]
+			h := ix.hash(k.a, k.cid)
+			ix.del(h, live[k].rec)
+			delete(live, k)
+			if _, ok := ix.find(h, k.a, k.cid); ok {
+				t.Fatalf("step %d: %s found after it was deleted", step, k.cid)
+			}
+		}
+		if len(ix.slots) != size {
+			growths++
+		}
+		if ix.old != nil {
+			migrating++
+			if migrating%997 == 0 {
+				check(step) // in the middle of a growth
+			}
+		}
+		if step%50_000 == 0 {
+			check(step)
+		}
+	}
+	check(-1)
+	if growths < 10 || migrating == 0 {
+		t.Fatalf("%d growths, %d steps while growing: the test did not exercise growth", growths, migrating)
+	}
+	t.Logf("%d growths to %d slots, %d steps with an old table, %d live", growths, len(ix.slots), migrating, len(live))
 }
