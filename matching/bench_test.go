@@ -329,16 +329,24 @@ func BenchmarkPlaceCross(b *testing.B) {
 	}
 }
 
-// BenchmarkEngineWorstApply applies b.N orders with new client order IDs —
-// alternately a resting sell and a buy that fills it, so that the book
-// stays small while the client-ID memory (kept 24 hours) grows by one
-// every command — and reports, besides the mean, the longest single Apply:
-// the pause a command can meet behind another. The client-ID table grows
-// incrementally; when it rehashed all at once, every doubling paused one
-// command (114 ms at 2,000,000 IDs, with the collector off).
+// BenchmarkEngineWorstApply applies b.N orders with new client order IDs
+// and reports, besides the mean, the longest single Apply: the pause a
+// command can meet behind another. In "matched", a resting sell and a buy
+// that fills it alternate, so the book stays small while the client-ID
+// memory (kept 24 hours) grows by one every command; in "resting", every
+// order rests (500 levels a side), so the book and its indexes grow too.
+// The client-ID and open-order tables grow incrementally; when they
+// rehashed all at once, every doubling paused one command (114 ms at
+// 2,000,000 client IDs, 100 ms at 2,000,000 open orders, with the
+// collector off).
 //
 //	GOGC=off go test -run xxx -bench EngineWorstApply -benchtime 2000000x ./matching/
 func BenchmarkEngineWorstApply(b *testing.B) {
+	b.Run("matched", func(b *testing.B) { benchWorstApply(b, false) })
+	b.Run("resting", func(b *testing.B) { benchWorstApply(b, true) })
+}
+
+func benchWorstApply(b *testing.B, rest bool) {
 	e, _ := matching.New(matching.DefaultSymbols())
 	var out []matching.Event
 	apply := func(c matching.Command) time.Duration {
@@ -365,8 +373,14 @@ func BenchmarkEngineWorstApply(b *testing.B) {
 	for i := range b.N {
 		c := matching.Command{Kind: matching.CmdPlaceOrder, Account: "s", Symbol: "BTCKZT", ClientID: cids[i],
 			Side: matching.Sell, Type: matching.Limit, TIF: matching.GTC, Price: 4_300_000_000, Quantity: 1_000_000}
+		if rest {
+			c.Price += int64(i%500) * 100
+		}
 		if i%2 == 1 {
 			c.Account, c.Side = "b", matching.Buy
+			if rest {
+				c.Price = 4_200_000_000 - int64(i%500)*100
+			}
 		}
 		worst = max(worst, apply(c))
 	}

@@ -101,11 +101,15 @@ func (t *orderIndex) del(id uint64) {
 
 // orderTable is an open-addressing table of orders by ID. A slot holds the
 // ID beside the pointer, so probing, deleting and growing never read the
-// orders themselves (each a likely cache miss).
+// orders themselves (each a likely cache miss). It grows incrementally, as
+// cidIndex does: a table twice the size takes the new entries and each put
+// moves whole clusters of the previous one over (a rehash at once had
+// paused one command for 100 ms at two million slots).
 type orderTable struct {
 	slots []orderSlot
 	shift uint
-	n     int
+	n     int // entries, in slots and in the previous table
+	prev  orderTableGrowth
 }
 
 type orderSlot struct {
@@ -113,17 +117,34 @@ type orderSlot struct {
 	o  *order
 }
 
+// orderTableGrowth is the previous table while it is emptied: its slots
+// (nil when not growing), shift, the next slot to visit and how many are
+// left to visit.
+type orderTableGrowth struct {
+	slots []orderSlot
+	shift uint
+	next  int
+	left  int
+}
+
 const fib = 0x9E3779B97F4A7C15 // 2^64 / φ: spreads sequential IDs evenly
 
-func (t *orderTable) home(id uint64) int { return int((id * fib) >> t.shift) }
+func orderHome(id uint64, shift uint) int { return int((id * fib) >> shift) }
 
 func (t *orderTable) get(id uint64) *order {
 	if t.n == 0 || id == 0 {
 		return nil
 	}
-	mask := len(t.slots) - 1
-	for i := t.home(id); ; i = (i + 1) & mask {
-		s := &t.slots[i]
+	if o := orderGet(t.slots, t.shift, id); o != nil || t.prev.slots == nil {
+		return o
+	}
+	return orderGet(t.prev.slots, t.prev.shift, id)
+}
+
+func orderGet(slots []orderSlot, shift uint, id uint64) *order {
+	mask := len(slots) - 1
+	for i := orderHome(id, shift); ; i = (i + 1) & mask {
+		s := &slots[i]
 		if s.id == id {
 			return s.o
 		}
@@ -137,47 +158,86 @@ func (t *orderTable) put(o *order) {
 	if 2*(t.n+1) > len(t.slots) {
 		t.grow()
 	}
-	t.insert(orderSlot{o.id, o})
-}
-
-func (t *orderTable) insert(s orderSlot) {
-	mask := len(t.slots) - 1
-	i := t.home(s.id)
-	for t.slots[i].id != 0 {
-		i = (i + 1) & mask
-	}
-	t.slots[i] = s
+	orderInsert(t.slots, t.shift, orderSlot{o.id, o})
 	t.n++
+	t.migrate(migrateSlots)
 }
 
-func (t *orderTable) del(id uint64) {
-	mask := len(t.slots) - 1
-	i := t.home(id)
-	for t.slots[i].id != id { // the caller deletes only present IDs
+func orderInsert(slots []orderSlot, shift uint, s orderSlot) {
+	mask := len(slots) - 1
+	i := orderHome(s.id, shift)
+	for slots[i].id != 0 {
 		i = (i + 1) & mask
 	}
-	for j := (i + 1) & mask; t.slots[j].id != 0; j = (j + 1) & mask {
+	slots[i] = s
+}
+
+// del removes id, which the caller knows is present.
+func (t *orderTable) del(id uint64) {
+	if orderDel(t.slots, t.shift, id) || t.prev.slots != nil && orderDel(t.prev.slots, t.prev.shift, id) {
+		t.n--
+	}
+}
+
+// orderDel removes id from one table, if there, by backward shift.
+func orderDel(slots []orderSlot, shift uint, id uint64) bool {
+	mask := len(slots) - 1
+	i := orderHome(id, shift)
+	for slots[i].id != id {
+		if slots[i].id == 0 {
+			return false
+		}
+		i = (i + 1) & mask
+	}
+	for j := (i + 1) & mask; slots[j].id != 0; j = (j + 1) & mask {
 		// The entry at j may move back to the hole at i unless its home
 		// lies cyclically in (i, j].
-		if k := t.home(t.slots[j].id); (j > i && (k <= i || k > j)) || (j < i && k <= i && k > j) {
-			t.slots[i] = t.slots[j]
+		if k := orderHome(slots[j].id, shift); (j > i && (k <= i || k > j)) || (j < i && k <= i && k > j) {
+			slots[i] = slots[j]
 			i = j
 		}
 	}
-	t.slots[i] = orderSlot{}
-	t.n--
+	slots[i] = orderSlot{}
+	return true
 }
 
+// grow starts moving to a table twice the size (see cidIndex.grow).
 func (t *orderTable) grow() {
-	old := t.slots
-	size := max(64, 2*len(old))
-	t.slots = make([]orderSlot, size)
-	t.shift = uint(64 - bitsLen(size-1))
-	t.n = 0
-	for _, s := range old {
+	t.migrate(len(t.prev.slots))
+	if len(t.slots) == 0 {
+		t.slots, t.shift = make([]orderSlot, 64), uint(64-bitsLen(63))
+		return
+	}
+	size := 2 * len(t.slots)
+	empty := 0
+	for t.slots[empty].id != 0 {
+		empty++
+	}
+	t.prev = orderTableGrowth{slots: t.slots, shift: t.shift, next: (empty + 1) & (len(t.slots) - 1), left: len(t.slots)}
+	t.slots, t.shift = make([]orderSlot, size), uint(64-bitsLen(size-1))
+}
+
+// migrate moves entries of the previous table over, whole clusters at a
+// time (see cidIndex.migrate).
+func (t *orderTable) migrate(budget int) {
+	g := &t.prev
+	if g.slots == nil {
+		return
+	}
+	mask := len(g.slots) - 1
+	for visited := 0; g.left > 0; visited++ {
+		i := g.next
+		s := g.slots[i]
+		g.next, g.left = (i+1)&mask, g.left-1
 		if s.id != 0 {
-			t.insert(s)
+			orderInsert(t.slots, t.shift, s)
+			g.slots[i] = orderSlot{}
+		} else if visited >= budget {
+			break
 		}
+	}
+	if g.left == 0 {
+		*g = orderTableGrowth{}
 	}
 }
 

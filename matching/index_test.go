@@ -175,3 +175,61 @@ func TestCIDIndexGrowsIncrementally(t *testing.T) {
 	}
 	t.Logf("%d growths to %d slots, %d steps with an old table, %d live", growths, len(ix.slots), migrating, len(live))
 }
+
+// TestOrderTableGrowsIncrementally checks the overflow table of open
+// orders against a map through puts and deletes across many growths, with
+// every order found — and deleted IDs not — while a previous table is
+// still being emptied.
+func TestOrderTableGrowsIncrementally(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	var tab orderTable
+	live := map[uint64]*order{}
+	var ids []uint64
+	migrating, growths := 0, 0
+	check := func(step int) {
+		for id, o := range live {
+			if got := tab.get(id); got != o {
+				t.Fatalf("step %d: get %d = %p, want %p (previous table: %v)", step, id, got, o, tab.prev.slots != nil)
+			}
+		}
+		if tab.n != len(live) {
+			t.Fatalf("step %d: n %d, want %d", step, tab.n, len(live))
+		}
+	}
+	next := uint64(1)
+	for step := 0; step < 300_000; step++ {
+		size := len(tab.slots)
+		if r.IntN(10) < 7 || len(ids) == 0 {
+			next += uint64(r.IntN(5)) // IDs with gaps, as after the window
+			o := &order{id: next}
+			tab.put(o)
+			live[next], ids = o, append(ids, next)
+			next++
+		} else {
+			i := r.IntN(len(ids))
+			id := ids[i]
+			ids[i] = ids[len(ids)-1]
+			ids = ids[:len(ids)-1]
+			tab.del(id)
+			delete(live, id)
+			if tab.get(id) != nil {
+				t.Fatalf("step %d: %d found after it was deleted", step, id)
+			}
+		}
+		if len(tab.slots) != size {
+			growths++
+		}
+		if tab.prev.slots != nil {
+			if migrating++; migrating%997 == 0 {
+				check(step)
+			}
+		}
+		if step%50_000 == 0 {
+			check(step)
+		}
+	}
+	check(-1)
+	if growths < 10 || migrating == 0 {
+		t.Fatalf("%d growths, %d steps while growing: the test did not exercise growth", growths, migrating)
+	}
+}
