@@ -14,7 +14,8 @@
 # Each run starts from empty databases. Everything runs on this machine: the
 # load generator shares the cores with Satu, PostgreSQL and Redis.
 # SATU_LOAD_ARGS adds flags to every `satu load` (e.g. "-cpuprofile /tmp/load.prof");
-# SATU_PPROF_ADDR gives the server's profiles.
+# SATU_PPROF_ADDR gives the server's profiles; SATU_BENCH_SPLIT=1 runs the
+# engine in a process of its own (below).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export SATU_HOME=${SATU_HOME:-$PWD/.satu-bench} SATU_PG_PORT=${SATU_PG_PORT:-25433} SATU_REDIS_PORT=${SATU_REDIS_PORT:-26380}
@@ -28,10 +29,18 @@ eval "$($services env)"
 go build -o "$SATU_HOME/bin/satu" ./cmd/satu
 satu=$SATU_HOME/bin/satu
 
+# SATU_BENCH_SPLIT=1 runs the engine as its own process (`satu engine`, one
+# Go processor) beside `satu serve -engine=false` (docs/durability.md).
+epid=
+if [[ ${SATU_BENCH_SPLIT:-} == 1 ]]; then
+	GOMAXPROCS=1 SATU_LOG_LEVEL=warn "$satu" engine >"$SATU_HOME/engine.log" 2>&1 &
+	epid=$!
+	export SATU_ENGINE=false
+fi
 SATU_ADDR=$addr SATU_WS_IP_REQUESTS=0 SATU_WS_KEY_ORDERS=0 SATU_LOG_LEVEL=warn \
 	"$satu" serve --keys-dir "$SATU_HOME/keys" >"$SATU_HOME/serve.log" 2>&1 &
 pid=$!
-trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; $services stop >/dev/null' EXIT
+trap 'kill $pid $epid 2>/dev/null; wait $pid $epid 2>/dev/null; $services stop >/dev/null' EXIT
 for _ in $(seq 100); do
 	curl -sf "http://$addr/readyz" >/dev/null && break
 	sleep 0.2
