@@ -109,22 +109,12 @@ type orderTable struct {
 	slots []orderSlot
 	shift uint
 	n     int // entries, in slots and in the previous table
-	prev  orderTableGrowth
+	prev  growth[orderSlot]
 }
 
 type orderSlot struct {
 	id uint64 // 0: empty (order IDs start at 1)
 	o  *order
-}
-
-// orderTableGrowth is the previous table while it is emptied: its slots
-// (nil when not growing), shift, the next slot to visit and how many are
-// left to visit.
-type orderTableGrowth struct {
-	slots []orderSlot
-	shift uint
-	next  int
-	left  int
 }
 
 const fib = 0x9E3779B97F4A7C15 // 2^64 / φ: spreads sequential IDs evenly
@@ -201,43 +191,78 @@ func orderDel(slots []orderSlot, shift uint, id uint64) bool {
 	return true
 }
 
-// grow starts moving to a table twice the size (see cidIndex.grow).
+// grow starts moving to a table twice the size (see growth).
 func (t *orderTable) grow() {
 	t.migrate(len(t.prev.slots))
 	if len(t.slots) == 0 {
 		t.slots, t.shift = make([]orderSlot, 64), uint(64-bitsLen(63))
 		return
 	}
+	t.prev.start(t.slots, t.shift, orderSlotUsed)
 	size := 2 * len(t.slots)
-	empty := 0
-	for t.slots[empty].id != 0 {
-		empty++
-	}
-	t.prev = orderTableGrowth{slots: t.slots, shift: t.shift, next: (empty + 1) & (len(t.slots) - 1), left: len(t.slots)}
 	t.slots, t.shift = make([]orderSlot, size), uint(64-bitsLen(size-1))
 }
 
-// migrate moves entries of the previous table over, whole clusters at a
-// time (see cidIndex.migrate).
 func (t *orderTable) migrate(budget int) {
-	g := &t.prev
+	t.prev.step(budget, orderSlotUsed, func(s orderSlot) { orderInsert(t.slots, t.shift, s) })
+}
+
+func orderSlotUsed(s orderSlot) bool { return s.id != 0 }
+
+// growth is a hash table's previous table while its entries move to one
+// twice the size: a few whole clusters at each put, so that no put waits
+// for a rehash of everything. Lookups and deletes look in both tables;
+// puts go to the new one. Both tables probe linearly from a home given by
+// the key hash's top bits.
+//
+// Entries left in the previous table stay reachable because it is only
+// ever emptied a whole cluster at a time: visiting starts just after an
+// empty slot and stops only after one, and a backward-shift delete moves
+// entries only within their cluster. Visiting at least migrateSlots slots
+// per put empties a table within an eighth of its size in puts, while the
+// new one, twice the size, fills to its limit only after half.
+type growth[S any] struct {
+	slots []S // nil when not growing
+	shift uint
+	next  int // the next slot to visit
+	left  int // slots left to visit
+}
+
+// migrateSlots is how many slots of the previous table a put visits at
+// least (then on to the end of the cluster it is in).
+const migrateSlots = 8
+
+// start makes slots, at most half full, the previous table.
+func (g *growth[S]) start(slots []S, shift uint, used func(S) bool) {
+	empty := 0
+	for used(slots[empty]) {
+		empty++
+	}
+	*g = growth[S]{slots: slots, shift: shift, next: (empty + 1) & (len(slots) - 1), left: len(slots)}
+}
+
+// step visits at least budget slots, then on to an empty one, handing
+// each entry to move and clearing its slot; the previous table is dropped
+// once every slot was visited.
+func (g *growth[S]) step(budget int, used func(S) bool, move func(S)) {
 	if g.slots == nil {
 		return
 	}
 	mask := len(g.slots) - 1
+	var zero S
 	for visited := 0; g.left > 0; visited++ {
 		i := g.next
 		s := g.slots[i]
 		g.next, g.left = (i+1)&mask, g.left-1
-		if s.id != 0 {
-			orderInsert(t.slots, t.shift, s)
-			g.slots[i] = orderSlot{}
+		if used(s) {
+			move(s)
+			g.slots[i] = zero
 		} else if visited >= budget {
 			break
 		}
 	}
 	if g.left == 0 {
-		*g = orderTableGrowth{}
+		*g = growth[S]{}
 	}
 }
 
@@ -267,17 +292,11 @@ func bitsLen(v int) int {
 type cidIndex struct {
 	slots []cidSlot
 	shift uint // 32 − log2(len(slots)): a slot's home is its tag's top bits
-	// While the table grows: the previous table, with the entries not yet
-	// moved, its shift, the next of its slots to visit and how many are
-	// left to visit (nil, 0, 0 when not growing).
-	old      []cidSlot
-	oldShift uint
-	oldNext  int
-	oldLeft  int
-	recs     pages[cidRec]
-	free     []uint32
-	seed     maphash.Seed
-	n        int // entries, in slots and old
+	prev  growth[cidSlot]
+	recs  pages[cidRec]
+	free  []uint32
+	seed  maphash.Seed
+	n     int // entries, in slots and in the previous table
 }
 
 type cidSlot struct {
@@ -291,12 +310,6 @@ type cidRec struct {
 	id   uint64
 	hash uint64
 }
-
-// migrateSlots is how many slots of the previous table a put visits at
-// least (then on to the end of the cluster it is in): the previous table
-// is gone after an eighth of its size in puts, while the new one fills
-// only after half.
-const migrateSlots = 8
 
 // noCID is the record number of a key that is not remembered.
 const noCID = ^uint32(0)
@@ -312,10 +325,10 @@ func (t *cidIndex) find(h uint64, a *account, cid string) (uint32, bool) {
 	if t.n == 0 {
 		return noCID, false
 	}
-	if rec, ok := t.findIn(t.slots, t.shift, h, a, cid); ok || t.old == nil {
+	if rec, ok := t.findIn(t.slots, t.shift, h, a, cid); ok || t.prev.slots == nil {
 		return rec, ok
 	}
-	return t.findIn(t.old, t.oldShift, h, a, cid)
+	return t.findIn(t.prev.slots, t.prev.shift, h, a, cid)
 }
 
 // findIn looks (a, cid) up in one table, whose home bits start at shift.
@@ -378,7 +391,7 @@ func (t *cidIndex) del(h uint64, rec uint32) {
 	if rec == noCID || t.n == 0 {
 		return
 	}
-	if delIn(t.slots, t.shift, h, rec) || t.old != nil && delIn(t.old, t.oldShift, h, rec) {
+	if delIn(t.slots, t.shift, h, rec) || t.prev.slots != nil && delIn(t.prev.slots, t.prev.shift, h, rec) {
 		t.n--
 		// The record is left as it is (reading or clearing it would cost a
 		// cache miss per expiry): no slot points to it, and put overwrites it.
@@ -410,54 +423,27 @@ func delIn(slots []cidSlot, shift uint, h uint64, rec uint32) bool {
 }
 
 // grow starts moving to a table twice the size (the first table: 64
-// slots). A table still being emptied is finished first.
+// slots; see growth). A table still being emptied is finished first.
 func (t *cidIndex) grow() {
-	t.migrate(len(t.old))
+	t.migrate(len(t.prev.slots))
 	if len(t.slots) == 0 {
 		t.slots, t.shift = make([]cidSlot, 64), uint(32-bitsLen(63))
 		return
 	}
+	t.prev.start(t.slots, t.shift, cidSlotUsed)
 	size := 2 * len(t.slots)
-	t.old, t.oldShift = t.slots, t.shift
 	t.slots, t.shift = make([]cidSlot, size), uint(32-bitsLen(size-1))
-	// Visit the old table from just after an empty slot (there is one: it
-	// is at most half full), so that every run of slots moved is a whole
-	// cluster and the entries left behind stay reachable by probing.
-	empty := 0
-	for t.old[empty].rec != 0 {
-		empty++
-	}
-	t.oldNext, t.oldLeft = (empty+1)&(len(t.old)-1), len(t.old)
 }
 
-// migrate moves entries of the previous table into the new one: it visits
-// at least budget slots, then on to an empty one, so that it stops only
-// between clusters. The previous table is dropped once every slot was
-// visited.
 func (t *cidIndex) migrate(budget int) {
-	if t.old == nil {
-		return
-	}
-	mask := len(t.old) - 1
-	for visited := 0; t.oldLeft > 0; visited++ {
-		i := t.oldNext
-		s := t.old[i]
-		t.oldNext, t.oldLeft = (i+1)&mask, t.oldLeft-1
-		if s.rec != 0 {
-			insertSlot(t.slots, t.shift, s)
-			t.old[i] = cidSlot{}
-		} else if visited >= budget {
-			break
-		}
-	}
-	if t.oldLeft == 0 {
-		t.old, t.oldShift, t.oldNext = nil, 0, 0
-	}
+	t.prev.step(budget, cidSlotUsed, func(s cidSlot) { insertSlot(t.slots, t.shift, s) })
 }
+
+func cidSlotUsed(s cidSlot) bool { return s.rec != 0 }
 
 // each calls f for every entry, in no particular order.
 func (t *cidIndex) each(f func(a *account, cid string, id uint64)) {
-	for _, slots := range [2][]cidSlot{t.slots, t.old} {
+	for _, slots := range [2][]cidSlot{t.slots, t.prev.slots} {
 		for _, s := range slots {
 			if s.rec != 0 {
 				r := t.recs.at(int(s.rec - 1))

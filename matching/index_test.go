@@ -123,7 +123,7 @@ func TestCIDIndexGrowsIncrementally(t *testing.T) {
 		for k, e := range live {
 			rec, ok := ix.find(ix.hash(k.a, k.cid), k.a, k.cid)
 			if !ok || rec != e.rec || ix.recs.at(int(rec)).id != e.id {
-				t.Fatalf("step %d: %s/%s: rec %d %v, want %d (old table: %v)", step, k.a.id, k.cid, rec, ok, e.rec, ix.old != nil)
+				t.Fatalf("step %d: %s/%s: rec %d %v, want %d (old table: %v)", step, k.a.id, k.cid, rec, ok, e.rec, ix.prev.slots != nil)
 			}
 		}
 		n := 0
@@ -159,7 +159,7 @@ func TestCIDIndexGrowsIncrementally(t *testing.T) {
 		if len(ix.slots) != size {
 			growths++
 		}
-		if ix.old != nil {
+		if ix.prev.slots != nil {
 			migrating++
 			if migrating%997 == 0 {
 				check(step) // in the middle of a growth

@@ -17,8 +17,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"golang.org/x/mod/sumdb/note"
@@ -115,8 +113,7 @@ func (a *App) Start(ctx context.Context) error {
 		return err
 	}
 
-	metrics := prometheus.NewRegistry()
-	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := newMetricsRegistry()
 	keys := redisbus.KeysFor(c.Shard)
 	runner := newRunner(c, a.rdb, engine, a.Log.Named("engine"), metrics)
 	client := redisbus.NewClient(a.rdb, keys, a.Log.Named("bus"))

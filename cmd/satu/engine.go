@@ -36,15 +36,11 @@ func newRunner(cfg Config, rdb redis.UniversalClient, engine *matching.Engine, l
 // Redis round trips, it runs best with few Go processors next to the
 // redis-server it shares a host with (GOMAXPROCS; docs/durability.md).
 func engineCmd(ctx context.Context, args []string, getenv func(string) string) error {
-	cfg, err := parseConfig("satu engine", args, getenv)
+	cfg, log, _, flush, err := startCommand("satu engine", args, getenv)
 	if err != nil {
 		return err
 	}
-	log, audit, err := logging.New(cfg.LogFormat, cfg.LogLevel)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = log.Sync(); _ = audit.Sync() }()
+	defer flush()
 	symbols, err := loadSymbols(cfg.Symbols)
 	if err != nil {
 		return err
@@ -58,18 +54,48 @@ func engineCmd(ctx context.Context, args []string, getenv func(string) string) e
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("redis at %s: %w", cfg.RedisAddr, err)
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := newMetricsRegistry()
 	runner := newRunner(cfg, rdb, engine, log.Named("engine"), reg)
-	if cfg.MetricsAddr != "" {
-		ln, err := net.Listen("tcp", cfg.MetricsAddr)
-		if err != nil {
-			return fmt.Errorf("listen %s: %w", cfg.MetricsAddr, err)
-		}
-		srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 10 * time.Second}
-		go func() { _ = srv.Serve(ln) }()
-		defer srv.Close()
+	stopMetrics, err := serveMetrics(cfg.MetricsAddr, reg)
+	if err != nil {
+		return err
 	}
+	defer stopMetrics()
 	log.Info("engine running", zap.String("shard", cfg.Shard), zap.String("redis", cfg.RedisAddr))
 	return runner.Run(ctx)
+}
+
+// startCommand reads a command's configuration and opens its loggers (the
+// log and the audit log); flush writes out what they buffer.
+func startCommand(name string, args []string, getenv func(string) string) (cfg Config, log, audit *zap.Logger, flush func(), err error) {
+	if cfg, err = parseConfig(name, args, getenv); err != nil {
+		return cfg, nil, nil, nil, err
+	}
+	if log, audit, err = logging.New(cfg.LogFormat, cfg.LogLevel); err != nil {
+		return cfg, nil, nil, nil, err
+	}
+	return cfg, log, audit, func() { _ = log.Sync(); _ = audit.Sync() }, nil
+}
+
+// newMetricsRegistry is a registry with the Go runtime's and the process's
+// collectors.
+func newMetricsRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// serveMetrics serves reg's /metrics on addr (nothing when addr is empty);
+// stop closes the listener.
+func serveMetrics(addr string, reg *prometheus.Registry) (stop func(), err error) {
+	if addr == "" {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return func() { _ = srv.Close() }, nil
 }

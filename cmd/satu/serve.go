@@ -10,19 +10,14 @@ import (
 
 	"github.com/satu-exchange/satu/internal/access"
 	"github.com/satu-exchange/satu/internal/demo"
-	"github.com/satu-exchange/satu/internal/logging"
 )
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
-	cfg, err := parseConfig("satu serve", args, getenv)
+	cfg, log, audit, flush, err := startCommand("satu serve", args, getenv)
 	if err != nil {
 		return err
 	}
-	log, audit, err := logging.New(cfg.LogFormat, cfg.LogLevel)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = log.Sync(); _ = audit.Sync() }()
+	defer flush()
 	app := &App{Config: cfg, Log: log, Audit: audit}
 	if err := app.Start(ctx); err != nil {
 		_ = app.Close(context.Background())

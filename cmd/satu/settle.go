@@ -7,20 +7,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/satu-exchange/satu/compliance"
 	compliancepg "github.com/satu-exchange/satu/compliance/postgres"
-	"github.com/satu-exchange/satu/internal/logging"
 	"github.com/satu-exchange/satu/matching"
 	"github.com/satu-exchange/satu/matching/redisbus"
 	"github.com/satu-exchange/satu/settlement"
@@ -78,15 +73,11 @@ func openLedger(ctx context.Context, cfg Config) (*pgxpool.Pool, *compliancepg.S
 // reconciliation): the engine and the gateways run elsewhere. Several may
 // run; the stored position lets one settle each batch exactly once.
 func settleCmd(ctx context.Context, args []string, getenv func(string) string) error {
-	cfg, err := parseConfig("satu settle", args, getenv)
+	cfg, log, _, flush, err := startCommand("satu settle", args, getenv)
 	if err != nil {
 		return err
 	}
-	log, audit, err := logging.New(cfg.LogFormat, cfg.LogLevel)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = log.Sync(); _ = audit.Sync() }()
+	defer flush()
 	db, _, ledger, err := openLedger(ctx, cfg)
 	if err != nil {
 		return err
@@ -94,18 +85,13 @@ func settleCmd(ctx context.Context, args []string, getenv func(string) string) e
 	defer db.Close()
 	rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr, MaxRetries: -1})
 	defer rdb.Close()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := newMetricsRegistry()
 	consumer := newConsumer(cfg.Shard, rdb, ledger, log.Named("settlement"), reg)
-	if cfg.MetricsAddr != "" {
-		ln, err := net.Listen("tcp", cfg.MetricsAddr)
-		if err != nil {
-			return fmt.Errorf("listen %s: %w", cfg.MetricsAddr, err)
-		}
-		srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 10 * time.Second}
-		go func() { _ = srv.Serve(ln) }()
-		defer srv.Close()
+	stopMetrics, err := serveMetrics(cfg.MetricsAddr, reg)
+	if err != nil {
+		return err
 	}
+	defer stopMetrics()
 	if cfg.Reconcile > 0 {
 		loop := settlement.NewReconcileLoop(ledger, cfg.Reconcile, log.Named("reconcile"), reg)
 		go func() { _ = loop.Run(ctx) }()
