@@ -48,9 +48,10 @@ type account struct {
 	// open holds the IDs of the account's open orders in the order they
 	// were listed (oldest first), and also IDs of orders that have ended
 	// since: ending an order only counts it down (no neighbours to unlink,
-	// each a likely cache miss); list compacts the slice when ended IDs are
-	// the majority, and readers skip IDs that are no longer open.
-	open      []uint64
+	// each a likely cache miss); list compacts it, a few IDs at a time,
+	// when ended IDs are the majority, and readers skip IDs that are no
+	// longer open.
+	open      openList
 	openCount int
 }
 

@@ -2,6 +2,7 @@ package matching
 
 import (
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"testing"
 )
@@ -231,5 +232,92 @@ func TestOrderTableGrowsIncrementally(t *testing.T) {
 	check(-1)
 	if growths < 10 || migrating == 0 {
 		t.Fatalf("%d growths, %d steps while growing: the test did not exercise growth", growths, migrating)
+	}
+}
+
+// TestOpenListCompactsInSteps: one account rests thousands of orders
+// (several pages of its open list) and cancels most of them, one by one,
+// while it keeps placing more, so that its list is compacted a few IDs per
+// listing and read in the middle of a compaction. After every change of
+// phase the open orders it lists are exactly the live ones, oldest first;
+// a cancel-all in the middle of a compaction ends exactly those, in that
+// order.
+func TestOpenListCompactsInSteps(t *testing.T) {
+	e, _ := New(DefaultSymbols())
+	var out []Event
+	apply := func(c Command) []Event {
+		c.Seq, c.Time = e.Seq()+1, 1_700_000_000_000
+		var err error
+		if out, err = e.Apply(c, out[:0]); err != nil {
+			t.Fatal(err)
+		}
+		if rej := Rejection(out); rej != nil {
+			t.Fatalf("%+v: %v", c, rej)
+		}
+		return out
+	}
+	apply(Command{Kind: CmdOpenAccount, Account: "mm", Owner: "mm", AccountKind: KindTrader})
+	apply(Command{Kind: CmdDeposit, Account: "mm", Asset: "BTC", Amount: 1 << 60, ExtRef: "d"})
+	r := rand.New(rand.NewPCG(9, 9))
+	var live []uint64 // open order IDs, in listing order
+	place := func() {
+		evs := apply(Command{Kind: CmdPlaceOrder, Account: "mm", Symbol: "BTCKZT", ClientID: "o" + strconv.Itoa(int(e.Seq())),
+			Side: Sell, Type: Limit, TIF: GTC, Price: 4_300_000_000 + int64(r.IntN(500))*100, Quantity: 1_000})
+		live = append(live, evs[0].OrderID)
+	}
+	check := func(when string) {
+		got := e.OpenOrders("mm")
+		if len(got) != len(live) {
+			t.Fatalf("%s: %d open orders listed, want %d", when, len(got), len(live))
+		}
+		for i, o := range got {
+			if o.ID != live[i] {
+				t.Fatalf("%s: open order %d is %d, want %d", when, i, o.ID, live[i])
+			}
+		}
+	}
+	compactions := 0
+	for range 3 * pageSize {
+		place()
+	}
+	check("after placing")
+	for round := range 6 {
+		for range 2 * pageSize {
+			if r.IntN(3) == 0 || len(live) < pageSize/2 {
+				place()
+			} else {
+				i := r.IntN(len(live))
+				apply(Command{Kind: CmdCancelOrder, Account: "mm", Symbol: "BTCKZT", OrderID: live[i]})
+				live = slices.Delete(live, i, i+1)
+			}
+			if e.accounts["mm"].open.compacting {
+				compactions++
+				if compactions%500 == 0 {
+					check("during a compaction")
+				}
+			}
+		}
+		check("round " + strconv.Itoa(round))
+	}
+	if compactions == 0 {
+		t.Fatal("the list was never compacted: the test did not exercise compaction")
+	}
+	for !e.accounts["mm"].open.compacting { // a cancel-all in the middle of a compaction
+		i := r.IntN(len(live))
+		apply(Command{Kind: CmdCancelOrder, Account: "mm", Symbol: "BTCKZT", OrderID: live[i]})
+		live = slices.Delete(live, i, i+1)
+		place()
+	}
+	var ended []uint64
+	for _, ev := range apply(Command{Kind: CmdCancelAll, Account: "mm"}) {
+		if ev.Kind == EvOrderDone {
+			ended = append(ended, ev.OrderID)
+		}
+	}
+	if !slices.Equal(ended, live) {
+		t.Fatalf("cancel-all ended %d orders (%v…), want %d (%v…)", len(ended), ended[:min(5, len(ended))], len(live), live[:min(5, len(live))])
+	}
+	if got := e.OpenOrders("mm"); len(got) != 0 {
+		t.Fatalf("%d open orders after cancel-all", len(got))
 	}
 }

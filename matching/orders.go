@@ -548,37 +548,104 @@ func (e *Engine) list(o *order) {
 	}
 	o.listed = true
 	a := o.acct
-	switch {
+	switch l := &a.open; {
 	case a.openCount == 0:
-		a.open = a.open[:0]
-	case len(a.open) >= 2*a.openCount+32:
-		e.compactOpen(a)
+		l.reset()
+	case l.compacting:
+		e.compactOpen(l, compactStep)
+	case l.n >= 2*a.openCount+32:
+		l.compacting, l.w, l.r = true, 0, 0
+		e.compactOpen(l, compactStep)
 	}
-	a.open = append(a.open, o.id)
+	a.open.push(o.id)
 	a.openCount++
 	e.orders.put(o)
 }
 
-// compactOpen drops the IDs of ended orders from an account's open list.
-func (e *Engine) compactOpen(a *account) {
-	n := 0
-	for _, id := range a.open {
+// compactStep is how many IDs of an account's open list a listing looks
+// at while the list is being compacted: more than the one it adds, so the
+// compaction ends.
+const compactStep = 8
+
+// compactOpen moves up to k of the IDs not yet looked at down over those
+// of ended orders, ending the compaction when it reaches the list's end.
+func (e *Engine) compactOpen(l *openList, k int) {
+	for ; k > 0 && l.r < l.n; k-- {
+		id := *l.at(l.r)
+		l.r++
 		if e.orders.get(id) != nil {
-			a.open[n] = id
-			n++
+			*l.at(l.w) = id
+			l.w++
 		}
 	}
-	a.open = a.open[:n]
+	if l.r == l.n {
+		l.truncate(l.w)
+		l.compacting = false
+	}
 }
 
 // eachOpen calls f for each of an account's open orders, oldest first,
 // until f returns false. f may end the order it is given.
 func (e *Engine) eachOpen(a *account, f func(o *order) bool) {
-	for _, id := range a.open {
-		if o := e.orders.get(id); o != nil && !f(o) {
+	l := &a.open
+	i, n := 0, l.n
+	for i < n {
+		if l.compacting && i == l.w {
+			i = l.r // [w, r): already moved down, or ended
+			continue
+		}
+		if o := e.orders.get(*l.at(i)); o != nil && !f(o) {
 			return
 		}
+		i++
 	}
+}
+
+// openList is an account's open-order IDs in listing order (and IDs of
+// orders that ended since). Its first pageSize IDs are one slice, grown by
+// appending; after that it grows a page of pageSize at a time, so a long
+// list is never copied. While it is compacted, positions [0, w) hold the
+// IDs kept so far, [w, r) nothing, and [r, n) the IDs not yet looked at
+// (those listed meanwhile among them).
+type openList struct {
+	chunks     [][]uint64
+	n          int
+	compacting bool
+	w, r       int
+}
+
+func (l *openList) at(i int) *uint64 { return &l.chunks[i>>pageBits][i&(pageSize-1)] }
+
+func (l *openList) push(id uint64) {
+	c := l.n >> pageBits
+	if c == len(l.chunks) {
+		size := pageSize
+		if c == 0 {
+			size = 4 // an account with few open orders keeps a small slice
+		}
+		l.chunks = append(l.chunks, make([]uint64, 0, size))
+	}
+	l.chunks[c] = append(l.chunks[c], id)
+	l.n++
+}
+
+// truncate keeps the first n IDs.
+func (l *openList) truncate(n int) {
+	for i := len(l.chunks) - 1; i >= 1 && i<<pageBits >= n; i-- {
+		l.chunks[i] = nil
+		l.chunks = l.chunks[:i]
+	}
+	if len(l.chunks) > 0 {
+		c := len(l.chunks) - 1
+		l.chunks[c] = l.chunks[c][:n-c<<pageBits]
+	}
+	l.n = n
+}
+
+// reset empties the list (no open orders are left).
+func (l *openList) reset() {
+	l.truncate(0)
+	l.compacting = false
 }
 
 // unrest takes a resting order out of the book.
