@@ -71,6 +71,23 @@ func TestPagesAndFIFO(t *testing.T) {
 			t.Fatalf("entry %d is %d", i, *p.at(i))
 		}
 	}
+	// Truncating to a page boundary, inside a page and to nothing, then
+	// pushing again, keeps the entries below the cut and numbers on from it.
+	for _, n := range []int{2*pageSize + 3, 2 * pageSize, pageSize - 1, 0} {
+		p.truncate(n)
+		if p.n != n || len(p.p) != max(1, (n+pageSize-1)/pageSize) {
+			t.Fatalf("truncate(%d): %d entries in %d pages", n, p.n, len(p.p))
+		}
+		for i := range n {
+			if *p.at(i) != i*7 {
+				t.Fatalf("truncate(%d): entry %d is %d", n, i, *p.at(i))
+			}
+		}
+		if got := p.push(-1); got != n || *p.at(n) != -1 {
+			t.Fatalf("push after truncate(%d) returned %d", n, got)
+		}
+		p.truncate(n)
+	}
 	var q fifo[int]
 	next, popped := 0, 0
 	for round := range 6 {

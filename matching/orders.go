@@ -548,16 +548,16 @@ func (e *Engine) list(o *order) {
 	}
 	o.listed = true
 	a := o.acct
-	switch l := &a.open; {
-	case a.openCount == 0:
+	l := &a.open
+	if a.openCount == 0 {
 		l.reset()
-	case l.compacting:
-		e.compactOpen(l, compactStep)
-	case l.n >= 2*a.openCount+32:
+	} else if !l.compacting && l.n >= 2*a.openCount+32 {
 		l.compacting, l.w, l.r = true, 0, 0
+	}
+	if l.compacting {
 		e.compactOpen(l, compactStep)
 	}
-	a.open.push(o.id)
+	l.push(o.id)
 	a.openCount++
 	e.orders.put(o)
 }
@@ -602,44 +602,14 @@ func (e *Engine) eachOpen(a *account, f func(o *order) bool) {
 }
 
 // openList is an account's open-order IDs in listing order (and IDs of
-// orders that ended since). Its first pageSize IDs are one slice, grown by
-// appending; after that it grows a page of pageSize at a time, so a long
-// list is never copied. While it is compacted, positions [0, w) hold the
-// IDs kept so far, [w, r) nothing, and [r, n) the IDs not yet looked at
-// (those listed meanwhile among them).
+// orders that ended since), in pages, so a long list is never copied.
+// While it is compacted, positions [0, w) hold the IDs kept so far,
+// [w, r) nothing, and [r, n) the IDs not yet looked at (those listed
+// meanwhile among them).
 type openList struct {
-	chunks     [][]uint64
-	n          int
+	pages[uint64]
 	compacting bool
 	w, r       int
-}
-
-func (l *openList) at(i int) *uint64 { return &l.chunks[i>>pageBits][i&(pageSize-1)] }
-
-func (l *openList) push(id uint64) {
-	c := l.n >> pageBits
-	if c == len(l.chunks) {
-		size := pageSize
-		if c == 0 {
-			size = 4 // an account with few open orders keeps a small slice
-		}
-		l.chunks = append(l.chunks, make([]uint64, 0, size))
-	}
-	l.chunks[c] = append(l.chunks[c], id)
-	l.n++
-}
-
-// truncate keeps the first n IDs.
-func (l *openList) truncate(n int) {
-	for i := len(l.chunks) - 1; i >= 1 && i<<pageBits >= n; i-- {
-		l.chunks[i] = nil
-		l.chunks = l.chunks[:i]
-	}
-	if len(l.chunks) > 0 {
-		c := len(l.chunks) - 1
-		l.chunks[c] = l.chunks[c][:n-c<<pageBits]
-	}
-	l.n = n
 }
 
 // reset empties the list (no open orders are left).

@@ -2,7 +2,7 @@ package matching
 
 // The client-ID memory and its retention queue hold an entry for every
 // order that finished within the retention window — tens of millions in a
-// busy day. As contiguous slices they were copied whole at every growth
+// busy day; an account's open-order list can hold millions. As contiguous slices they were copied whole at every growth
 // (and the queue compacted by copying its live half). Appending 30 million
 // 40-byte records one by one to a Go slice on the reference machine, the
 // slowest single append — one growth: allocating, copying, and the garbage
@@ -15,7 +15,9 @@ const (
 	pageSize = 1 << pageBits
 )
 
-// pages is a growable array in fixed-size pages.
+// pages is a growable array in fixed-size pages. Its first page starts
+// small and grows by appending (a short array costs little memory); every
+// later page is allocated whole, so a long array is never copied.
 type pages[T any] struct {
 	p [][]T
 	n int
@@ -26,13 +28,32 @@ func (s *pages[T]) at(i int) *T { return &s.p[i>>pageBits][i&(pageSize-1)] }
 
 // push appends v and returns its index.
 func (s *pages[T]) push(v T) int {
-	if s.n>>pageBits == len(s.p) {
-		s.p = append(s.p, make([]T, pageSize))
+	c := s.n >> pageBits
+	if c == len(s.p) {
+		size := pageSize
+		if c == 0 {
+			size = firstPage
+		}
+		s.p = append(s.p, make([]T, 0, size))
 	}
-	i := s.n
-	*s.at(i) = v
+	s.p[c] = append(s.p[c], v)
 	s.n++
-	return i
+	return s.n - 1
+}
+
+// firstPage is the first page's starting capacity.
+const firstPage = 4
+
+// truncate keeps the first n entries (n ≤ the count), dropping the pages
+// past them; the first page keeps its capacity.
+func (s *pages[T]) truncate(n int) {
+	c := max(0, (n-1)>>pageBits) // the page entry n−1 is on (the first when n is 0)
+	if c < len(s.p) {
+		clear(s.p[c+1:])
+		s.p = s.p[:c+1]
+		s.p[c] = s.p[c][:n-c<<pageBits]
+	}
+	s.n = n
 }
 
 // fifo is a queue in fixed-size pages; a page is recycled once every entry
