@@ -180,9 +180,7 @@ func orderDel(slots []orderSlot, shift uint, id uint64) bool {
 		i = (i + 1) & mask
 	}
 	for j := (i + 1) & mask; slots[j].id != 0; j = (j + 1) & mask {
-		// The entry at j may move back to the hole at i unless its home
-		// lies cyclically in (i, j].
-		if k := orderHome(slots[j].id, shift); (j > i && (k <= i || k > j)) || (j < i && k <= i && k > j) {
+		if movesBack(i, j, orderHome(slots[j].id, shift)) {
 			slots[i] = slots[j]
 			i = j
 		}
@@ -191,21 +189,11 @@ func orderDel(slots []orderSlot, shift uint, id uint64) bool {
 	return true
 }
 
-// grow starts moving to a table twice the size (see growth).
-func (t *orderTable) grow() {
-	t.migrate(len(t.prev.slots))
-	if len(t.slots) == 0 {
-		t.slots, t.shift = make([]orderSlot, 64), uint(64-bitsLen(63))
-		return
-	}
-	t.prev.start(t.slots, t.shift, orderSlotUsed)
-	size := 2 * len(t.slots)
-	t.slots, t.shift = make([]orderSlot, size), uint(64-bitsLen(size-1))
-}
+func (t *orderTable) grow() { t.prev.grow(&t.slots, &t.shift, 64, orderSlotUsed, t.moveIn) }
 
-func (t *orderTable) migrate(budget int) {
-	t.prev.step(budget, orderSlotUsed, func(s orderSlot) { orderInsert(t.slots, t.shift, s) })
-}
+func (t *orderTable) migrate(budget int) { t.prev.step(budget, orderSlotUsed, t.moveIn) }
+
+func (t *orderTable) moveIn(s orderSlot) { orderInsert(t.slots, t.shift, s) }
 
 func orderSlotUsed(s orderSlot) bool { return s.id != 0 }
 
@@ -232,13 +220,22 @@ type growth[S any] struct {
 // least (then on to the end of the cluster it is in).
 const migrateSlots = 8
 
-// start makes slots, at most half full, the previous table.
-func (g *growth[S]) start(slots []S, shift uint, used func(S) bool) {
-	empty := 0
-	for used(slots[empty]) {
-		empty++
+// grow starts moving the table *slots, with *shift (its homes are the top
+// bits of a hashBits-bit hash), to one twice the size — the first table
+// has 64 slots — after finishing, with move, a previous growth.
+func (g *growth[S]) grow(slots *[]S, shift *uint, hashBits int, used func(S) bool, move func(S)) {
+	g.step(len(g.slots), used, move)
+	size := max(64, 2*len(*slots))
+	if len(*slots) > 0 {
+		// Visit the table from just after an empty slot (it is at most
+		// half full), so that every run moved is a whole cluster.
+		empty := 0
+		for used((*slots)[empty]) {
+			empty++
+		}
+		*g = growth[S]{slots: *slots, shift: *shift, next: (empty + 1) & (len(*slots) - 1), left: len(*slots)}
 	}
-	*g = growth[S]{slots: slots, shift: shift, next: (empty + 1) & (len(slots) - 1), left: len(slots)}
+	*slots, *shift = make([]S, size), uint(hashBits-bitsLen(size-1))
 }
 
 // step visits at least budget slots, then on to an empty one, handing
@@ -264,6 +261,13 @@ func (g *growth[S]) step(budget int, used func(S) bool, move func(S)) {
 	if g.left == 0 {
 		*g = growth[S]{}
 	}
+}
+
+// movesBack says whether, in a backward-shift delete with a hole at i,
+// the entry at j whose home is k may move back to the hole: unless its
+// home lies cyclically in (i, j].
+func movesBack(i, j, k int) bool {
+	return (j > i && (k <= i || k > j)) || (j < i && k <= i && k > j)
 }
 
 func bitsLen(v int) int {
@@ -411,9 +415,7 @@ func delIn(slots []cidSlot, shift uint, h uint64, rec uint32) bool {
 		i = (i + 1) & mask
 	}
 	for j := (i + 1) & mask; slots[j].rec != 0; j = (j + 1) & mask {
-		// The entry at j may move back to the hole at i unless its home
-		// lies cyclically in (i, j].
-		if k := int(slots[j].tag >> shift); (j > i && (k <= i || k > j)) || (j < i && k <= i && k > j) {
+		if movesBack(i, j, int(slots[j].tag>>shift)) {
 			slots[i] = slots[j]
 			i = j
 		}
@@ -422,22 +424,11 @@ func delIn(slots []cidSlot, shift uint, h uint64, rec uint32) bool {
 	return true
 }
 
-// grow starts moving to a table twice the size (the first table: 64
-// slots; see growth). A table still being emptied is finished first.
-func (t *cidIndex) grow() {
-	t.migrate(len(t.prev.slots))
-	if len(t.slots) == 0 {
-		t.slots, t.shift = make([]cidSlot, 64), uint(32-bitsLen(63))
-		return
-	}
-	t.prev.start(t.slots, t.shift, cidSlotUsed)
-	size := 2 * len(t.slots)
-	t.slots, t.shift = make([]cidSlot, size), uint(32-bitsLen(size-1))
-}
+func (t *cidIndex) grow() { t.prev.grow(&t.slots, &t.shift, 32, cidSlotUsed, t.moveIn) }
 
-func (t *cidIndex) migrate(budget int) {
-	t.prev.step(budget, cidSlotUsed, func(s cidSlot) { insertSlot(t.slots, t.shift, s) })
-}
+func (t *cidIndex) migrate(budget int) { t.prev.step(budget, cidSlotUsed, t.moveIn) }
+
+func (t *cidIndex) moveIn(s cidSlot) { insertSlot(t.slots, t.shift, s) }
 
 func cidSlotUsed(s cidSlot) bool { return s.rec != 0 }
 
