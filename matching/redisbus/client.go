@@ -182,19 +182,17 @@ func (c *Client) skipLocal(ctx context.Context, after *string) bool {
 // decoded.
 func (c *Client) deliver(m *redis.XMessage) {
 	if batch, ok := m.Values[fieldBatch].(string); ok {
-		for batch != "" {
-			ref, raw, rest, err := nextRecord(batch)
-			if err != nil {
-				c.log.Warn("undecodable events entry", zap.String("id", m.ID), zap.Error(err))
-				return
-			}
+		err := eachRecord(batch, func(ref, raw string) error {
 			if strings.HasPrefix(ref, c.prefix) {
 				if w := c.take(ref); w != nil {
 					w.id, w.raw = m.ID, raw // decoded by Do, in its caller's goroutine
 					close(w.done)
 				}
 			}
-			batch = rest
+			return nil
+		})
+		if err != nil {
+			c.log.Warn("undecodable events entry", zap.String("id", m.ID), zap.Error(err))
 		}
 		return
 	}

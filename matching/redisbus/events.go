@@ -74,6 +74,23 @@ func nextRecord(raw string) (ref, payload, rest string, err error) {
 	return ref, raw[4 : 4+m], raw[4+m:], nil
 }
 
+// eachRecord calls f with each record of an entry's value, in order,
+// stopping at f's first error; a value that does not split into records is
+// an error before or after some calls.
+func eachRecord(value string, f func(ref, payload string) error) error {
+	for value != "" {
+		ref, payload, rest, err := nextRecord(value)
+		if err != nil {
+			return err
+		}
+		if err := f(ref, payload); err != nil {
+			return err
+		}
+		value = rest
+	}
+	return nil
+}
+
 // ReadEvents returns the events of the entries after stream ID after ("0"
 // for the start) that hold at most count commands — at least one entry
 // when any follows, however many commands it holds — waiting up to block
@@ -166,15 +183,12 @@ func decodeEntry(out []matching.Envelope, m redis.XMessage) ([]matching.Envelope
 // for the next entry.
 func decodeEntryInto(out []matching.Envelope, m redis.XMessage, scratch *[]matching.Event) ([]matching.Envelope, error) {
 	if batch, ok := m.Values[fieldBatch].(string); ok {
-		for batch != "" {
-			ref, raw, rest, err := nextRecord(batch)
-			if err != nil {
-				return nil, fmt.Errorf("redisbus: events %s: %w", m.ID, err)
-			}
-			if out, err = appendDecoded(out, m.ID, ref, raw, scratch); err != nil {
-				return nil, err
-			}
-			batch = rest
+		err := eachRecord(batch, func(ref, raw string) (err error) {
+			out, err = appendDecoded(out, m.ID, ref, raw, scratch)
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("redisbus: events %s: %w", m.ID, err)
 		}
 		return out, nil
 	}

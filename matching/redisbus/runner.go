@@ -679,16 +679,12 @@ type inboxCommand struct {
 func entryCommands(m redis.XMessage, into []inboxCommand) []inboxCommand {
 	if raw, ok := m.Values[fieldCommands].(string); ok {
 		start := len(into)
-		for raw != "" {
-			ref, payload, rest, err := nextRecord(raw)
-			if err != nil {
-				return append(into[:start], inboxCommand{})
-			}
+		err := eachRecord(raw, func(ref, payload string) error {
 			into = append(into, inboxCommand{cmd: decodeCommand(payload), ref: ref})
-			raw = rest
-		}
-		if len(into) == start {
-			into = append(into, inboxCommand{})
+			return nil
+		})
+		if err != nil || len(into) == start {
+			into = append(into[:start], inboxCommand{})
 		}
 		return into
 	}
