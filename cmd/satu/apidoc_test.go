@@ -73,7 +73,8 @@ func apiDocJSONLines(t *testing.T, heading string) []string {
 }
 
 // sameShape reports whether have has want's shape: the same object keys
-// (recursively), arrays whose elements all have the shape of want's first,
+// (recursively), arrays whose elements have the shapes of want's element
+// by element when both are as long, else all the shape of want's first,
 // values of the same JSON type; "…" stands for any value.
 func sameShape(want, have any) bool {
 	if w, ok := want.(string); ok && w == "…" {
@@ -97,8 +98,12 @@ func sameShape(want, have any) bool {
 		if !ok || len(w) > 0 && len(h) == 0 || len(w) == 0 && len(h) > 0 {
 			return false
 		}
-		for _, hv := range h {
-			if !sameShape(w[0], hv) {
+		for i, hv := range h {
+			wv := w[0]
+			if len(w) == len(h) {
+				wv = w[i] // as long as the example: element by element
+			}
+			if !sameShape(wv, hv) {
 				return false
 			}
 		}
@@ -181,7 +186,7 @@ func TestAPIDocExamples(t *testing.T) {
 			t.Errorf("example %d: %s\ndocs/api.md says:\n%s\nSatu answered:\n%s", i+1, ex[0], ex[1], got)
 		}
 	}
-	for _, m := range []string{"session.logon", "order.place", "order.amend", "order.status", "order.cancel", "openOrders.status",
+	for _, m := range []string{"session.logon", "order.place", "batchOrders.place", "batchOrders.cancel", "order.amend", "order.status", "order.cancel", "openOrders.status",
 		"openOrders.cancelAll", "account.status", "depth", "obligations.status", "exchangeInfo", "ping"} {
 		if !methods[m] {
 			t.Errorf("docs/api.md has no example of %s", m)

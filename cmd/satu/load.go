@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/satu-exchange/satu/internal/loadgen"
+	"github.com/satu-exchange/satu/matching/wsapi"
 )
 
 // loadCmd runs the load generator against a Satu on this machine and
@@ -23,6 +24,7 @@ func loadCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	opKey := fs.String("operator-key", ".satu/keys/operator.token", "file holding an operator's API key (opens and funds the load's accounts)")
 	fs.IntVar(&c.Conns, "conns", 16, fmt.Sprintf("order-sending connections, each its own account and key (0–%d)", loadgen.MaxConns))
 	fs.IntVar(&c.InFlight, "inflight", 1, fmt.Sprintf("requests in flight per connection (1–%d)", loadgen.MaxInFlight))
+	fs.IntVar(&c.Batch, "batch", 1, fmt.Sprintf("orders per request: 1 sends order.place/order.cancel, 2–%d batchOrders.place/.cancel", wsapi.MaxBatchOrders))
 	fs.IntVar(&c.Rate, "rate", 1000, "orders per second over all connections (0: as fast as they are answered)")
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "how long to send orders (at most "+loadgen.MaxDuration.String()+")")
 	mix := fs.String("mix", "70/25/5", "percent of resting orders / cancels / crossing IOC orders")

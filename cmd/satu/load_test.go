@@ -58,6 +58,28 @@ func TestLoadGenerator(t *testing.T) {
 	}
 	must(t, c.WaitSettled(ctx))
 
+	// Batches: the same mix, five orders per request (batchOrders.place
+	// and .cancel); every order answered on its own.
+	cfg.Batch, cfg.Idle, cfg.Subscribers, cfg.Rate = 5, 0, 0, 500
+	rep, err = loadgen.Run(ctx, cfg, &progress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Sent < 500 || rep.Sent > 1000 {
+		t.Errorf("batches: sent %d orders in 1.5 s at 500/s", rep.Sent)
+	}
+	if answered := rep.OK + rep.Errors["UNKNOWN_ORDER"]; answered != rep.Sent || rep.OK < rep.Sent*3/4 || rep.Latency.N != int(rep.Sent) {
+		t.Errorf("batches: sent %d, OK %d, errors %v, %d latencies: every order must be answered, and only cancels of traded orders refused",
+			rep.Sent, rep.OK, rep.Errors, rep.Latency.N)
+	}
+	if rep.Requests*2 > rep.Sent {
+		t.Errorf("batches: %d orders in %d requests; want most requests to carry 5", rep.Sent, rep.Requests)
+	}
+	if !strings.Contains(progress.String(), "× 5 orders per request") {
+		t.Errorf("batches: progress %q does not say 5 orders per request", progress.String())
+	}
+	must(t, c.WaitSettled(ctx))
+
 	// The command line: bounds are refused before anything is sent.
 	key := filepath.Join(t.TempDir(), "operator.token")
 	must(t, os.WriteFile(key, []byte(app.Token(access.RoleOperator)), 0o600))
@@ -67,6 +89,7 @@ func TestLoadGenerator(t *testing.T) {
 		{"-duration 11m", "at most 10m0s"},
 		{"-mix 70/20/5", "adding up to 100"},
 		{"-inflight 17", "inflight must be from 1 to 16"},
+		{"-batch 21", "batch must be from 1 to 20"},
 	} {
 		var stdout, stderr bytes.Buffer
 		args := append([]string{"load", "-operator-key", key}, strings.Fields(tc.args)...)

@@ -7,6 +7,7 @@
 #
 #   bash deploy/local/bench-ws.sh throughput   # 64 connections, 4 in flight each, unpaced, 20 s
 #   bash deploy/local/bench-ws.sh latency RATE # 64 connections paced at RATE orders/s, 20 s
+#   bash deploy/local/bench-ws.sh batch N [RATE] # as throughput (or latency), N orders per request
 #   bash deploy/local/bench-ws.sh idle         # 10,000 idle logged-on connections for 20 s
 #   bash deploy/local/bench-ws.sh subscribers  # 1,000 depth@100ms subscribers under unpaced orders
 #   bash deploy/local/bench-ws.sh updates      # the same load with one per-command depth subscriber
@@ -52,11 +53,12 @@ echo "$(date -u +%FT%TZ) $(nproc) cores, $(go version | cut -d' ' -f3), load ave
 case ${1:-} in
 throughput) load -conns 64 -inflight "${2:-4}" -rate 0 -duration 20s -progress 5s ;;
 latency) load -conns 64 -inflight 4 -rate "${2:?latency needs a rate}" -duration 20s -progress 5s ;;
+batch) load -conns 64 -inflight 4 -batch "${2:?batch needs a number of orders per request}" -rate "${3:-0}" -duration 20s -progress 5s ;;
 idle) load -conns 0 -idle 10000 -duration 20s ;;
 subscribers) load -conns 64 -inflight 4 -rate 0 -duration 20s -progress 5s -subscribers 1000 -stream btckzt@depth@100ms ;;
 updates) load -conns 64 -inflight 4 -rate 0 -duration 20s -progress 5s -subscribers 1 -stream btckzt@depth ;;
 *)
-	echo "usage: bash deploy/local/bench-ws.sh throughput | latency RATE | idle | subscribers | updates" >&2
+	echo "usage: bash deploy/local/bench-ws.sh throughput | latency RATE | batch N [RATE] | idle | subscribers | updates" >&2
 	exit 2
 	;;
 esac

@@ -53,11 +53,15 @@ type Config struct {
 	OperatorKey string // an operator's API key: opens and funds the accounts, issues their keys
 	Conns       int    // order-sending connections, each its own account and key
 	InFlight    int    // requests in flight per connection
-	Rate        int    // orders per second over all connections; 0: as fast as the connections allow
-	Duration    time.Duration
-	Mix         Mix
-	Symbol      string
-	Quantity    string // each order's quantity, in the base asset
+	// Batch is how many orders each request carries: 1 sends order.place
+	// and order.cancel, more sends batchOrders.place and
+	// batchOrders.cancel of up to that many orders.
+	Batch    int
+	Rate     int // orders per second over all connections; 0: as fast as the connections allow
+	Duration time.Duration
+	Mix      Mix
+	Symbol   string
+	Quantity string // each order's quantity, in the base asset
 	// Mid is the price orders are placed around, in the quote asset; ""
 	// takes the middle of the symbol's best bid and offer (or of the one
 	// side there is) and fails on an empty book.
@@ -82,6 +86,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("conns must be from 0 to %d", MaxConns)
 	case c.InFlight < 1 || c.InFlight > MaxInFlight:
 		return fmt.Errorf("inflight must be from 1 to %d (the gateway answers at most %d at once per connection)", MaxInFlight, MaxInFlight)
+	case c.Batch < 0 || c.Batch > wsapi.MaxBatchOrders:
+		return fmt.Errorf("batch must be from 1 to %d orders per request", wsapi.MaxBatchOrders)
 	case c.Rate < 0:
 		return errors.New("rate must not be negative")
 	case c.Duration <= 0 || c.Duration > MaxDuration:
@@ -103,7 +109,8 @@ func (c Config) Validate() error {
 // Report is what a run measured.
 type Report struct {
 	Elapsed  time.Duration    // the timed part: from the first order to the last answer
-	Sent     int64            // order requests sent
+	Sent     int64            // orders sent
+	Requests int64            // requests they were sent in
 	OK       int64            // answered 200
 	Errors   map[string]int64 // error answers by code; "CLIENT" for a request that got no answer
 	Latency  Percentiles      // acknowledgement latency of answered orders: send to answer
@@ -198,8 +205,12 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (Report, error) {
 	}
 
 	if cfg.Conns > 0 {
-		fmt.Fprintf(progress, "satu load: %d connections × %d in flight, rate %s, mix %d/%d/%d rest/cancel/take, %s on %s\n",
-			cfg.Conns, cfg.InFlight, rateText(cfg.Rate), cfg.Mix.Rest, cfg.Mix.Cancel, cfg.Mix.Take, cfg.Duration, sym.Symbol)
+		batch := ""
+		if cfg.Batch > 1 {
+			batch = fmt.Sprintf(" × %d orders per request", cfg.Batch)
+		}
+		fmt.Fprintf(progress, "satu load: %d connections × %d in flight%s, rate %s, mix %d/%d/%d rest/cancel/take, %s on %s\n",
+			cfg.Conns, cfg.InFlight, batch, rateText(cfg.Rate), cfg.Mix.Rest, cfg.Mix.Cancel, cfg.Mix.Take, cfg.Duration, sym.Symbol)
 	} else {
 		fmt.Fprintf(progress, "satu load: holding %d idle connections and %d subscribers for %s\n", cfg.Idle, cfg.Subscribers, cfg.Duration)
 	}
@@ -401,6 +412,7 @@ type worker struct {
 // counters are the run's live totals, read by the progress printer.
 type counters struct {
 	sent, ok, failed atomic.Int64
+	requests         atomic.Int64
 	mu               sync.Mutex // guards codes
 	codes            map[string]int64
 }
@@ -435,10 +447,12 @@ func drive(ctx context.Context, cfg Config, sym wsapi.SymbolInfo, mid int64, tra
 			workers = append(workers, &worker{t: t, rng: rand.New(rand.NewPCG(uint64(i), uint64(j)))})
 		}
 	}
-	// Pacing: worker k sends its n-th order at start + (n·W + k)/rate.
+	// Pacing: worker k sends its n-th request at start + (n·W + k)·B/rate,
+	// B orders per request.
+	batch := max(1, cfg.Batch)
 	var every time.Duration
 	if cfg.Rate > 0 {
-		every = time.Duration(float64(time.Second) * float64(len(workers)) / float64(cfg.Rate))
+		every = time.Duration(float64(time.Second) * float64(len(workers)*batch) / float64(cfg.Rate))
 	}
 	runCtx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
@@ -463,7 +477,11 @@ func drive(ctx context.Context, cfg Config, sym wsapi.SymbolInfo, mid int64, tra
 					}
 					next = next.Add(every)
 				}
-				w.one(ctx, cfg.Mix, sym.Symbol, mid, tick, scale, qty, cnt)
+				if batch > 1 {
+					w.batch(ctx, batch, cfg.Mix, sym.Symbol, mid, tick, scale, qty, cnt)
+				} else {
+					w.one(ctx, cfg.Mix, sym.Symbol, mid, tick, scale, qty, cnt)
+				}
 			}
 		}()
 	}
@@ -500,7 +518,7 @@ func drive(ctx context.Context, cfg Config, sym wsapi.SymbolInfo, mid int64, tra
 		all = append(all, w.lat...)
 	}
 	rep.Latency = percentiles(all)
-	rep.Sent, rep.OK = cnt.sent.Load(), cnt.ok.Load()
+	rep.Sent, rep.Requests, rep.OK = cnt.sent.Load(), cnt.requests.Load(), cnt.ok.Load()
 	cnt.mu.Lock()
 	for k, v := range cnt.codes {
 		rep.Errors[k] = v
@@ -515,29 +533,14 @@ func (w *worker) one(ctx context.Context, mix Mix, symbol string, mid, tick int6
 	var method string
 	var params any
 	var cancelled uint64
-	switch {
-	case roll < mix.Cancel && w.t.take(w.rng, &cancelled):
+	if roll < mix.Cancel && w.t.take(w.rng, &cancelled) {
 		method, params = wsapi.MethodCancel, wsapi.CancelParams{Symbol: symbol, OrderID: cancelled}
-	case roll >= 100-mix.Take:
-		// Crosses the resting side by up to 200 ticks: takes what rests there.
-		side, price := "BUY", mid+200*tick
-		if w.rng.IntN(2) == 0 {
-			side, price = "SELL", mid-200*tick
-		}
-		method, params = wsapi.MethodPlace, wsapi.PlaceParams{Symbol: symbol, Side: side, Type: "LIMIT", TimeInForce: "IOC",
-			Price: money.Format(price, scale), Quantity: qty, NewClientOrderID: w.clientID()}
-	default:
-		// Rests 1 to 500 ticks away from the mid, on either side.
-		off := (1 + w.rng.Int64N(500)) * tick
-		side, price := "BUY", mid-off
-		if w.rng.IntN(2) == 0 {
-			side, price = "SELL", mid+off
-		}
-		method, params = wsapi.MethodPlace, wsapi.PlaceParams{Symbol: symbol, Side: side, Type: "LIMIT", TimeInForce: "GTC",
-			Price: money.Format(price, scale), Quantity: qty, NewClientOrderID: w.clientID()}
+	} else {
+		method, params = wsapi.MethodPlace, w.place(roll >= 100-mix.Take, symbol, mid, tick, scale, qty)
 	}
 	var res wsapi.OrderResult
 	cnt.sent.Add(1)
+	cnt.requests.Add(1)
 	sent := time.Now()
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	err := w.t.ws.Call(cctx, method, params, &res)
@@ -554,11 +557,115 @@ func (w *worker) one(ctx context.Context, mix Mix, symbol string, mid, tick int6
 	}
 	w.lat = append(w.lat, time.Since(sent))
 	cnt.ok.Add(1)
-	if method == wsapi.MethodPlace && res.Status == "NEW" {
-		w.t.mu.Lock()
-		w.t.open = append(w.t.open, res.OrderID)
-		w.t.mu.Unlock()
+	if method == wsapi.MethodPlace {
+		w.t.rested(res)
 	}
+}
+
+// batch sends one batchOrders request of n orders and waits for its
+// answer: cancels of n resting orders of the connection (a cancel of the
+// mix when it has that many), else n orders to place, each resting or
+// crossing in the mix's proportion. Each order counts, with the batch's
+// latency.
+func (w *worker) batch(ctx context.Context, n int, mix Mix, symbol string, mid, tick int64, scale int, qty string, cnt *counters) {
+	var method string
+	var params any
+	var ids []uint64
+	if w.rng.IntN(100) < mix.Cancel {
+		ids = w.t.takeN(w.rng, n)
+	}
+	if len(ids) > 0 {
+		n = len(ids)
+		orders := make([]wsapi.CancelParams, n)
+		for i, id := range ids {
+			orders[i] = wsapi.CancelParams{Symbol: symbol, OrderID: id}
+		}
+		method, params = wsapi.MethodBatchCancel, wsapi.BatchCancelParams{Orders: orders}
+	} else {
+		orders := make([]wsapi.PlaceParams, n)
+		for i := range orders {
+			cross := mix.Take > 0 && w.rng.IntN(mix.Rest+mix.Take) >= mix.Rest
+			orders[i] = w.place(cross, symbol, mid, tick, scale, qty)
+		}
+		method, params = wsapi.MethodBatchPlace, wsapi.BatchPlaceParams{Orders: orders}
+	}
+	var res wsapi.BatchResult
+	cnt.sent.Add(int64(n))
+	cnt.requests.Add(1)
+	sent := time.Now()
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	err := w.t.ws.Call(cctx, method, params, &res)
+	cancel()
+	took := time.Since(sent)
+	if err == nil && len(res.Orders) != n {
+		err = fmt.Errorf("%d answers to %d orders", len(res.Orders), n)
+	}
+	if err != nil {
+		code := clientError
+		var ae *apperr.Error
+		if errors.As(err, &ae) {
+			code = string(ae.Code)
+		}
+		for range n {
+			if code != clientError {
+				w.lat = append(w.lat, took)
+			}
+			cnt.fail(code)
+		}
+		return
+	}
+	for _, it := range res.Orders {
+		w.lat = append(w.lat, took)
+		if it.Error != nil {
+			cnt.fail(string(it.Error.Code))
+			continue
+		}
+		cnt.ok.Add(1)
+		if method == wsapi.MethodBatchPlace && it.Result != nil {
+			w.t.rested(*it.Result)
+		}
+	}
+}
+
+// place makes one order of the mix: crossing (an IOC order up to 200
+// ticks through the mid: it takes what rests there) or resting (1 to 500
+// ticks away from the mid, on either side).
+func (w *worker) place(cross bool, symbol string, mid, tick int64, scale int, qty string) wsapi.PlaceParams {
+	if cross {
+		side, price := "BUY", mid+200*tick
+		if w.rng.IntN(2) == 0 {
+			side, price = "SELL", mid-200*tick
+		}
+		return wsapi.PlaceParams{Symbol: symbol, Side: side, Type: "LIMIT", TimeInForce: "IOC",
+			Price: money.Format(price, scale), Quantity: qty, NewClientOrderID: w.clientID()}
+	}
+	off := (1 + w.rng.Int64N(500)) * tick
+	side, price := "BUY", mid-off
+	if w.rng.IntN(2) == 0 {
+		side, price = "SELL", mid+off
+	}
+	return wsapi.PlaceParams{Symbol: symbol, Side: side, Type: "LIMIT", TimeInForce: "GTC",
+		Price: money.Format(price, scale), Quantity: qty, NewClientOrderID: w.clientID()}
+}
+
+// rested remembers a placed order that rests, for later cancels.
+func (t *trader) rested(r wsapi.OrderResult) {
+	if r.Status != "NEW" {
+		return
+	}
+	t.mu.Lock()
+	t.open = append(t.open, r.OrderID)
+	t.mu.Unlock()
+}
+
+// takeN removes up to n random resting orders of the trader.
+func (t *trader) takeN(rng *rand.Rand, n int) []uint64 {
+	var ids []uint64
+	var id uint64
+	for len(ids) < n && t.take(rng, &id) {
+		ids = append(ids, id)
+	}
+	return ids
 }
 
 // take removes a random resting order of the trader into id; false when none.
@@ -589,8 +696,12 @@ func (r Report) Write(w io.Writer) {
 		r.writeHeld(w)
 		return
 	}
-	fmt.Fprintf(w, "orders:     %d sent, %d answered OK, %d answered with an error, %d unanswered in %.2fs\n",
-		r.Sent, r.OK, r.errorCount(), r.Errors[clientError], r.Elapsed.Seconds())
+	in := ""
+	if r.Requests != r.Sent {
+		in = fmt.Sprintf(" in %d requests", r.Requests)
+	}
+	fmt.Fprintf(w, "orders:     %d sent%s, %d answered OK, %d answered with an error, %d unanswered in %.2fs\n",
+		r.Sent, in, r.OK, r.errorCount(), r.Errors[clientError], r.Elapsed.Seconds())
 	fmt.Fprintf(w, "throughput: %.0f orders/s answered\n", r.Throughput())
 	if r.Latency.N > 0 {
 		l := r.Latency

@@ -349,22 +349,72 @@ func (c *Client) Do(ctx context.Context, cmd matching.Command) ([]matching.Event
 // one slice instead of allocating a few kilobytes per command, which was
 // half of what the acknowledgement path allocated.
 func (c *Client) DoInto(ctx context.Context, cmd matching.Command, buf []matching.Event) ([]matching.Event, error) {
+	if err := c.await(ctx); err != nil {
+		return nil, err
+	}
+	w := c.submit(ctx, []matching.Command{cmd})[0]
+	return c.wait(ctx, w, buf)
+}
+
+// DoBatch appends cmds to the inbox together, in order, and calls each
+// with every command's events (or error) in that order as they come;
+// evs are decoded into buf's memory when it is large enough and are
+// valid only during the call. The commands go out in one pipeline, so
+// the engine applies them one after another in the order given (another
+// client's command may come between two of them). When ctx ends first,
+// each command not yet answered gets a TIMEOUT error: it may still be
+// applied later.
+func (c *Client) DoBatch(ctx context.Context, cmds []matching.Command, buf []matching.Event, each func(i int, evs []matching.Event, err error)) {
+	if err := c.await(ctx); err != nil {
+		for i := range cmds {
+			each(i, nil, err)
+		}
+		return
+	}
+	for i, w := range c.submit(ctx, cmds) {
+		evs, err := c.wait(ctx, w, buf)
+		if cap(evs) > cap(buf) && cap(evs) <= 64 {
+			buf = evs[:0]
+		}
+		each(i, evs, err)
+	}
+}
+
+// await waits until Run tails the events stream.
+func (c *Client) await(ctx context.Context) error {
 	select {
 	case <-c.ready:
+		return nil
 	case <-ctx.Done():
-		return nil, apperr.New(apperr.Unavailable, "event stream not ready")
+		return apperr.New(apperr.Unavailable, "event stream not ready")
 	}
-	cmd.Seq, cmd.Time = 0, 0 // the sequencer sets these
-	w := &waiter{ctx: ctx, payload: matching.AppendCommand(nil, &cmd), done: make(chan struct{}),
-		ref: c.prefix + strconv.FormatUint(c.next.Add(1), 10)}
+}
+
+// submit queues cmds for the sender, one waiter each, all at once so
+// that they leave in one pipeline and in order.
+func (c *Client) submit(ctx context.Context, cmds []matching.Command) []*waiter {
+	ws := make([]*waiter, len(cmds))
+	for i := range cmds {
+		cmd := cmds[i]
+		cmd.Seq, cmd.Time = 0, 0 // the sequencer sets these
+		ws[i] = &waiter{ctx: ctx, payload: matching.AppendCommand(nil, &cmd), done: make(chan struct{}),
+			ref: c.prefix + strconv.FormatUint(c.next.Add(1), 10)}
+	}
 	c.mu.Lock()
-	c.waiters[w.ref] = w
-	c.queue = append(c.queue, w)
+	for _, w := range ws {
+		c.waiters[w.ref] = w
+	}
+	c.queue = append(c.queue, ws...)
 	c.mu.Unlock()
 	select {
 	case c.kick <- struct{}{}:
 	default: // the sender is already due to look
 	}
+	return ws
+}
+
+// wait returns w's answer, or a TIMEOUT error when ctx ends first.
+func (c *Client) wait(ctx context.Context, w *waiter, buf []matching.Event) ([]matching.Event, error) {
 	select {
 	case <-w.done:
 		return w.answer(buf)

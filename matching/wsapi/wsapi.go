@@ -33,7 +33,14 @@ const (
 	MethodUserUnsubscribe = "userDataStream.unsubscribe"
 	MethodExchangeInfo    = "exchangeInfo"
 	MethodPing            = "ping"
+	// MethodBatchPlace and MethodBatchCancel carry up to MaxBatchOrders
+	// orders in one request, each answered on its own.
+	MethodBatchPlace  = "batchOrders.place"
+	MethodBatchCancel = "batchOrders.cancel"
 )
+
+// MaxBatchOrders is how many orders one batchOrders request may carry.
+const MaxBatchOrders = 20
 
 // Request is one client request.
 type Request struct {
@@ -121,6 +128,39 @@ type CancelParams struct {
 	Symbol            string `json:"symbol"`
 	OrderID           uint64 `json:"orderId,omitempty"`
 	OrigClientOrderID string `json:"origClientOrderId,omitempty"`
+}
+
+// BatchPlaceParams are batchOrders.place's parameters: each element is an
+// order.place's.
+type BatchPlaceParams struct {
+	Orders []PlaceParams `json:"orders"`
+}
+
+// BatchCancelParams are batchOrders.cancel's parameters: each element is
+// an order.cancel's.
+type BatchCancelParams struct {
+	Orders []CancelParams `json:"orders"`
+}
+
+// BatchResult answers a batchOrders request: one item per order, in the
+// request's order.
+type BatchResult struct {
+	Orders []BatchItem `json:"orders"`
+}
+
+// BatchItem is one order's outcome in a batch: its status and either the
+// order, as order.place or order.cancel answers it, or the error that
+// refused it.
+type BatchItem struct {
+	Status int           `json:"status"`
+	Result *OrderResult  `json:"result,omitempty"`
+	Error  *apperr.Error `json:"error,omitempty"`
+}
+
+// ItemError is the batch item for an order refused with err.
+func ItemError(err error) BatchItem {
+	r := ErrorResponse(nil, err)
+	return BatchItem{Status: r.Status, Error: r.Error}
 }
 
 // AmendParams are order.amend's parameters: the order (one of the two

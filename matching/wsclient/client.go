@@ -207,3 +207,18 @@ func (c *Client) Cancel(ctx context.Context, p wsapi.CancelParams) (wsapi.OrderR
 	err := c.Call(ctx, wsapi.MethodCancel, p, &r)
 	return r, err
 }
+
+// PlaceBatch places up to wsapi.MaxBatchOrders orders in one request; each
+// has its own outcome in the result, in the order given.
+func (c *Client) PlaceBatch(ctx context.Context, orders []wsapi.PlaceParams) (wsapi.BatchResult, error) {
+	var r wsapi.BatchResult
+	err := c.Call(ctx, wsapi.MethodBatchPlace, wsapi.BatchPlaceParams{Orders: orders}, &r)
+	return r, err
+}
+
+// CancelBatch cancels up to wsapi.MaxBatchOrders orders in one request.
+func (c *Client) CancelBatch(ctx context.Context, orders []wsapi.CancelParams) (wsapi.BatchResult, error) {
+	var r wsapi.BatchResult
+	err := c.Call(ctx, wsapi.MethodBatchCancel, wsapi.BatchCancelParams{Orders: orders}, &r)
+	return r, err
+}

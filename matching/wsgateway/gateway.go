@@ -537,7 +537,7 @@ func (c *conn) handle(ctx context.Context, msg []byte) wsapi.Response {
 	}
 	var result any
 	if err == nil {
-		result, err = c.dispatch(ctx, req, as)
+		result, err = c.dispatch(ctx, req, as, &limits)
 	}
 	if err != nil {
 		if apperr.CodeOf(err) == apperr.Internal {
@@ -550,7 +550,8 @@ func (c *conn) handle(ctx context.Context, msg []byte) wsapi.Response {
 	return wsapi.Response{ID: req.ID, Status: http.StatusOK, Result: result, RateLimits: limits}
 }
 
-// isOrder tells the methods that count against a key's order rate.
+// isOrder tells the methods that count one against a key's order rate (a
+// batch counts its orders: takeBatch).
 func isOrder(method string) bool {
 	switch method {
 	case wsapi.MethodPlace, wsapi.MethodCancel, wsapi.MethodAmend, wsapi.MethodCancelAll:
@@ -561,17 +562,24 @@ func isOrder(method string) bool {
 
 // take counts one request of client against l (nil: no limit, no report).
 func (g *Gateway) take(l *limiter, client string) (*wsapi.RateLimit, error) {
+	return g.takeN(l, client, 1)
+}
+
+// takeN counts n requests of client against l, all or none.
+func (g *Gateway) takeN(l *limiter, client string, n int) (*wsapi.RateLimit, error) {
 	if l == nil {
 		return nil, nil
 	}
-	rl, err := l.take(client, g.auth.Now())
+	rl, err := l.take(client, g.auth.Now(), n)
 	if err != nil {
 		g.rateLimited.WithLabelValues(l.kind).Inc()
 	}
 	return &rl, err
 }
 
-func (c *conn) dispatch(ctx context.Context, req wsapi.Request, signed *session) (any, error) {
+// dispatch answers a request; a batch adds the order allowance it counted
+// against to limits.
+func (c *conn) dispatch(ctx context.Context, req wsapi.Request, signed *session, limits *[]wsapi.RateLimit) (any, error) {
 	switch req.Method {
 	case wsapi.MethodPing:
 		return struct{}{}, nil
@@ -596,15 +604,9 @@ func (c *conn) dispatch(ctx context.Context, req wsapi.Request, signed *session)
 		if err := wsapi.Decode(req.Params, &p); err != nil {
 			return nil, err
 		}
-		cmd, err := wsapi.PlaceCommand(account, p, c.g.symbols)
+		cmd, err := c.placeCommand(signed, account, p)
 		if err != nil {
 			return nil, err
-		}
-		// Only a miner's account may hold the engine's mandatory-sale
-		// permission; another key's mandatory order is refused here. A
-		// miner's is decided by the engine, which knows the permission.
-		if s, _ := c.acting(signed); p.Mandatory && s.principal.Role != access.RoleMiner {
-			return nil, apperr.New(apperr.NotPermitted, "only a miner's key may send a mandatory order; this is a %s key", s.principal.Role)
 		}
 		return c.order(ctx, cmd)
 	case wsapi.MethodCancel:
@@ -616,14 +618,37 @@ func (c *conn) dispatch(ctx context.Context, req wsapi.Request, signed *session)
 		if err := wsapi.Decode(req.Params, &p); err != nil {
 			return nil, err
 		}
-		if _, ok := c.g.symbols[p.Symbol]; !ok {
-			return nil, apperr.New(apperr.UnknownSymbol, "unknown symbol %q", p.Symbol)
+		cmd, err := c.cancelCommand(account, p)
+		if err != nil {
+			return nil, err
 		}
-		if p.OrderID == 0 && p.OrigClientOrderID == "" {
-			return nil, apperr.New(apperr.InvalidParameter, "orderId or origClientOrderId is required")
+		return c.order(ctx, cmd)
+	case wsapi.MethodBatchPlace:
+		account, err := c.trader(signed)
+		if err != nil {
+			return nil, err
 		}
-		return c.order(ctx, matching.Command{Kind: matching.CmdCancelOrder, Account: account, Symbol: p.Symbol,
-			OrderID: p.OrderID, ClientID: p.OrigClientOrderID})
+		var p wsapi.BatchPlaceParams
+		if err := wsapi.Decode(req.Params, &p); err != nil {
+			return nil, err
+		}
+		if err := c.takeBatch(signed, len(p.Orders), limits); err != nil {
+			return nil, err
+		}
+		return c.batch(ctx, len(p.Orders), func(i int) (matching.Command, error) { return c.placeCommand(signed, account, p.Orders[i]) }), nil
+	case wsapi.MethodBatchCancel:
+		account, err := c.trader(signed)
+		if err != nil {
+			return nil, err
+		}
+		var p wsapi.BatchCancelParams
+		if err := wsapi.Decode(req.Params, &p); err != nil {
+			return nil, err
+		}
+		if err := c.takeBatch(signed, len(p.Orders), limits); err != nil {
+			return nil, err
+		}
+		return c.batch(ctx, len(p.Orders), func(i int) (matching.Command, error) { return c.cancelCommand(account, p.Orders[i]) }), nil
 	case wsapi.MethodAmend:
 		account, err := c.trader(signed)
 		if err != nil {
@@ -829,6 +854,104 @@ func (c *conn) trader(signed *session) (string, error) {
 		return "", apperr.New(apperr.InvalidParameter, "key %s acts for %d accounts: sign session.logon naming one", s.principal.KeyID, len(s.principal.Accounts))
 	}
 	return s.account, nil
+}
+
+// placeCommand checks an order.place's parameters (alone or in a batch)
+// and makes its command for account.
+func (c *conn) placeCommand(signed *session, account string, p wsapi.PlaceParams) (matching.Command, error) {
+	cmd, err := wsapi.PlaceCommand(account, p, c.g.symbols)
+	if err != nil {
+		return cmd, err
+	}
+	// Only a miner's account may hold the engine's mandatory-sale
+	// permission; another key's mandatory order is refused here. A
+	// miner's is decided by the engine, which knows the permission.
+	if s, _ := c.acting(signed); p.Mandatory && s.principal.Role != access.RoleMiner {
+		return cmd, apperr.New(apperr.NotPermitted, "only a miner's key may send a mandatory order; this is a %s key", s.principal.Role)
+	}
+	return cmd, nil
+}
+
+// cancelCommand checks an order.cancel's parameters (alone or in a batch)
+// and makes its command for account.
+func (c *conn) cancelCommand(account string, p wsapi.CancelParams) (matching.Command, error) {
+	if _, ok := c.g.symbols[p.Symbol]; !ok {
+		return matching.Command{}, apperr.New(apperr.UnknownSymbol, "unknown symbol %q", p.Symbol)
+	}
+	if p.OrderID == 0 && p.OrigClientOrderID == "" {
+		return matching.Command{}, apperr.New(apperr.InvalidParameter, "orderId or origClientOrderId is required")
+	}
+	return matching.Command{Kind: matching.CmdCancelOrder, Account: account, Symbol: p.Symbol,
+		OrderID: p.OrderID, ClientID: p.OrigClientOrderID}, nil
+}
+
+// takeBatch checks a batch's size and counts its n orders against the
+// key's order rate, all or none, reporting the allowance in limits.
+func (c *conn) takeBatch(signed *session, n int, limits *[]wsapi.RateLimit) error {
+	if n < 1 || n > wsapi.MaxBatchOrders {
+		return apperr.New(apperr.InvalidParameter, "a batch carries from 1 to %d orders, not %d", wsapi.MaxBatchOrders, n)
+	}
+	s, _ := c.acting(signed) // the caller's trader check found one
+	rl, err := c.g.takeN(c.g.orderLimit, s.principal.KeyID, n)
+	if rl != nil {
+		*limits = append(*limits, *rl)
+	}
+	return err
+}
+
+// batchEngine is an Engine that submits several commands at once and
+// answers each in order (redisbus.Client).
+type batchEngine interface {
+	DoBatch(ctx context.Context, cmds []matching.Command, buf []matching.Event, each func(i int, evs []matching.Event, err error))
+}
+
+// batch answers a batchOrders request of n orders: command(i) checks
+// order i and makes its command; the orders it refuses are answered with
+// their error and never reach the engine, the others go to the engine
+// together, in order, and each is answered with its own outcome.
+func (c *conn) batch(ctx context.Context, n int, command func(i int) (matching.Command, error)) wsapi.BatchResult {
+	items := make([]wsapi.BatchItem, n)
+	cmds := make([]matching.Command, 0, n)
+	at := make([]int, 0, n) // cmds[k] is order at[k]
+	for i := range n {
+		cmd, err := command(i)
+		if err != nil {
+			items[i] = wsapi.ItemError(err)
+			continue
+		}
+		cmds = append(cmds, cmd)
+		at = append(at, i)
+	}
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	each := func(k int, evs []matching.Event, err error) {
+		var r wsapi.OrderResult
+		if err == nil {
+			r, err = wsapi.OrderFromEvents(evs, c.g.symbols)
+		}
+		if err != nil {
+			if apperr.CodeOf(err) == apperr.Internal {
+				c.g.log.Error("batch order failed", zap.Error(err))
+			}
+			items[at[k]] = wsapi.ItemError(err)
+			return
+		}
+		items[at[k]] = wsapi.BatchItem{Status: http.StatusOK, Result: &r}
+	}
+	if len(cmds) == 0 {
+		return wsapi.BatchResult{Orders: items}
+	}
+	if eng, ok := c.g.engine.(batchEngine); ok {
+		buf := eventBufs.Get().(*[]matching.Event)
+		defer eventBufs.Put(buf)
+		eng.DoBatch(ctx, cmds, *buf, each)
+	} else {
+		for k, cmd := range cmds {
+			evs, err := c.g.engine.Do(ctx, cmd)
+			each(k, evs, err)
+		}
+	}
+	return wsapi.BatchResult{Orders: items}
 }
 
 // intoEngine is an Engine that can decode its answer into a slice the

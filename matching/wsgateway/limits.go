@@ -57,9 +57,10 @@ func newLimiter(kind, what string, limit int) *limiter {
 	return &limiter{kind: kind, what: what, limit: limit, windows: map[string]*window{}}
 }
 
-// take counts one request of client at now and reports the allowance; the
-// error is RATE_LIMITED when the window is full (the request is not counted).
-func (l *limiter) take(client string, now time.Time) (wsapi.RateLimit, error) {
+// take counts n requests of client at now and reports the allowance; the
+// error is RATE_LIMITED when the window has no room for all n (then none
+// is counted).
+func (l *limiter) take(client string, now time.Time, n int) (wsapi.RateLimit, error) {
 	sec := now.Unix()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -77,11 +78,11 @@ func (l *limiter) take(client string, now time.Time) (wsapi.RateLimit, error) {
 		l.windows[client] = w
 	}
 	rl := wsapi.RateLimit{Type: l.kind, Interval: "SECOND", IntervalNum: 1, Limit: l.limit, Count: w.count}
-	if w.count >= l.limit {
+	if w.count+n > l.limit {
 		return rl, apperr.New(apperr.RateLimited, "more than %d %s per second: wait %d ms", l.limit, l.what,
 			time.Unix(sec+1, 0).Sub(now).Milliseconds()+1)
 	}
-	w.count++
+	w.count += n
 	rl.Count = w.count
 	return rl, nil
 }
