@@ -170,6 +170,115 @@ func BenchmarkSnapshotTake(b *testing.B) {
 //	go test -run xxx -bench AckLatency -benchtime 200000x ./matching/redisbus/
 func BenchmarkAckLatency(b *testing.B) { benchmarkAckLatency(b, false) }
 
+// BenchmarkAckLatencyOpen offers the same rate open-loop: one pacer
+// submits, each time it wakes, every command that has fallen due, as one
+// DoBatch on a goroutine of its own (the way a gateway submits a
+// batchOrders request), and never waits for answers before sending the
+// next ones. So no command waits for a free submitter, and its latency
+// (due-p50-ms, due-p99-ms, max-ms) counts from the moment it was due:
+// the pacer's wake-up, the append, the engine, the write and the answer.
+// batch/op is how many commands a wake-up submitted on average, and
+// pacer-late-ms the longest the pacer woke up after a command was due.
+//
+//	GOMAXPROCS=1 go test -run xxx -bench AckLatencyOpen -benchtime 200000x ./matching/redisbus/
+func BenchmarkAckLatencyOpen(b *testing.B) {
+	const rate = 50_000
+	rdb, ns := testenv.Redis(b)
+	keys := redisbus.KeysFor(ns)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	e, _ := matching.New(matching.DefaultSymbols())
+	go func() { _ = redisbus.NewRunner(rdb, keys, e, zap.NewNop(), nil).Run(ctx) }()
+	client := redisbus.NewClient(rdb, keys, zap.NewNop())
+	go func() { _ = client.Run(ctx) }()
+	for _, c := range ackAccounts {
+		if evs, err := client.Do(ctx, c); err != nil || matching.Rejection(evs) != nil {
+			b.Fatal(err, matching.Rejection(evs))
+		}
+	}
+	cmds := make([]matching.Command, b.N)
+	for i := range cmds {
+		cmds[i] = ackCommand(int64(i))
+	}
+	late := make([]time.Duration, b.N) // from the moment it was due
+	lat := make([]time.Duration, b.N)  // from the submit
+	sentAt := make([]time.Time, b.N)
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	wakeups := 0
+	b.ResetTimer()
+	start := time.Now()
+	due := func(i int) time.Time { return start.Add(time.Duration(i) * time.Second / rate) }
+	var gap time.Duration // the pacer's longest sleep past a due time
+	for sent := 0; sent < b.N; {
+		n := min(b.N, int(time.Since(start)*rate/time.Second)+1) // commands due by now
+		if n > sent {
+			gap = max(gap, time.Since(due(sent)))
+		}
+		if n > sent {
+			from := sent
+			wakeups++
+			now := time.Now()
+			for i := from; i < n; i++ {
+				sentAt[i] = now
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				client.DoBatch(ctx, cmds[from:n], nil, func(k int, evs []matching.Event, err error) {
+					if err != nil || len(evs) == 0 {
+						failed.Add(1)
+					}
+					late[from+k] = time.Since(due(from + k))
+					lat[from+k] = time.Since(sentAt[from+k])
+				})
+			}()
+			sent = n
+		}
+		if sent < b.N {
+			time.Sleep(time.Until(due(sent)))
+		}
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if n := failed.Load(); n > 0 {
+		b.Fatalf("%d commands failed", n)
+	}
+	slices.Sort(late)
+	slices.Sort(lat)
+	pct := func(d []time.Duration, p float64) float64 {
+		return float64(d[int(p*float64(len(d)-1))]) / float64(time.Millisecond)
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "cmds/s")
+	b.ReportMetric(pct(late, 0.5), "due-p50-ms")
+	b.ReportMetric(pct(late, 0.99), "due-p99-ms")
+	b.ReportMetric(pct(late, 1), "max-ms")
+	b.ReportMetric(pct(lat, 0.5), "p50-ms")
+	b.ReportMetric(pct(lat, 0.99), "p99-ms")
+	b.ReportMetric(float64(b.N)/float64(wakeups), "batch/op")
+	b.ReportMetric(float64(gap)/float64(time.Millisecond), "pacer-late-ms")
+}
+
+// ackAccounts open and fund the latency benchmarks' seller and buyer.
+var ackAccounts = []matching.Command{
+	{Kind: matching.CmdOpenAccount, Account: "s", Owner: "s", AccountKind: matching.KindTrader},
+	{Kind: matching.CmdOpenAccount, Account: "b", Owner: "b", AccountKind: matching.KindTrader},
+	{Kind: matching.CmdDeposit, Account: "s", Asset: "BTC", Amount: 1 << 60, ExtRef: "s"},
+	{Kind: matching.CmdDeposit, Account: "b", Asset: "KZT", Amount: 1 << 62, ExtRef: "b"},
+}
+
+// ackCommand is the latency benchmarks' command i: resting sells and
+// buys that fill them, alternately.
+func ackCommand(i int64) matching.Command {
+	c := matching.Command{Kind: matching.CmdPlaceOrder, Account: "s", Symbol: "BTCKZT", ClientID: strconv.FormatInt(i, 10),
+		Side: matching.Sell, Type: matching.Limit, TIF: matching.GTC, Price: 4_300_000_000, Quantity: 1_000_000}
+	if i%2 == 1 {
+		c.Account, c.Side = "b", matching.Buy
+	}
+	return c
+}
+
 // BenchmarkAckLatencyRemote is BenchmarkAckLatency with the client on a
 // Redis client of its own, like a gateway in another process: it is
 // answered by its tail of the events stream.
@@ -189,12 +298,7 @@ func benchmarkAckLatency(b *testing.B, remote bool) {
 	}
 	client := redisbus.NewClient(crdb, keys, zap.NewNop())
 	go func() { _ = client.Run(ctx) }()
-	for _, c := range []matching.Command{
-		{Kind: matching.CmdOpenAccount, Account: "s", Owner: "s", AccountKind: matching.KindTrader},
-		{Kind: matching.CmdOpenAccount, Account: "b", Owner: "b", AccountKind: matching.KindTrader},
-		{Kind: matching.CmdDeposit, Account: "s", Asset: "BTC", Amount: 1 << 60, ExtRef: "s"},
-		{Kind: matching.CmdDeposit, Account: "b", Asset: "KZT", Amount: 1 << 62, ExtRef: "b"},
-	} {
+	for _, c := range ackAccounts {
 		if evs, err := client.Do(ctx, c); err != nil || matching.Rejection(evs) != nil {
 			b.Fatal(err, matching.Rejection(evs))
 		}
@@ -217,11 +321,7 @@ func benchmarkAckLatency(b *testing.B, remote bool) {
 				}
 				due := start.Add(time.Duration(i) * time.Second / rate)
 				time.Sleep(time.Until(due)) // paced: command i is due at i/rate
-				c := matching.Command{Kind: matching.CmdPlaceOrder, Account: "s", Symbol: "BTCKZT", ClientID: strconv.FormatInt(i, 10),
-					Side: matching.Sell, Type: matching.Limit, TIF: matching.GTC, Price: 4_300_000_000, Quantity: 1_000_000}
-				if i%2 == 1 {
-					c.Account, c.Side = "b", matching.Buy
-				}
+				c := ackCommand(i)
 				t0 := time.Now()
 				var err error
 				if evs, err = client.DoInto(ctx, c, evs); err != nil {
