@@ -87,7 +87,7 @@ func (c Config) Validate() error {
 	case c.InFlight < 1 || c.InFlight > MaxInFlight:
 		return fmt.Errorf("inflight must be from 1 to %d (the gateway answers at most %d at once per connection)", MaxInFlight, MaxInFlight)
 	case c.Batch < 0 || c.Batch > wsapi.MaxBatchOrders:
-		return fmt.Errorf("batch must be from 1 to %d orders per request", wsapi.MaxBatchOrders)
+		return fmt.Errorf("batch must be from 1 to %d orders per request (0 means 1)", wsapi.MaxBatchOrders)
 	case c.Rate < 0:
 		return errors.New("rate must not be negative")
 	case c.Duration <= 0 || c.Duration > MaxDuration:
@@ -140,6 +140,10 @@ func (r Report) errorCount() int64 {
 
 // clientError counts requests that got no answer (connection lost, timeout).
 const clientError = "CLIENT"
+
+// badAnswer counts the orders of a batch answered with a different number
+// of items.
+const badAnswer = "BAD_ANSWER"
 
 // Percentiles of a latency distribution.
 type Percentiles struct {
@@ -564,7 +568,7 @@ func (w *worker) one(ctx context.Context, mix Mix, symbol string, mid, tick int6
 
 // batch sends one batchOrders request of n orders and waits for its
 // answer: cancels of n resting orders of the connection (a cancel of the
-// mix when it has that many), else n orders to place, each resting or
+// mix, when it has n resting), else n orders to place, each resting or
 // crossing in the mix's proportion. Each order counts, with the batch's
 // latency.
 func (w *worker) batch(ctx context.Context, n int, mix Mix, symbol string, mid, tick int64, scale int, qty string, cnt *counters) {
@@ -575,7 +579,6 @@ func (w *worker) batch(ctx context.Context, n int, mix Mix, symbol string, mid, 
 		ids = w.t.takeN(w.rng, n)
 	}
 	if len(ids) > 0 {
-		n = len(ids)
 		orders := make([]wsapi.CancelParams, n)
 		for i, id := range ids {
 			orders[i] = wsapi.CancelParams{Symbol: symbol, OrderID: id}
@@ -597,14 +600,14 @@ func (w *worker) batch(ctx context.Context, n int, mix Mix, symbol string, mid, 
 	err := w.t.ws.Call(cctx, method, params, &res)
 	cancel()
 	took := time.Since(sent)
-	if err == nil && len(res.Orders) != n {
-		err = fmt.Errorf("%d answers to %d orders", len(res.Orders), n)
-	}
-	if err != nil {
+	if err != nil || len(res.Orders) != n {
 		code := clientError
 		var ae *apperr.Error
-		if errors.As(err, &ae) {
+		switch {
+		case errors.As(err, &ae):
 			code = string(ae.Code)
+		case err == nil:
+			code = badAnswer
 		}
 		for range n {
 			if code != clientError {
@@ -658,12 +661,20 @@ func (t *trader) rested(r wsapi.OrderResult) {
 	t.mu.Unlock()
 }
 
-// takeN removes up to n random resting orders of the trader.
+// takeN removes n random resting orders of the trader; none when it has
+// fewer.
 func (t *trader) takeN(rng *rand.Rand, n int) []uint64 {
-	var ids []uint64
-	var id uint64
-	for len(ids) < n && t.take(rng, &id) {
-		ids = append(ids, id)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.open) < n {
+		return nil
+	}
+	ids := make([]uint64, n)
+	for k := range ids {
+		i := rng.IntN(len(t.open))
+		ids[k] = t.open[i]
+		t.open[i] = t.open[len(t.open)-1]
+		t.open = t.open[:len(t.open)-1]
 	}
 	return ids
 }

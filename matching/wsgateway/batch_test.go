@@ -3,6 +3,7 @@ package wsgateway_test
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -119,6 +120,14 @@ func TestBatchOrders(t *testing.T) {
 		r := call(t, sws, 10+i, bad.method, bad.params)
 		fails(t, r, bad.status, bad.code)
 	}
+	// A batch is not signed (a signature covers flat parameters only):
+	// refused before any key is looked up.
+	sendRaw(t, sws, []byte(`{"id":30,"method":"batchOrders.place","params":{"orders":[{"symbol":"BTCKZT","side":"SELL","type":"LIMIT","price":"45000000","quantity":"0.1","newClientOrderId":"w-1"}],"apiKey":"00000000000000ff","timestamp":1,"signature":"c2ln"}}`))
+	r := read(t, sws)
+	fails(t, r, http.StatusBadRequest, apperr.InvalidParameter)
+	if !strings.Contains(r.Error.Message, "cannot be signed") {
+		t.Fatalf("signed batch: %+v", r.Error)
+	}
 	// Without a session, a batch acts for nobody.
 	anon := s.dial(t, nil)
 	fails(t, call(t, anon, 1, wsapi.MethodBatchPlace, wsapi.BatchPlaceParams{Orders: []wsapi.PlaceParams{sell("z-1", "45000000", "0.1")}}),
@@ -157,11 +166,17 @@ func TestBatchRateLimit(t *testing.T) {
 	if n := eng.n.Load(); n != 3 {
 		t.Fatalf("the engine received %d commands; want 3", n)
 	}
-	r = batch(3, 2)
+	// More than the allowance can ever hold is not a matter of waiting.
+	r = batch(3, 6)
+	fails(t, r, http.StatusBadRequest, apperr.InvalidParameter)
+	if !strings.Contains(r.Error.Message, "allowance of 5") || eng.n.Load() != 3 {
+		t.Fatalf("a batch of 6 against 5 a second: %+v; engine received %d", r.Error, eng.n.Load())
+	}
+	r = batch(4, 2)
 	batchItems(t, r, 2)
 	if l := allowance(t, r, "ORDERS"); l.Count != 5 {
 		t.Fatalf("after 5 orders: %+v", l)
 	}
 	clk.add(time.Second)
-	batchItems(t, batch(4, 5), 5)
+	batchItems(t, batch(5, 5), 5)
 }

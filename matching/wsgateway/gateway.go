@@ -9,6 +9,7 @@
 package wsgateway
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -522,6 +523,10 @@ func (c *conn) handle(ctx context.Context, msg []byte) wsapi.Response {
 		var rest json.RawMessage
 		var signed bool
 		sig, payload, rest, signed, err = access.SplitSigned(req.Params)
+		if signed && isBatch(req.Method) {
+			// A signature covers flat parameters only (access.Payload).
+			err = apperr.New(apperr.InvalidParameter, "%s cannot be signed: send it on a logged-on session (session.logon)", req.Method)
+		}
 		if err == nil && signed {
 			as, err = c.g.authenticate(ctx, sig, payload)
 			req.Params = rest
@@ -548,6 +553,11 @@ func (c *conn) handle(ctx context.Context, msg []byte) wsapi.Response {
 		return resp
 	}
 	return wsapi.Response{ID: req.ID, Status: http.StatusOK, Result: result, RateLimits: limits}
+}
+
+// isBatch tells the methods that carry several orders.
+func isBatch(method string) bool {
+	return method == wsapi.MethodBatchPlace || method == wsapi.MethodBatchCancel
 }
 
 // isOrder tells the methods that count one against a key's order rate (a
@@ -596,7 +606,7 @@ func (c *conn) dispatch(ctx context.Context, req wsapi.Request, signed *session,
 	case wsapi.MethodLogon:
 		return c.logon(req, signed)
 	case wsapi.MethodPlace:
-		account, err := c.trader(signed)
+		s, err := c.trader(signed)
 		if err != nil {
 			return nil, err
 		}
@@ -604,16 +614,17 @@ func (c *conn) dispatch(ctx context.Context, req wsapi.Request, signed *session,
 		if err := wsapi.Decode(req.Params, &p); err != nil {
 			return nil, err
 		}
-		cmd, err := c.placeCommand(signed, account, p)
+		cmd, err := c.placeCommand(s, p)
 		if err != nil {
 			return nil, err
 		}
 		return c.order(ctx, cmd)
 	case wsapi.MethodCancel:
-		account, err := c.trader(signed)
+		s, err := c.trader(signed)
 		if err != nil {
 			return nil, err
 		}
+		account := s.account
 		var p wsapi.CancelParams
 		if err := wsapi.Decode(req.Params, &p); err != nil {
 			return nil, err
@@ -624,7 +635,7 @@ func (c *conn) dispatch(ctx context.Context, req wsapi.Request, signed *session,
 		}
 		return c.order(ctx, cmd)
 	case wsapi.MethodBatchPlace:
-		account, err := c.trader(signed)
+		s, err := c.trader(signed)
 		if err != nil {
 			return nil, err
 		}
@@ -632,28 +643,30 @@ func (c *conn) dispatch(ctx context.Context, req wsapi.Request, signed *session,
 		if err := wsapi.Decode(req.Params, &p); err != nil {
 			return nil, err
 		}
-		if err := c.takeBatch(signed, len(p.Orders), limits); err != nil {
+		if err := c.takeBatch(s, len(p.Orders), limits); err != nil {
 			return nil, err
 		}
-		return c.batch(ctx, len(p.Orders), func(i int) (matching.Command, error) { return c.placeCommand(signed, account, p.Orders[i]) }), nil
+		return c.batch(ctx, len(p.Orders), func(i int) (matching.Command, error) { return c.placeCommand(s, p.Orders[i]) }), nil
 	case wsapi.MethodBatchCancel:
-		account, err := c.trader(signed)
+		s, err := c.trader(signed)
 		if err != nil {
 			return nil, err
 		}
+		account := s.account
 		var p wsapi.BatchCancelParams
 		if err := wsapi.Decode(req.Params, &p); err != nil {
 			return nil, err
 		}
-		if err := c.takeBatch(signed, len(p.Orders), limits); err != nil {
+		if err := c.takeBatch(s, len(p.Orders), limits); err != nil {
 			return nil, err
 		}
 		return c.batch(ctx, len(p.Orders), func(i int) (matching.Command, error) { return c.cancelCommand(account, p.Orders[i]) }), nil
 	case wsapi.MethodAmend:
-		account, err := c.trader(signed)
+		s, err := c.trader(signed)
 		if err != nil {
 			return nil, err
 		}
+		account := s.account
 		var p wsapi.AmendParams
 		if err := wsapi.Decode(req.Params, &p); err != nil {
 			return nil, err
@@ -664,10 +677,11 @@ func (c *conn) dispatch(ctx context.Context, req wsapi.Request, signed *session,
 		}
 		return c.order(ctx, cmd)
 	case wsapi.MethodCancelAll:
-		account, err := c.trader(signed)
+		s, err := c.trader(signed)
 		if err != nil {
 			return nil, err
 		}
+		account := s.account
 		var p wsapi.SymbolParams
 		if err := wsapi.Decode(req.Params, &p); err != nil {
 			return nil, err
@@ -677,16 +691,18 @@ func (c *conn) dispatch(ctx context.Context, req wsapi.Request, signed *session,
 		}
 		return do(ctx, c, matching.Command{Kind: matching.CmdCancelAll, Account: account, Symbol: p.Symbol}, wsapi.CancelledFromEvents)
 	case wsapi.MethodOpenOrders, wsapi.MethodOrderStatus:
-		account, err := c.trader(signed)
+		s, err := c.trader(signed)
 		if err != nil {
 			return nil, err
 		}
+		account := s.account
 		return c.openOrders(ctx, req, account)
 	case wsapi.MethodAccount:
-		account, err := c.trader(signed)
+		s, err := c.trader(signed)
 		if err != nil {
 			return nil, err
 		}
+		account := s.account
 		if err := wsapi.Decode(req.Params, &struct{}{}); err != nil {
 			return nil, err
 		}
@@ -722,10 +738,11 @@ func (c *conn) dispatch(ctx context.Context, req wsapi.Request, signed *session,
 		}
 		return wsapi.Depth(sym, seq, bids, asks), nil
 	case wsapi.MethodUserSubscribe, wsapi.MethodUserUnsubscribe:
-		account, err := c.trader(signed)
+		s, err := c.trader(signed)
 		if err != nil {
 			return nil, err
 		}
+		account := s.account
 		if err := wsapi.Decode(req.Params, &struct{}{}); err != nil {
 			return nil, err
 		}
@@ -741,7 +758,7 @@ func (c *conn) dispatch(ctx context.Context, req wsapi.Request, signed *session,
 		}
 		c.g.hub.subscribeUser(c, account)
 		// A miner's key also follows its obligations' progress.
-		if s, _ := c.acting(signed); s.principal.Miner != "" && c.g.obligations != nil {
+		if s.principal.Miner != "" && c.g.obligations != nil {
 			if err := c.g.obligations.subscribe(ctx, c, s.principal.Miner); err != nil {
 				c.g.hub.unsubscribe(c)
 				return nil, err
@@ -841,32 +858,34 @@ func (c *conn) acting(signed *session) (*session, error) {
 	return s, nil
 }
 
-// trader returns the account a request acts for: the signed request's
-// key's (when it acts for one account) or the session's.
-func (c *conn) trader(signed *session) (string, error) {
+// trader returns who a request acts as — the signed request's key or the
+// session — once it has checked that this trades for one account
+// (s.account). A request looks its session up once: a session.logon on
+// another of the connection's workers may replace it meanwhile.
+func (c *conn) trader(signed *session) (*session, error) {
 	s, err := c.acting(signed)
 	switch {
 	case err != nil:
-		return "", err
+		return nil, err
 	case len(s.principal.Accounts) == 0:
-		return "", apperr.New(apperr.NotPermitted, "a %s key trades for no account", s.principal.Role)
+		return nil, apperr.New(apperr.NotPermitted, "a %s key trades for no account", s.principal.Role)
 	case s.account == "":
-		return "", apperr.New(apperr.InvalidParameter, "key %s acts for %d accounts: sign session.logon naming one", s.principal.KeyID, len(s.principal.Accounts))
+		return nil, apperr.New(apperr.InvalidParameter, "key %s acts for %d accounts: sign session.logon naming one", s.principal.KeyID, len(s.principal.Accounts))
 	}
-	return s.account, nil
+	return s, nil
 }
 
 // placeCommand checks an order.place's parameters (alone or in a batch)
-// and makes its command for account.
-func (c *conn) placeCommand(signed *session, account string, p wsapi.PlaceParams) (matching.Command, error) {
-	cmd, err := wsapi.PlaceCommand(account, p, c.g.symbols)
+// and makes its command for the account s trades for.
+func (c *conn) placeCommand(s *session, p wsapi.PlaceParams) (matching.Command, error) {
+	cmd, err := wsapi.PlaceCommand(s.account, p, c.g.symbols)
 	if err != nil {
 		return cmd, err
 	}
 	// Only a miner's account may hold the engine's mandatory-sale
 	// permission; another key's mandatory order is refused here. A
 	// miner's is decided by the engine, which knows the permission.
-	if s, _ := c.acting(signed); p.Mandatory && s.principal.Role != access.RoleMiner {
+	if p.Mandatory && s.principal.Role != access.RoleMiner {
 		return cmd, apperr.New(apperr.NotPermitted, "only a miner's key may send a mandatory order; this is a %s key", s.principal.Role)
 	}
 	return cmd, nil
@@ -886,12 +905,14 @@ func (c *conn) cancelCommand(account string, p wsapi.CancelParams) (matching.Com
 }
 
 // takeBatch checks a batch's size and counts its n orders against the
-// key's order rate, all or none, reporting the allowance in limits.
-func (c *conn) takeBatch(signed *session, n int, limits *[]wsapi.RateLimit) error {
+// order rate of s's key, all or none, reporting the allowance in limits.
+func (c *conn) takeBatch(s *session, n int, limits *[]wsapi.RateLimit) error {
 	if n < 1 || n > wsapi.MaxBatchOrders {
 		return apperr.New(apperr.InvalidParameter, "a batch carries from 1 to %d orders, not %d", wsapi.MaxBatchOrders, n)
 	}
-	s, _ := c.acting(signed) // the caller's trader check found one
+	if l := c.g.orderLimit; l != nil && n > l.limit {
+		return apperr.New(apperr.InvalidParameter, "a batch of %d orders is more than this key's allowance of %d orders per second", n, l.limit)
+	}
 	rl, err := c.g.takeN(c.g.orderLimit, s.principal.KeyID, n)
 	if rl != nil {
 		*limits = append(*limits, *rl)
@@ -924,32 +945,38 @@ func (c *conn) batch(ctx context.Context, n int, command func(i int) (matching.C
 	}
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
+	var internal error // the first internal error, logged once for the batch
+	failed := 0
+	buf := eventBufs.Get().(*[]matching.Event)
+	defer eventBufs.Put(buf)
 	each := func(k int, evs []matching.Event, err error) {
+		if cap(evs) > cap(*buf) && cap(evs) <= 64 {
+			*buf = evs[:0] // keep the larger slice, up to a sweep's size
+		}
 		var r wsapi.OrderResult
 		if err == nil {
 			r, err = wsapi.OrderFromEvents(evs, c.g.symbols)
 		}
 		if err != nil {
 			if apperr.CodeOf(err) == apperr.Internal {
-				c.g.log.Error("batch order failed", zap.Error(err))
+				internal = cmp.Or(internal, err)
+				failed++
 			}
 			items[at[k]] = wsapi.ItemError(err)
 			return
 		}
 		items[at[k]] = wsapi.BatchItem{Status: http.StatusOK, Result: &r}
 	}
-	if len(cmds) == 0 {
-		return wsapi.BatchResult{Orders: items}
-	}
-	if eng, ok := c.g.engine.(batchEngine); ok {
-		buf := eventBufs.Get().(*[]matching.Event)
-		defer eventBufs.Put(buf)
+	if eng, ok := c.g.engine.(batchEngine); ok && len(cmds) > 0 {
 		eng.DoBatch(ctx, cmds, *buf, each)
 	} else {
 		for k, cmd := range cmds {
 			evs, err := c.g.engine.Do(ctx, cmd)
 			each(k, evs, err)
 		}
+	}
+	if internal != nil {
+		c.g.log.Error("batch orders failed", zap.Int("failed", failed), zap.Int("orders", n), zap.Error(internal))
 	}
 	return wsapi.BatchResult{Orders: items}
 }

@@ -19,7 +19,8 @@ type Limits struct {
 	// over all its API connections.
 	IPRequests int
 	// KeyOrders is how many order requests (place, cancel, amend,
-	// cancel-all) per second one API key may send.
+	// cancel-all) per second one API key may send; a batch counts as many
+	// as it carries.
 	KeyOrders int
 }
 
