@@ -60,7 +60,7 @@ func TestLoadGenerator(t *testing.T) {
 
 	// Batches: the same mix, five orders per request (batchOrders.place
 	// and .cancel); every order answered on its own.
-	cfg.Batch, cfg.Idle, cfg.Subscribers, cfg.Rate = 5, 0, 0, 500
+	cfg.Batch, cfg.Idle, cfg.Subscribers, cfg.Rate, cfg.CountUpdates = 5, 0, 0, 500, true
 	rep, err = loadgen.Run(ctx, cfg, &progress)
 	if err != nil {
 		t.Fatal(err)
@@ -74,6 +74,16 @@ func TestLoadGenerator(t *testing.T) {
 	}
 	if rep.Requests*2 > rep.Sent {
 		t.Errorf("batches: %d orders in %d requests; want most requests to carry 5", rep.Sent, rep.Requests)
+	}
+	// The counter saw the book change with the orders, every update
+	// continuing the one before.
+	if b := rep.Book; b.N != 1 || b.Depth < rep.OK/2 || b.Gaps != 0 || b.Closed != 0 || b.Levels < b.Depth {
+		t.Errorf("batches: the book's update counter saw %+v for %d orders", b, rep.OK)
+	}
+	out.Reset()
+	rep.Write(&out)
+	if !strings.Contains(out.String(), "book:       ") {
+		t.Errorf("batches: the report lacks the book's updates:\n%s", out.String())
 	}
 	if !strings.Contains(progress.String(), "× 5 orders per request") {
 		t.Errorf("batches: progress %q does not say 5 orders per request", progress.String())

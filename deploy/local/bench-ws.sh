@@ -9,8 +9,8 @@
 #   bash deploy/local/bench-ws.sh latency RATE # 64 connections paced at RATE orders/s, 20 s
 #   bash deploy/local/bench-ws.sh batch N [RATE] # as throughput (or latency), N orders per request
 #   bash deploy/local/bench-ws.sh idle         # 10,000 idle logged-on connections for 20 s
-#   bash deploy/local/bench-ws.sh subscribers  # 1,000 depth@100ms subscribers under unpaced orders
-#   bash deploy/local/bench-ws.sh updates      # the same load with one per-command depth subscriber
+#   bash deploy/local/bench-ws.sh subscribers [N] # 1,000 depth@100ms subscribers under unpaced orders (N per request)
+#   bash deploy/local/bench-ws.sh updates [N]     # the same load with one per-command depth subscriber
 #
 # Each run starts from empty databases. Everything runs on this machine: the
 # load generator shares the cores with Satu, PostgreSQL and Redis.
@@ -55,10 +55,10 @@ throughput) load -conns 64 -inflight "${2:-4}" -rate 0 -duration 20s -progress 5
 latency) load -conns 64 -inflight 4 -rate "${2:?latency needs a rate}" -duration 20s -progress 5s ;;
 batch) load -conns 64 -inflight 4 -batch "${2:?batch needs a number of orders per request}" -rate "${3:-0}" -duration 20s -progress 5s ;;
 idle) load -conns 0 -idle 10000 -duration 20s ;;
-subscribers) load -conns 64 -inflight 4 -rate 0 -duration 20s -progress 5s -subscribers 1000 -stream btckzt@depth@100ms ;;
-updates) load -conns 64 -inflight 4 -rate 0 -duration 20s -progress 5s -subscribers 1 -stream btckzt@depth ;;
+subscribers) load -conns 64 -inflight 4 -batch "${2:-1}" -rate 0 -duration 20s -progress 5s -subscribers 1000 -stream btckzt@depth@100ms -count-updates ;;
+updates) load -conns 64 -inflight 4 -batch "${2:-1}" -rate 0 -duration 20s -progress 5s -subscribers 1 -stream btckzt@depth ;;
 *)
-	echo "usage: bash deploy/local/bench-ws.sh throughput | latency RATE | batch N [RATE] | idle | subscribers | updates" >&2
+	echo "usage: bash deploy/local/bench-ws.sh throughput | latency RATE | batch N [RATE] | idle | subscribers [N] | updates [N]" >&2
 	exit 2
 	;;
 esac

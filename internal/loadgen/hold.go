@@ -90,22 +90,22 @@ type subscriberSet struct {
 	stop atomic.Bool
 }
 
-// subscribe opens cfg.Subscribers connections to cfg.Stream.
-func subscribe(ctx context.Context, cfg Config) (*subscriberSet, error) {
-	set := &subscriberSet{subs: make([]*subscriber, cfg.Subscribers)}
-	if cfg.Subscribers == 0 {
+// subscribe opens n connections to stream.
+func subscribe(ctx context.Context, addr, stream string, n int) (*subscriberSet, error) {
+	set := &subscriberSet{subs: make([]*subscriber, n)}
+	if n == 0 {
 		return set, nil
 	}
-	u := "ws://" + cfg.Addr + "/ws/stream?streams=" + url.QueryEscape(cfg.Stream)
-	err := parallel(ctx, cfg.Subscribers, 32, func(ctx context.Context, i int) error {
+	u := "ws://" + addr + "/ws/stream?streams=" + url.QueryEscape(stream)
+	err := parallel(ctx, n, 32, func(ctx context.Context, i int) error {
 		ws, resp, err := websocket.DefaultDialer.DialContext(ctx, u, nil)
 		if err != nil {
 			if resp != nil {
 				b, _ := io.ReadAll(resp.Body)
 				_ = resp.Body.Close()
-				return fmt.Errorf("subscribe %s: HTTP %d %s", cfg.Stream, resp.StatusCode, b)
+				return fmt.Errorf("subscribe %s: HTTP %d %s", stream, resp.StatusCode, b)
 			}
-			return fmt.Errorf("subscribe %s: %w", cfg.Stream, err)
+			return fmt.Errorf("subscribe %s: %w", stream, err)
 		}
 		s := &subscriber{ws: ws, done: make(chan struct{})}
 		set.subs[i] = s

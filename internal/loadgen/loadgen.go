@@ -69,7 +69,10 @@ type Config struct {
 	Idle        int    // extra logged-on connections held open and silent for the run
 	Subscribers int    // connections subscribed to Stream for the run
 	Stream      string // e.g. btckzt@depth@100ms
-	Progress    time.Duration
+	// CountUpdates follows the symbol's per-command depth stream on one
+	// more connection and reports the book's update rate.
+	CountUpdates bool
+	Progress     time.Duration
 }
 
 // Validate checks the bounds.
@@ -117,6 +120,7 @@ type Report struct {
 	Idle     int              // idle connections still open at the end
 	IdleLost int              // idle connections the server closed during the run
 	Subs     SubscriberReport
+	Book     SubscriberReport // the update counter's (CountUpdates)
 	Server   ServerStats
 }
 
@@ -202,8 +206,15 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (Report, error) {
 	if err != nil {
 		return rep, err
 	}
-	subs, err := subscribe(ctx, cfg)
+	subs, err := subscribe(ctx, cfg.Addr, cfg.Stream, cfg.Subscribers)
 	defer subs.close()
+	if err != nil {
+		return rep, err
+	}
+	// The book's update rate: one more connection on the symbol's
+	// per-command depth stream, counting every update.
+	counter, err := subscribe(ctx, cfg.Addr, strings.ToLower(cfg.Symbol)+"@depth", b2i(cfg.CountUpdates && cfg.Conns > 0))
+	defer counter.close()
 	if err != nil {
 		return rep, err
 	}
@@ -221,6 +232,7 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (Report, error) {
 	rep = drive(ctx, cfg, sym, mid, traders, progress)
 	rep.Idle, rep.IdleLost = idle.count()
 	rep.Subs = subs.report()
+	rep.Book = counter.report()
 	rep.Server = serverStats(ctx, cfg.Addr) // while every connection is still open
 	return rep, nil
 }
@@ -735,6 +747,10 @@ func (r Report) writeHeld(w io.Writer) {
 	if r.Idle+r.IdleLost > 0 {
 		fmt.Fprintf(w, "idle:       %d logged-on connections open at the end, %d closed by the server\n", r.Idle, r.IdleLost)
 	}
+	if b := r.Book; b.N > 0 && r.Elapsed > 0 {
+		fmt.Fprintf(w, "book:       %d depth updates (%.0f/s) with %d level changes, %d gaps, %d closed by the server\n",
+			b.Depth, float64(b.Depth)/r.Elapsed.Seconds(), b.Levels, b.Gaps, b.Closed)
+	}
 	if s := r.Subs; s.N > 0 {
 		fmt.Fprintf(w, "streams:    %d subscribers, %d messages (fewest per subscriber %d), %d depth updates with %d level changes checked, %d gaps, %d undecodable, %d closed by the server\n",
 			s.N, s.Messages, s.MinMsgs, s.Depth, s.Levels, s.Gaps, s.Malformed, s.Closed)
@@ -742,6 +758,13 @@ func (r Report) writeHeld(w io.Writer) {
 			fmt.Fprintf(w, "closed:     %q × %d\n", reason, n)
 		}
 	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func ms(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e6, 'f', 3, 64) + "ms" }
