@@ -45,6 +45,7 @@ type account struct {
 	stp       STPMode
 	bal       []balance // by asset index
 	salt      uint64    // mixes the account into client-ID hashes
+	snapIdx   int32     // the account's place in the copy SnapshotLater is making
 	// open holds the IDs of the account's open orders in the order they
 	// were listed (oldest first), and also IDs of orders that have ended
 	// since: ending an order only counts it down (no neighbours to unlink,

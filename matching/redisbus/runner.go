@@ -527,13 +527,13 @@ func (r *Runner) maybeSnapshot(ctx context.Context, inboxID string) {
 			return // the previous one is still being written
 		}
 	}
-	snap := r.engine.Snapshot()
+	finish := r.engine.SnapshotLater() // the engine's pause: the copy; the rest is done in the background
 	r.snapSeq, r.snapAt = seq, time.Now()
 	done := make(chan struct{})
 	r.snapSaving = done
 	go func() {
 		defer close(done)
-		meta, err := SaveSnapshot(context.WithoutCancel(ctx), r.rdb, r.keys, snap, inboxID, r.SnapshotKeep)
+		meta, err := SaveSnapshot(context.WithoutCancel(ctx), r.rdb, r.keys, finish(), inboxID, r.SnapshotKeep)
 		if err != nil {
 			r.log.Error("snapshot not written", zap.Uint64("seq", seq), zap.Error(err))
 			return
