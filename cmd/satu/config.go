@@ -31,6 +31,7 @@ type Config struct {
 	Reconcile        time.Duration
 	MetricsAddr      string
 	SnapshotEvery    int
+	SnapshotStandby  bool
 	SnapshotInterval time.Duration
 	LeaseTTL         time.Duration
 	WaitReplicas     int
@@ -82,6 +83,7 @@ func (c *Config) options() []option {
 		{"ws-key-orders", "SATU_WS_KEY_ORDERS", "serve: order requests per second one API key may send over websockets (0: no limit)", countVar(&c.WSKeyOrders, 500)},
 		{"pprof-addr", "SATU_PPROF_ADDR", "serve: listen address of Go's /debug/pprof profiles (empty: none; keep it on loopback)", stringVar(&c.PprofAddr, "")},
 		{"snapshot-interval", "SATU_SNAPSHOT_INTERVAL", "serve, engine: and at least this often while commands arrive (0: by count only)", durationVar(&c.SnapshotInterval, 5*time.Minute)},
+		{"snapshot-standby", "SATU_SNAPSHOT_STANDBY", "serve, engine: the standby takes the snapshots, so the leader never pauses for one (it takes one only when none was stored for three times the counts); set it on every engine of a shard that runs a standby", boolVar(&c.SnapshotStandby, false)},
 	}
 }
 

@@ -1,8 +1,21 @@
 package redisbus
 
+import dto "github.com/prometheus/client_model/go"
+
 // SetBeforeWrite installs a hook that runs before each of r's writes.
 func SetBeforeWrite(r *Runner, f func()) { r.beforeWrite = f }
 
 // SetAfterWrite installs a hook that runs after each of r's writes, in
 // the runner's goroutine: the engine is at the written sequence.
 func SetAfterWrite(r *Runner, f func()) { r.afterWrite = f }
+
+// SnapshotsTaken is how many snapshots r took while running, as leader
+// and as standby.
+func SnapshotsTaken(r *Runner) (leader, standby int) {
+	count := func(role string) int {
+		var m dto.Metric
+		_ = r.snapshots.WithLabelValues(role).Write(&m)
+		return int(m.GetCounter().GetValue())
+	}
+	return count("leader"), count("standby")
+}

@@ -97,6 +97,8 @@ type Runner struct {
 	batch   int64
 	applied prometheus.Counter
 	written prometheus.Counter
+	// snapshots counts the snapshots this runner took, as leader or standby.
+	snapshots *prometheus.CounterVec
 
 	// Snapshots: one is taken after a batch when SnapshotEvery commands or
 	// SnapshotInterval have passed since the last (either 0: not on that
@@ -106,6 +108,13 @@ type Runner struct {
 	SnapshotEvery    uint64
 	SnapshotInterval time.Duration
 	SnapshotKeep     int
+	// SnapshotStandby leaves snapshots to the standby, so that the
+	// leader, which answers clients, never pauses for one: a runner takes
+	// them on the counts above while it stands by, and while it leads only
+	// when no newer snapshot has been stored for three times those counts
+	// (no standby is running). Give it to every runner of a shard that has
+	// a standby.
+	SnapshotStandby bool
 	// WaitReplicas, when above 0, makes the writer wait (WAIT, up to
 	// WaitTimeout, default 1 s) after each batch until that many replicas
 	// have it, and then record the batch's sequence as durable (engine
@@ -145,9 +154,12 @@ func NewRunner(rdb redis.UniversalClient, keys Keys, engine *matching.Engine, lo
 			Help: "Commands applied by the engine, replays included.", ConstLabels: prometheus.Labels{"shard": keys.Shard}}),
 		written: prometheus.NewCounter(prometheus.CounterOpts{Name: "satu_engine_events_written_total",
 			Help: "Events written to the events stream.", ConstLabels: prometheus.Labels{"shard": keys.Shard}}),
+		snapshots: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "satu_engine_snapshots_total",
+			Help: "Snapshots this engine took while running, by its role then (leader or standby).", ConstLabels: prometheus.Labels{"shard": keys.Shard}},
+			[]string{"role"}),
 	}
 	if reg != nil {
-		reg.MustRegister(r.applied, r.written)
+		reg.MustRegister(r.applied, r.written, r.snapshots)
 	}
 	return r
 }
@@ -228,11 +240,17 @@ func (r *Runner) Run(ctx context.Context) error {
 			// A standby applies only what the leader has written; a new
 			// leader continues from what was written last.
 			if published, err = r.publishedSeq(ctx); err != nil {
+				if ctx.Err() != nil {
+					break // stopped meanwhile
+				}
 				return err
 			}
 			// One that fell behind the trim point cannot read on: the
 			// commands it needs are gone. It must restart from a snapshot.
 			if trimmed, _, err := trimPoint(ctx, r.rdb, r.keys); err != nil {
+				if ctx.Err() != nil {
+					break
+				}
 				return err
 			} else if r.engine.Seq() < trimmed {
 				return fmt.Errorf("%w below sequence %d while this engine is at %d: restart it (it restores a snapshot)",
@@ -341,6 +359,9 @@ func (r *Runner) Run(ctx context.Context) error {
 		perEntry = max(1, applied/entries)
 		r.seq.Store(r.engine.Seq())
 		if r.engine.Seq() <= published {
+			if r.SnapshotStandby && !lease.leading && r.snapshotDue(false) {
+				r.maybeSnapshot(ctx, after, false)
+			}
 			continue
 		}
 		if expected < published {
@@ -364,14 +385,14 @@ func (r *Runner) Run(ctx context.Context) error {
 		cur = 1 - cur
 		// The hook and a snapshot need the engine at the written sequence:
 		// they wait for this write.
-		if r.afterWrite != nil || r.snapshotDue() {
+		if r.afterWrite != nil || r.snapshotDue(true) {
 			if published, err = w.finish(published); err != nil {
 				return err
 			}
 			if r.afterWrite != nil {
 				r.afterWrite()
 			}
-			r.maybeSnapshot(ctx, after)
+			r.maybeSnapshot(ctx, after, true)
 		}
 	}
 	if p, err := w.finish(published); err == nil {
@@ -512,11 +533,21 @@ func (r *Runner) waitReplicas(ctx context.Context, seq uint64) {
 }
 
 // maybeSnapshot takes a snapshot after the command whose inbox entry is
-// inboxID when one is due and none is being written; it is encoded and
-// written in the background (the engine is not touched there).
-func (r *Runner) maybeSnapshot(ctx context.Context, inboxID string) {
-	if !r.snapshotDue() {
+// inboxID, if one is due (snapshotDue), and writes it in the background. A
+// leader that leaves snapshots to a standby first looks for a newer one
+// the standby stored, and takes its own only when there is none.
+func (r *Runner) maybeSnapshot(ctx context.Context, inboxID string, leading bool) {
+	if !r.snapshotDue(leading) {
 		return
+	}
+	if leading && r.SnapshotStandby {
+		newest, err := r.rdb.ZRevRangeWithScores(ctx, r.keys.snapshots(), 0, 0).Result()
+		if err != nil {
+			r.log.Warn("reading the stored snapshots", zap.Error(err))
+		} else if len(newest) == 1 && uint64(newest[0].Score) > r.snapSeq && uint64(newest[0].Score) <= r.engine.Seq() {
+			r.snapSeq, r.snapAt = uint64(newest[0].Score), time.Now() // a standby's: due again three counts after it
+			return
+		}
 	}
 	seq := r.engine.Seq()
 	if r.snapSaving != nil {
@@ -528,6 +559,11 @@ func (r *Runner) maybeSnapshot(ctx context.Context, inboxID string) {
 		}
 	}
 	finish := r.engine.SnapshotLater() // the engine's pause: the copy; the rest is done in the background
+	role := "standby"
+	if leading {
+		role = "leader"
+	}
+	r.snapshots.WithLabelValues(role).Inc()
 	r.snapSeq, r.snapAt = seq, time.Now()
 	done := make(chan struct{})
 	r.snapSaving = done
@@ -548,8 +584,9 @@ func (r *Runner) maybeSnapshot(ctx context.Context, inboxID string) {
 }
 
 // snapshotDue says whether a snapshot of the engine as it is is due (and
-// can be taken: the previous one is written).
-func (r *Runner) snapshotDue() bool {
+// can be taken: the previous one is written). A leader that leaves
+// snapshots to a standby counts three times as far.
+func (r *Runner) snapshotDue(leading bool) bool {
 	if r.snapSaving != nil {
 		select {
 		case <-r.snapSaving:
@@ -557,9 +594,13 @@ func (r *Runner) snapshotDue() bool {
 			return false
 		}
 	}
+	every, interval := r.SnapshotEvery, r.SnapshotInterval
+	if leading && r.SnapshotStandby {
+		every, interval = 3*every, 3*interval
+	}
 	seq := r.engine.Seq()
-	return r.SnapshotEvery > 0 && seq-r.snapSeq >= r.SnapshotEvery ||
-		r.SnapshotInterval > 0 && seq > r.snapSeq && time.Since(r.snapAt) >= r.SnapshotInterval
+	return every > 0 && seq-r.snapSeq >= every ||
+		interval > 0 && seq > r.snapSeq && time.Since(r.snapAt) >= interval
 }
 
 // waitSnapshot waits for a snapshot being written.
