@@ -635,32 +635,11 @@ func (c *conn) dispatch(ctx context.Context, req wsapi.Request, signed *session,
 		}
 		return c.order(ctx, cmd)
 	case wsapi.MethodBatchPlace:
-		s, err := c.trader(signed)
-		if err != nil {
-			return nil, err
-		}
-		var p wsapi.BatchPlaceParams
-		if err := wsapi.Decode(req.Params, &p); err != nil {
-			return nil, err
-		}
-		if err := c.takeBatch(s, len(p.Orders), limits); err != nil {
-			return nil, err
-		}
-		return c.batch(ctx, len(p.Orders), func(i int) (matching.Command, error) { return c.placeCommand(s, p.Orders[i]) }), nil
+		return batchOf(ctx, c, req, signed, limits, c.placeCommand)
 	case wsapi.MethodBatchCancel:
-		s, err := c.trader(signed)
-		if err != nil {
-			return nil, err
-		}
-		account := s.account
-		var p wsapi.BatchCancelParams
-		if err := wsapi.Decode(req.Params, &p); err != nil {
-			return nil, err
-		}
-		if err := c.takeBatch(s, len(p.Orders), limits); err != nil {
-			return nil, err
-		}
-		return c.batch(ctx, len(p.Orders), func(i int) (matching.Command, error) { return c.cancelCommand(account, p.Orders[i]) }), nil
+		return batchOf(ctx, c, req, signed, limits, func(s *session, p wsapi.CancelParams) (matching.Command, error) {
+			return c.cancelCommand(s.account, p)
+		})
 	case wsapi.MethodAmend:
 		s, err := c.trader(signed)
 		if err != nil {
@@ -918,6 +897,27 @@ func (c *conn) takeBatch(s *session, n int, limits *[]wsapi.RateLimit) error {
 		*limits = append(*limits, *rl)
 	}
 	return err
+}
+
+// batchOf answers a batchOrders request, whose orders are each the
+// parameters P of a single order request; command checks one and makes
+// its command for the account s trades for.
+func batchOf[P any](ctx context.Context, c *conn, req wsapi.Request, signed *session, limits *[]wsapi.RateLimit,
+	command func(s *session, p P) (matching.Command, error)) (any, error) {
+	s, err := c.trader(signed)
+	if err != nil {
+		return nil, err
+	}
+	var p struct {
+		Orders []P `json:"orders"` // wsapi.BatchPlaceParams, wsapi.BatchCancelParams
+	}
+	if err := wsapi.Decode(req.Params, &p); err != nil {
+		return nil, err
+	}
+	if err := c.takeBatch(s, len(p.Orders), limits); err != nil {
+		return nil, err
+	}
+	return c.batch(ctx, len(p.Orders), func(i int) (matching.Command, error) { return command(s, p.Orders[i]) }), nil
 }
 
 // batchEngine is an Engine that submits several commands at once and
