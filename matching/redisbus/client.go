@@ -352,7 +352,8 @@ func (c *Client) DoInto(ctx context.Context, cmd matching.Command, buf []matchin
 	if err := c.await(ctx); err != nil {
 		return nil, err
 	}
-	w := c.submit(ctx, []matching.Command{cmd})[0]
+	w := c.newWaiter(ctx, cmd)
+	c.enqueue(w)
 	return c.wait(ctx, w, buf)
 }
 
@@ -371,10 +372,15 @@ func (c *Client) DoBatch(ctx context.Context, cmds []matching.Command, buf []mat
 		}
 		return
 	}
-	for i, w := range c.submit(ctx, cmds) {
+	ws := make([]*waiter, len(cmds))
+	for i, cmd := range cmds {
+		ws[i] = c.newWaiter(ctx, cmd)
+	}
+	c.enqueue(ws...)
+	for i, w := range ws {
 		evs, err := c.wait(ctx, w, buf)
-		if cap(evs) > cap(buf) && cap(evs) <= 64 {
-			buf = evs[:0]
+		if cap(evs) > cap(buf) {
+			buf = evs[:0] // the next answer may decode into it
 		}
 		each(i, evs, err)
 	}
@@ -390,16 +396,16 @@ func (c *Client) await(ctx context.Context) error {
 	}
 }
 
-// submit queues cmds for the sender, one waiter each, all at once so
-// that they leave in one pipeline and in order.
-func (c *Client) submit(ctx context.Context, cmds []matching.Command) []*waiter {
-	ws := make([]*waiter, len(cmds))
-	for i := range cmds {
-		cmd := cmds[i]
-		cmd.Seq, cmd.Time = 0, 0 // the sequencer sets these
-		ws[i] = &waiter{ctx: ctx, payload: matching.AppendCommand(nil, &cmd), done: make(chan struct{}),
-			ref: c.prefix + strconv.FormatUint(c.next.Add(1), 10)}
-	}
+// newWaiter makes the waiter of a command to submit.
+func (c *Client) newWaiter(ctx context.Context, cmd matching.Command) *waiter {
+	cmd.Seq, cmd.Time = 0, 0 // the sequencer sets these
+	return &waiter{ctx: ctx, payload: matching.AppendCommand(nil, &cmd), done: make(chan struct{}),
+		ref: c.prefix + strconv.FormatUint(c.next.Add(1), 10)}
+}
+
+// enqueue queues waiters for the sender, all at once so that they leave
+// in one pipeline and in order.
+func (c *Client) enqueue(ws ...*waiter) {
 	c.mu.Lock()
 	for _, w := range ws {
 		c.waiters[w.ref] = w
@@ -410,7 +416,6 @@ func (c *Client) submit(ctx context.Context, cmds []matching.Command) []*waiter 
 	case c.kick <- struct{}{}:
 	default: // the sender is already due to look
 	}
-	return ws
 }
 
 // wait returns w's answer, or a TIMEOUT error when ctx ends first.

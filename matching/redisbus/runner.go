@@ -359,7 +359,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		perEntry = max(1, applied/entries)
 		r.seq.Store(r.engine.Seq())
 		if r.engine.Seq() <= published {
-			if r.SnapshotStandby && !lease.leading && r.snapshotDue(false) {
+			if r.SnapshotStandby && !lease.leading {
 				r.maybeSnapshot(ctx, after, false)
 			}
 			continue
