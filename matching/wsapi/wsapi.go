@@ -130,17 +130,17 @@ type CancelParams struct {
 	OrigClientOrderID string `json:"origClientOrderId,omitempty"`
 }
 
-// BatchPlaceParams are batchOrders.place's parameters: each element is an
-// order.place's.
-type BatchPlaceParams struct {
-	Orders []PlaceParams `json:"orders"`
+// BatchParams are a batchOrders request's parameters: each element is
+// the parameters P of the single-order method.
+type BatchParams[P any] struct {
+	Orders []P `json:"orders"`
 }
 
-// BatchCancelParams are batchOrders.cancel's parameters: each element is
-// an order.cancel's.
-type BatchCancelParams struct {
-	Orders []CancelParams `json:"orders"`
-}
+// BatchPlaceParams are batchOrders.place's parameters.
+type BatchPlaceParams = BatchParams[PlaceParams]
+
+// BatchCancelParams are batchOrders.cancel's parameters.
+type BatchCancelParams = BatchParams[CancelParams]
 
 // BatchResult answers a batchOrders request: one item per order, in the
 // request's order.

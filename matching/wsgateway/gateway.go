@@ -908,9 +908,7 @@ func batchOf[P any](ctx context.Context, c *conn, req wsapi.Request, signed *ses
 	if err != nil {
 		return nil, err
 	}
-	var p struct {
-		Orders []P `json:"orders"` // wsapi.BatchPlaceParams, wsapi.BatchCancelParams
-	}
+	var p wsapi.BatchParams[P]
 	if err := wsapi.Decode(req.Params, &p); err != nil {
 		return nil, err
 	}
@@ -950,9 +948,7 @@ func (c *conn) batch(ctx context.Context, n int, command func(i int) (matching.C
 	buf := eventBufs.Get().(*[]matching.Event)
 	defer eventBufs.Put(buf)
 	each := func(k int, evs []matching.Event, err error) {
-		if cap(evs) > cap(*buf) && cap(evs) <= 64 {
-			*buf = evs[:0] // keep the larger slice, up to a sweep's size
-		}
+		keepLarger(buf, evs)
 		var r wsapi.OrderResult
 		if err == nil {
 			r, err = wsapi.OrderFromEvents(evs, c.g.symbols)
@@ -992,6 +988,14 @@ type intoEngine interface {
 // acknowledgement path allocated.
 var eventBufs = sync.Pool{New: func() any { return new([]matching.Event) }}
 
+// keepLarger keeps evs's memory in the pooled *buf when it is larger, up
+// to a sweep's size.
+func keepLarger(buf *[]matching.Event, evs []matching.Event) {
+	if cap(evs) > cap(*buf) && cap(evs) <= 64 {
+		*buf = evs[:0]
+	}
+}
+
 // do submits a command, waits for its events and returns what answer
 // makes of them; the events are valid only until answer returns.
 func do[T any](ctx context.Context, c *conn, cmd matching.Command, answer func([]matching.Event, map[string]matching.Symbol) (T, error)) (any, error) {
@@ -1008,9 +1012,7 @@ func do[T any](ctx context.Context, c *conn, cmd matching.Command, answer func([
 	buf := eventBufs.Get().(*[]matching.Event)
 	defer eventBufs.Put(buf)
 	evs, err := eng.DoInto(ctx, cmd, *buf)
-	if cap(evs) > cap(*buf) && cap(evs) <= 64 {
-		*buf = evs[:0] // keep the larger slice, up to a sweep's size
-	}
+	keepLarger(buf, evs)
 	if err != nil {
 		return nil, err
 	}
