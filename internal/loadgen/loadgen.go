@@ -548,33 +548,25 @@ func (w *worker) one(ctx context.Context, mix Mix, symbol string, mid, tick int6
 	roll := w.rng.IntN(100)
 	var method string
 	var params any
-	var cancelled uint64
-	if roll < mix.Cancel && w.t.take(w.rng, &cancelled) {
-		method, params = wsapi.MethodCancel, wsapi.CancelParams{Symbol: symbol, OrderID: cancelled}
+	var ids []uint64
+	if roll < mix.Cancel {
+		ids = w.t.takeN(w.rng, 1)
+	}
+	if len(ids) == 1 {
+		method, params = wsapi.MethodCancel, wsapi.CancelParams{Symbol: symbol, OrderID: ids[0]}
 	} else {
 		method, params = wsapi.MethodPlace, w.place(roll >= 100-mix.Take, symbol, mid, tick, scale, qty)
 	}
 	var res wsapi.OrderResult
-	cnt.sent.Add(1)
-	cnt.requests.Add(1)
-	sent := time.Now()
-	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	err := w.t.ws.Call(cctx, method, params, &res)
-	cancel()
+	took, err := w.call(ctx, cnt, 1, method, params, &res)
 	if err != nil {
-		var ae *apperr.Error
-		if errors.As(err, &ae) {
-			w.lat = append(w.lat, time.Since(sent))
-			cnt.fail(string(ae.Code))
-		} else {
-			cnt.fail(clientError)
-		}
+		w.failAll(cnt, 1, took, codeOf(err))
 		return
 	}
-	w.lat = append(w.lat, time.Since(sent))
+	w.lat = append(w.lat, took)
 	cnt.ok.Add(1)
-	if method == wsapi.MethodPlace {
-		w.t.rested(res)
+	if method == wsapi.MethodPlace && res.Status == "NEW" {
+		w.t.rested(res.OrderID)
 	}
 }
 
@@ -605,28 +597,13 @@ func (w *worker) batch(ctx context.Context, n int, mix Mix, symbol string, mid, 
 		method, params = wsapi.MethodBatchPlace, wsapi.BatchPlaceParams{Orders: orders}
 	}
 	var res wsapi.BatchResult
-	cnt.sent.Add(int64(n))
-	cnt.requests.Add(1)
-	sent := time.Now()
-	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	err := w.t.ws.Call(cctx, method, params, &res)
-	cancel()
-	took := time.Since(sent)
-	if err != nil || len(res.Orders) != n {
-		code := clientError
-		var ae *apperr.Error
-		switch {
-		case errors.As(err, &ae):
-			code = string(ae.Code)
-		case err == nil:
-			code = badAnswer
-		}
-		for range n {
-			if code != clientError {
-				w.lat = append(w.lat, took)
-			}
-			cnt.fail(code)
-		}
+	took, err := w.call(ctx, cnt, n, method, params, &res)
+	switch {
+	case err != nil:
+		w.failAll(cnt, n, took, codeOf(err))
+		return
+	case len(res.Orders) != n:
+		w.failAll(cnt, n, took, badAnswer)
 		return
 	}
 	for _, it := range res.Orders {
@@ -636,10 +613,43 @@ func (w *worker) batch(ctx context.Context, n int, mix Mix, symbol string, mid, 
 			continue
 		}
 		cnt.ok.Add(1)
-		if method == wsapi.MethodBatchPlace && it.Result != nil {
-			w.t.rested(*it.Result)
+		if method == wsapi.MethodBatchPlace && it.Result != nil && it.Result.Status == "NEW" {
+			w.t.rested(it.Result.OrderID)
 		}
 	}
+}
+
+// call sends one request carrying n orders and waits for its answer into
+// out, at most 15 s.
+func (w *worker) call(ctx context.Context, cnt *counters, n int, method string, params, out any) (time.Duration, error) {
+	cnt.sent.Add(int64(n))
+	cnt.requests.Add(1)
+	sent := time.Now()
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	err := w.t.ws.Call(cctx, method, params, out)
+	return time.Since(sent), err
+}
+
+// failAll counts each of a request's n orders as failed with code, with
+// the request's latency unless it got no answer (CLIENT).
+func (w *worker) failAll(cnt *counters, n int, took time.Duration, code string) {
+	for range n {
+		if code != clientError {
+			w.lat = append(w.lat, took)
+		}
+		cnt.fail(code)
+	}
+}
+
+// codeOf is the error code of a request's failure: the server's, or
+// CLIENT when it did not answer.
+func codeOf(err error) string {
+	var ae *apperr.Error
+	if errors.As(err, &ae) {
+		return string(ae.Code)
+	}
+	return clientError
 }
 
 // place makes one order of the mix: crossing (an IOC order up to 200
@@ -663,13 +673,10 @@ func (w *worker) place(cross bool, symbol string, mid, tick int64, scale int, qt
 		Price: money.Format(price, scale), Quantity: qty, NewClientOrderID: w.clientID()}
 }
 
-// rested remembers a placed order that rests, for later cancels.
-func (t *trader) rested(r wsapi.OrderResult) {
-	if r.Status != "NEW" {
-		return
-	}
+// rested remembers resting orders of the trader, for later cancels.
+func (t *trader) rested(ids ...uint64) {
 	t.mu.Lock()
-	t.open = append(t.open, r.OrderID)
+	t.open = append(t.open, ids...)
 	t.mu.Unlock()
 }
 
@@ -689,20 +696,6 @@ func (t *trader) takeN(rng *rand.Rand, n int) []uint64 {
 		t.open = t.open[:len(t.open)-1]
 	}
 	return ids
-}
-
-// take removes a random resting order of the trader into id; false when none.
-func (t *trader) take(rng *rand.Rand, id *uint64) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if len(t.open) == 0 {
-		return false
-	}
-	i := rng.IntN(len(t.open))
-	*id = t.open[i]
-	t.open[i] = t.open[len(t.open)-1]
-	t.open = t.open[:len(t.open)-1]
-	return true
 }
 
 func (w *worker) clientID() string {
