@@ -16,7 +16,8 @@
 # load generator shares the cores with Satu, PostgreSQL and Redis.
 # SATU_LOAD_ARGS adds flags to every `satu load` (e.g. "-cpuprofile /tmp/load.prof");
 # SATU_BENCH_DURATION replaces the runs' 20 s;
-# SATU_PPROF_ADDR gives the server's profiles; SATU_BENCH_SPLIT=1 runs the
+# SATU_PPROF_ADDR gives the server's profiles; SATU_BENCH_BIN runs a satu
+# binary built before (to compare two versions in alternate runs); SATU_BENCH_SPLIT=1 runs the
 # engine in a process of its own (below).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -28,8 +29,8 @@ $services stop >/dev/null 2>&1 || true
 rm -rf "$SATU_HOME"
 $services start >/dev/null
 eval "$($services env)"
-go build -o "$SATU_HOME/bin/satu" ./cmd/satu
-satu=$SATU_HOME/bin/satu
+satu=${SATU_BENCH_BIN:-$SATU_HOME/bin/satu}
+[[ -n ${SATU_BENCH_BIN:-} ]] || go build -o "$satu" ./cmd/satu
 
 # SATU_BENCH_SPLIT=1 runs the engine as its own process (`satu engine`, one
 # Go processor) beside `satu serve -engine=false` (docs/durability.md).

@@ -39,7 +39,7 @@ func TestOnRedisCluster(t *testing.T) {
 	})
 	t.Run("snapshot and replay", func(t *testing.T) { testSnapshotReplay(t, rdb, "c-snapshots", 4) })
 	t.Run("corrupt snapshot", func(t *testing.T) { testCorruptSnapshot(t, rdb, "c-corrupt") })
-	t.Run("order book", func(t *testing.T) { testMirror(t, rdb, "c-book", 23) })
+	t.Run("order book", func(t *testing.T) { testMirror(t, rdb, "c-book", 23, 3) })
 	t.Run("takeover", func(t *testing.T) { testStandbyTakeover(t, rdb, "c-takeover") })
 	t.Run("trimming", func(t *testing.T) { testTrimming(t, rdb, "c-trimming") })
 

@@ -19,3 +19,7 @@ func SnapshotsTaken(r *Runner) (leader, standby int) {
 	}
 	return count("leader"), count("standby")
 }
+
+// SetMirrorGroupMax makes r split the mirror's write groups (mirror.go)
+// at n arguments or keys instead of maxGroup.
+func SetMirrorGroupMax(r *Runner, n int) { r.mirrorGroupMax = n }

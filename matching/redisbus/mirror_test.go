@@ -17,21 +17,64 @@ import (
 // after every batch the runner writes, reads the Redis order book — every
 // level of both sides, every account's open orders — and compares it with
 // the engine's own state at that sequence.
+//
+// The writes go to Redis in groups of one command each, split at 1,000
+// arguments; the third run splits them at 3, so that every group of every
+// batch is split.
 func TestMirrorEqualsEngineAfterEveryBatch(t *testing.T) {
-	for _, seed := range []uint64{21, 22} {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+	for _, run := range []struct{ seed, groupMax uint64 }{{21, 0}, {22, 0}, {23, 3}} {
+		t.Run(fmt.Sprint(run.seed), func(t *testing.T) {
 			rdb, ns := testenv.Redis(t)
-			testMirror(t, rdb, ns, seed)
+			testMirror(t, rdb, ns, run.seed, int(run.groupMax))
 		})
 	}
 }
 
-func testMirror(t *testing.T, rdb redis.UniversalClient, ns string, seed uint64) {
+// TestMirrorLargeBatch writes batches larger than a group: 2,400 resting
+// orders of one account at 2,400 prices, then one cancel-all that ends them
+// all, so that one write deletes 2,400 order keys, removes 2,400 levels and
+// empties the account's set, each in several groups.
+func TestMirrorLargeBatch(t *testing.T) {
+	rdb, ns := testenv.Redis(t)
 	keys := redisbus.KeysFor(ns)
-	ctx := context.Background()
 	r := newRunner(t, rdb, keys)
-	batches, levels, orders, changed := 0, 0, 0, 0
-	redisbus.SetAfterWrite(r, func() {
+	check, counts := mirrorChecker(t, rdb, keys, r, 1)
+	redisbus.SetAfterWrite(r, check)
+	cmds := []matching.Command{
+		{Kind: matching.CmdOpenAccount, Account: "a0", Owner: "a0", AccountKind: matching.KindTrader},
+		{Kind: matching.CmdDeposit, Account: "a0", Asset: "KZT", Amount: 1 << 50, ExtRef: "k"},
+		{Kind: matching.CmdDeposit, Account: "a0", Asset: "BTC", Amount: 1 << 40, ExtRef: "b"},
+	}
+	for i := range 2400 {
+		side, price := matching.Buy, int64(20_000_000_00-i*100)
+		if i%2 == 1 {
+			side, price = matching.Sell, int64(40_000_000_00+i*100)
+		}
+		cmds = append(cmds, matching.Command{Kind: matching.CmdPlaceOrder, Account: "a0", Symbol: "BTCKZT", ClientID: fmt.Sprint("c", i),
+			Side: side, Type: matching.Limit, TIF: matching.GTC, Price: price, Quantity: 1000})
+	}
+	cmds = append(cmds, matching.Command{Kind: matching.CmdCancelAll, Account: "a0"})
+	runUntil(t, rdb, keys, r, uint64(len(cmds)), cmds...)
+	if counts.maxOrders < 2000 || counts.maxLevels < 2000 {
+		t.Fatalf("the mirror held at most %d orders and %d levels: the test wants more than 2,000", counts.maxOrders, counts.maxLevels)
+	}
+	if _, got, err := redisbus.OpenOrders(context.Background(), rdb, keys, "a0"); err != nil || len(got) != 0 {
+		t.Fatalf("after the cancel-all the mirror holds %d open orders (%v)", len(got), err)
+	}
+	if n, err := rdb.Keys(context.Background(), keys.Prefix+"order:*").Result(); err != nil || len(n) != 0 {
+		t.Fatalf("after the cancel-all %d order keys are left (%v)", len(n), err)
+	}
+}
+
+type mirrorCounts struct{ batches, levels, orders, changed, maxLevels, maxOrders int }
+
+// mirrorChecker returns a hook for the runner's writes that compares the
+// mirror with the engine — both sides' levels, the open orders of accounts
+// a0 … a(accounts−1), every market's state — and counts what it compared.
+func mirrorChecker(t *testing.T, rdb redis.UniversalClient, keys redisbus.Keys, r *redisbus.Runner, accounts int) (func(), *mirrorCounts) {
+	ctx := context.Background()
+	c := &mirrorCounts{}
+	return func() {
 		e := r.Engine()
 		seq, bids, asks, err := redisbus.Depth(ctx, rdb, keys, "BTCKZT", 10_000)
 		if err != nil || seq != e.Seq() {
@@ -43,8 +86,10 @@ func testMirror(t *testing.T, rdb redis.UniversalClient, ns string, seed uint64)
 			t.Errorf("seq %d: mirror bids %v asks %v; engine bids %v asks %v", seq, bids, asks, wb, wa)
 			return
 		}
-		levels += len(bids) + len(asks)
-		for i := range 6 {
+		c.levels += len(bids) + len(asks)
+		c.maxLevels = max(c.maxLevels, len(bids)+len(asks))
+		n := 0
+		for i := range accounts {
 			a := fmt.Sprintf("a%d", i)
 			_, got, err := redisbus.OpenOrders(ctx, rdb, keys, a)
 			if err != nil {
@@ -56,8 +101,10 @@ func testMirror(t *testing.T, rdb redis.UniversalClient, ns string, seed uint64)
 				t.Errorf("seq %d, %s: mirror %+v\nengine %+v", seq, a, got, want)
 				return
 			}
-			orders += len(got)
+			n += len(got)
 		}
+		c.orders += n
+		c.maxOrders = max(c.maxOrders, n)
 		markets, err := redisbus.Markets(ctx, rdb, keys)
 		if err != nil {
 			t.Error(err)
@@ -70,10 +117,18 @@ func testMirror(t *testing.T, rdb redis.UniversalClient, ns string, seed uint64)
 			}
 		}
 		if st := markets["BTCKZT"]; st.Halted || st.Phase != matching.PhaseContinuous {
-			changed++
+			c.changed++
 		}
-		batches++
-	})
+		c.batches++
+	}, c
+}
+
+func testMirror(t *testing.T, rdb redis.UniversalClient, ns string, seed uint64, groupMax int) {
+	keys := redisbus.KeysFor(ns)
+	r := newRunner(t, rdb, keys)
+	redisbus.SetMirrorGroupMax(r, groupMax)
+	check, c := mirrorChecker(t, rdb, keys, r, 6)
+	redisbus.SetAfterWrite(r, check)
 	// Operators halt, resume and move BTCKZT between phases on the way.
 	cmds := randomCommands(seed, 1200)
 	for i, c := range []matching.Command{{Kind: matching.CmdHalt}, {Kind: matching.CmdResume},
@@ -84,11 +139,11 @@ func testMirror(t *testing.T, rdb redis.UniversalClient, ns string, seed uint64)
 		cmds = append(cmds[:at:at], append([]matching.Command{c}, cmds[at:]...)...)
 	}
 	runUntil(t, rdb, keys, r, uint64(len(cmds)), cmds...)
-	if changed == 0 {
+	if c.changed == 0 {
 		t.Fatal("no batch saw BTCKZT halted or out of continuous trading: the phase commands did not take")
 	}
-	if batches < 10 || levels == 0 || orders == 0 {
-		t.Fatalf("compared %d batches, %d levels, %d orders: the test wants more", batches, levels, orders)
+	if c.batches < 10 || c.levels == 0 || c.orders == 0 {
+		t.Fatalf("compared %d batches, %d levels, %d orders: the test wants more", c.batches, c.levels, c.orders)
 	}
-	t.Logf("mirror equal to the engine after %d batches (%d levels, %d open orders compared)", batches, levels, orders)
+	t.Logf("mirror equal to the engine after %d batches (%d levels, %d open orders compared)", c.batches, c.levels, c.orders)
 }

@@ -35,8 +35,8 @@ import (
 // KEYS[1] events stream, KEYS[2] engine hash, then the mirror's keys.
 // ARGV[1] expected seq, ARGV[2] new seq, ARGV[3] new inbox ID,
 // ARGV[4] the writer's epoch ("" for a runner without a lease),
-// ARGV[5] the entry's ID, ARGV[6] its records; then the mirror's ops,
-// five arguments each: code, two KEYS indexes, member, value.
+// ARGV[5] the entry's ID, ARGV[6] its records; then the mirror's writes
+// in groups of one Redis command each (mirrorGroups in mirror.go).
 var writeBatch = redis.NewScript(`
 if ARGV[4] ~= '' then
   local ep = redis.call('HGET', KEYS[2], 'epoch') or '0'
@@ -49,25 +49,24 @@ if cur ~= ARGV[1] then
   return redis.error_reply('STALE engine position is ' .. cur .. ', writer expected ' .. ARGV[1])
 end
 redis.call('XADD', KEYS[1], ARGV[5], 'b', ARGV[6])
-local i = 7
-while i <= #ARGV do
-  local op, k1, k2, m, v = ARGV[i], KEYS[tonumber(ARGV[i+1])], KEYS[tonumber(ARGV[i+2])], ARGV[i+3], ARGV[i+4]
-  if op == 'L' then
-    redis.call('ZADD', k1, m, m)
-    redis.call('HSET', k2, m, v)
-  elseif op == 'l' then
-    redis.call('ZREM', k1, m)
-    redis.call('HDEL', k2, m)
-  elseif op == 'O' then
-    redis.call('SET', k1, v)
-    redis.call('SADD', k2, m)
-  elseif op == 'o' then
-    redis.call('DEL', k1)
-    redis.call('SREM', k2, m)
-  elseif op == 'M' then
-    redis.call('HSET', k1, m, v)
+local cmd = {z = 'ZADD', Z = 'ZREM', h = 'HSET', H = 'HDEL', s = 'SADD', S = 'SREM'}
+local i, last = 7, #ARGV
+while i <= last do
+  local op, k, n = ARGV[i], tonumber(ARGV[i+1]), tonumber(ARGV[i+2])
+  i = i + 3
+  if op == 'm' then
+    local kv = {}
+    for j = 0, n - 1 do
+      kv[2*j+1], kv[2*j+2] = KEYS[k+j], ARGV[i+j]
+    end
+    redis.call('MSET', unpack(kv))
+    i = i + n
+  elseif op == 'd' then
+    redis.call('DEL', unpack(KEYS, k, k + n - 1))
+  else
+    redis.call(cmd[op], KEYS[k], unpack(ARGV, i, i + n - 1))
+    i = i + n
   end
-  i = i + 5
 end
 redis.call('HSET', KEYS[2], 'seq', ARGV[2], 'inbox', ARGV[3])
 return #ARGV
@@ -133,8 +132,9 @@ type Runner struct {
 	// leader has written and takes over when the lease lapses.
 	Lease *Lease
 
-	beforeWrite func() // tests: runs before each write
-	afterWrite  func() // tests: runs after each write
+	beforeWrite    func() // tests: runs before each write
+	mirrorGroupMax int    // tests: a smaller bound on the mirror's groups
+	afterWrite     func() // tests: runs after each write
 
 	seq atomic.Uint64 // the engine's sequence after the last batch applied
 
@@ -224,7 +224,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	var events []matching.Event
 	var cmds []inboxCommand // an entry's commands, decoded
 	perEntry := int64(1)    // commands per inbox entry in the last batch
-	mirror := newMirrorBatch()
+	mirror := newMirrorBatch(r.mirrorGroupMax)
 	mirror.allMarkets = true // a writer's first batch records every symbol's state
 	for ctx.Err() == nil {
 		took, err := lease.tick(ctx, r.rdb, r.keys)
