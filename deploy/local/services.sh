@@ -293,6 +293,7 @@ protected-mode yes
 dir "$REDIS_DIR"
 appendonly yes
 appendfsync everysec
+save ""
 daemonize yes
 pidfile "$REDIS_DIR/redis.pid"
 logfile "$REDIS_DIR/redis.log"
