@@ -39,6 +39,7 @@ type bench struct {
 	live     [2][]uint64 // resting order IDs by side (0 bids, 1 asks)
 	makerIDs int
 	mids     []string
+	record   *[]matching.Command // when set, apply appends each command to it
 }
 
 func newBench(b *testing.B) *bench {
@@ -76,6 +77,9 @@ func newBenchEmpty(b *testing.B) *bench {
 func (bn *bench) apply(c matching.Command) []matching.Event {
 	bn.seq++
 	c.Seq, c.Time = bn.seq, 1_700_000_000_000+int64(bn.seq)
+	if bn.record != nil {
+		*bn.record = append(*bn.record, c)
+	}
 	out, err := bn.e.Apply(c, bn.out[:0])
 	if err != nil {
 		bn.b.Fatal(err)
@@ -250,53 +254,146 @@ func benchMatch(b *testing.B, makers int, chunk int) {
 func BenchmarkBookMatch1(b *testing.B)  { benchMatch(b, 1, 5_000) }
 func BenchmarkBookMatch10(b *testing.B) { benchMatch(b, 10, 500) }
 
-// BenchmarkEngineMixed replays a stream of 70 % adds, 25 % cancels of
-// resting orders and 5 % aggressive orders (IOC, sweeping one to three
-// makers) from several accounts of different owners. The stream is
-// generated against a twin engine first, so that every cancel names a live
-// order; the timed run applies the identical stream.
+// mixedCommand generates one command of the mixed benchmarks on gen: 70 %
+// adds of resting maker orders, 25 % cancels of resting orders, 5 %
+// aggressive orders (IOC, sweeping one to three makers), and keeps gen's
+// live lists. It returns false when it drew a cancel with nothing to cancel.
+func mixedCommand(gen *bench, rng *rand.Rand) (matching.Command, bool) {
+	var c matching.Command
+	side := rng.IntN(2)
+	s := [2]matching.Side{matching.Buy, matching.Sell}[side]
+	switch r := rng.IntN(100); {
+	case r < 70:
+		c = matching.Command{Kind: matching.CmdPlaceOrder, Account: "maker", Symbol: "BTCKZT", ClientID: gen.clientID(),
+			Side: s, Type: matching.Limit, TIF: matching.GTC, Price: levelPrice(side, rng.IntN(benchLevels)), Quantity: benchQty}
+	case r < 95:
+		live := gen.live[side]
+		if len(live) == 0 {
+			return c, false
+		}
+		k := rng.IntN(len(live))
+		c = matching.Command{Kind: matching.CmdCancelOrder, Account: "maker", OrderID: live[k]}
+		live[k] = live[len(live)-1]
+		gen.live[side] = live[:len(live)-1]
+	default:
+		c = matching.Command{Kind: matching.CmdPlaceOrder, Account: "taker", Symbol: "BTCKZT", ClientID: gen.clientID(),
+			Side: s.Opposite(), Type: matching.Limit, TIF: matching.IOC, Price: levelPrice(side, benchLevels-1),
+			Quantity: int64(1+rng.IntN(3)) * benchQty}
+	}
+	evs := gen.apply(c)
+	if c.Kind == matching.CmdPlaceOrder && c.Account == "maker" && evs[0].Kind == matching.EvOrderAccepted {
+		gen.live[side] = append(gen.live[side], evs[0].OrderID)
+	}
+	for j := range evs { // makers filled by a taker: forget them
+		if ev := &evs[j]; ev.Kind == matching.EvOrderDone && ev.Account == "maker" && ev.Status == matching.StatusFilled {
+			ms := 0
+			if ev.Side == matching.Sell {
+				ms = 1
+			}
+			gen.forget(ms, ev.OrderID)
+		}
+	}
+	return c, true
+}
+
+// BenchmarkEngineMixed applies the mix of mixedCommand on the book shape
+// of the other book benchmarks, 500 levels × 10 orders a side. The mix
+// grows the book (by about 0.35 orders a command), so it runs in chunks of
+// 5,000 commands, and after each, untimed, the book is brought back to its
+// shape — the newest orders of a level beyond ten cancelled, missing ones
+// added — so that the cost per command does not depend on b.N. Each chunk
+// is generated against a twin engine first (untimed), so that every cancel
+// names a live order; the timed run applies the identical stream, and the
+// two engines' state hashes are compared at the end.
 func BenchmarkEngineMixed(b *testing.B) {
+	gen, run := newBench(b), newBench(b)
+	rng := rand.New(rand.NewPCG(3, 3))
+	const chunk = 5_000
+	var cmds, shape []matching.Command
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done := 0; done < b.N; {
+		b.StopTimer()
+		cmds = cmds[:0]
+		for n := min(chunk, b.N-done); len(cmds) < n; {
+			if c, ok := mixedCommand(gen, rng); ok {
+				cmds = append(cmds, c)
+			}
+		}
+		b.StartTimer()
+		for i := range cmds {
+			if evs := run.apply(cmds[i]); evs[0].Kind == matching.EvRejected {
+				b.Fatalf("command %d rejected: %+v", done+i, evs[0])
+			}
+		}
+		b.StopTimer()
+		done += len(cmds)
+		gen.record = &shape
+		gen.reshape()
+		gen.record = nil
+		for _, c := range shape {
+			run.apply(c)
+		}
+		shape = shape[:0]
+		b.StartTimer()
+	}
+	b.StopTimer()
+	if run.e.StateHash() != gen.e.StateHash() {
+		b.Fatal("the timed engine diverged from the generating one")
+	}
+	bids, asks := run.e.Depth("BTCKZT", 2*benchLevels)
+	if len(bids) != benchLevels || len(asks) != benchLevels {
+		b.Fatalf("the book has %d bid and %d ask levels after the run, want %d each", len(bids), len(asks), benchLevels)
+	}
+}
+
+// reshape brings the book back to 500 levels × 10 orders a side: it
+// cancels a level's orders beyond ten (from the live lists, without a
+// listing of the book, so that the untimed work leaves little garbage for
+// the collector to chase while the timed chunk runs) and fills missing
+// ones.
+func (bn *bench) reshape() {
+	for side := range 2 {
+		var count [benchLevels]int
+		live := bn.live[side]
+		for k := len(live) - 1; k >= 0; k-- {
+			o, open := bn.e.Order(live[k])
+			if !open {
+				bn.b.Fatalf("reshape: live order %d is not open", live[k])
+			}
+			d := (o.Price - benchMid) / benchTick
+			if side == 0 {
+				d = -d
+			}
+			lvl := d - benchGap
+			if count[lvl]++; count[lvl] > benchDepth {
+				if evs := bn.apply(matching.Command{Kind: matching.CmdCancelOrder, Account: o.Account, OrderID: o.ID}); evs[0].Kind != matching.EvOrderDone {
+					bn.b.Fatalf("reshape: cancel %d: %+v", o.ID, evs[0])
+				}
+				live[k] = live[len(live)-1]
+				live = live[:len(live)-1]
+			}
+		}
+		bn.live[side] = live
+	}
+	bn.fill()
+}
+
+// BenchmarkEngineMixedGrowing is BenchmarkEngineMixed as it was until
+// 2026-12-02, kept for comparison over time: the same mix from the same
+// book, never reshaped, so the book grows with b.N (to about 360,000
+// orders after a million commands) and so does the cost per command. The
+// whole stream is generated against a twin engine first.
+func BenchmarkEngineMixedGrowing(b *testing.B) {
 	gen := newBench(b)
 	run := newBench(b)
 	rng := rand.New(rand.NewPCG(3, 3))
 	n := b.N
 	cmds := make([]matching.Command, 0, n)
 	for len(cmds) < n {
-		var c matching.Command
-		side := rng.IntN(2)
-		s := [2]matching.Side{matching.Buy, matching.Sell}[side]
-		switch r := rng.IntN(100); {
-		case r < 70:
-			c = matching.Command{Kind: matching.CmdPlaceOrder, Account: "maker", Symbol: "BTCKZT", ClientID: gen.clientID(),
-				Side: s, Type: matching.Limit, TIF: matching.GTC, Price: levelPrice(side, rng.IntN(benchLevels)), Quantity: benchQty}
-		case r < 95:
-			live := gen.live[side]
-			if len(live) == 0 {
-				continue
-			}
-			k := rng.IntN(len(live))
-			c = matching.Command{Kind: matching.CmdCancelOrder, Account: "maker", OrderID: live[k]}
-			live[k] = live[len(live)-1]
-			gen.live[side] = live[:len(live)-1]
-		default:
-			c = matching.Command{Kind: matching.CmdPlaceOrder, Account: "taker", Symbol: "BTCKZT", ClientID: gen.clientID(),
-				Side: s.Opposite(), Type: matching.Limit, TIF: matching.IOC, Price: levelPrice(side, benchLevels-1),
-				Quantity: int64(1+rng.IntN(3)) * benchQty}
+		if c, ok := mixedCommand(gen, rng); ok {
+			cmds = append(cmds, c)
 		}
-		evs := gen.apply(c)
-		if c.Kind == matching.CmdPlaceOrder && c.Account == "maker" && evs[0].Kind == matching.EvOrderAccepted {
-			gen.live[side] = append(gen.live[side], evs[0].OrderID)
-		}
-		for j := range evs { // makers filled by a taker: forget them
-			if ev := &evs[j]; ev.Kind == matching.EvOrderDone && ev.Account == "maker" && ev.Status == matching.StatusFilled {
-				ms := 0
-				if ev.Side == matching.Sell {
-					ms = 1
-				}
-				gen.forget(ms, ev.OrderID)
-			}
-		}
-		cmds = append(cmds, c)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
