@@ -15,6 +15,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -473,9 +474,17 @@ func (c *conn) writeLoop() {
 		select {
 		case b := <-c.out:
 			_ = c.ws.SetWriteDeadline(time.Now().Add(writeWait))
-			// Gather what else is queued, then write it all at once.
+			// Gather what else is queued, then write it all at once. One
+			// yield first lets the goroutines woken with this answer — the
+			// other answers of the same engine batch — queue theirs: under
+			// load they are runnable and a write (a system call, ≈ 16 µs on
+			// loopback here) carries several answers; when idle there is
+			// nobody to wait for.
 			c.sock.cork()
 			err := c.ws.WriteMessage(websocket.TextMessage, b)
+			if len(c.out) == 0 {
+				runtime.Gosched()
+			}
 			for err == nil && len(c.out) > 0 && c.sock.gathered() < maxCorked {
 				err = c.ws.WriteMessage(websocket.TextMessage, <-c.out)
 			}
