@@ -13,12 +13,13 @@ import (
 )
 
 // Keys names a shard's Redis keys. The other keys of a shard (snapshots,
-// the order book, the lease) are derived from Prefix by this package.
+// the order book, the lease, the fence) are derived from Prefix by this
+// package.
 type Keys struct {
 	Shard  string
 	Prefix string // satu:{shard}: — every key of the shard starts with it
 	Inbox  string // stream of commands, appended by gateways
-	Events string // stream of events, one entry per command, ID "seq-0", written only by the engine
+	Events string // stream of events, one entry per batch, ID "seq-0", written only by the engine
 	// Engine is a hash: seq and inbox (the last command whose events are
 	// written), epoch (the lease's fencing epoch), settled (settlement's
 	// position), durable (the last sequence replicas confirmed), waitSeq
@@ -34,7 +35,7 @@ func KeysFor(shard string) Keys {
 }
 
 // DeleteShard deletes every key of a shard (satu:{shard}:*): inbox,
-// events, engine hash, snapshots, order book, lease. For scratch shards
+// events, engine hash, snapshots, order book, lease, fence. For scratch shards
 // such as the demo's; never for one that holds a ledger's history.
 func DeleteShard(ctx context.Context, rdb redis.UniversalClient, k Keys) error {
 	var cursor uint64

@@ -12,8 +12,8 @@ import (
 
 // One writer per shard. The leader holds satu:{s1}:lease (SET NX PX with
 // its owner name) and renews it; taking the lease increments the fencing
-// epoch in the engine hash, and every write carries the writer's epoch,
-// which the write script checks. So after a takeover the old leader's
+// epoch in the engine hash and the fence, and every write carries the
+// writer's epoch, which the write checks under WATCH (fence.go). So after a takeover the old leader's
 // writes are refused even if it never noticed losing the lease (a long
 // pause, a partition). A standby tails what the leader has written and
 // takes the lease when it lapses.
@@ -30,11 +30,15 @@ var ErrFenced = errors.New("redisbus: fenced: another engine took over this shar
 // ErrDeposed means the runner could not renew its lease in time.
 var ErrDeposed = errors.New("redisbus: lost the shard's lease")
 
-// KEYS[1] lease, KEYS[2] engine hash; ARGV[1] owner, ARGV[2] TTL in ms.
-// Returns the new epoch, or 0 when someone else holds the lease.
+// KEYS[1] lease, KEYS[2] engine hash, KEYS[3] fence (fence.go); ARGV[1]
+// owner, ARGV[2] TTL in ms. Returns the new epoch, or 0 when someone else
+// holds the lease. The epoch goes to the fence too, which aborts a
+// transaction the old leader has under WATCH.
 var acquireLease = redis.NewScript(`
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return redis.call('HINCRBY', KEYS[2], 'epoch', 1)
+  local e = redis.call('HINCRBY', KEYS[2], 'epoch', 1)
+  redis.call('HSET', KEYS[3], 'epoch', e)
+  return e
 end
 return 0
 `)
@@ -104,7 +108,7 @@ func (l *leaseState) tick(ctx context.Context, rdb redis.UniversalClient, keys K
 		return false, nil
 	}
 	l.lastTry = now
-	epoch, err := acquireLease.EvalSha(ctx, rdb, []string{keys.lease(), keys.Engine}, l.cfg.Owner, ms).Int64()
+	epoch, err := acquireLease.EvalSha(ctx, rdb, []string{keys.lease(), keys.Engine, keys.fence()}, l.cfg.Owner, ms).Int64()
 	if err != nil {
 		if ctx.Err() != nil {
 			return false, nil

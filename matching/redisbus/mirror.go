@@ -56,27 +56,19 @@ type mirrorBatch struct {
 	levels map[levelKey]matching.Level
 	orders map[uint64]string
 	born   map[uint64]bool // orders accepted in this batch: not in the mirror before it
-	keys   map[string]int  // KEYS index of each key the write names
 	// markets are the symbols whose trading state changed; allMarkets
 	// asks the next write for every symbol's (a new writer's first).
 	markets    map[string]bool
 	allMarkets bool
 
-	open, ended []mirrorOrder // scratch of ops
-	groups      mirrorGroups
-}
-
-type mirrorOrder struct {
-	id      uint64
-	account string
-	value   []byte // an open order's JSON
+	groups mirrorGroups
 }
 
 func newMirrorBatch(groupMax int) *mirrorBatch {
 	if groupMax <= 0 {
 		groupMax = maxGroup
 	}
-	return &mirrorBatch{levels: map[levelKey]matching.Level{}, orders: map[uint64]string{}, born: map[uint64]bool{}, keys: map[string]int{},
+	return &mirrorBatch{levels: map[levelKey]matching.Level{}, orders: map[uint64]string{}, born: map[uint64]bool{},
 		markets: map[string]bool{}, groups: mirrorGroups{at: map[groupKey]int{}, max: groupMax}}
 }
 
@@ -85,7 +77,6 @@ func (mb *mirrorBatch) reset() {
 	clear(mb.levels)
 	clear(mb.orders)
 	clear(mb.born)
-	clear(mb.keys)
 	clear(mb.markets)
 }
 
@@ -112,80 +103,42 @@ func (mb *mirrorBatch) add(ev *matching.Event) {
 	}
 }
 
-// key returns the KEYS index (1-based) of name, adding it to keys.
-func (mb *mirrorBatch) key(keys []string, name string) ([]string, int) {
-	i, ok := mb.keys[name]
-	if !ok {
-		keys = append(keys, name)
-		i = len(keys)
-		mb.keys[name] = i
-	}
-	return keys, i
-}
-
-// ops appends the mirror's writes for the batch, in groups (see
-// mirrorGroups), reading the touched orders' state from the engine at the
-// batch's end. An order accepted and ended within the batch (a taker
-// filled at once, a resting order filled or cancelled before the batch
-// ended) was never in the mirror and needs no write. Within a batch each
-// level and each order is written once, so grouping changes no outcome.
-func (mb *mirrorBatch) ops(e *matching.Engine, k Keys, keys []string, args []any) ([]string, []any, error) {
+// ops appends the mirror's writes for the batch as Redis commands,
+// grouped (see mirrorGroups), reading the touched orders' state from the
+// engine at the batch's end. An order accepted and ended within the batch
+// (a taker filled at once, a resting order filled or cancelled before the
+// batch ended) was never in the mirror and needs no write. Within a batch
+// each level and each order is written once, so grouping changes no
+// outcome.
+func (mb *mirrorBatch) ops(e *matching.Engine, k Keys, cmds [][]any) ([][]any, error) {
 	g := &mb.groups
 	g.reset()
 	for lk, l := range mb.levels {
 		levels, qty := k.bookSide(lk.symbol, lk.side)
-		var i1, i2 int
-		keys, i1 = mb.key(keys, levels)
-		keys, i2 = mb.key(keys, qty)
 		price := strconv.FormatInt(l.Price, 10)
 		if l.Quantity == 0 && l.Orders == 0 {
-			g.add('Z', i1, price)
-			g.add('H', i2, price)
+			g.add("ZREM", levels, price)
+			g.add("HDEL", qty, price)
 		} else {
-			g.add('z', i1, price, price)
-			g.add('h', i2, price, strconv.FormatInt(l.Quantity, 10)+" "+strconv.FormatInt(int64(l.Orders), 10))
+			g.add("ZADD", levels, price, price)
+			g.add("HSET", qty, price, strconv.FormatInt(l.Quantity, 10)+" "+strconv.FormatInt(int64(l.Orders), 10))
 		}
 	}
-	// Open orders are set and ended ones deleted by key, each kind's keys
-	// one run in KEYS (an m and a d group); then their accounts' sets.
-	mb.open, mb.ended = mb.open[:0], mb.ended[:0]
+	// Open orders are set (one MSET) and ended ones deleted (one DEL);
+	// then their accounts' sets.
 	for id, acct := range mb.orders {
 		o, open := e.Order(id)
 		switch {
 		case open:
 			v, err := json.Marshal(o)
 			if err != nil {
-				return nil, nil, fmt.Errorf("redisbus: encode order %d: %w", id, err)
+				return nil, fmt.Errorf("redisbus: encode order %d: %w", id, err)
 			}
-			mb.open = append(mb.open, mirrorOrder{id, acct, v})
+			g.add("MSET", "", k.order(id), v)
+			g.add("SADD", k.accountOrders(acct), strconv.FormatUint(id, 10))
 		case !mb.born[id]:
-			mb.ended = append(mb.ended, mirrorOrder{id: id, account: acct})
-		}
-	}
-	for _, run := range []struct {
-		code   byte
-		orders []mirrorOrder
-	}{{'m', mb.open}, {'d', mb.ended}} {
-		if len(run.orders) == 0 {
-			continue
-		}
-		gr := g.group(run.code, len(keys)+1)
-		gr.n = len(run.orders)
-		for _, o := range run.orders {
-			keys = append(keys, k.order(o.id))
-			if run.code == 'm' {
-				gr.args = append(gr.args, o.value)
-			}
-		}
-	}
-	for _, run := range []struct {
-		code   byte
-		orders []mirrorOrder
-	}{{'s', mb.open}, {'S', mb.ended}} {
-		for _, o := range run.orders {
-			var i int
-			keys, i = mb.key(keys, k.accountOrders(o.account))
-			g.add(run.code, i, strconv.FormatUint(o.id, 10))
+			g.add("DEL", "", k.order(id))
+			g.add("SREM", k.accountOrders(acct), strconv.FormatUint(id, 10))
 		}
 	}
 	if mb.allMarkets {
@@ -201,46 +154,36 @@ func (mb *mirrorBatch) ops(e *matching.Engine, k Keys, keys []string, args []any
 		}
 		v, err := json.Marshal(st)
 		if err != nil {
-			return nil, nil, fmt.Errorf("redisbus: encode market %s: %w", sym, err)
+			return nil, fmt.Errorf("redisbus: encode market %s: %w", sym, err)
 		}
-		var i int
-		keys, i = mb.key(keys, k.markets())
-		g.add('h', i, sym, v)
+		g.add("HSET", k.markets(), sym, v)
 	}
-	return keys, g.appendTo(args), nil
+	return g.appendTo(cmds), nil
 }
 
-// The mirror's writes go to the script in groups, one Redis command each,
-// so that a batch costs a handful of calls instead of two per order and
-// level (a call from Lua costs Redis a few microseconds over the command's
-// own work: 16 of the 25 µs per order the script took, when it made one
-// call per change). A group is three arguments — code, KEYS index, count —
-// and then count arguments:
-//
-//	z  ZADD KEYS[k] with the count arguments (score, member pairs)
-//	Z  ZREM     h  HSET     H  HDEL     s  SADD     S  SREM   (likewise)
-//	m  MSET of KEYS[k], …, KEYS[k+count−1] to the count values that follow
-//	d  DEL of KEYS[k], …, KEYS[k+count−1] (no arguments follow)
-//
-// maxGroup bounds a group's arguments (Lua's unpack refuses about 8,000);
-// tests set a smaller bound (mirrorGroups.max) to split groups often.
+// The mirror's writes are grouped by command and key, so that a batch
+// costs a handful of commands instead of two per order and level: one
+// ZADD, ZREM, HSET, HDEL, SADD or SREM per key, one MSET of the batch's
+// open orders and one DEL of its ended ones (keyless groups: their
+// arguments name the keys). A group is split at maxGroup arguments, which
+// bounds a command's size.
 const maxGroup = 1000
 
 type groupKey struct {
-	code byte
-	key  int
+	cmd string
+	key string // "" for MSET and DEL
 }
 
-// mirrorGroups collects a batch's writes by command and key.
+// mirrorGroups collects a batch's writes by command and key, in the order
+// of their first write.
 type mirrorGroups struct {
 	at   map[groupKey]int
 	list []mirrorGroup
-	max  int // arguments (or keys) per group: maxGroup
+	max  int // arguments per command: maxGroup (tests set less)
 }
 
 type mirrorGroup struct {
 	groupKey
-	n    int // keys of an m or d group
 	args []any
 }
 
@@ -253,54 +196,42 @@ func (g *mirrorGroups) reset() {
 	g.list = g.list[:0]
 }
 
-func (g *mirrorGroups) group(code byte, key int) *mirrorGroup {
-	k := groupKey{code, key}
+func (g *mirrorGroups) add(cmd, key string, args ...any) {
+	k := groupKey{cmd, key}
 	i, ok := g.at[k]
 	if !ok {
 		i = len(g.list)
 		if i < cap(g.list) {
 			g.list = g.list[:i+1]
-			g.list[i].groupKey, g.list[i].n = k, 0
+			g.list[i].groupKey = k
 		} else {
 			g.list = append(g.list, mirrorGroup{groupKey: k})
 		}
 		g.at[k] = i
 	}
-	return &g.list[i]
+	g.list[i].args = append(g.list[i].args, args...)
 }
 
-func (g *mirrorGroups) add(code byte, key int, args ...any) {
-	gr := g.group(code, key)
-	gr.args = append(gr.args, args...)
-}
-
-// appendTo appends the groups to a script's arguments, splitting each into
-// chunks of at most maxGroup arguments (or keys).
-func (g *mirrorGroups) appendTo(args []any) []any {
+// appendTo appends the groups as commands, each at most g.max arguments
+// (whole pairs for ZADD, HSET and MSET).
+func (g *mirrorGroups) appendTo(cmds [][]any) [][]any {
 	for _, gr := range g.list {
-		code := string(gr.code)
-		switch gr.code {
-		case 'd', 'm':
-			for k := 0; k < gr.n; k += g.max {
-				n := min(g.max, gr.n-k)
-				args = append(args, code, strconv.Itoa(gr.key+k), strconv.Itoa(n))
-				if gr.code == 'm' {
-					args = append(args, gr.args[k:k+n]...)
-				}
+		step := g.max
+		switch gr.cmd {
+		case "ZADD", "HSET", "MSET":
+			step = max(2, g.max&^1)
+		}
+		for k := 0; k < len(gr.args); k += step {
+			n := min(step, len(gr.args)-k)
+			c := make([]any, 0, n+2)
+			c = append(c, gr.cmd)
+			if gr.key != "" {
+				c = append(c, gr.key)
 			}
-		default:
-			step := g.max
-			if gr.code == 'z' || gr.code == 'h' {
-				step = max(2, g.max&^1) // whole pairs
-			}
-			for k := 0; k < len(gr.args); k += step {
-				n := min(step, len(gr.args)-k)
-				args = append(args, code, strconv.Itoa(gr.key), strconv.Itoa(n))
-				args = append(args, gr.args[k:k+n]...)
-			}
+			cmds = append(cmds, append(c, gr.args[k:k+n]...))
 		}
 	}
-	return args
+	return cmds
 }
 
 // Markets reads every symbol's trading state from the mirror, with the

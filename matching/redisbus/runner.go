@@ -17,65 +17,10 @@ import (
 	"github.com/satu-exchange/satu/matching"
 )
 
-// writeBatch appends a batch's events, applies its changes to the Redis
-// order book (mirror.go) and advances the engine position in one atomic
-// step: one stream entry for the batch, ID "seq-0" with seq the batch's
-// last sequence, holding each command's reference and events (events.go).
-// It refuses
-// (STALE) unless the stored position is the one the writer expects, so a
-// second engine replaying the same inbox can never append an event twice;
-// explicit IDs derived from the sequence are the second guard (Redis
-// refuses an ID not above the last).
-//
-// A writer holding the shard's lease also passes its fencing epoch, and
-// the script refuses (FENCED) unless it is the current one: a leader that
-// stalled past its lease, while another took over, cannot write when it
-// wakes up.
-//
-// KEYS[1] events stream, KEYS[2] engine hash, then the mirror's keys.
-// ARGV[1] expected seq, ARGV[2] new seq, ARGV[3] new inbox ID,
-// ARGV[4] the writer's epoch ("" for a runner without a lease),
-// ARGV[5] the entry's ID, ARGV[6] its records; then the mirror's writes
-// in groups of one Redis command each (mirrorGroups in mirror.go).
-var writeBatch = redis.NewScript(`
-if ARGV[4] ~= '' then
-  local ep = redis.call('HGET', KEYS[2], 'epoch') or '0'
-  if ep ~= ARGV[4] then
-    return redis.error_reply('FENCED epoch is ' .. ep .. ', writer holds ' .. ARGV[4])
-  end
-end
-local cur = redis.call('HGET', KEYS[2], 'seq') or '0'
-if cur ~= ARGV[1] then
-  return redis.error_reply('STALE engine position is ' .. cur .. ', writer expected ' .. ARGV[1])
-end
-redis.call('XADD', KEYS[1], ARGV[5], 'b', ARGV[6])
-local cmd = {z = 'ZADD', Z = 'ZREM', h = 'HSET', H = 'HDEL', s = 'SADD', S = 'SREM'}
-local i, last = 7, #ARGV
-while i <= last do
-  local op, k, n = ARGV[i], tonumber(ARGV[i+1]), tonumber(ARGV[i+2])
-  i = i + 3
-  if op == 'm' then
-    local kv = {}
-    for j = 0, n - 1 do
-      kv[2*j+1], kv[2*j+2] = KEYS[k+j], ARGV[i+j]
-    end
-    redis.call('MSET', unpack(kv))
-    i = i + n
-  elseif op == 'd' then
-    redis.call('DEL', unpack(KEYS, k, k + n - 1))
-  else
-    redis.call(cmd[op], KEYS[k], unpack(ARGV, i, i + n - 1))
-    i = i + n
-  end
-end
-redis.call('HSET', KEYS[2], 'seq', ARGV[2], 'inbox', ARGV[3])
-return #ARGV
-`)
-
 // LoadScripts loads the Lua scripts, so that pipelined or clustered calls
 // never meet NOSCRIPT.
 func LoadScripts(ctx context.Context, rdb redis.UniversalClient) error {
-	for _, script := range []*redis.Script{writeBatch, acquireLease, renewLease, releaseLease, readDepth, readOpenOrders} {
+	for _, script := range []*redis.Script{initFence, acquireLease, renewLease, releaseLease, readDepth, readOpenOrders} {
 		if err := script.Load(ctx, rdb).Err(); err != nil {
 			return fmt.Errorf("redisbus: load scripts: %w", err)
 		}
@@ -218,6 +163,8 @@ func (r *Runner) Run(ctx context.Context) error {
 	// the next is sent only after the previous one succeeded — and each
 	// write's arguments live in one of two buffers until it is done.
 	var w pipelinedWrite
+	fw := fencedWriter{rdb: r.rdb, keys: r.keys}
+	defer fw.close() // after the write in flight (deferred calls run last first)
 	defer w.wait()
 	var bufs [2]writeBuf
 	cur := 0
@@ -368,9 +315,9 @@ func (r *Runner) Run(ctx context.Context) error {
 			expected = published
 		}
 		seq := strconv.FormatUint(r.engine.Seq(), 10)
-		buf.args[0], buf.args[1], buf.args[2], buf.args[3], buf.args[4], buf.args[5] =
-			strconv.FormatUint(expected, 10), seq, after, lease.epoch, seq+"-0", buf.arena
-		if buf.keys, buf.args, err = mirror.ops(r.engine, r.keys, append(buf.keys, r.keys.Events, r.keys.Engine), buf.args); err != nil {
+		bw := &buf.batch
+		bw.expected, bw.seq, bw.inbox, bw.epoch, bw.entry, bw.records = strconv.FormatUint(expected, 10), seq, after, lease.epoch, seq+"-0", buf.arena
+		if bw.mirror, err = mirror.ops(r.engine, r.keys, bw.mirror); err != nil {
 			return err
 		}
 		// The previous write must have succeeded before this one is sent.
@@ -380,8 +327,8 @@ func (r *Runner) Run(ctx context.Context) error {
 		if r.beforeWrite != nil {
 			r.beforeWrite()
 		}
-		keys, args, answers := buf.keys, buf.args, buf.answers
-		w.start(func() error { return r.write(ctx, keys, args, answers) }, r.engine.Seq(), written, r.written)
+		bw, answers := &buf.batch, buf.answers
+		w.start(func() error { return r.write(ctx, &fw, bw, answers) }, r.engine.Seq(), written, r.written)
 		cur = 1 - cur
 		// The hook and a snapshot need the engine at the written sequence:
 		// they wait for this write.
@@ -415,13 +362,11 @@ func (r *Runner) Run(ctx context.Context) error {
 	return nil
 }
 
-// writeBuf holds one batch's write: the script's KEYS and ARGV, the
-// entry's records and, for this process's clients, each referenced
-// command's events within them. ARGV starts with six slots for the head
-// (expected seq, new seq, inbox ID, epoch, entry ID, records).
+// writeBuf holds one batch's write: the transaction (fence.go), the
+// entry's records (its arena) and, for this process's clients, each
+// referenced command's events within them.
 type writeBuf struct {
-	keys    []string
-	args    []any
+	batch   batchWrite
 	arena   []byte
 	answers []localAnswer
 }
@@ -433,10 +378,10 @@ type localAnswer struct {
 }
 
 func (b *writeBuf) reset() {
-	clear(b.keys)
-	clear(b.args)
+	clear(b.batch.mirror)
 	clear(b.answers)
-	b.keys, b.args, b.arena, b.answers = b.keys[:0], append(b.args[:0], nil, nil, nil, nil, nil, nil), b.arena[:0], b.answers[:0]
+	b.batch = batchWrite{mirror: b.batch.mirror[:0]}
+	b.arena, b.answers = b.arena[:0], b.answers[:0]
 }
 
 // pipelinedWrite is the batch write in flight, if any.
@@ -475,25 +420,19 @@ func (w *pipelinedWrite) wait() {
 	}
 }
 
-// write runs the batch script and, with WaitReplicas, waits for the
-// replicas.
-func (r *Runner) write(ctx context.Context, keys []string, args []any, answers []localAnswer) error {
-	if err := writeBatch.EvalSha(ctx, r.rdb, keys, args...).Err(); err != nil {
-		switch {
-		case strings.HasPrefix(err.Error(), "STALE"):
-			return fmt.Errorf("%w: %v", ErrStale, err)
-		case strings.HasPrefix(err.Error(), "FENCED"):
-			return fmt.Errorf("%w: %v", ErrFenced, err)
-		}
-		return fmt.Errorf("redisbus: write events: %w", err)
+// write runs the batch's transaction and, with WaitReplicas, waits for
+// the replicas.
+func (r *Runner) write(ctx context.Context, fw *fencedWriter, b *batchWrite, answers []localAnswer) error {
+	if err := fw.write(ctx, b); err != nil {
+		return err
 	}
-	seq, _ := strconv.ParseUint(args[1].(string), 10, 64)
+	seq, _ := strconv.ParseUint(b.seq, 10, 64)
 	if r.WaitReplicas > 0 {
 		r.waitReplicas(ctx, seq)
 	}
 	// The events are written: this process's clients are answered now.
 	for _, c := range localClients(r.rdb, r.keys) {
-		c.written(answers, args[4].(string), seq, r.durable)
+		c.written(answers, b.entry, seq, r.durable)
 	}
 	r.local.wrote(seq)
 	return nil
