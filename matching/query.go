@@ -1,6 +1,10 @@
 package matching
 
-import "slices"
+import (
+	"encoding/json"
+	"slices"
+	"strconv"
+)
 
 // Level is one aggregated price level: the visible quantity and the number
 // of orders.
@@ -30,6 +34,60 @@ type OrderView struct {
 	Display    int64       `json:"displayQty,omitempty"`
 	Held       int64       `json:"held"`
 	ExpireAt   int64       `json:"expireAt,omitempty"`
+}
+
+// AppendJSON appends o exactly as json.Marshal encodes it, without
+// reflection (the Redis order book writes one per changed order). A string
+// that json would escape, or an enum out of range, goes the slow way.
+func (o *OrderView) AppendJSON(b []byte) ([]byte, error) {
+	if !jsonPlain(o.Account) || !jsonPlain(o.Symbol) || !jsonPlain(o.ClientID) || !jsonPlain(o.Obligation) ||
+		int(o.Side) >= len(sideNames) || int(o.Type) >= len(typeNames) || int(o.TIF) >= len(tifNames) ||
+		int(o.STP) >= len(stpNames) || int(o.Purpose) >= len(purposeNames) {
+		v, err := json.Marshal(o)
+		return append(b, v...), err
+	}
+	b = strconv.AppendUint(append(b, `{"orderId":`...), o.ID, 10)
+	b = append(append(append(b, `,"account":"`...), o.Account...), '"')
+	b = append(append(append(b, `,"symbol":"`...), o.Symbol...), '"')
+	b = append(append(append(b, `,"clientId":"`...), o.ClientID...), '"')
+	b = append(append(append(b, `,"side":"`...), sideNames[o.Side]...), '"')
+	b = append(append(append(b, `,"type":"`...), typeNames[o.Type]...), '"')
+	b = append(append(append(b, `,"tif":"`...), tifNames[o.TIF]...), '"')
+	b = append(append(append(b, `,"stp":"`...), stpNames[o.STP]...), '"')
+	if o.Purpose != 0 {
+		b = append(append(append(b, `,"purpose":"`...), purposeNames[o.Purpose]...), '"')
+	}
+	if o.Obligation != "" {
+		b = append(append(append(b, `,"obligation":"`...), o.Obligation...), '"')
+	}
+	if o.PostOnly {
+		b = append(b, `,"postOnly":true`...)
+	}
+	b = strconv.AppendInt(append(b, `,"price":`...), o.Price, 10)
+	b = strconv.AppendInt(append(b, `,"qty":`...), o.Quantity, 10)
+	b = strconv.AppendInt(append(b, `,"remaining":`...), o.Remaining, 10)
+	b = strconv.AppendInt(append(b, `,"visible":`...), o.Visible, 10)
+	if o.Display != 0 {
+		b = strconv.AppendInt(append(b, `,"displayQty":`...), o.Display, 10)
+	}
+	b = strconv.AppendInt(append(b, `,"held":`...), o.Held, 10)
+	if o.ExpireAt != 0 {
+		b = strconv.AppendInt(append(b, `,"expireAt":`...), o.ExpireAt, 10)
+	}
+	return append(b, '}'), nil
+}
+
+// jsonPlain reports whether json.Marshal writes s as it is, between quotes:
+// printable ASCII but for the quote, the backslash and the HTML characters
+// it escapes.
+func jsonPlain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c > 0x7e, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
 }
 
 func (o *order) view() OrderView {

@@ -130,7 +130,7 @@ func (mb *mirrorBatch) ops(e *matching.Engine, k Keys, cmds [][]any) ([][]any, e
 		o, open := e.Order(id)
 		switch {
 		case open:
-			v, err := json.Marshal(o)
+			v, err := o.AppendJSON(make([]byte, 0, 256))
 			if err != nil {
 				return nil, fmt.Errorf("redisbus: encode order %d: %w", id, err)
 			}
