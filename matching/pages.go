@@ -2,8 +2,9 @@ package matching
 
 // The client-ID memory and its retention queue hold an entry for every
 // order that finished within the retention window — tens of millions in a
-// busy day; an account's open-order list can hold millions. As contiguous slices they were copied whole at every growth
-// (and the queue compacted by copying its live half). Appending 30 million
+// busy day; an account's open-order list can hold millions. As contiguous
+// slices they were copied whole at every growth (and the queue compacted
+// by copying its live half). Appending 30 million
 // 40-byte records one by one to a Go slice on the reference machine, the
 // slowest single append — one growth: allocating, copying, and the garbage
 // collector's assist for so large an allocation — took 13.6 s; in a short

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 )
 
@@ -127,7 +128,7 @@ func (e *Engine) SnapshotLater() func() *Snapshot {
 	e.cids.each(func(a *account, cid string, id uint64) {
 		cids = append(cids, heldCID{acct: a.snapIdx, ClientIDSnap: ClientIDSnap{ClientID: cid, OrderID: id}})
 	})
-	deposits, withdrawals := keys(e.deposits), keys(e.withdraws)
+	deposits, withdrawals := slices.Collect(maps.Keys(e.deposits)), slices.Collect(maps.Keys(e.withdraws))
 	if n := e.finished.len(); n > 0 {
 		s.Finished = make([]FinishedSnap, 0, n)
 	}
@@ -204,15 +205,6 @@ func (b *bookSide) snap() []OrderSnap {
 		for o := b.levels[i].head; o != nil; o = o.next {
 			out = append(out, OrderSnap{OrderView: o.view(), ByQuote: o.byQuote, Budget: o.budget})
 		}
-	}
-	return out
-}
-
-// keys returns m's keys, unsorted.
-func keys(m map[string]struct{}) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
 	}
 	return out
 }

@@ -80,7 +80,7 @@ func (c *Config) options() []option {
 		{"checkpoint-interval", "SATU_CHECKPOINT_INTERVAL", "serve: how often to sign a checkpoint of the transparency log when it has grown (0: only on demand)", durationVar(&c.CheckpointEvery, time.Minute)},
 		{"ws-max-conns", "SATU_WS_MAX_CONNS", "serve: most websocket connections one gateway holds (0: no limit)", countVar(&c.WSMaxConns, 20000)},
 		{"ws-ip-requests", "SATU_WS_IP_REQUESTS", "serve: websocket requests per second one IP address may send (0: no limit)", countVar(&c.WSIPRequests, 1000)},
-		{"ws-key-orders", "SATU_WS_KEY_ORDERS", "serve: order requests per second one API key may send over websockets (0: no limit)", countVar(&c.WSKeyOrders, 500)},
+		{"ws-key-orders", "SATU_WS_KEY_ORDERS", "serve: order requests per second one API key may send over websockets, a batch counting each of its orders (0: no limit)", countVar(&c.WSKeyOrders, 500)},
 		{"pprof-addr", "SATU_PPROF_ADDR", "serve: listen address of Go's /debug/pprof profiles (empty: none; keep it on loopback)", stringVar(&c.PprofAddr, "")},
 		{"snapshot-interval", "SATU_SNAPSHOT_INTERVAL", "serve, engine: and at least this often while commands arrive (0: by count only)", durationVar(&c.SnapshotInterval, 5*time.Minute)},
 		{"snapshot-standby", "SATU_SNAPSHOT_STANDBY", "serve, engine: the standby takes the snapshots, so the leader never pauses for one (it takes one only when none was stored for three times the counts); set it on every engine of a shard that runs a standby", boolVar(&c.SnapshotStandby, false)},

@@ -29,8 +29,13 @@ import (
 // compares what it read with its epoch and its expected position: a
 // takeover or another writer since then makes it stop (ErrFenced,
 // ErrStale); one between the read and the EXEC changed the fence, so
-// Redis discards the transaction, and the writer reads again. Explicit
-// event IDs derived from the sequence stay the second guard.
+// Redis discards the transaction, and the writer reads again.
+//
+// A transaction is not rolled back when one of its commands fails. The
+// events entry's explicit ID (seq-0) would fail only if something other
+// than an engine had written the stream past it; the other commands would
+// still apply, and the writer stops with the error (in the script, the
+// failing XADD had stopped the rest).
 //
 // A fence key missing (a shard written by an older version) is created
 // from the engine hash's epoch and seq by initFence. Engines of one shard
