@@ -55,9 +55,10 @@ type propRun struct {
 	nCID    int
 	nExt    int
 	exts    []string
-	shadow  *matching.Engine // restored from a snapshot, run in lockstep
-	restore int              // how many restore points were taken
-	last    map[string]int64 // per symbol: the last trade's price
+	shadow  *matching.Engine         // restored from a snapshot, run in lockstep
+	restore int                      // how many restore points were taken
+	mem     *matching.SnapshotMemory // reused by every restore point's snapshot
+	last    map[string]int64         // per symbol: the last trade's price
 	opened  map[string]bool
 	phaseW  int // the weight of phase commands in this run
 
@@ -992,6 +993,21 @@ func (r *propRun) checkResting(s matching.Symbol, side matching.Side, o matching
 func (r *propRun) restorePoint() {
 	r.restore++
 	snap := r.e.Snapshot()
+	// A snapshot taken in memory that held the previous restore point's
+	// (of another state, larger or smaller) is the same snapshot, and
+	// encodes to the same bytes.
+	if r.mem == nil {
+		r.mem = &matching.SnapshotMemory{}
+	}
+	again := r.e.SnapshotLaterIn(r.mem)()
+	if !reflect.DeepEqual(again, snap) {
+		r.fatalf("a snapshot taken in reused memory differs from a fresh one")
+	}
+	enc, err := again.AppendBinary(r.mem.Encoded[:0])
+	if want, _ := snap.MarshalBinary(); err != nil || string(enc) != string(want) {
+		r.fatalf("the encoding into a reused buffer differs (%v)", err)
+	}
+	r.mem.Encoded = enc
 	raw, err := json.Marshal(snap)
 	if err != nil {
 		r.fatalf("marshal snapshot: %v", err)

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"slices"
 )
 
@@ -89,21 +88,70 @@ func (e *Engine) Snapshot() *Snapshot { return e.SnapshotLater()() }
 // function may run on any goroutine: the runner's pause for a snapshot is
 // only the copy (sorting a large engine's hundred thousand accounts and
 // million client IDs had been a third of it).
-func (e *Engine) SnapshotLater() func() *Snapshot {
+func (e *Engine) SnapshotLater() func() *Snapshot { return e.SnapshotLaterIn(nil) }
+
+// SnapshotMemory is the memory of snapshots taken one after another: each
+// SnapshotLaterIn with the same SnapshotMemory copies the state into the
+// arrays of the snapshot before, and Encoded keeps its encoding's buffer
+// (Snapshot.AppendBinary). A snapshot of a million orders is a few hundred
+// megabytes of copies; written into fresh memory, the pages are faulted in
+// one by one, which on a virtual machine took longer than the copying.
+// The price is that the memory stays with its owner between snapshots.
+//
+// A snapshot taken in a SnapshotMemory is valid until the next one is
+// taken in it: one owner, one snapshot at a time.
+type SnapshotMemory struct {
+	sides       [][]OrderSnap // each market's bids, then asks
+	accts       []AccountSnap // the accounts in the map's order
+	sorted      []AccountSnap // and by ID
+	perms       []Permission
+	bals        []BalanceSnap
+	cids        []heldCID
+	all         []ClientIDSnap
+	finished    []FinishedSnap
+	order, rank []int32
+	start, next []int
+	refs        [2][]string // deposits, withdrawals
+
+	Encoded []byte
+}
+
+// reuse returns s emptied, with room for n, clearing what s held beyond n
+// so that no stale string stays reachable; a new array when s is too
+// small, with an eighth more room, as state tends to grow.
+func reuse[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, 0, n+n/8)
+	}
+	if n < len(s) {
+		clear(s[n:])
+	}
+	return s[:0]
+}
+
+// SnapshotLaterIn is SnapshotLater copying into mem's arrays (nil: fresh
+// memory).
+func (e *Engine) SnapshotLaterIn(mem *SnapshotMemory) func() *Snapshot {
+	if mem == nil {
+		mem = &SnapshotMemory{}
+	}
 	s := &Snapshot{Version: SnapshotVersion, Seq: e.seq, Now: e.now, NextID: e.nextID,
 		FeeAccount: e.cfg.FeeAccount, RetentionMs: e.cfg.ClientIDRetentionMs, Symbols: e.Symbols()}
-	for _, m := range e.markets {
+	if len(mem.sides) < 2*len(e.markets) {
+		mem.sides = append(mem.sides, make([][]OrderSnap, 2*len(e.markets)-len(mem.sides))...)
+	}
+	for i, m := range e.markets {
 		st, _ := e.Market(m.Name)
-		ms := MarketSnap{Symbol: m.Name, State: st, SchedPhase: m.schedPhase,
-			Bids: m.bids.snap(), Asks: m.asks.snap()}
-		s.Markets = append(s.Markets, ms)
+		bids, asks := m.bids.snap(mem.sides[2*i]), m.asks.snap(mem.sides[2*i+1])
+		mem.sides[2*i], mem.sides[2*i+1] = bids, asks
+		s.Markets = append(s.Markets, MarketSnap{Symbol: m.Name, State: st, SchedPhase: m.schedPhase, Bids: orNil(bids), Asks: orNil(asks)})
 	}
 	// The accounts in the map's order. Every account's permissions and
 	// balances are slices of two arrays: two allocations, not two per
 	// account. Each account notes its place (snapIdx) for the client IDs.
-	accts := make([]AccountSnap, 0, len(e.accounts))
-	perms := make([]Permission, 0, len(e.accounts)*(len(permissionNames)-1))
-	bals := make([]BalanceSnap, 0, len(e.accounts)*len(e.assets))
+	accts := reuse(mem.accts, len(e.accounts))
+	perms := reuse(mem.perms, len(e.accounts)*(len(permissionNames)-1))
+	bals := reuse(mem.bals, len(e.accounts)*len(e.assets))
 	for _, a := range e.accounts {
 		a.snapIdx = int32(len(accts))
 		from := len(perms)
@@ -124,13 +172,21 @@ func (e *Engine) SnapshotLater() func() *Snapshot {
 		}
 		accts = append(accts, as)
 	}
-	cids := make([]heldCID, 0, e.cids.n)
+	mem.accts, mem.perms, mem.bals = accts, perms, bals
+	cids := reuse(mem.cids, e.cids.n)
 	e.cids.each(func(a *account, cid string, id uint64) {
 		cids = append(cids, heldCID{acct: a.snapIdx, ClientIDSnap: ClientIDSnap{ClientID: cid, OrderID: id}})
 	})
-	deposits, withdrawals := slices.Collect(maps.Keys(e.deposits)), slices.Collect(maps.Keys(e.withdraws))
+	mem.cids = cids
+	for k, m := range [2]map[string]struct{}{e.deposits, e.withdraws} {
+		refs := reuse(mem.refs[k], len(m))
+		for r := range m {
+			refs = append(refs, r)
+		}
+		mem.refs[k] = refs
+	}
 	if n := e.finished.len(); n > 0 {
-		s.Finished = make([]FinishedSnap, 0, n)
+		s.Finished = reuse(mem.finished, n)
 	}
 	e.finished.each(func(f *finishedID) {
 		fs := FinishedSnap{At: f.at}
@@ -140,13 +196,25 @@ func (e *Engine) SnapshotLater() func() *Snapshot {
 		}
 		s.Finished = append(s.Finished, fs)
 	})
+	if s.Finished != nil {
+		mem.finished = s.Finished
+	}
 	return func() *Snapshot {
-		s.Accounts = sortedAccounts(accts, cids)
-		slices.Sort(deposits)
-		slices.Sort(withdrawals)
-		s.Deposits, s.Withdrawals = deposits, withdrawals
+		s.Accounts = mem.sortedAccounts()
+		slices.Sort(mem.refs[0])
+		slices.Sort(mem.refs[1])
+		s.Deposits, s.Withdrawals = orNil(mem.refs[0]), orNil(mem.refs[1])
 		return s
 	}
+}
+
+// orNil is s, or nil when s is empty, as in a snapshot taken in fresh
+// memory (reused memory leaves empty lists non-nil).
+func orNil[T any](s []T) []T {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
 }
 
 // heldCID is a remembered client ID with the place of its account in
@@ -156,34 +224,36 @@ type heldCID struct {
 	ClientIDSnap
 }
 
-// sortedAccounts orders the accounts by ID and gives each its client IDs,
-// ordered by client ID. One backing array holds all the client IDs,
-// filled in two passes (count, then place).
-func sortedAccounts(accts []AccountSnap, cids []heldCID) []AccountSnap {
-	order := make([]int32, len(accts)) // order[k]: the copy's index of the k-th account by ID
+// sortedAccounts orders the copied accounts (mem.accts) by ID and gives
+// each its client IDs (mem.cids), ordered by client ID. One backing array
+// holds all the client IDs, filled in two passes (count, then place).
+func (mem *SnapshotMemory) sortedAccounts() []AccountSnap {
+	accts, cids := mem.accts, mem.cids
+	order := reuse(mem.order, len(accts))[:len(accts)] // order[k]: the copy's index of the k-th account by ID
 	for i := range order {
 		order[i] = int32(i)
 	}
 	slices.SortFunc(order, func(x, y int32) int { return cmp.Compare(accts[x].ID, accts[y].ID) })
-	rank := make([]int32, len(accts)) // rank[i]: the place of the copy's account i
+	rank := reuse(mem.rank, len(accts))[:len(accts)] // rank[i]: the place of the copy's account i
 	for k, i := range order {
 		rank[i] = int32(k)
 	}
-	start := make([]int, len(accts)+1)
+	start := reuse(mem.start, len(accts)+1)[:len(accts)+1]
+	clear(start)
 	for _, c := range cids {
 		start[rank[c.acct]+1]++
 	}
 	for k := 1; k < len(start); k++ {
 		start[k] += start[k-1]
 	}
-	all := make([]ClientIDSnap, len(cids))
-	next := slices.Clone(start[:len(accts)])
+	all := reuse(mem.all, len(cids))[:len(cids)]
+	next := append(reuse(mem.next, len(accts)), start[:len(accts)]...)
 	for _, c := range cids {
 		k := rank[c.acct]
 		all[next[k]] = c.ClientIDSnap
 		next[k]++
 	}
-	out := make([]AccountSnap, len(accts))
+	out := reuse(mem.sorted, len(accts))[:len(accts)]
 	for k, i := range order {
 		out[k] = accts[i]
 		if start[k] < start[k+1] {
@@ -192,15 +262,17 @@ func sortedAccounts(accts []AccountSnap, cids []heldCID) []AccountSnap {
 			out[k].ClientIDs = ids
 		}
 	}
+	mem.order, mem.rank, mem.start, mem.next, mem.all, mem.sorted = order, rank, start, next, all, out
 	return out
 }
 
-func (b *bookSide) snap() []OrderSnap {
+// snap copies the side's orders, best first, into out's memory.
+func (b *bookSide) snap(out []OrderSnap) []OrderSnap {
 	n := 0
 	for _, l := range b.levels {
 		n += int(l.count)
 	}
-	out := make([]OrderSnap, 0, n) // a deep book's copy grew by doubling: most of a snapshot's time
+	out = reuse(out, n) // sized up front: a deep book's copy grew by doubling, most of a snapshot's time
 	for i := len(b.levels) - 1; i >= 0; i-- {
 		for o := b.levels[i].head; o != nil; o = o.next {
 			out = append(out, OrderSnap{OrderView: o.view(), ByQuote: o.byQuote, Budget: o.budget})

@@ -33,6 +33,7 @@ type Config struct {
 	SnapshotEvery    int
 	SnapshotStandby  bool
 	SnapshotInterval time.Duration
+	SnapshotSpacing  int
 	LeaseTTL         time.Duration
 	WaitReplicas     int
 	KeysDir          string
@@ -83,6 +84,7 @@ func (c *Config) options() []option {
 		{"ws-key-orders", "SATU_WS_KEY_ORDERS", "serve: order requests per second one API key may send over websockets, a batch counting each of its orders (0: no limit)", countVar(&c.WSKeyOrders, 500)},
 		{"pprof-addr", "SATU_PPROF_ADDR", "serve: listen address of Go's /debug/pprof profiles (empty: none; keep it on loopback)", stringVar(&c.PprofAddr, "")},
 		{"snapshot-interval", "SATU_SNAPSHOT_INTERVAL", "serve, engine: and at least this often while commands arrive (0: by count only)", durationVar(&c.SnapshotInterval, 5*time.Minute)},
+		{"snapshot-spacing", "SATU_SNAPSHOT_SPACING", "serve, engine: start a snapshot only once this many times the last one's cost has passed since it started, so snapshots take at most about 1/N of the time however large the state (0: no spacing)", countVar(&c.SnapshotSpacing, 20)},
 		{"snapshot-standby", "SATU_SNAPSHOT_STANDBY", "serve, engine: the standby takes the snapshots, so the leader never pauses for one (it takes one only when none was stored for three times the counts); set it on every engine of a shard that runs a standby", boolVar(&c.SnapshotStandby, false)},
 	}
 }

@@ -137,19 +137,23 @@ func largeEngine(b *testing.B) *matching.Engine {
 }
 
 // BenchmarkSnapshotTake measures what taking a snapshot costs the runner:
-// Engine.SnapshotLater, the copy of the state it makes between two
+// Engine.SnapshotLaterIn, the copy of the state it makes between two
 // batches while no command is applied, for the engine of
-// BenchmarkRecovery. Completing the snapshot from the copy (sorting and
-// grouping: finish-ms), encoding and writing it happen in the background
-// and are not timed. One op = one snapshot.
+// BenchmarkRecovery. As in the runner, every snapshot is copied into the
+// memory of the one before (the first, into fresh memory, is not timed).
+// Completing the snapshot from the copy (sorting and grouping: finish-ms),
+// encoding and writing it happen in the background and are not timed. One
+// op = one snapshot.
 //
 //	go test -run xxx -bench SnapshotTake -benchtime 5x ./matching/redisbus/
 func BenchmarkSnapshotTake(b *testing.B) {
 	e := largeEngine(b)
+	var mem matching.SnapshotMemory
+	e.SnapshotLaterIn(&mem)()
 	var finishing time.Duration
 	b.ResetTimer()
 	for range b.N {
-		finish := e.SnapshotLater()
+		finish := e.SnapshotLaterIn(&mem)
 		b.StopTimer()
 		t := time.Now()
 		if s := finish(); s.Seq != e.Seq() {
@@ -159,6 +163,27 @@ func BenchmarkSnapshotTake(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(finishing)/float64(b.N)/float64(time.Millisecond), "finish-ms")
+}
+
+// BenchmarkSnapshotEncode measures the encoding of the snapshot of
+// BenchmarkRecovery's engine (Snapshot.AppendBinary, in the background),
+// into the buffer of the encoding before, as the runner does. One op = one
+// encoding.
+//
+//	go test -run xxx -bench SnapshotEncode -benchtime 5x ./matching/redisbus/
+func BenchmarkSnapshotEncode(b *testing.B) {
+	s := largeEngine(b).Snapshot()
+	buf, err := s.AppendBinary(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(buf)))
+	b.ResetTimer()
+	for range b.N {
+		if buf, err = s.AppendBinary(buf[:0]); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // BenchmarkAckLatency offers a steady rate of commands through

@@ -52,6 +52,15 @@ type Runner struct {
 	SnapshotEvery    uint64
 	SnapshotInterval time.Duration
 	SnapshotKeep     int
+	// SnapshotSpacing, when above 0, lets a snapshot start only when
+	// SnapshotSpacing times the last one's cost — the engine's pause for
+	// the copy and the background work after it, in wall time — has
+	// passed since the last one started, whatever the counts above say.
+	// Snapshots then take about 1/SnapshotSpacing of the time at most,
+	// however large the state grows (a snapshot's cost grows with the
+	// state, not with the commands it covers); the price is more inbox to
+	// replay after a restart (docs/durability.md).
+	SnapshotSpacing int
 	// SnapshotStandby leaves snapshots to the standby, so that the
 	// leader, which answers clients, never pauses for one: a runner takes
 	// them on the counts above while it stands by, and while it leads only
@@ -85,9 +94,11 @@ type Runner struct {
 
 	local *localWriter // what this process's clients learn from the runner (local.go)
 
-	snapSeq    uint64        // the sequence of the last snapshot taken
-	snapAt     time.Time     // when it was taken
-	snapSaving chan struct{} // closed when the snapshot being written is done; nil when none
+	snapSeq    uint64                  // the sequence of the last snapshot taken
+	snapAt     time.Time               // when it was taken
+	snapCost   time.Duration           // what it cost: the pause and the background work (set before snapSaving closes)
+	snapSaving chan struct{}           // closed when the snapshot being written is done; nil when none
+	snapMem    matching.SnapshotMemory // every snapshot's copy and encoding, one at a time (snapSaving)
 }
 
 // NewRunner returns a runner for a fresh engine over the shard's keys. The
@@ -353,7 +364,8 @@ func (r *Runner) Run(ctx context.Context) error {
 		r.waitSnapshot()
 		stop, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		if meta, err := SaveSnapshot(stop, r.rdb, r.keys, r.engine.Snapshot(), after, r.SnapshotKeep); err != nil {
+		snap := r.engine.SnapshotLaterIn(&r.snapMem)()
+		if meta, err := saveSnapshot(stop, r.rdb, r.keys, snap, after, r.SnapshotKeep, &r.snapMem.Encoded); err != nil {
 			r.log.Error("final snapshot not written", zap.Error(err))
 		} else {
 			r.log.Info("final snapshot written", zap.Uint64("seq", meta.Seq))
@@ -497,23 +509,30 @@ func (r *Runner) maybeSnapshot(ctx context.Context, inboxID string, leading bool
 			return // the previous one is still being written
 		}
 	}
-	finish := r.engine.SnapshotLater() // the engine's pause: the copy; the rest is done in the background
+	// The engine's pause: the copy, into the memory of the snapshot before
+	// (written by now); the rest is done in the background.
+	start := time.Now()
+	finish := r.engine.SnapshotLaterIn(&r.snapMem)
+	pause := time.Since(start)
 	role := "standby"
 	if leading {
 		role = "leader"
 	}
 	r.snapshots.WithLabelValues(role).Inc()
-	r.snapSeq, r.snapAt = seq, time.Now()
+	r.snapSeq, r.snapAt = seq, start
 	done := make(chan struct{})
 	r.snapSaving = done
 	go func() {
+		background := time.Now()
 		defer close(done)
-		meta, err := SaveSnapshot(context.WithoutCancel(ctx), r.rdb, r.keys, finish(), inboxID, r.SnapshotKeep)
+		defer func() { r.snapCost = pause + time.Since(background) }()
+		meta, err := saveSnapshot(context.WithoutCancel(ctx), r.rdb, r.keys, finish(), inboxID, r.SnapshotKeep, &r.snapMem.Encoded)
 		if err != nil {
 			r.log.Error("snapshot not written", zap.Uint64("seq", seq), zap.Error(err))
 			return
 		}
-		r.log.Info("snapshot written", zap.Uint64("seq", meta.Seq), zap.Int("bytes", meta.Bytes), zap.Int("chunks", meta.Chunks))
+		r.log.Info("snapshot written", zap.Uint64("seq", meta.Seq), zap.Int("bytes", meta.Bytes), zap.Int("chunks", meta.Chunks),
+			zap.Duration("pause", pause), zap.Duration("background", time.Since(background)))
 		if !r.NoTrim {
 			if err := trim(context.WithoutCancel(ctx), r.rdb, r.keys); err != nil {
 				r.log.Error("trimming failed", zap.Error(err))
@@ -523,8 +542,9 @@ func (r *Runner) maybeSnapshot(ctx context.Context, inboxID string, leading bool
 }
 
 // snapshotDue says whether a snapshot of the engine as it is is due (and
-// can be taken: the previous one is written). A leader that leaves
-// snapshots to a standby counts three times as far.
+// can be taken: the previous one is written, and SnapshotSpacing allows
+// it). A leader that leaves snapshots to a standby counts three times as
+// far.
 func (r *Runner) snapshotDue(leading bool) bool {
 	if r.snapSaving != nil {
 		select {
@@ -536,6 +556,9 @@ func (r *Runner) snapshotDue(leading bool) bool {
 	every, interval := r.SnapshotEvery, r.SnapshotInterval
 	if leading && r.SnapshotStandby {
 		every, interval = 3*every, 3*interval
+	}
+	if r.SnapshotSpacing > 0 && time.Since(r.snapAt) < time.Duration(r.SnapshotSpacing)*r.snapCost {
+		return false
 	}
 	seq := r.engine.Seq()
 	return every > 0 && seq-r.snapSeq >= every ||

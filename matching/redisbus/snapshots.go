@@ -49,7 +49,14 @@ func (k Keys) snapshots() string          { return k.Prefix + "snaps" }
 // SaveSnapshot stores a snapshot taken after the command whose inbox entry
 // is inboxID, then drops all but the newest keep (at least 2).
 func SaveSnapshot(ctx context.Context, rdb redis.UniversalClient, keys Keys, snap *matching.Snapshot, inboxID string, keep int) (SnapshotMeta, error) {
-	data, err := snap.MarshalBinary()
+	return saveSnapshot(ctx, rdb, keys, snap, inboxID, keep, new([]byte))
+}
+
+// saveSnapshot is SaveSnapshot encoding into *buf's memory (see
+// matching.SnapshotMemory), which it leaves holding the encoding.
+func saveSnapshot(ctx context.Context, rdb redis.UniversalClient, keys Keys, snap *matching.Snapshot, inboxID string, keep int, buf *[]byte) (SnapshotMeta, error) {
+	data, err := snap.AppendBinary((*buf)[:0])
+	*buf = data
 	if err != nil {
 		return SnapshotMeta{}, fmt.Errorf("redisbus: encode snapshot: %w", err)
 	}

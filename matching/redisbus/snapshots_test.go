@@ -149,6 +149,34 @@ func testSnapshotReplay(t *testing.T, rdb redis.UniversalClient, ns string, seed
 	wantCommandsOnce(t, rdb, keys, 1500)
 }
 
+// TestSnapshotSpacing: a snapshot is due after SnapshotEvery commands, but
+// with SnapshotSpacing not before that many times the last one's cost has
+// passed since it started. Spaced a million times its cost (a quarter of
+// an hour at least), the runner takes its first snapshot and then only the
+// final one at its stop; without spacing, one after each batch of 100.
+func TestSnapshotSpacing(t *testing.T) {
+	rdb, ns := testenv.Redis(t)
+	for _, spacing := range []int{0, 1_000_000} {
+		keys := redisbus.KeysFor(ns + "-" + strconv.Itoa(spacing))
+		r := newRunner(t, rdb, keys)
+		r.SnapshotEvery, r.SnapshotSpacing, r.SnapshotKeep, r.NoTrim = 50, spacing, 100, true
+		runUntil(t, rdb, keys, r, 600, randomCommands(7, 600)...)
+		metas, err := redisbus.Snapshots(context.Background(), rdb, keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case spacing > 0 && len(metas) != 2:
+			t.Errorf("spaced: %d snapshots, want the first and the final one: %+v", len(metas), metas)
+		case spacing == 0 && len(metas) < 4:
+			t.Errorf("not spaced: %d snapshots, want one after most batches: %+v", len(metas), metas)
+		}
+		if len(metas) > 0 && metas[0].Seq != 600 {
+			t.Errorf("the newest snapshot is at %d, want the final one at 600", metas[0].Seq)
+		}
+	}
+}
+
 // TestCorruptSnapshotFallsBack: a damaged newest snapshot is detected by its
 // checksum and the previous one is used; with every snapshot damaged the
 // runner replays the whole inbox.
