@@ -19,26 +19,13 @@ import (
 
 // BenchmarkRunner measures the sequencer path: b.N order commands already in
 // the inbox (alternating resting sells and crossing buys), read in batches,
-// applied and their events written with the batch Lua step. One op = one
+// applied and their events written with the batch transaction. One op = one
 // command.
 func BenchmarkRunner(b *testing.B) {
 	rdb, ns := testenv.Redis(b)
 	keys := redisbus.KeysFor(ns)
 	ctx := context.Background()
-	cmds := []matching.Command{
-		{Kind: matching.CmdOpenAccount, Account: "s", Owner: "s", AccountKind: matching.KindTrader},
-		{Kind: matching.CmdOpenAccount, Account: "b", Owner: "b", AccountKind: matching.KindTrader},
-		{Kind: matching.CmdDeposit, Account: "s", Asset: "BTC", Amount: 1 << 60, ExtRef: "s"},
-		{Kind: matching.CmdDeposit, Account: "b", Asset: "KZT", Amount: 1 << 62, ExtRef: "b"},
-	}
-	for i := 0; i < b.N; i++ {
-		c := matching.Command{Kind: matching.CmdPlaceOrder, Account: "s", Symbol: "BTCKZT", ClientID: strconv.Itoa(i),
-			Side: matching.Sell, Type: matching.Limit, TIF: matching.GTC, Price: 4_300_000_000, Quantity: 1_000_000}
-		if i%2 == 1 {
-			c.Account, c.Side = "b", matching.Buy
-		}
-		cmds = append(cmds, c)
-	}
+	cmds := runnerCommands(b.N)
 	for start := 0; start < len(cmds); start += 1000 {
 		if err := redisbus.Append(ctx, rdb, keys, cmds[start:min(start+1000, len(cmds))]); err != nil {
 			b.Fatal(err)
@@ -57,6 +44,69 @@ func BenchmarkRunner(b *testing.B) {
 		time.Sleep(time.Millisecond)
 	}
 	b.StopTimer()
+}
+
+// runnerCommands opens two funded accounts and places n orders,
+// alternately a resting sell and a buy that fills it.
+func runnerCommands(n int) []matching.Command {
+	cmds := make([]matching.Command, 0, 4+n)
+	cmds = append(cmds,
+		matching.Command{Kind: matching.CmdOpenAccount, Account: "s", Owner: "s", AccountKind: matching.KindTrader},
+		matching.Command{Kind: matching.CmdOpenAccount, Account: "b", Owner: "b", AccountKind: matching.KindTrader},
+		matching.Command{Kind: matching.CmdDeposit, Account: "s", Asset: "BTC", Amount: 1 << 60, ExtRef: "s"},
+		matching.Command{Kind: matching.CmdDeposit, Account: "b", Asset: "KZT", Amount: 1 << 62, ExtRef: "b"})
+	for i := range n {
+		c := matching.Command{Kind: matching.CmdPlaceOrder, Account: "s", Symbol: "BTCKZT", ClientID: strconv.Itoa(i),
+			Side: matching.Sell, Type: matching.Limit, TIF: matching.GTC, Price: 4_300_000_000, Quantity: 1_000_000}
+		if i%2 == 1 {
+			c.Account, c.Side = "b", matching.Buy
+		}
+		cmds = append(cmds, c)
+	}
+	return cmds
+}
+
+// BenchmarkReplay measures the other half of a restart: the inbox
+// commands after the restored snapshot, whose events are already written
+// (the engine hash's position is past them), read and applied again
+// without writing — here b.N of BenchmarkRunner's commands from an empty
+// engine. One op = one command replayed.
+//
+//	go test -run xxx -bench Replay -benchtime 1000000x ./matching/redisbus/
+func BenchmarkReplay(b *testing.B) {
+	rdb, ns := testenv.Redis(b)
+	keys := redisbus.KeysFor(ns)
+	ctx := context.Background()
+	cmds := runnerCommands(b.N)
+	for start := 0; start < len(cmds); start += 1000 {
+		if err := redisbus.Append(ctx, rdb, keys, cmds[start:min(start+1000, len(cmds))]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	last, err := rdb.XRevRangeN(ctx, keys.Inbox, "+", "-", 1).Result()
+	if err != nil || len(last) != 1 {
+		b.Fatal(last, err)
+	}
+	if err := rdb.HSet(ctx, keys.Engine, "seq", len(cmds), "inbox", last[0].ID).Err(); err != nil {
+		b.Fatal(err)
+	}
+	engine, _ := matching.New(matching.DefaultSymbols())
+	r := redisbus.NewRunner(rdb, keys, engine, zap.NewNop(), nil)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	b.ResetTimer()
+	go func() { done <- r.Run(runCtx) }()
+	for r.Seq() != uint64(len(cmds)) {
+		time.Sleep(100 * time.Microsecond)
+	}
+	b.StopTimer()
+	stop()
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+	if n, _ := rdb.XLen(ctx, keys.Events).Result(); n != 0 {
+		b.Fatalf("the replay wrote %d events entries", n)
+	}
 }
 
 // BenchmarkRecovery measures a restart: an engine with 100,000 accounts
