@@ -34,6 +34,7 @@ type Config struct {
 	SnapshotStandby  bool
 	SnapshotInterval time.Duration
 	SnapshotSpacing  int
+	SnapshotReplay   int
 	LeaseTTL         time.Duration
 	WaitReplicas     int
 	KeysDir          string
@@ -85,6 +86,7 @@ func (c *Config) options() []option {
 		{"pprof-addr", "SATU_PPROF_ADDR", "serve: listen address of Go's /debug/pprof profiles (empty: none; keep it on loopback)", stringVar(&c.PprofAddr, "")},
 		{"snapshot-interval", "SATU_SNAPSHOT_INTERVAL", "serve, engine: and at least this often while commands arrive (0: by count only)", durationVar(&c.SnapshotInterval, 5*time.Minute)},
 		{"snapshot-spacing", "SATU_SNAPSHOT_SPACING", "serve, engine: start a snapshot only once this many times the last one's cost has passed since it started, so snapshots take at most about 1/N of the time however large the state (0: no spacing)", countVar(&c.SnapshotSpacing, 20)},
+		{"snapshot-max-replay", "SATU_SNAPSHOT_MAX_REPLAY", "serve, engine: take a snapshot due by the counts regardless of -snapshot-spacing once this many commands have passed since the last, which bounds the replay after a restart (0: no bound)", countVar(&c.SnapshotReplay, 500_000)},
 		{"snapshot-standby", "SATU_SNAPSHOT_STANDBY", "serve, engine: the standby takes the snapshots, so the leader never pauses for one (it takes one only when none was stored for three times the counts); set it on every engine of a shard that runs a standby", boolVar(&c.SnapshotStandby, false)},
 	}
 }

@@ -23,7 +23,8 @@ import (
 func newRunner(cfg Config, rdb redis.UniversalClient, engine *matching.Engine, log *zap.Logger, reg prometheus.Registerer) *redisbus.Runner {
 	runner := redisbus.NewRunner(rdb, redisbus.KeysFor(cfg.Shard), engine, log, reg)
 	runner.SnapshotEvery, runner.SnapshotInterval = uint64(cfg.SnapshotEvery), cfg.SnapshotInterval
-	runner.SnapshotSpacing, runner.SnapshotStandby = cfg.SnapshotSpacing, cfg.SnapshotStandby
+	runner.SnapshotSpacing, runner.SnapshotMaxReplay = cfg.SnapshotSpacing, uint64(cfg.SnapshotReplay)
+	runner.SnapshotStandby = cfg.SnapshotStandby
 	runner.Lease = &redisbus.Lease{Owner: leaseOwner(), TTL: cfg.LeaseTTL}
 	runner.WaitReplicas = cfg.WaitReplicas
 	return runner

@@ -59,8 +59,12 @@ type Runner struct {
 	// Snapshots then take about 1/SnapshotSpacing of the time at most,
 	// however large the state grows (a snapshot's cost grows with the
 	// state, not with the commands it covers); the price is more inbox to
-	// replay after a restart (docs/durability.md).
-	SnapshotSpacing int
+	// replay after a restart (docs/durability.md), which
+	// SnapshotMaxReplay bounds: when above 0, a snapshot due by the counts
+	// is taken regardless of the spacing once that many commands have
+	// passed since the last one.
+	SnapshotSpacing   int
+	SnapshotMaxReplay uint64
 	// SnapshotStandby leaves snapshots to the standby, so that the
 	// leader, which answers clients, never pauses for one: a runner takes
 	// them on the counts above while it stands by, and while it leads only
@@ -557,10 +561,11 @@ func (r *Runner) snapshotDue(leading bool) bool {
 	if leading && r.SnapshotStandby {
 		every, interval = 3*every, 3*interval
 	}
-	if r.SnapshotSpacing > 0 && time.Since(r.snapAt) < time.Duration(r.SnapshotSpacing)*r.snapCost {
+	seq := r.engine.Seq()
+	if r.SnapshotSpacing > 0 && time.Since(r.snapAt) < time.Duration(r.SnapshotSpacing)*r.snapCost &&
+		(r.SnapshotMaxReplay == 0 || seq-r.snapSeq < r.SnapshotMaxReplay) {
 		return false
 	}
-	seq := r.engine.Seq()
 	return every > 0 && seq-r.snapSeq >= every ||
 		interval > 0 && seq > r.snapSeq && time.Since(r.snapAt) >= interval
 }

@@ -151,28 +151,46 @@ func testSnapshotReplay(t *testing.T, rdb redis.UniversalClient, ns string, seed
 
 // TestSnapshotSpacing: a snapshot is due after SnapshotEvery commands, but
 // with SnapshotSpacing not before that many times the last one's cost has
-// passed since it started. Spaced a million times its cost (a quarter of
-// an hour at least), the runner takes its first snapshot and then only the
-// final one at its stop; without spacing, one after each batch of 100.
+// passed since it started — unless SnapshotMaxReplay commands have. Spaced
+// a million times its cost (a quarter of an hour at least), the runner
+// takes its first snapshot and then only the final one at its stop; with
+// at most 250 commands to replay, one at least every 250 commands as well;
+// without spacing, one after most batches of 100.
 func TestSnapshotSpacing(t *testing.T) {
 	rdb, ns := testenv.Redis(t)
-	for _, spacing := range []int{0, 1_000_000} {
-		keys := redisbus.KeysFor(ns + "-" + strconv.Itoa(spacing))
+	for _, tc := range []struct {
+		spacing   int
+		maxReplay uint64
+		check     func(seqs []uint64) bool
+		want      string
+	}{
+		{0, 0, func(s []uint64) bool { return len(s) >= 4 }, "one after most batches"},
+		{1_000_000, 0, func(s []uint64) bool { return len(s) == 2 }, "the first and the final one"},
+		{1_000_000, 250, func(s []uint64) bool {
+			for i := 1; i < len(s); i++ {
+				if s[i-1]-s[i] > 250+200 { // after the batch that reached 250, or the next if one was being written
+					return false
+				}
+			}
+			return len(s) >= 3 && len(s) <= 6 && s[len(s)-1] <= 250
+		}, "one every 250 commands at most, and no more"},
+	} {
+		keys := redisbus.KeysFor(fmt.Sprintf("%s-%d-%d", ns, tc.spacing, tc.maxReplay))
 		r := newRunner(t, rdb, keys)
-		r.SnapshotEvery, r.SnapshotSpacing, r.SnapshotKeep, r.NoTrim = 50, spacing, 100, true
+		r.SnapshotEvery, r.SnapshotKeep, r.NoTrim = 50, 100, true
+		r.SnapshotSpacing, r.SnapshotMaxReplay = tc.spacing, tc.maxReplay
 		runUntil(t, rdb, keys, r, 600, randomCommands(7, 600)...)
 		metas, err := redisbus.Snapshots(context.Background(), rdb, keys)
 		if err != nil {
 			t.Fatal(err)
 		}
-		switch {
-		case spacing > 0 && len(metas) != 2:
-			t.Errorf("spaced: %d snapshots, want the first and the final one: %+v", len(metas), metas)
-		case spacing == 0 && len(metas) < 4:
-			t.Errorf("not spaced: %d snapshots, want one after most batches: %+v", len(metas), metas)
+		var seqs []uint64 // newest first
+		for _, m := range metas {
+			seqs = append(seqs, m.Seq)
 		}
-		if len(metas) > 0 && metas[0].Seq != 600 {
-			t.Errorf("the newest snapshot is at %d, want the final one at 600", metas[0].Seq)
+		if !tc.check(seqs) || seqs[0] != 600 {
+			t.Errorf("spacing %d, at most %d to replay: snapshots at %v; want %s, the newest the final one at 600",
+				tc.spacing, tc.maxReplay, seqs, tc.want)
 		}
 	}
 }
