@@ -43,6 +43,9 @@ type Runner struct {
 	written prometheus.Counter
 	// snapshots counts the snapshots this runner took, as leader or standby.
 	snapshots *prometheus.CounterVec
+	// snapshotSeconds times each snapshot's parts: the engine's pause for
+	// the copy, and the work after it in the background.
+	snapshotSeconds *prometheus.HistogramVec
 
 	// Snapshots: one is taken after a batch when SnapshotEvery commands or
 	// SnapshotInterval have passed since the last (either 0: not on that
@@ -117,9 +120,13 @@ func NewRunner(rdb redis.UniversalClient, keys Keys, engine *matching.Engine, lo
 		snapshots: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "satu_engine_snapshots_total",
 			Help: "Snapshots this engine took while running, by its role then (leader or standby).", ConstLabels: prometheus.Labels{"shard": keys.Shard}},
 			[]string{"role"}),
+		snapshotSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "satu_engine_snapshot_seconds",
+			Help:    "Each snapshot's engine pause (the copy) and background work (completing, encoding, writing, trimming), in wall time.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 9), ConstLabels: prometheus.Labels{"shard": keys.Shard}},
+			[]string{"part"}),
 	}
 	if reg != nil {
-		reg.MustRegister(r.applied, r.written, r.snapshots)
+		reg.MustRegister(r.applied, r.written, r.snapshots, r.snapshotSeconds)
 	}
 	return r
 }
@@ -523,13 +530,18 @@ func (r *Runner) maybeSnapshot(ctx context.Context, inboxID string, leading bool
 		role = "leader"
 	}
 	r.snapshots.WithLabelValues(role).Inc()
+	r.snapshotSeconds.WithLabelValues("pause").Observe(pause.Seconds())
 	r.snapSeq, r.snapAt = seq, start
 	done := make(chan struct{})
 	r.snapSaving = done
 	go func() {
 		background := time.Now()
 		defer close(done)
-		defer func() { r.snapCost = pause + time.Since(background) }()
+		defer func() {
+			took := time.Since(background)
+			r.snapshotSeconds.WithLabelValues("background").Observe(took.Seconds())
+			r.snapCost = pause + took
+		}()
 		meta, err := saveSnapshot(context.WithoutCancel(ctx), r.rdb, r.keys, finish(), inboxID, r.SnapshotKeep, &r.snapMem.Encoded)
 		if err != nil {
 			r.log.Error("snapshot not written", zap.Uint64("seq", seq), zap.Error(err))

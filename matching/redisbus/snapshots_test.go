@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
@@ -176,7 +177,9 @@ func TestSnapshotSpacing(t *testing.T) {
 		}, "one every 250 commands at most, and no more"},
 	} {
 		keys := redisbus.KeysFor(fmt.Sprintf("%s-%d-%d", ns, tc.spacing, tc.maxReplay))
-		r := newRunner(t, rdb, keys)
+		e, _ := matching.New(matching.DefaultSymbols())
+		reg := prometheus.NewRegistry()
+		r := redisbus.NewRunner(rdb, keys, e, zap.NewNop(), reg)
 		r.SnapshotEvery, r.SnapshotKeep, r.NoTrim = 50, 100, true
 		r.SnapshotSpacing, r.SnapshotMaxReplay = tc.spacing, tc.maxReplay
 		runUntil(t, rdb, keys, r, 600, randomCommands(7, 600)...)
@@ -191,6 +194,30 @@ func TestSnapshotSpacing(t *testing.T) {
 		if !tc.check(seqs) || seqs[0] != 600 {
 			t.Errorf("spacing %d, at most %d to replay: snapshots at %v; want %s, the newest the final one at 600",
 				tc.spacing, tc.maxReplay, seqs, tc.want)
+		}
+		// Every snapshot taken while running (the final one at the stop is
+		// not counted) was timed: its pause and its background work.
+		got := map[string]uint64{} // samples by part, and the snapshots counted
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			for _, m := range mf.GetMetric() {
+				switch mf.GetName() {
+				case "satu_engine_snapshots_total":
+					got["taken"] += uint64(m.GetCounter().GetValue())
+				case "satu_engine_snapshot_seconds":
+					for _, l := range m.GetLabel() {
+						if l.GetName() == "part" {
+							got[l.GetValue()] = m.GetHistogram().GetSampleCount()
+						}
+					}
+				}
+			}
+		}
+		if n := got["taken"]; n == 0 || got["pause"] != n || got["background"] != n {
+			t.Errorf("timed snapshots %v: want a pause and a background part for each taken", got)
 		}
 	}
 }
