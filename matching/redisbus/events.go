@@ -104,6 +104,9 @@ func ReadEvents(ctx context.Context, rdb redis.UniversalClient, k Keys, after st
 // readEventsInto is ReadEvents appending to buf[:0], so that a reader that
 // is done with one read's envelopes before the next reuses their memory.
 func readEventsInto(ctx context.Context, rdb redis.UniversalClient, k Keys, after string, count int64, block time.Duration, buf []matching.Envelope) ([]matching.Envelope, error) {
+	if out, ok, err := readLocal(ctx, rdb, k, after, count, block, buf); ok {
+		return out, err
+	}
 	msgs, err := readEntries(ctx, rdb, k, after, count, block)
 	if err != nil {
 		return nil, err
@@ -183,14 +186,7 @@ func decodeEntry(out []matching.Envelope, m redis.XMessage) ([]matching.Envelope
 // for the next entry.
 func decodeEntryInto(out []matching.Envelope, m redis.XMessage, scratch *[]matching.Event) ([]matching.Envelope, error) {
 	if batch, ok := m.Values[fieldBatch].(string); ok {
-		err := eachRecord(batch, func(ref, raw string) (err error) {
-			out, err = appendDecoded(out, m.ID, ref, raw, scratch)
-			return err
-		})
-		if err != nil {
-			return nil, fmt.Errorf("redisbus: events %s: %w", m.ID, err)
-		}
-		return out, nil
+		return decodeBatchInto(out, m.ID, batch, scratch)
 	}
 	raw, _ := m.Values[fieldEvent].(string)
 	ref, _ := m.Values[fieldRef].(string)
@@ -203,6 +199,19 @@ func decodeEntryInto(out []matching.Envelope, m redis.XMessage, scratch *[]match
 		return append(out, env), nil
 	}
 	return appendDecoded(out, m.ID, ref, raw, scratch)
+}
+
+// decodeBatchInto appends the events of a batch entry, ID id and value
+// batch (its commands' records), to out.
+func decodeBatchInto(out []matching.Envelope, id, batch string, scratch *[]matching.Event) ([]matching.Envelope, error) {
+	err := eachRecord(batch, func(ref, raw string) (err error) {
+		out, err = appendDecoded(out, id, ref, raw, scratch)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("redisbus: events %s: %w", id, err)
+	}
+	return out, nil
 }
 
 // appendDecoded appends one command's events, encoded in raw, to out.

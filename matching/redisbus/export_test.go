@@ -23,3 +23,14 @@ func SnapshotsTaken(r *Runner) (leader, standby int) {
 // SetMirrorGroupMax makes r split the mirror's write groups (mirror.go)
 // at n arguments or keys instead of maxGroup.
 func SetMirrorGroupMax(r *Runner, n int) { r.mirrorGroupMax = n }
+
+// SetFeedEntries bounds the runners' feeds (local.go) at n entries until
+// the returned function restores the bound.
+func SetFeedEntries(n int) (restore func()) {
+	old := feedEntriesTest.Swap(int64(n))
+	return func() { feedEntriesTest.Store(old) }
+}
+
+// LocalReads is how many reads of the events stream the runners' feeds
+// answered in this process so far.
+func LocalReads() int64 { return localReads.Load() }

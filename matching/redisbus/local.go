@@ -1,10 +1,16 @@
 package redisbus
 
 import (
+	"cmp"
+	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/satu-exchange/satu/matching"
 )
 
 // A Runner answers the Clients of its own process directly after each
@@ -35,32 +41,111 @@ var local struct {
 	writers map[localKey][]*localWriter
 }
 
-// localWriter is what a runner tells its process's clients: whether it
-// leads, from which sequence (everything written after it is its own), and
-// the last sequence it wrote and answered.
+// localWriter is what a runner tells its process's clients and event
+// readers: whether it leads, from which sequence (everything written after
+// it is its own), the last sequence it wrote and answered, and its latest
+// events entries as written (the feed).
 type localWriter struct {
 	mu      sync.Mutex
 	leading bool
 	from    uint64
 	written uint64
+	feed    []feedEntry   // the entries written since from, oldest first; at most feedEntries and about feedBytes
+	bytes   int           // the feed's values' size
+	wake    chan struct{} // closed, and replaced, at each write and when the writer stops leading
 }
+
+// feedEntry is one events entry as the runner wrote it: its ID and value,
+// and the sequences of its first and last commands.
+type feedEntry struct {
+	first, last uint64
+	id, value   string
+}
+
+// The feed's bounds: a reader further behind reads Redis.
+const (
+	feedEntries = 1024
+	feedBytes   = 32 << 20
+)
+
+// feedEntriesTest, when above 0, replaces feedEntries (for the tests).
+var feedEntriesTest atomic.Int64
+
+// localReads counts the reads the feed answered (for the tests).
+var localReads atomic.Int64
 
 func (w *localWriter) lead(from uint64) {
 	w.mu.Lock()
 	w.leading, w.from, w.written = true, from, from
+	w.feed, w.bytes = w.feed[:0], 0
+	w.wakeLocked()
 	w.mu.Unlock()
 }
 
-func (w *localWriter) wrote(seq uint64) {
+// wrote records a written batch: its last sequence and, for the feed, its
+// events entry (ID and value, a copy) holding commands of sequences
+// (written, seq].
+func (w *localWriter) wrote(seq uint64, id string, value []byte) {
 	w.mu.Lock()
+	defer w.mu.Unlock()
+	e := feedEntry{first: w.written + 1, last: seq, id: id, value: string(value)}
 	w.written = seq
-	w.mu.Unlock()
+	w.feed = append(w.feed, e)
+	w.bytes += len(e.value)
+	drop, most := 0, feedEntries
+	if n := feedEntriesTest.Load(); n > 0 {
+		most = int(n)
+	}
+	for len(w.feed)-drop > 1 && (len(w.feed)-drop > most || w.bytes > feedBytes) {
+		w.bytes -= len(w.feed[drop].value)
+		drop++
+	}
+	if drop > 0 {
+		n := copy(w.feed, w.feed[drop:])
+		clear(w.feed[n:])
+		w.feed = w.feed[:n]
+	}
+	w.wakeLocked()
 }
 
 func (w *localWriter) stop() {
 	w.mu.Lock()
 	w.leading = false
+	w.wakeLocked()
 	w.mu.Unlock()
+}
+
+// wakeLocked wakes the readers waiting for the feed; the caller holds w.mu.
+func (w *localWriter) wakeLocked() {
+	if w.wake != nil {
+		close(w.wake)
+	}
+	w.wake = make(chan struct{})
+}
+
+// after returns the feed's entries following sequence at (whole entries
+// holding commands up to at+count, at least one), in order. ok is false
+// when the feed cannot answer — the writer does not lead, or at is not
+// where one of its entries starts or where it has written up to — and the
+// reader must read Redis; with ok and no entries, the reader is at the
+// writer's last write and may wait on wake.
+func (w *localWriter) after(at uint64, count int64) (entries []feedEntry, wake <-chan struct{}, ok bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.leading {
+		return nil, nil, false
+	}
+	if at == w.written {
+		return nil, w.wake, true
+	}
+	i, found := slices.BinarySearchFunc(w.feed, at+1, func(e feedEntry, first uint64) int { return cmp.Compare(e.first, first) })
+	if !found {
+		return nil, nil, false
+	}
+	for j := i; j < len(w.feed) && (j == i || w.feed[j].last <= at+uint64(max(count, 1))); j++ {
+		entries = append(entries, w.feed[j])
+	}
+	return entries, nil, true
 }
 
 func registerWriter(rdb redis.UniversalClient, k Keys) *localWriter {
@@ -134,4 +219,62 @@ func localClients(rdb redis.UniversalClient, k Keys) []*Client {
 	local.mu.Lock()
 	defer local.mu.Unlock()
 	return local.clients[localKey{rdb, k.Events}]
+}
+
+// readLocal answers a read of the events stream after the stream ID
+// after from the feed of a runner of this process that leads the shard
+// (same Redis client value), when it holds the entries that follow: the
+// same entries, as written, without a round trip to Redis or a second
+// copy of them to parse. Caught up with the runner, it waits up to block
+// for its next write. ok is false when no such runner can answer (none
+// leads, or the reader is behind its feed or elsewhere): the caller reads
+// Redis. While a runner leads, nobody else writes the shard's events; one
+// deposed without knowing it yet stops at its next write or lease
+// renewal, and its readers then turn to Redis.
+func readLocal(ctx context.Context, rdb redis.UniversalClient, k Keys, after string, count int64, block time.Duration, buf []matching.Envelope) (out []matching.Envelope, ok bool, err error) {
+	local.mu.Lock()
+	ws := local.writers[localKey{rdb, k.Events}]
+	local.mu.Unlock()
+	at := uint64(max(idMillis(after), 0))
+	var timer <-chan time.Time
+	for {
+		var wake <-chan struct{}
+		for _, w := range ws {
+			entries, wk, ok := w.after(at, count)
+			if !ok {
+				continue
+			}
+			if len(entries) == 0 {
+				wake = wk
+				break
+			}
+			out = buf[:0]
+			var scratch []matching.Event
+			for _, e := range entries {
+				if out, err = decodeBatchInto(out, e.id, e.value, &scratch); err != nil {
+					return nil, true, err
+				}
+			}
+			localReads.Add(1)
+			return out, true, nil
+		}
+		if wake == nil {
+			return nil, false, nil
+		}
+		if block < time.Millisecond {
+			return buf[:0], true, nil
+		}
+		if timer == nil {
+			t := time.NewTimer(block)
+			defer t.Stop()
+			timer = t.C
+		}
+		select {
+		case <-wake: // written, or stopped leading: look again
+		case <-timer:
+			return buf[:0], true, nil
+		case <-ctx.Done():
+			return nil, true, ctx.Err()
+		}
+	}
 }

@@ -3,10 +3,12 @@ package redisbus_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/satu-exchange/satu/internal/testenv"
@@ -88,4 +90,101 @@ func TestLocalClientAnsweredByAnotherLeader(t *testing.T) {
 		t.Fatalf("after the old leader stopped: %+v", evs)
 	}
 	wantCommandsOnce(t, rdb, keys, 5)
+}
+
+// readAll reads the events stream from after with rdb until it has the
+// events of every command up to sequence to, in reads of count commands
+// waiting up to block each, and returns them.
+func readAll(t *testing.T, rdb redis.UniversalClient, keys redisbus.Keys, after string, to uint64, count int64, block time.Duration) []matching.Envelope {
+	t.Helper()
+	var all []matching.Envelope
+	deadline := time.Now().Add(30 * time.Second)
+	for len(all) == 0 || all[len(all)-1].Event.Seq < to {
+		if time.Now().After(deadline) {
+			t.Fatalf("read up to %s, want sequence %d", after, to)
+		}
+		envs, err := redisbus.ReadEvents(context.Background(), rdb, keys, after, count, block)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range envs {
+			if e.Last {
+				after = e.StreamID
+			}
+		}
+		all = append(all, envs...)
+	}
+	return all
+}
+
+// TestLocalFeedReadsAsRedis: event readers of the leading runner's
+// process (the same Redis client: the stream hub and settlement in satu
+// serve) are answered from the runner's feed — the entries it wrote, as
+// it wrote them — and read exactly what another process reads from Redis:
+// one reading along while the commands come, one starting from the
+// stream's start when the feed (bounded at five entries here) no longer
+// reaches back there, reading Redis until it does. When the runner stops,
+// a reader waiting on its feed turns to Redis at once and reads what a
+// runner elsewhere writes next.
+func TestLocalFeedReadsAsRedis(t *testing.T) {
+	defer redisbus.SetFeedEntries(5)()
+	rdb, ns := testenv.Redis(t)
+	other, _ := testenv.Redis(t) // another process's connection
+	keys := redisbus.KeysFor(ns)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cmds := randomCommands(11, 1200)
+	r := newRunner(t, rdb, keys)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+
+	along := make(chan []matching.Envelope, 1)
+	before := redisbus.LocalReads()
+	go func() { along <- readAll(t, rdb, keys, "0", 1200, 25, 50*time.Millisecond) }()
+	for i := 0; i < len(cmds); i += 10 { // many small batches
+		if err := redisbus.Append(ctx, other, keys, cmds[i:i+10]); err != nil {
+			t.Fatal(err)
+		}
+		if i%30 == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	got := <-along
+	if redisbus.LocalReads() == before {
+		t.Fatal("the feed answered no read")
+	}
+	want := readAll(t, other, keys, "0", 1200, 500, 0)
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("read from the feed: %d events, from Redis %d, and they differ", len(got), len(want))
+	}
+	before = redisbus.LocalReads()
+	if late := readAll(t, rdb, keys, "0", 1200, 45, 0); !reflect.DeepEqual(late, want) {
+		t.Fatalf("a late reader from the start: %d events, from Redis %d, and they differ", len(late), len(want))
+	}
+	if redisbus.LocalReads() == before {
+		t.Fatal("the late reader never reached the feed")
+	}
+
+	// Caught up and waiting on the feed (up to 20 s) when the runner stops.
+	waiting := make(chan []matching.Envelope, 1)
+	go func() { waiting <- readAll(t, rdb, keys, want[len(want)-1].StreamID, 1201, 10, 20*time.Second) }()
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	second := newRunner(t, other, keys)
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	go func() { _ = second.Run(ctx2) }()
+	start := time.Now()
+	if err := redisbus.Append(ctx2, other, keys, []matching.Command{{Kind: matching.CmdTick}}); err != nil {
+		t.Fatal(err)
+	}
+	if evs := <-waiting; len(evs) == 0 || evs[len(evs)-1].Event.Seq != 1201 {
+		t.Fatalf("after the runner stopped: %+v", evs)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("the waiting reader took %v to see the other runner's write", d)
+	}
 }

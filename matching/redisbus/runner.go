@@ -457,7 +457,7 @@ func (r *Runner) write(ctx context.Context, fw *fencedWriter, b *batchWrite, ans
 	for _, c := range localClients(r.rdb, r.keys) {
 		c.written(answers, b.entry, seq, r.durable)
 	}
-	r.local.wrote(seq)
+	r.local.wrote(seq, b.entry, b.records)
 	return nil
 }
 
