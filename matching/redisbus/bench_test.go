@@ -22,15 +22,8 @@ import (
 // applied and their events written with the batch transaction. One op = one
 // command.
 func BenchmarkRunner(b *testing.B) {
-	rdb, ns := testenv.Redis(b)
-	keys := redisbus.KeysFor(ns)
 	ctx := context.Background()
-	cmds := runnerCommands(b.N)
-	for start := 0; start < len(cmds); start += 1000 {
-		if err := redisbus.Append(ctx, rdb, keys, cmds[start:min(start+1000, len(cmds))]); err != nil {
-			b.Fatal(err)
-		}
-	}
+	rdb, keys, cmds := runnerInbox(b)
 	engine, _ := matching.New(matching.DefaultSymbols())
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -44,6 +37,19 @@ func BenchmarkRunner(b *testing.B) {
 		time.Sleep(time.Millisecond)
 	}
 	b.StopTimer()
+}
+
+// runnerInbox fills a shard's inbox with runnerCommands(b.N).
+func runnerInbox(b *testing.B) (redis.UniversalClient, redisbus.Keys, []matching.Command) {
+	rdb, ns := testenv.Redis(b)
+	keys := redisbus.KeysFor(ns)
+	cmds := runnerCommands(b.N)
+	for start := 0; start < len(cmds); start += 1000 {
+		if err := redisbus.Append(context.Background(), rdb, keys, cmds[start:min(start+1000, len(cmds))]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return rdb, keys, cmds
 }
 
 // runnerCommands opens two funded accounts and places n orders,
@@ -74,15 +80,8 @@ func runnerCommands(n int) []matching.Command {
 //
 //	go test -run xxx -bench Replay -benchtime 1000000x ./matching/redisbus/
 func BenchmarkReplay(b *testing.B) {
-	rdb, ns := testenv.Redis(b)
-	keys := redisbus.KeysFor(ns)
 	ctx := context.Background()
-	cmds := runnerCommands(b.N)
-	for start := 0; start < len(cmds); start += 1000 {
-		if err := redisbus.Append(ctx, rdb, keys, cmds[start:min(start+1000, len(cmds))]); err != nil {
-			b.Fatal(err)
-		}
-	}
+	rdb, keys, cmds := runnerInbox(b)
 	last, err := rdb.XRevRangeN(ctx, keys.Inbox, "+", "-", 1).Result()
 	if err != nil || len(last) != 1 {
 		b.Fatal(last, err)
