@@ -50,7 +50,7 @@ type localWriter struct {
 	leading bool
 	from    uint64
 	written uint64
-	feed    []feedEntry   // the entries written since from, oldest first; at most feedEntries and about feedBytes
+	feed    []feedEntry   // entries written since from, the newest last; at most feedEntries and about feedBytes
 	bytes   int           // the feed's values' size
 	wake    chan struct{} // closed, and replaced, at each write and when the writer stops leading
 }
@@ -97,6 +97,12 @@ func (w *localWriter) wrote(seq uint64, id string, value []byte) {
 		most = int(n)
 	}
 	for len(w.feed)-drop > 1 && (len(w.feed)-drop > most || w.bytes > feedBytes) {
+		w.bytes -= len(w.feed[drop].value)
+		drop++
+	}
+	// Past a bound, a quarter goes at once, so that the entries are moved
+	// down once every few hundred writes rather than at each.
+	for drop > 0 && drop < len(w.feed)/4 {
 		w.bytes -= len(w.feed[drop].value)
 		drop++
 	}
