@@ -1004,8 +1004,12 @@ func (r *propRun) restorePoint() {
 		r.fatalf("a snapshot taken in reused memory differs from a fresh one")
 	}
 	enc, err := again.AppendBinary(r.mem.Encoded[:0])
-	if want, _ := snap.MarshalBinary(); err != nil || string(enc) != string(want) {
+	want, _ := snap.MarshalBinary()
+	if err != nil || string(enc) != string(want) {
 		r.fatalf("the encoding into a reused buffer differs (%v)", err)
+	}
+	if hint := matching.SnapshotSizeHint(snap); hint < len(want) {
+		r.fatalf("size hint %d for an encoding of %d bytes", hint, len(want))
 	}
 	r.mem.Encoded = enc
 	raw, err := json.Marshal(snap)

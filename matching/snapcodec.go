@@ -100,23 +100,38 @@ func (s *Snapshot) AppendBinary(dst []byte) ([]byte, error) {
 	return w.b, nil
 }
 
-// sizeHint is about the size of the snapshot's encoding (a little more,
-// for the usual lengths of IDs), so that it is written without growing.
+// sizeHint is a little more than the size of the snapshot's encoding, so
+// that it is written without growing and without a buffer several times
+// too large (zeroed, when the memory is reused): its strings' lengths, and
+// for the numbers about what their varints take.
 func (s *Snapshot) sizeHint(symbols int) int {
-	n := 64 + symbols + 160*s.orders() + 96*len(s.Accounts) + 48*len(s.Finished)
+	n := 64 + symbols
+	for _, m := range s.Markets {
+		n += len(m.Symbol) + 64
+		for _, side := range [2][]OrderSnap{m.Bids, m.Asks} {
+			for i := range side {
+				o := &side[i]
+				n += 48 + len(o.Account) + len(o.Symbol) + len(o.ClientID) + len(o.Obligation)
+			}
+		}
+	}
 	for i := range s.Accounts {
-		n += 32 * len(s.Accounts[i].ClientIDs)
+		a := &s.Accounts[i]
+		n += 16 + len(a.ID) + len(a.Owner) + len(a.Permissions)
+		for _, b := range a.Balances {
+			n += 24 + len(b.Asset)
+		}
+		for _, c := range a.ClientIDs {
+			n += 12 + len(c.ClientID)
+		}
 	}
 	for _, refs := range [][]string{s.Deposits, s.Withdrawals} {
-		n += 32 * len(refs)
+		for _, r := range refs {
+			n += 2 + len(r)
+		}
 	}
-	return n
-}
-
-func (s *Snapshot) orders() int {
-	n := 0
-	for _, m := range s.Markets {
-		n += len(m.Bids) + len(m.Asks)
+	for _, f := range s.Finished {
+		n += 16 + len(f.Account) + len(f.ClientID)
 	}
 	return n
 }

@@ -62,6 +62,11 @@ func TestSnapshotBinaryRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The encoding is written into one buffer sized up front: enough, and
+	// not several times too much.
+	if hint := matching.SnapshotSizeHint(snap); hint < len(b) || hint > 2*len(b) {
+		t.Errorf("size hint %d for an encoding of %d bytes", hint, len(b))
+	}
 	var back matching.Snapshot
 	if err := back.UnmarshalBinary(b); err != nil {
 		t.Fatal(err)
