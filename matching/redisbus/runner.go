@@ -143,8 +143,16 @@ func (r *Runner) Seq() uint64 { return r.seq.Load() }
 // ErrStale means another engine wrote this shard's events: this one must stop.
 var ErrStale = errors.New("redisbus: engine position moved under this writer")
 
-// Run applies the inbox until ctx ends or an error occurs.
+// Run applies the inbox until ctx ends (nil) or an error occurs.
 func (r *Runner) Run(ctx context.Context) error {
+	err := r.run(ctx)
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return nil // stopped in a step that reports the stop as its error (during the start, say)
+	}
+	return err
+}
+
+func (r *Runner) run(ctx context.Context) error {
 	if err := LoadScripts(ctx, r.rdb); err != nil {
 		return err
 	}

@@ -274,3 +274,33 @@ func testCorruptSnapshot(t *testing.T, rdb redis.UniversalClient, ns string) {
 		t.Fatal("the full replay did not reach the same state")
 	}
 }
+
+// TestStopDuringStart: a runner stopped while it starts — before its
+// first step, or the moment its snapshot is restored, before it reads on —
+// stops cleanly: its steps report the stop as their error, and Run does
+// not pass that on.
+func TestStopDuringStart(t *testing.T) {
+	rdb, ns := testenv.Redis(t)
+	keys := redisbus.KeysFor(ns)
+	first := newRunner(t, rdb, keys)
+	first.SnapshotEvery = 100
+	runUntil(t, rdb, keys, first, 300, randomCommands(3, 300)...)
+	stopped, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := newRunner(t, rdb, keys).Run(stopped); err != nil {
+		t.Fatalf("stopped before it started: %v", err)
+	}
+	for range 10 {
+		r := newRunner(t, rdb, keys)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- r.Run(ctx) }()
+		for r.Seq() != 300 {
+			time.Sleep(50 * time.Microsecond)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("stopped while starting: %v", err)
+		}
+	}
+}
