@@ -206,12 +206,38 @@ func (c *Client) Call(ctx context.Context, method string, params, out any) error
 	}
 }
 
+// lastSigned is, per API key, the last timestamp (Unix ms) this process
+// signed a request with.
+var lastSigned sync.Map // API key → *atomic.Int64
+
+// signingTime is the local time to sign a request of apiKey at — or, when
+// this process already signed one of that key in that millisecond or
+// later, the millisecond after the last. A signature covers the
+// parameters and the millisecond, so two requests of one key with the same
+// parameters in one millisecond (two logons of one account on two
+// connections, say) would be one request twice to the gateway, and the
+// second refused as a replay.
+func signingTime(apiKey string) time.Time {
+	v, _ := lastSigned.LoadOrStore(apiKey, new(atomic.Int64))
+	last := v.(*atomic.Int64)
+	for {
+		now := time.Now()
+		ms, prev := now.UnixMilli(), last.Load()
+		if ms <= prev {
+			ms, now = prev+1, time.UnixMilli(prev+1)
+		}
+		if last.CompareAndSwap(prev, ms) {
+			return now
+		}
+	}
+}
+
 // Logon signs session.logon with signer at the local time: the session
 // then acts for the key's account, or for account (one of the key's; ""
 // when the key acts for exactly one).
 func (c *Client) Logon(ctx context.Context, signer access.Signer, account string) (wsapi.LogonResult, error) {
 	var r wsapi.LogonResult
-	params, err := signer.Sign(wsapi.LogonParams{Account: account}, time.Now())
+	params, err := signer.Sign(wsapi.LogonParams{Account: account}, signingTime(signer.APIKey))
 	if err != nil {
 		return r, err
 	}
@@ -222,7 +248,7 @@ func (c *Client) Logon(ctx context.Context, signer access.Signer, account string
 // Signed sends one request signed with signer at the local time, without
 // a session: it acts as the key (which must act for one account).
 func (c *Client) Signed(ctx context.Context, signer access.Signer, method string, params, out any) error {
-	signed, err := signer.Sign(params, time.Now())
+	signed, err := signer.Sign(params, signingTime(signer.APIKey))
 	if err != nil {
 		return err
 	}

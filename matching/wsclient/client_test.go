@@ -1,6 +1,9 @@
 package wsclient
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // TestAnswerID: answers as the gateway writes them are routed by the id
 // read off their front; anything else is decoded to find its id, and a
@@ -23,5 +26,37 @@ func TestAnswerID(t *testing.T) {
 		if (err != nil) != tc.bad || string(id) != tc.id {
 			t.Errorf("answerID(%s) = %q, %v; want %q, error %v", tc.msg, id, err, tc.id, tc.bad)
 		}
+	}
+}
+
+// TestSigningTimeIsUniquePerKey: requests of one key signed in a burst —
+// by several goroutines, as connections logging on together — each get a
+// millisecond of their own, so none repeats another's signature; another
+// key's are counted apart.
+func TestSigningTimeIsUniquePerKey(t *testing.T) {
+	const goroutines, each = 4, 250
+	got := make(chan int64, goroutines*each)
+	done := make(chan struct{})
+	for range goroutines {
+		go func() {
+			for range each {
+				got <- signingTime("burst").UnixMilli()
+			}
+			done <- struct{}{}
+		}()
+	}
+	for range goroutines {
+		<-done
+	}
+	close(got)
+	seen := map[int64]bool{}
+	for ms := range got {
+		if seen[ms] {
+			t.Fatalf("two requests signed at %d", ms)
+		}
+		seen[ms] = true
+	}
+	if other := signingTime("another key").UnixMilli(); other > time.Now().UnixMilli() {
+		t.Errorf("another key's first request is signed ahead of the clock, at %d", other)
 	}
 }
