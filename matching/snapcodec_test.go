@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/satu-exchange/satu/matching"
@@ -146,5 +148,36 @@ func TestSnapshotLaterIsTheStateWhenTaken(t *testing.T) {
 		a, _ := json.Marshal(want)
 		b, _ := json.Marshal(got)
 		t.Fatalf("SnapshotLater completed after more commands differs from Snapshot at the time:\nwant %s\ngot  %s", a, b)
+	}
+}
+
+// TestRestoreRefusesARepeatedOrder: a snapshot naming one order ID twice —
+// on one side, or once on each — is refused, not restored.
+func TestRestoreRefusesARepeatedOrder(t *testing.T) {
+	snap := richEngine(t).Snapshot()
+	var m *matching.MarketSnap
+	for i := range snap.Markets {
+		if len(snap.Markets[i].Bids) > 0 {
+			m = &snap.Markets[i]
+		}
+	}
+	if m == nil {
+		t.Fatal("the rich engine rests no bid")
+	}
+	bids, asks := m.Bids, m.Asks
+	for name, change := range map[string]func(){
+		"same side": func() { m.Bids = append(slices.Clone(bids), bids[0]) },
+		"each side": func() { m.Asks = append(slices.Clone(asks), bids[0]) },
+	} {
+		m.Bids, m.Asks = bids, asks
+		change()
+		_, err := matching.Restore(snap, matching.Config{Symbols: matching.DefaultSymbols()})
+		if err == nil || !strings.Contains(err.Error(), "twice") {
+			t.Errorf("%s: restore of a repeated order: %v", name, err)
+		}
+	}
+	m.Bids, m.Asks = bids, asks
+	if _, err := matching.Restore(snap, matching.Config{Symbols: matching.DefaultSymbols()}); err != nil {
+		t.Fatalf("the snapshot as taken: %v", err)
 	}
 }

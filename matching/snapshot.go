@@ -341,8 +341,11 @@ func Restore(s *Snapshot, cfg Config) (*Engine, error) {
 	for _, w := range s.Withdrawals {
 		e.withdraws[w] = struct{}{}
 	}
-	var all []*order
-	seen := map[uint64]struct{}{}
+	n := 0
+	for _, ms := range s.Markets {
+		n += len(ms.Bids) + len(ms.Asks)
+	}
+	all := make([]*order, 0, n)
 	for _, ms := range s.Markets {
 		m := e.bySymbol[ms.Symbol]
 		if m == nil {
@@ -353,7 +356,7 @@ func Restore(s *Snapshot, cfg Config) (*Engine, error) {
 		m.setRef(ms.State.RefPrice)
 		for _, side := range [][]OrderSnap{ms.Bids, ms.Asks} {
 			for _, os := range side {
-				o, err := e.restoreOrder(m, os, seen)
+				o, err := e.restoreOrder(m, os)
 				if err != nil {
 					return nil, err
 				}
@@ -372,7 +375,10 @@ func Restore(s *Snapshot, cfg Config) (*Engine, error) {
 	// Resting orders are listed in ID order — the order in which they first
 	// rested — as the running engine lists them.
 	slices.SortFunc(all, func(x, y *order) int { return cmp.Compare(x.id, y.id) })
-	for _, o := range all {
+	for i, o := range all {
+		if i > 0 && o.id == all[i-1].id { // sorted: a repeated ID is next to itself
+			return nil, fmt.Errorf("matching: snapshot order %d twice", o.id)
+		}
 		e.list(o)
 	}
 	for _, f := range s.Finished {
@@ -387,7 +393,7 @@ func Restore(s *Snapshot, cfg Config) (*Engine, error) {
 	return e, nil
 }
 
-func (e *Engine) restoreOrder(m *market, s OrderSnap, seen map[uint64]struct{}) (*order, error) {
+func (e *Engine) restoreOrder(m *market, s OrderSnap) (*order, error) {
 	a := e.accounts[s.Account]
 	if a == nil {
 		return nil, fmt.Errorf("matching: snapshot order %d of unknown account %q", s.ID, s.Account)
@@ -395,10 +401,6 @@ func (e *Engine) restoreOrder(m *market, s OrderSnap, seen map[uint64]struct{}) 
 	if s.ID == 0 {
 		return nil, fmt.Errorf("matching: snapshot order with ID 0")
 	}
-	if _, dup := seen[s.ID]; dup {
-		return nil, fmt.Errorf("matching: snapshot order %d twice", s.ID)
-	}
-	seen[s.ID] = struct{}{}
 	o := e.pool.order()
 	o.id, o.acct, o.sym, o.clientID, o.obligation = s.ID, a, m, s.ClientID, s.Obligation
 	o.side, o.typ, o.tif, o.stp, o.purpose, o.postOnly = s.Side, s.Type, s.TIF, s.STP, s.Purpose, s.PostOnly
