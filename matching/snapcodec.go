@@ -2,9 +2,12 @@ package matching
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash"
 	"slices"
 	"strings"
 )
@@ -35,6 +38,32 @@ func (s *Snapshot) AppendBinary(dst []byte) ([]byte, error) {
 		return nil, err
 	}
 	w := snapWriter{b: slices.Grow(dst, s.sizeHint(len(symbols)))}
+	s.encode(&w, symbols)
+	return w.b, nil
+}
+
+// hashSpill is how much of the encoding Hash holds before it hashes it.
+const hashSpill = 1 << 20
+
+// Hash is the SHA-256 of the snapshot's canonical binary encoding
+// (MarshalBinary), in hex. The encoding is hashed as it is written, a
+// megabyte at a time, instead of being written whole first: for a large
+// engine that spares a buffer of tens of megabytes faulted in page by page
+// (a restart checks the restored engine's hash this way).
+func (s *Snapshot) Hash() string {
+	symbols, err := json.Marshal(s.Symbols)
+	if err != nil {
+		panic(err) // plain data: cannot fail
+	}
+	h := sha256.New()
+	w := snapWriter{b: make([]byte, 0, min(s.sizeHint(len(symbols)), hashSpill+64<<10)), h: h}
+	s.encode(&w, symbols)
+	h.Write(w.b)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// encode writes the encoding through w; symbols is the symbols' JSON.
+func (s *Snapshot) encode(w *snapWriter, symbols []byte) {
 	w.b = append(w.b, snapshotMagic...)
 	w.b = append(w.b, snapshotEncodingV1)
 	w.int(int64(s.Version))
@@ -59,6 +88,7 @@ func (s *Snapshot) AppendBinary(dst []byte) ([]byte, error) {
 			w.uint(uint64(len(side)))
 			for j := range side {
 				w.order(&side[j])
+				w.spill()
 			}
 		}
 	}
@@ -83,12 +113,15 @@ func (s *Snapshot) AppendBinary(dst []byte) ([]byte, error) {
 		for _, c := range a.ClientIDs {
 			w.str(c.ClientID)
 			w.uint(c.OrderID)
+			w.spill()
 		}
+		w.spill()
 	}
 	for _, refs := range [][]string{s.Deposits, s.Withdrawals} {
 		w.uint(uint64(len(refs)))
 		for _, r := range refs {
 			w.str(r)
+			w.spill()
 		}
 	}
 	w.uint(uint64(len(s.Finished)))
@@ -96,8 +129,8 @@ func (s *Snapshot) AppendBinary(dst []byte) ([]byte, error) {
 		w.str(f.Account)
 		w.str(f.ClientID)
 		w.int(f.At)
+		w.spill()
 	}
-	return w.b, nil
 }
 
 // sizeHint is a little more than the size of the snapshot's encoding, so
@@ -136,7 +169,19 @@ func (s *Snapshot) sizeHint(symbols int) int {
 	return n
 }
 
-type snapWriter struct{ b []byte }
+// snapWriter appends the encoding to b; with h set, it hands b to h
+// whenever b holds hashSpill bytes or more (spill, between records).
+type snapWriter struct {
+	b []byte
+	h hash.Hash
+}
+
+func (w *snapWriter) spill() {
+	if w.h != nil && len(w.b) >= hashSpill {
+		w.h.Write(w.b)
+		w.b = w.b[:0]
+	}
+}
 
 func (w *snapWriter) uint(v uint64) { w.b = binary.AppendUvarint(w.b, v) }
 func (w *snapWriter) int(v int64)   { w.b = binary.AppendVarint(w.b, v) }

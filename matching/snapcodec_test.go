@@ -2,9 +2,12 @@ package matching_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -180,4 +183,42 @@ func TestRestoreRefusesARepeatedOrder(t *testing.T) {
 	if _, err := matching.Restore(snap, matching.Config{Symbols: matching.DefaultSymbols()}); err != nil {
 		t.Fatalf("the snapshot as taken: %v", err)
 	}
+}
+
+// TestHashIsTheEncodingsSHA256: Hash, which hashes the encoding a
+// megabyte at a time as it is written, is the SHA-256 of MarshalBinary's
+// bytes — for a small state and for one of several megabytes.
+func TestHashIsTheEncodingsSHA256(t *testing.T) {
+	e := richEngine(t)
+	check := func(what string) {
+		t.Helper()
+		snap := e.Snapshot()
+		b, err := snap.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(b)
+		if got, want := snap.Hash(), hex.EncodeToString(sum[:]); got != want {
+			t.Fatalf("%s (%d bytes): Hash %s, SHA-256 of the encoding %s", what, len(b), got, want)
+		}
+		if what == "large" && len(b) < 3<<20 {
+			t.Fatalf("the large state encodes to only %d bytes", len(b))
+		}
+	}
+	check("small")
+	seq := e.Seq()
+	apply := func(c matching.Command) {
+		seq++
+		c.Seq, c.Time = seq, e.Now()
+		if _, err := e.Apply(c, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(matching.Command{Kind: matching.CmdOpenAccount, Account: "many", Owner: "many", AccountKind: matching.KindMarketMaker})
+	apply(matching.Command{Kind: matching.CmdDeposit, Account: "many", Asset: "BTC", Amount: 1 << 50, ExtRef: "many-btc"})
+	for i := range 60_000 {
+		apply(matching.Command{Kind: matching.CmdPlaceOrder, Account: "many", Symbol: "BTCKZT", ClientID: "many-" + strconv.Itoa(i),
+			Side: matching.Sell, Type: matching.Limit, TIF: matching.GTC, Price: 90_000_000_00 + int64(i%500)*100, Quantity: 100_000})
+	}
+	check("large")
 }

@@ -2,8 +2,6 @@ package matching
 
 import (
 	"cmp"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -279,17 +277,6 @@ func (b *bookSide) snap(out []OrderSnap) []OrderSnap {
 		}
 	}
 	return out
-}
-
-// Hash is the SHA-256 of the snapshot's canonical binary encoding
-// (MarshalBinary), in hex.
-func (s *Snapshot) Hash() string {
-	b, err := s.MarshalBinary()
-	if err != nil {
-		panic(err) // plain data: cannot fail
-	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
 }
 
 // StateHash is the hash of the engine's whole state: equal for engines that
