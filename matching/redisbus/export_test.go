@@ -34,3 +34,10 @@ func SetFeedEntries(n int) (restore func()) {
 // LocalReads is how many reads of the events stream the runners' feeds
 // answered in this process so far.
 func LocalReads() int64 { return localReads.Load() }
+
+// FeedEntries is how many events entries r's feed holds.
+func FeedEntries(r *Runner) int {
+	r.local.mu.Lock()
+	defer r.local.mu.Unlock()
+	return len(r.local.feed)
+}

@@ -53,6 +53,10 @@ type localWriter struct {
 	feed    []feedEntry   // entries written since from, the newest last; at most feedEntries and about feedBytes
 	bytes   int           // the feed's values' size
 	wake    chan struct{} // closed, and replaced, at each write and when the writer stops leading
+	// read is set once an event reader of this process looked for the
+	// feed: until then no entry is copied into it (an engine running in
+	// a process of its own, satu engine, has no such reader).
+	read atomic.Bool
 }
 
 // feedEntry is one events entry as the runner wrote it: its ID and value,
@@ -82,14 +86,24 @@ func (w *localWriter) lead(from uint64) {
 	w.mu.Unlock()
 }
 
-// wrote records a written batch: its last sequence and, for the feed, its
-// events entry (ID and value, a copy) holding commands of sequences
-// (written, seq].
+// wrote records a written batch: its last sequence and, once a reader
+// looked for the feed, its events entry (ID and value, a copy) holding
+// commands of sequences (written, seq].
 func (w *localWriter) wrote(seq uint64, id string, value []byte) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	e := feedEntry{first: w.written + 1, last: seq, id: id, value: string(value)}
+	// A reader sets read before it looks at the feed under w.mu: one that
+	// looked before this write is woken by it.
+	if w.read.Load() {
+		w.keep(feedEntry{first: w.written + 1, last: seq, id: id, value: string(value)})
+		w.wakeLocked()
+	}
 	w.written = seq
+}
+
+// keep adds e to the feed and drops the oldest entries past the feed's
+// bounds; the caller holds w.mu.
+func (w *localWriter) keep(e feedEntry) {
 	w.feed = append(w.feed, e)
 	w.bytes += len(e.value)
 	drop, most := 0, feedEntries
@@ -111,7 +125,6 @@ func (w *localWriter) wrote(seq uint64, id string, value []byte) {
 		clear(w.feed[n:])
 		w.feed = w.feed[:n]
 	}
-	w.wakeLocked()
 }
 
 func (w *localWriter) stop() {
@@ -246,6 +259,7 @@ func readLocal(ctx context.Context, rdb redis.UniversalClient, k Keys, after str
 	for {
 		var wake <-chan struct{}
 		for _, w := range ws {
+			w.read.Store(true)
 			entries, wk, ok := w.after(at, count)
 			if !ok {
 				continue

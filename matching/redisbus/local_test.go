@@ -188,3 +188,38 @@ func TestLocalFeedReadsAsRedis(t *testing.T) {
 		t.Fatalf("the waiting reader took %v to see the other runner's write", d)
 	}
 }
+
+// TestFeedKeptOnlyWhenRead: a runner whose process has no event reader on
+// its Redis client (satu engine) copies no entry into its feed; once one
+// reads, it keeps the entries it writes from then on.
+func TestFeedKeptOnlyWhenRead(t *testing.T) {
+	rdb, ns := testenv.Redis(t)
+	other, _ := testenv.Redis(t) // another process's connection
+	keys := redisbus.KeysFor(ns)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cmds := randomCommands(12, 400)
+	r := newRunner(t, rdb, keys)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	appendAndWait := func(cmds []matching.Command, seq uint64) {
+		t.Helper()
+		if err := redisbus.Append(ctx, other, keys, cmds); err != nil {
+			t.Fatal(err)
+		}
+		readAll(t, other, keys, "0", seq, 1000, 100*time.Millisecond)
+	}
+	appendAndWait(cmds[:200], 200)
+	if n := redisbus.FeedEntries(r); n != 0 {
+		t.Fatalf("with no reader the feed holds %d entries", n)
+	}
+	readAll(t, rdb, keys, "0", 200, 1000, 0) // a reader of the runner's process
+	appendAndWait(cmds[200:], 400)
+	if n := redisbus.FeedEntries(r); n == 0 {
+		t.Fatal("after a read the feed holds nothing")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
