@@ -117,6 +117,20 @@ func readAll(t *testing.T, rdb redis.UniversalClient, keys redisbus.Keys, after 
 	return all
 }
 
+// runFeedRunner starts a runner on its own Redis client rdb; other is a
+// client of another process. cancel stops the runner, whose Run's error
+// done then delivers.
+func runFeedRunner(t *testing.T) (rdb, other redis.UniversalClient, keys redisbus.Keys, ctx context.Context, cancel context.CancelFunc, done chan error, r *redisbus.Runner) {
+	rdb, ns := testenv.Redis(t)
+	other, _ = testenv.Redis(t)
+	keys = redisbus.KeysFor(ns)
+	ctx, cancel = context.WithCancel(context.Background())
+	r = newRunner(t, rdb, keys)
+	done = make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	return rdb, other, keys, ctx, cancel, done, r
+}
+
 // TestLocalFeedReadsAsRedis: event readers of the leading runner's
 // process (the same Redis client: the stream hub and settlement in satu
 // serve) are answered from the runner's feed — the entries it wrote, as
@@ -128,15 +142,9 @@ func readAll(t *testing.T, rdb redis.UniversalClient, keys redisbus.Keys, after 
 // runner elsewhere writes next.
 func TestLocalFeedReadsAsRedis(t *testing.T) {
 	defer redisbus.SetFeedEntries(5)()
-	rdb, ns := testenv.Redis(t)
-	other, _ := testenv.Redis(t) // another process's connection
-	keys := redisbus.KeysFor(ns)
-	ctx, cancel := context.WithCancel(context.Background())
+	rdb, other, keys, ctx, cancel, done, _ := runFeedRunner(t)
 	defer cancel()
 	cmds := randomCommands(11, 1200)
-	r := newRunner(t, rdb, keys)
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
 
 	along := make(chan []matching.Envelope, 1)
 	before := redisbus.LocalReads()
@@ -193,15 +201,9 @@ func TestLocalFeedReadsAsRedis(t *testing.T) {
 // its Redis client (satu engine) copies no entry into its feed; once one
 // reads, it keeps the entries it writes from then on.
 func TestFeedKeptOnlyWhenRead(t *testing.T) {
-	rdb, ns := testenv.Redis(t)
-	other, _ := testenv.Redis(t) // another process's connection
-	keys := redisbus.KeysFor(ns)
-	ctx, cancel := context.WithCancel(context.Background())
+	rdb, other, keys, ctx, cancel, done, r := runFeedRunner(t)
 	defer cancel()
 	cmds := randomCommands(12, 400)
-	r := newRunner(t, rdb, keys)
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
 	appendAndWait := func(cmds []matching.Command, seq uint64) {
 		t.Helper()
 		if err := redisbus.Append(ctx, other, keys, cmds); err != nil {
@@ -215,8 +217,11 @@ func TestFeedKeptOnlyWhenRead(t *testing.T) {
 	}
 	readAll(t, rdb, keys, "0", 200, 1000, 0) // a reader of the runner's process
 	appendAndWait(cmds[200:], 400)
-	if n := redisbus.FeedEntries(r); n == 0 {
-		t.Fatal("after a read the feed holds nothing")
+	// The runner records a write in its feed just after Redis has it.
+	for deadline := time.Now().Add(5 * time.Second); redisbus.FeedEntries(r) == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("after a read the feed holds nothing")
+		}
 	}
 	cancel()
 	if err := <-done; err != nil {
