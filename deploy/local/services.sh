@@ -9,6 +9,9 @@
 #
 # State lives under $SATU_HOME (default: <repo root>/.satu). Ports:
 # SATU_PG_PORT (25432), SATU_REDIS_PORT (26379); database SATU_PG_DB (satu).
+# Redis's append-only file: SATU_REDIS_APPENDFSYNC (everysec; always = no loss
+# window) and SATU_REDIS_AOF_REWRITE_PERCENTAGE (400: rewrite once the file has
+# grown to five times its size after the last rewrite; docs/durability.md).
 # The distribution's own postgresql/redis-server services are never used.
 set -euo pipefail
 
@@ -19,6 +22,8 @@ SATU_HOME=${SATU_HOME:-$repo_root/.satu}
 PG_PORT=${SATU_PG_PORT:-25432}
 PG_DB=${SATU_PG_DB:-satu}
 REDIS_PORT=${SATU_REDIS_PORT:-26379}
+REDIS_APPENDFSYNC=${SATU_REDIS_APPENDFSYNC:-everysec}
+REDIS_AOF_REWRITE=${SATU_REDIS_AOF_REWRITE_PERCENTAGE:-400}
 
 REDIS_DIR=$SATU_HOME/redis
 REDIS_CONF=$REDIS_DIR/redis.conf
@@ -292,7 +297,8 @@ bind 127.0.0.1
 protected-mode yes
 dir "$REDIS_DIR"
 appendonly yes
-appendfsync everysec
+appendfsync $REDIS_APPENDFSYNC
+auto-aof-rewrite-percentage $REDIS_AOF_REWRITE
 save ""
 daemonize yes
 pidfile "$REDIS_DIR/redis.pid"
@@ -367,6 +373,14 @@ cmd_env() {
 	say "export SATU_REDIS_ADDR='127.0.0.1:$REDIS_PORT'"
 }
 
+# check_redis_settings refuses bad Redis settings before anything starts.
+check_redis_settings() {
+	[[ $REDIS_APPENDFSYNC =~ ^(always|everysec|no)$ ]] ||
+		die "SATU_REDIS_APPENDFSYNC must be always, everysec or no, not \"$REDIS_APPENDFSYNC\""
+	[[ $REDIS_AOF_REWRITE =~ ^[0-9]{1,6}$ ]] ||
+		die "SATU_REDIS_AOF_REWRITE_PERCENTAGE must be a whole number (0: no automatic rewrite), not \"$REDIS_AOF_REWRITE\""
+}
+
 usage() {
 	say "usage: bash $0 ensure|start|stop|status|env" >&2
 	exit 2
@@ -375,7 +389,10 @@ usage() {
 [[ $# -eq 1 ]] || usage
 case $1 in
 ensure) cmd_ensure ;;
-start) cmd_start ;;
+start)
+	check_redis_settings
+	cmd_start
+	;;
 stop) cmd_stop ;;
 status) cmd_status ;;
 env) cmd_env ;;
