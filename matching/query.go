@@ -1,9 +1,11 @@
 package matching
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"slices"
-	"strconv"
 )
 
 // Level is one aggregated price level: the visible quantity and the number
@@ -36,58 +38,82 @@ type OrderView struct {
 	ExpireAt   int64       `json:"expireAt,omitempty"`
 }
 
-// AppendJSON appends o exactly as json.Marshal encodes it, without
-// reflection (the Redis order book writes one per changed order). A string
-// that json would escape, or an enum out of range, goes the slow way.
-func (o *OrderView) AppendJSON(b []byte) ([]byte, error) {
-	if !jsonPlain(o.Account) || !jsonPlain(o.Symbol) || !jsonPlain(o.ClientID) || !jsonPlain(o.Obligation) ||
-		int(o.Side) >= len(sideNames) || int(o.Type) >= len(typeNames) || int(o.TIF) >= len(tifNames) ||
-		int(o.STP) >= len(stpNames) || int(o.Purpose) >= len(purposeNames) {
-		v, err := json.Marshal(o)
-		return append(b, v...), err
-	}
-	b = strconv.AppendUint(append(b, `{"orderId":`...), o.ID, 10)
-	b = append(append(append(b, `,"account":"`...), o.Account...), '"')
-	b = append(append(append(b, `,"symbol":"`...), o.Symbol...), '"')
-	b = append(append(append(b, `,"clientId":"`...), o.ClientID...), '"')
-	b = append(append(append(b, `,"side":"`...), sideNames[o.Side]...), '"')
-	b = append(append(append(b, `,"type":"`...), typeNames[o.Type]...), '"')
-	b = append(append(append(b, `,"tif":"`...), tifNames[o.TIF]...), '"')
-	b = append(append(append(b, `,"stp":"`...), stpNames[o.STP]...), '"')
-	if o.Purpose != 0 {
-		b = append(append(append(b, `,"purpose":"`...), purposeNames[o.Purpose]...), '"')
-	}
-	if o.Obligation != "" {
-		b = append(append(append(b, `,"obligation":"`...), o.Obligation...), '"')
-	}
+// The order record, version 1: how the Redis order book stores an open
+// order (a third of JSON's size: about 75 bytes against 235 for a typical
+// order, and the largest share of what Redis writes to its append-only
+// file). The version byte, then the fields in OrderView's order: the ID as
+// a uvarint; strings as a uvarint length and the bytes; the five enums
+// and PostOnly as one byte each; the seven integers as zig-zag varints.
+// Fields may be added at the end only, under a new version byte.
+
+// OrderRecordV1 is the first byte of a version-1 order record. A record
+// that starts with '{' is the JSON the order book stored before.
+const OrderRecordV1 = 0x01
+
+// ErrOrderRecord reports a stored order that is neither a valid version-1
+// record nor JSON.
+var ErrOrderRecord = errors.New("matching: bad order record")
+
+// AppendBinary appends o's version-1 record to b.
+func (o *OrderView) AppendBinary(b []byte) []byte {
+	b = append(b, OrderRecordV1)
+	b = binary.AppendUvarint(b, o.ID)
+	b = appendString(appendString(appendString(b, o.Account), o.Symbol), o.ClientID)
+	post := byte(0)
 	if o.PostOnly {
-		b = append(b, `,"postOnly":true`...)
+		post = 1
 	}
-	b = strconv.AppendInt(append(b, `,"price":`...), o.Price, 10)
-	b = strconv.AppendInt(append(b, `,"qty":`...), o.Quantity, 10)
-	b = strconv.AppendInt(append(b, `,"remaining":`...), o.Remaining, 10)
-	b = strconv.AppendInt(append(b, `,"visible":`...), o.Visible, 10)
-	if o.Display != 0 {
-		b = strconv.AppendInt(append(b, `,"displayQty":`...), o.Display, 10)
+	b = append(b, byte(o.Side), byte(o.Type), byte(o.TIF), byte(o.STP), byte(o.Purpose), post)
+	b = appendString(b, o.Obligation)
+	for _, v := range [...]int64{o.Price, o.Quantity, o.Remaining, o.Visible, o.Display, o.Held, o.ExpireAt} {
+		b = binary.AppendVarint(b, v)
 	}
-	b = strconv.AppendInt(append(b, `,"held":`...), o.Held, 10)
-	if o.ExpireAt != 0 {
-		b = strconv.AppendInt(append(b, `,"expireAt":`...), o.ExpireAt, 10)
-	}
-	return append(b, '}'), nil
+	return b
 }
 
-// jsonPlain reports whether json.Marshal writes s as it is, between quotes:
-// printable ASCII but for the quote, the backslash and the HTML characters
-// it escapes.
-func jsonPlain(s string) bool {
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c < 0x20 || c > 0x7e, c == '"', c == '\\', c == '<', c == '>', c == '&':
-			return false
-		}
+func appendString(b []byte, s string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
+}
+
+// DecodeOrderRecord decodes a stored order: a version-1 record or, for
+// records stored before it, JSON. Every enum must name a value; nothing
+// may follow the last field.
+func DecodeOrderRecord(s string) (OrderView, error) {
+	if len(s) > 0 && s[0] == '{' {
+		return decodeOrderJSON(s)
 	}
-	return true
+	var o OrderView // not the JSON path's: that one goes to the heap
+	if len(s) == 0 || s[0] != OrderRecordV1 {
+		return OrderView{}, fmt.Errorf("%w: neither version 1 nor JSON", ErrOrderRecord)
+	}
+	d := decoder{s: s, i: 1}
+	o.ID = d.uvarint()
+	o.Account, o.Symbol, o.ClientID = d.str(), d.str(), d.str()
+	side, typ, tif, stp, purpose, post := d.byte(), d.byte(), d.byte(), d.byte(), d.byte(), d.byte()
+	o.Obligation = d.str()
+	o.Price, o.Quantity, o.Remaining, o.Visible = d.varint(), d.varint(), d.varint(), d.varint()
+	o.Display, o.Held, o.ExpireAt = d.varint(), d.varint(), d.varint()
+	switch {
+	case d.err != nil:
+		return OrderView{}, fmt.Errorf("%w: truncated", ErrOrderRecord)
+	case d.i != len(s):
+		return OrderView{}, fmt.Errorf("%w: %d trailing bytes", ErrOrderRecord, len(s)-d.i)
+	case int(side) >= len(sideNames) || int(typ) >= len(typeNames) || int(tif) >= len(tifNames) ||
+		int(stp) >= len(stpNames) || int(purpose) >= len(purposeNames) || post > 1:
+		return OrderView{}, fmt.Errorf("%w: an enum out of range", ErrOrderRecord)
+	}
+	o.Side, o.Type, o.TIF, o.STP, o.Purpose, o.PostOnly = Side(side), OrderType(typ), TimeInForce(tif), STPMode(stp), Purpose(purpose), post == 1
+	// The strings share s's memory: a record read from Redis is its own
+	// string, kept by the view alone.
+	return o, nil
+}
+
+func decodeOrderJSON(s string) (OrderView, error) {
+	var o OrderView
+	if err := json.Unmarshal([]byte(s), &o); err != nil {
+		return OrderView{}, fmt.Errorf("%w: %v", ErrOrderRecord, err)
+	}
+	return o, nil
 }
 
 func (o *order) view() OrderView {

@@ -24,7 +24,9 @@ import (
 //	satu:{s1}:book:BTCKZT:bid      sorted set of bid prices (score = price)
 //	satu:{s1}:book:BTCKZT:bid:qty  hash price → "visible orders"
 //	satu:{s1}:book:BTCKZT:ask      (and :ask:qty) the same for asks
-//	satu:{s1}:order:<id>           an open order, matching.OrderView as JSON
+//	satu:{s1}:order:<id>           an open order, matching.OrderView's binary
+//	                               record (AppendBinary; JSON before it,
+//	                               still read: DecodeOrderRecord)
 //	satu:{s1}:orders:<account>     set of the account's open order IDs
 //	satu:{s1}:markets              hash symbol → matching.MarketState as JSON
 //	                               (phase, halt, reference prices), written
@@ -130,11 +132,7 @@ func (mb *mirrorBatch) ops(e *matching.Engine, k Keys, cmds [][]any) ([][]any, e
 		o, open := e.Order(id)
 		switch {
 		case open:
-			v, err := o.AppendJSON(make([]byte, 0, 256))
-			if err != nil {
-				return nil, fmt.Errorf("redisbus: encode order %d: %w", id, err)
-			}
-			g.add("MSET", "", k.order(id), v)
+			g.add("MSET", "", k.order(id), o.AppendBinary(make([]byte, 0, 96)))
 			g.add("SADD", k.accountOrders(acct), strconv.FormatUint(id, 10))
 		case !mb.born[id]:
 			g.add("DEL", "", k.order(id))
@@ -347,8 +345,8 @@ func OpenOrders(ctx context.Context, rdb redis.UniversalClient, keys Keys, accou
 		if !ok {
 			return 0, nil, errors.New("redisbus: open orders: an indexed order is missing")
 		}
-		var o matching.OrderView
-		if err := json.Unmarshal([]byte(s), &o); err != nil {
+		o, err := matching.DecodeOrderRecord(s)
+		if err != nil {
 			return 0, nil, fmt.Errorf("redisbus: open orders: %w", err)
 		}
 		out = append(out, o)

@@ -2,6 +2,8 @@ package redisbus_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"testing"
@@ -63,6 +65,50 @@ func TestMirrorLargeBatch(t *testing.T) {
 	}
 	if n, err := rdb.Keys(context.Background(), keys.Prefix+"order:*").Result(); err != nil || len(n) != 0 {
 		t.Fatalf("after the cancel-all %d order keys are left (%v)", len(n), err)
+	}
+}
+
+// TestMirrorReadsJSONRecords: open orders stored as JSON, as the Redis
+// order book stored them before its binary records, are still read, next
+// to binary ones; a record that is neither is an error, not an order.
+func TestMirrorReadsJSONRecords(t *testing.T) {
+	ctx := context.Background()
+	rdb, ns := testenv.Redis(t)
+	keys := redisbus.KeysFor(ns)
+	r := newRunner(t, rdb, keys)
+	cmds := []matching.Command{
+		{Kind: matching.CmdOpenAccount, Account: "a0", Owner: "a0", AccountKind: matching.KindTrader},
+		{Kind: matching.CmdDeposit, Account: "a0", Asset: "KZT", Amount: 1 << 50, ExtRef: "k"},
+	}
+	for i := range 6 {
+		cmds = append(cmds, matching.Command{Kind: matching.CmdPlaceOrder, Account: "a0", Symbol: "BTCKZT", ClientID: fmt.Sprint("c", i),
+			Side: matching.Buy, Type: matching.Limit, TIF: matching.GTC, Price: int64(20_000_000_00 - i*100), Quantity: 1000})
+	}
+	runUntil(t, rdb, keys, r, uint64(len(cmds)), cmds...)
+	want := r.Engine().OpenOrders("a0")
+	if len(want) != 6 {
+		t.Fatalf("%d open orders, want 6", len(want))
+	}
+	for i, o := range want {
+		key := keys.Prefix + "order:" + fmt.Sprint(o.ID)
+		stored, err := rdb.Get(ctx, key).Result()
+		if err != nil || len(stored) == 0 || stored[0] != matching.OrderRecordV1 {
+			t.Fatalf("order %d stored as %q (%v), not a version-1 record", o.ID, stored, err)
+		}
+		if i%2 == 0 {
+			j, err := json.Marshal(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rdb.Set(ctx, key, j, 0)
+		}
+	}
+	if _, got, err := redisbus.OpenOrders(ctx, rdb, keys, "a0"); err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("with half the records JSON: %+v (%v)\nwant %+v", got, err, want)
+	}
+	rdb.Set(ctx, keys.Prefix+"order:"+fmt.Sprint(want[1].ID), "\x02", 0)
+	if _, _, err := redisbus.OpenOrders(ctx, rdb, keys, "a0"); !errors.Is(err, matching.ErrOrderRecord) {
+		t.Fatalf("a bad record read with error %v", err)
 	}
 }
 
