@@ -143,7 +143,11 @@ type Engine struct {
 	timer      bool
 	touchedBal []touchedBalance
 	touchedLvl []touchedLevel
-	touchedSet map[levelKey]struct{} // only while a command touches many levels
+	// touchedSet indexes touchedLvl while a command touches many levels
+	// (manyTouched); kept between such commands, emptied, unless it grew
+	// large (see flush).
+	touchedSet  map[levelKey]struct{}
+	manyTouched bool
 	deadLevels []*level              // emptied in this command: recycled by flush
 }
 
@@ -324,7 +328,7 @@ func (e *Engine) touch(a *account, asset int) {
 // a mass cancel) switches to a set, so the cost stays linear.
 func (e *Engine) touchLevel(m *market, side Side, l *level) {
 	k := levelKey{m, side, l.price}
-	if e.touchedSet != nil {
+	if e.manyTouched {
 		if _, seen := e.touchedSet[k]; !seen {
 			e.touchedSet[k] = struct{}{}
 			e.touchedLvl = append(e.touchedLvl, touchedLevel{k, l})
@@ -338,11 +342,32 @@ func (e *Engine) touchLevel(m *market, side Side, l *level) {
 	}
 	e.touchedLvl = append(e.touchedLvl, touchedLevel{k, l})
 	if len(e.touchedLvl) > 16 {
-		e.touchedSet = make(map[levelKey]struct{}, 64)
+		if e.touchedSet == nil {
+			e.touchedSet = make(map[levelKey]struct{}, 64)
+		}
+		e.manyTouched = true
 		for _, x := range e.touchedLvl {
 			e.touchedSet[x.levelKey] = struct{}{}
 		}
 	}
+}
+
+// maxKeptTouchedSet bounds the touched-level set kept for the next
+// command that touches many levels: emptying a map costs its capacity, so
+// one grown by a huge command (a cancel-all, a restore) is dropped instead.
+const maxKeptTouchedSet = 1024
+
+// forgetTouchedSet empties the touched-level set for the next command.
+func (e *Engine) forgetTouchedSet() {
+	if !e.manyTouched {
+		return
+	}
+	e.manyTouched = false
+	if len(e.touchedSet) > maxKeptTouchedSet {
+		e.touchedSet = nil
+		return
+	}
+	clear(e.touchedSet)
 }
 
 // flush emits one event per touched level and balance, with final values.
@@ -365,7 +390,7 @@ func (e *Engine) flush() {
 	}
 	e.touchedLvl = e.touchedLvl[:0]
 	e.touchedBal = e.touchedBal[:0]
-	e.touchedSet = nil
+	e.forgetTouchedSet()
 	for i, l := range e.deadLevels {
 		e.pool.putLevel(l)
 		e.deadLevels[i] = nil

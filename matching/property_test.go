@@ -1215,6 +1215,29 @@ func TestPropertyRegressionRestoreKeepsLevelEvents(t *testing.T) {
 	}
 }
 
+// A command that touches more than 16 levels indexes them in a set, which
+// the engine keeps for the next such command: emptied, or that command
+// finds its levels already touched and emits no level event for them.
+// Each of three cancel-alls of the same 40 levels must emit 40 (the first
+// 17 are found in the list, the others in the set).
+func TestManyLevelsTwiceEmitEveryLevel(t *testing.T) {
+	s := propNewSeq(t, "a", "a")
+	for round := range 3 {
+		for i := range 40 {
+			s.limit("a", fmt.Sprint("r", round, "b", i), matching.Buy, matching.GTC, 3_000_000_000-int64(i)*100_000, 1_000, 0)
+		}
+		levels := 0
+		for _, ev := range s.ok(matching.Command{Kind: matching.CmdCancelAll, Account: "a"}) {
+			if ev.Kind == matching.EvLevel {
+				levels++
+			}
+		}
+		if levels != 40 {
+			t.Fatalf("cancel-all %d of 40 levels emitted %d level events", round+1, levels)
+		}
+	}
+}
+
 // Orders collected in a call phase survive a move to closed; the move from
 // closed to continuous must uncross them. (Found by TestPropertyInvariants:
 // transition uncrossed only when leaving a call phase; fixed since.)

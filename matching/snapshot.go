@@ -352,7 +352,8 @@ func Restore(s *Snapshot, cfg Config) (*Engine, error) {
 			}
 		}
 	}
-	e.touchedLvl, e.touchedBal, e.touchedSet = e.touchedLvl[:0], e.touchedBal[:0], nil
+	e.touchedLvl, e.touchedBal = e.touchedLvl[:0], e.touchedBal[:0]
+	e.forgetTouchedSet()
 	e.deadLevels = e.deadLevels[:0]
 	for _, a := range e.accounts {
 		for i := range a.bal {
