@@ -148,7 +148,7 @@ type Engine struct {
 	// large (see flush).
 	touchedSet  map[levelKey]struct{}
 	manyTouched bool
-	deadLevels []*level              // emptied in this command: recycled by flush
+	deadLevels  []*level // emptied in this command: recycled by flush
 }
 
 type touchedBalance struct {
