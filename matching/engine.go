@@ -145,7 +145,7 @@ type Engine struct {
 	touchedLvl []touchedLevel
 	// touchedSet indexes touchedLvl while a command touches many levels
 	// (manyTouched); kept between such commands, emptied, unless it grew
-	// large (see flush).
+	// large (see forgetTouchedSet).
 	touchedSet  map[levelKey]struct{}
 	manyTouched bool
 	deadLevels  []*level // emptied in this command: recycled by flush
