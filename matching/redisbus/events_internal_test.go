@@ -3,6 +3,7 @@ package redisbus
 import (
 	"strconv"
 	"testing"
+	"unsafe"
 
 	"github.com/redis/go-redis/v9"
 
@@ -83,5 +84,41 @@ func TestInboxEntryCommands(t *testing.T) {
 	got = entryCommands(redis.XMessage{ID: "1-0", Values: map[string]any{fieldCommand: `{"kind":"tick"}`, fieldRef: "r"}}, nil)
 	if len(got) != 1 || got[0].cmd.Kind != matching.CmdTick || got[0].ref != "r" {
 		t.Fatalf("an older entry: %+v", got)
+	}
+}
+
+// TestInboxCommandsDoNotPinTheEntry: the strings of a decoded command are
+// not slices of the entry's value, so an order the engine keeps open does
+// not keep the other commands of its entry in memory with it.
+func TestInboxCommandsDoNotPinTheEntry(t *testing.T) {
+	var value []byte
+	for i := range 20 {
+		c := matching.Command{Kind: matching.CmdPlaceOrder, Account: "miner-1", Symbol: "BTCKZT", ClientID: "order-" + strconv.Itoa(i),
+			Side: matching.Sell, Type: matching.Limit, TIF: matching.GTC, Price: 4_300_000_000, Quantity: 1_000_000,
+			Purpose: matching.PurposeMandatory, Obligation: "obligation-" + strconv.Itoa(i)}
+		var at int
+		value, at = beginRecord(value, "ref-"+strconv.Itoa(i))
+		value = matching.AppendCommand(value, &c)
+		endRecord(value, at)
+	}
+	entry := string(value)
+	got := entryCommands(redis.XMessage{ID: "1-0", Values: map[string]any{fieldCommands: entry}}, nil)
+	if len(got) != 20 {
+		t.Fatalf("%d commands, want 20", len(got))
+	}
+	lo := uintptr(unsafe.Pointer(unsafe.StringData(entry)))
+	inEntry := func(s string) bool {
+		p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+		return p >= lo && p < lo+uintptr(len(entry))
+	}
+	for i, c := range got {
+		if c.cmd.ClientID != "order-"+strconv.Itoa(i) || c.cmd.Obligation != "obligation-"+strconv.Itoa(i) {
+			t.Fatalf("command %d decoded as %+v", i, c.cmd)
+		}
+		for _, s := range []string{c.cmd.Account, c.cmd.Symbol, c.cmd.ClientID, c.cmd.Obligation} {
+			if inEntry(s) {
+				t.Fatalf("command %d: %q is a slice of the entry's value", i, s)
+			}
+		}
 	}
 }
