@@ -18,7 +18,8 @@
 # SATU_BENCH_DURATION replaces the runs' 20 s;
 # SATU_PPROF_ADDR gives the server's profiles; SATU_BENCH_BIN runs a satu
 # binary built before (to compare two versions in alternate runs); SATU_BENCH_SPLIT=1 runs the
-# engine in a process of its own (below).
+# engine in a process of its own, SATU_BENCH_STANDBY=1 adds a standby engine that takes the
+# snapshots (below).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export SATU_HOME=${SATU_HOME:-$PWD/.satu-bench} SATU_PG_PORT=${SATU_PG_PORT:-25433} SATU_REDIS_PORT=${SATU_REDIS_PORT:-26380}
@@ -40,15 +41,28 @@ if [[ ${SATU_BENCH_SPLIT:-} == 1 ]]; then
 	epid=$!
 	export SATU_ENGINE=false
 fi
+# SATU_BENCH_STANDBY=1 adds a standby engine (`satu engine`, started once
+# the server leads the shard), and both take SATU_SNAPSHOT_STANDBY=true: the
+# standby, replaying the inbox, takes the snapshots, and the leader that
+# answers the orders does not pause for them — how a shard is meant to run
+# in production (docs/durability.md).
+if [[ ${SATU_BENCH_STANDBY:-} == 1 ]]; then
+	export SATU_SNAPSHOT_STANDBY=true
+fi
 SATU_ADDR=$addr SATU_WS_IP_REQUESTS=0 SATU_WS_KEY_ORDERS=0 SATU_LOG_LEVEL=warn \
 	"$satu" serve --keys-dir "$SATU_HOME/keys" >"$SATU_HOME/serve.log" 2>&1 &
 pid=$!
-trap 'kill $pid $epid 2>/dev/null; wait $pid $epid 2>/dev/null; $services stop >/dev/null' EXIT
+spid=
+trap 'kill $pid $epid $spid 2>/dev/null; wait $pid $epid $spid 2>/dev/null; $services stop >/dev/null' EXIT
 for _ in $(seq 100); do
 	curl -sf "http://$addr/readyz" >/dev/null && break
 	sleep 0.2
 done
 curl -sf "http://$addr/readyz" >/dev/null || { cat "$SATU_HOME/serve.log"; exit 1; }
+if [[ ${SATU_BENCH_STANDBY:-} == 1 ]]; then
+	SATU_LOG_LEVEL=info "$satu" engine >"$SATU_HOME/standby.log" 2>&1 &
+	spid=$!
+fi
 
 dur=${SATU_BENCH_DURATION:-20s}
 load() { "$satu" load ${SATU_LOAD_ARGS:-} -addr "$addr" -operator-key "$SATU_HOME/keys/operator.token" -mid 30000000 "$@"; }
