@@ -615,55 +615,17 @@ func (c *conn) dispatch(ctx context.Context, req wsapi.Request, signed *session,
 	case wsapi.MethodLogon:
 		return c.logon(req, signed)
 	case wsapi.MethodPlace:
-		s, err := c.trader(signed)
-		if err != nil {
-			return nil, err
-		}
-		var p wsapi.PlaceParams
-		if err := wsapi.Decode(req.Params, &p); err != nil {
-			return nil, err
-		}
-		cmd, err := c.placeCommand(s, p)
-		if err != nil {
-			return nil, err
-		}
-		return c.order(ctx, cmd)
+		return orderOf(ctx, c, req, signed, c.placeCommand)
 	case wsapi.MethodCancel:
-		s, err := c.trader(signed)
-		if err != nil {
-			return nil, err
-		}
-		account := s.account
-		var p wsapi.CancelParams
-		if err := wsapi.Decode(req.Params, &p); err != nil {
-			return nil, err
-		}
-		cmd, err := c.cancelCommand(account, p)
-		if err != nil {
-			return nil, err
-		}
-		return c.order(ctx, cmd)
+		return orderOf(ctx, c, req, signed, c.cancelFor)
 	case wsapi.MethodBatchPlace:
 		return batchOf(ctx, c, req, signed, limits, c.placeCommand)
 	case wsapi.MethodBatchCancel:
-		return batchOf(ctx, c, req, signed, limits, func(s *session, p wsapi.CancelParams) (matching.Command, error) {
-			return c.cancelCommand(s.account, p)
-		})
+		return batchOf(ctx, c, req, signed, limits, c.cancelFor)
 	case wsapi.MethodAmend:
-		s, err := c.trader(signed)
-		if err != nil {
-			return nil, err
-		}
-		account := s.account
-		var p wsapi.AmendParams
-		if err := wsapi.Decode(req.Params, &p); err != nil {
-			return nil, err
-		}
-		cmd, err := wsapi.AmendCommand(account, p, c.g.symbols)
-		if err != nil {
-			return nil, err
-		}
-		return c.order(ctx, cmd)
+		return orderOf(ctx, c, req, signed, func(s *session, p wsapi.AmendParams) (matching.Command, error) {
+			return wsapi.AmendCommand(s.account, p, c.g.symbols)
+		})
 	case wsapi.MethodCancelAll:
 		s, err := c.trader(signed)
 		if err != nil {
@@ -906,6 +868,31 @@ func (c *conn) takeBatch(s *session, n int, limits *[]wsapi.RateLimit) error {
 		*limits = append(*limits, *rl)
 	}
 	return err
+}
+
+// orderOf answers a request of one order command of params P (order.place,
+// order.cancel, order.amend): command checks the order and makes its
+// command, which goes to the engine.
+func orderOf[P any](ctx context.Context, c *conn, req wsapi.Request, signed *session,
+	command func(s *session, p P) (matching.Command, error)) (any, error) {
+	s, err := c.trader(signed)
+	if err != nil {
+		return nil, err
+	}
+	var p P
+	if err := wsapi.Decode(req.Params, &p); err != nil {
+		return nil, err
+	}
+	cmd, err := command(s, p)
+	if err != nil {
+		return nil, err
+	}
+	return c.order(ctx, cmd)
+}
+
+// cancelFor is cancelCommand for the session's account.
+func (c *conn) cancelFor(s *session, p wsapi.CancelParams) (matching.Command, error) {
+	return c.cancelCommand(s.account, p)
 }
 
 // batchOf answers a batchOrders request, whose orders are each the
