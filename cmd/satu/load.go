@@ -35,7 +35,7 @@ func loadCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.IntVar(&c.Subscribers, "subscribers", 0, "market-data connections subscribed to -stream for the run")
 	fs.StringVar(&c.Stream, "stream", "btckzt@depth@100ms", "the stream the subscribers follow")
 	fs.BoolVar(&c.CountUpdates, "count-updates", false, "follow the symbol's per-command depth stream on one more connection and report the book's update rate")
-	fs.DurationVar(&c.Progress, "progress", time.Second, "how often to print progress (0: never)")
+	fs.DurationVar(&c.Progress, "progress", time.Second, "how often to print progress, with the interval's p50 and p99 (0: never)")
 	cpuProfile := fs.String("cpuprofile", "", "write the load generator's own CPU profile to this file (it shares the machine with what it measures)")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -112,7 +112,7 @@ func TestLoadGenerator(t *testing.T) {
 	if code := run(ctx, args, &stdout, &stderr, func(string) string { return "" }); code != 0 {
 		t.Fatalf("satu load: exit %d: %s", code, stderr.String())
 	}
-	for _, want := range []string{"satu load: 2 connections × 1 in flight, rate 100 orders/s", "orders/s\n", "throughput:", "latency:"} {
+	for _, want := range []string{"satu load: 2 connections × 1 in flight, rate 100 orders/s", "orders/s  p50 ≤ ", "throughput:", "latency:"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("satu load printed %q; lacks %q", stdout.String(), want)
 		}

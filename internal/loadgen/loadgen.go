@@ -429,7 +429,8 @@ type worker struct {
 type counters struct {
 	sent, ok, failed atomic.Int64
 	requests         atomic.Int64
-	mu               sync.Mutex // guards codes
+	live             liveLatency // the latencies, for each progress line's quantiles
+	mu               sync.Mutex  // guards codes
 	codes            map[string]int64
 }
 
@@ -512,6 +513,7 @@ func drive(ctx context.Context, cfg Config, sym wsapi.SymbolInfo, mid int64, tra
 		t := time.NewTicker(cfg.Progress)
 		defer t.Stop()
 		var last int64
+		var lastCounts liveCounts
 		lastAt := start
 		for {
 			select {
@@ -519,8 +521,15 @@ func drive(ctx context.Context, cfg Config, sym wsapi.SymbolInfo, mid int64, tra
 				return
 			case now := <-t.C:
 				done := cnt.ok.Load() + cnt.failed.Load()
-				fmt.Fprintf(progress, "%6.1fs  sent %9d  answered %9d  errors %7d  %8.0f orders/s\n", now.Sub(start).Seconds(),
-					cnt.sent.Load(), done, cnt.failed.Load(), float64(done-last)/now.Sub(lastAt).Seconds())
+				var n int64
+				var q []time.Duration
+				lastCounts, n, q = cnt.live.read(&lastCounts, 0.5, 0.99)
+				window := "  (no answers)"
+				if n > 0 {
+					window = fmt.Sprintf("  p50 ≤ %v  p99 ≤ %v", roundLive(q[0]), roundLive(q[1]))
+				}
+				fmt.Fprintf(progress, "%6.1fs  sent %9d  answered %9d  errors %7d  %8.0f orders/s%s\n", now.Sub(start).Seconds(),
+					cnt.sent.Load(), done, cnt.failed.Load(), float64(done-last)/now.Sub(lastAt).Seconds(), window)
 				last, lastAt = done, now
 			}
 		}
@@ -563,7 +572,7 @@ func (w *worker) one(ctx context.Context, mix Mix, symbol string, mid, tick int6
 		w.failAll(cnt, 1, took, codeOf(err))
 		return
 	}
-	w.lat = append(w.lat, took)
+	w.record(cnt, took)
 	cnt.ok.Add(1)
 	if method == wsapi.MethodPlace && res.Status == "NEW" {
 		w.t.rested(res.OrderID)
@@ -607,7 +616,7 @@ func (w *worker) batch(ctx context.Context, n int, mix Mix, symbol string, mid, 
 		return
 	}
 	for _, it := range res.Orders {
-		w.lat = append(w.lat, took)
+		w.record(cnt, took)
 		if it.Error != nil {
 			cnt.fail(string(it.Error.Code))
 			continue
@@ -631,12 +640,18 @@ func (w *worker) call(ctx context.Context, cnt *counters, n int, method string, 
 	return time.Since(sent), err
 }
 
+// record counts an answer's latency.
+func (w *worker) record(cnt *counters, took time.Duration) {
+	w.lat = append(w.lat, took)
+	cnt.live.add(took)
+}
+
 // failAll counts each of a request's n orders as failed with code, with
 // the request's latency unless it got no answer (CLIENT).
 func (w *worker) failAll(cnt *counters, n int, took time.Duration, code string) {
 	for range n {
 		if code != clientError {
-			w.lat = append(w.lat, took)
+			w.record(cnt, took)
 		}
 		cnt.fail(code)
 	}
