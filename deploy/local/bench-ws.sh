@@ -15,7 +15,7 @@
 # Each run starts from empty databases. Everything runs on this machine: the
 # load generator shares the cores with Satu, PostgreSQL and Redis.
 # SATU_LOAD_ARGS adds flags to every `satu load` (e.g. "-cpuprofile /tmp/load.prof");
-# SATU_BENCH_DURATION replaces the runs' 20 s;
+# SATU_BENCH_DURATION replaces the runs' 20 s; SATU_BENCH_PROGRESS their progress interval (5 s);
 # SATU_PPROF_ADDR gives the server's profiles; SATU_BENCH_BIN runs a satu
 # binary built before (to compare two versions in alternate runs); SATU_BENCH_SPLIT=1 runs the
 # engine in a process of its own, SATU_BENCH_STANDBY=1 adds a standby engine that takes the
@@ -68,12 +68,12 @@ dur=${SATU_BENCH_DURATION:-20s}
 load() { "$satu" load ${SATU_LOAD_ARGS:-} -addr "$addr" -operator-key "$SATU_HOME/keys/operator.token" -mid 30000000 "$@"; }
 echo "$(date -u +%FT%TZ) $(nproc) cores, $(go version | cut -d' ' -f3), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 case ${1:-} in
-throughput) load -conns 64 -inflight "${2:-4}" -rate 0 -duration "$dur" -progress 5s ;;
-latency) load -conns 64 -inflight 4 -rate "${2:?latency needs a rate}" -duration "$dur" -progress 5s ;;
-batch) load -conns 64 -inflight 4 -batch "${2:?batch needs a number of orders per request}" -rate "${3:-0}" -duration "$dur" -progress 5s ;;
+throughput) load -conns 64 -inflight "${2:-4}" -rate 0 -duration "$dur" -progress "${SATU_BENCH_PROGRESS:-5s}" ;;
+latency) load -conns 64 -inflight 4 -rate "${2:?latency needs a rate}" -duration "$dur" -progress "${SATU_BENCH_PROGRESS:-5s}" ;;
+batch) load -conns 64 -inflight 4 -batch "${2:?batch needs a number of orders per request}" -rate "${3:-0}" -duration "$dur" -progress "${SATU_BENCH_PROGRESS:-5s}" ;;
 idle) load -conns 0 -idle 10000 -duration "$dur" ;;
-subscribers) load -conns 64 -inflight 4 -batch "${2:-1}" -rate 0 -duration "$dur" -progress 5s -subscribers 1000 -stream btckzt@depth@100ms -count-updates ;;
-updates) load -conns 64 -inflight 4 -batch "${2:-1}" -rate 0 -duration "$dur" -progress 5s -subscribers 1 -stream btckzt@depth ;;
+subscribers) load -conns 64 -inflight 4 -batch "${2:-1}" -rate 0 -duration "$dur" -progress "${SATU_BENCH_PROGRESS:-5s}" -subscribers 1000 -stream btckzt@depth@100ms -count-updates ;;
+updates) load -conns 64 -inflight 4 -batch "${2:-1}" -rate 0 -duration "$dur" -progress "${SATU_BENCH_PROGRESS:-5s}" -subscribers 1 -stream btckzt@depth ;;
 *)
 	echo "usage: bash deploy/local/bench-ws.sh throughput | latency RATE | batch N [RATE] | idle | subscribers [N] | updates [N]" >&2
 	exit 2
