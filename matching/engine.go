@@ -126,6 +126,7 @@ type Engine struct {
 	assets    []string
 	assetIdx  map[string]int
 	accounts  map[string]*account
+	lastAcct  *account          // the account account() found last: a command stream repeats its accounts
 	owners    map[string]uint32 // owner → its number, in order of first appearance
 	orders    orderIndex
 	cids      cidIndex
@@ -402,10 +403,14 @@ func (e *Engine) account(id string) (*account, *apperr.Error) {
 	if id == "" {
 		return nil, apperr.New(apperr.InvalidParameter, "account is required")
 	}
+	if a := e.lastAcct; a != nil && a.id == id {
+		return a, nil
+	}
 	a := e.accounts[id]
 	if a == nil {
 		return nil, apperr.New(apperr.UnknownAccount, "unknown account %q", id)
 	}
+	e.lastAcct = a
 	return a, nil
 }
 

@@ -303,6 +303,7 @@ func Restore(s *Snapshot, cfg Config) (*Engine, error) {
 	}
 	e.seq, e.now, e.nextID = s.Seq, s.Now, s.NextID
 	delete(e.accounts, e.cfg.FeeAccount)
+	e.lastAcct = nil
 	for _, as := range s.Accounts {
 		a := e.newAccount(as.ID, as.Owner, as.Kind, as.STP)
 		for _, p := range as.Permissions {
