@@ -283,6 +283,14 @@ func ExchangeInfo(symbols []matching.Symbol, markets map[string]matching.MarketS
 
 // Decode unmarshals params strictly into v, answering MALFORMED_JSON.
 func Decode(params json.RawMessage, v any) error {
+	if decodeFast(params, v) {
+		return nil
+	}
+	return decodeStrict(params, v)
+}
+
+// decodeStrict is Decode by encoding/json alone.
+func decodeStrict(params json.RawMessage, v any) error {
 	if len(params) == 0 {
 		params = []byte("{}")
 	}

@@ -519,7 +519,7 @@ func (c *conn) handle(ctx context.Context, msg []byte) wsapi.Response {
 	}
 	var req wsapi.Request
 	if err == nil {
-		if jerr := json.Unmarshal(msg, &req); jerr != nil {
+		if jerr := wsapi.DecodeRequest(msg, &req); jerr != nil {
 			req = wsapi.Request{} // answered with a null id, whatever was decoded
 			err = apperr.New(apperr.MalformedJSON, "request is not valid JSON: %v", jerr)
 		}
