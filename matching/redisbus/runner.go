@@ -20,7 +20,7 @@ import (
 // LoadScripts loads the Lua scripts, so that pipelined or clustered calls
 // never meet NOSCRIPT.
 func LoadScripts(ctx context.Context, rdb redis.UniversalClient) error {
-	for _, script := range []*redis.Script{initFence, acquireLease, renewLease, releaseLease, readDepth, readOpenOrders} {
+	for _, script := range []*redis.Script{initFence, acquireLease, renewLease, releaseLease, readDepth, readOpenOrders, trimScript, markDurable} {
 		if err := script.Load(ctx, rdb).Err(); err != nil {
 			return fmt.Errorf("redisbus: load scripts: %w", err)
 		}
@@ -93,6 +93,7 @@ type Runner struct {
 	// leader has written and takes over when the lease lapses.
 	Lease *Lease
 
+	beforeRead     func() // tests: runs before each read of the inbox
 	beforeWrite    func() // tests: runs before each write
 	mirrorGroupMax int    // tests: a smaller bound on the mirror's groups
 	afterWrite     func() // tests: runs after each write
@@ -254,6 +255,9 @@ func (r *Runner) run(ctx context.Context) error {
 			}
 		}
 		count := max(1, min(limit, limit/perEntry))
+		if r.beforeRead != nil {
+			r.beforeRead()
+		}
 		res, err := r.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{r.keys.Inbox, after}, Count: count, Block: 200 * time.Millisecond}).Result()
 		if errors.Is(err, redis.Nil) {
 			if published, err = w.finish(published); err != nil {
@@ -280,6 +284,16 @@ func (r *Runner) run(ctx context.Context) error {
 			return fmt.Errorf("redisbus: read inbox: %w", err)
 		}
 		msgs := res[0].Messages
+		if !lease.leading || r.engine.Seq() < published {
+			// A standby, or a new leader still catching up, may lag
+			// behind the trim point, and a trim between the check at the
+			// top of this loop and the read would make the read skip what
+			// was trimmed. (A leader that has caught up is never behind
+			// it: snapshots and so trims are at most where it wrote.)
+			if err := checkNotTrimmed(ctx, r.rdb, r.keys, after); err != nil {
+				return err
+			}
+		}
 		expected := r.engine.Seq()
 		events = events[:0]
 		buf := &bufs[cur]
@@ -493,7 +507,7 @@ func (r *Runner) waitReplicas(ctx context.Context, seq uint64) {
 		}
 		return
 	}
-	if err := r.rdb.HSet(ctx, r.keys.Engine, "durable", seq).Err(); err != nil {
+	if err := markDurable.Run(ctx, r.rdb, []string{r.keys.Engine}, seq).Err(); err != nil && !errors.Is(err, redis.Nil) {
 		if ctx.Err() == nil {
 			r.log.Warn("could not mark the batch durable", zap.Error(err))
 		}
@@ -501,6 +515,18 @@ func (r *Runner) waitReplicas(ctx context.Context, seq uint64) {
 	}
 	r.durable = seq
 }
+
+// markDurable raises the engine hash's durable mark to ARGV[1], never
+// lowers it: a deposed leader that wakes up after a stall between its WAIT
+// and its mark must not take back what the new leader marked (its
+// durable clients would wait for a mark the idle new leader does not
+// repeat).
+var markDurable = redis.NewScript(`
+if tonumber(redis.call('HGET', KEYS[1], 'durable') or '0') < tonumber(ARGV[1]) then
+	redis.call('HSET', KEYS[1], 'durable', ARGV[1])
+end
+return 1
+`)
 
 // maybeSnapshot takes a snapshot after the command whose inbox entry is
 // inboxID, if one is due (snapshotDue), and writes it in the background. A
@@ -669,6 +695,11 @@ func replayAfter(ctx context.Context, rdb redis.UniversalClient, keys Keys, e *m
 	for e.Seq() < to {
 		msgs, err := rdb.XRangeN(ctx, keys.Inbox, from, "+", min(10_000, int64(to-e.Seq()))).Result()
 		if err != nil {
+			return fmt.Errorf("redisbus: replay: %w", err)
+		}
+		// A trim while the replay reads (a snapshot written meanwhile)
+		// would make this page start past entries it needs.
+		if err := checkNotTrimmed(ctx, rdb, keys, strings.TrimPrefix(from, "(")); err != nil {
 			return fmt.Errorf("redisbus: replay: %w", err)
 		}
 		if len(msgs) == 0 {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 
@@ -44,16 +45,72 @@ func trim(ctx context.Context, rdb redis.UniversalClient, keys Keys) error {
 	if err != nil {
 		return fmt.Errorf("redisbus: trim: %w", err)
 	}
-	pipe := rdb.TxPipeline()
+	var seq uint64
+	var inbox string
 	if settled >= oldest.Seq {
-		pipe.XTrimMinID(ctx, keys.Inbox, oldest.Inbox)
-		pipe.HSet(ctx, keys.Engine, "trimmed", oldest.Seq, "trimmedInbox", oldest.Inbox)
+		seq, inbox = oldest.Seq, oldest.Inbox
 	}
-	pipe.XTrimMinID(ctx, keys.Events, strconv.FormatUint(settled, 10)+"-0")
-	if _, err := pipe.Exec(ctx); err != nil {
+	return trimTo(ctx, rdb, keys, seq, inbox, strconv.FormatUint(settled, 10)+"-0")
+}
+
+// trimTo trims, in one step, the inbox below entry inbox and records the
+// trim point (seq, inbox) — unless the inbox was trimmed at or past seq
+// already, so that the trim point never goes back when two trims cross (a
+// leader's and a standby's, each from the list of snapshots it read) —
+// and the events stream below eventsMin. An empty inbox leaves the inbox.
+func trimTo(ctx context.Context, rdb redis.UniversalClient, keys Keys, seq uint64, inbox, eventsMin string) error {
+	err := trimScript.Run(ctx, rdb, []string{keys.Inbox, keys.Events, keys.Engine}, seq, inbox, eventsMin).Err()
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("redisbus: trim: %w", err)
 	}
 	return nil
+}
+
+// trimScript: KEYS inbox, events, engine hash; ARGV the snapshot's
+// sequence and inbox entry ("": leave the inbox), the events' minimum ID.
+var trimScript = redis.NewScript(`
+if ARGV[2] ~= '' then
+	local cur = tonumber(redis.call('HGET', KEYS[3], 'trimmed') or '0')
+	if tonumber(ARGV[1]) > cur then
+		redis.call('XTRIM', KEYS[1], 'MINID', ARGV[2])
+		redis.call('HSET', KEYS[3], 'trimmed', ARGV[1], 'trimmedInbox', ARGV[2])
+	end
+end
+redis.call('XTRIM', KEYS[2], 'MINID', ARGV[3])
+return 1
+`)
+
+// checkNotTrimmed fails with ErrTrimmed if the inbox was trimmed past pos,
+// the last entry a reader applied ("0" or "-": none): the entries it would
+// read next may be gone, and a read returns what is left without a word.
+// A reader that may lag behind the trim point (a standby; a replay) checks
+// after each read — the trim point it then reads covers every trim that
+// came before the read.
+func checkNotTrimmed(ctx context.Context, rdb redis.UniversalClient, keys Keys, pos string) error {
+	trimmed, trimmedInbox, err := trimPoint(ctx, rdb, keys)
+	if err != nil {
+		return err
+	}
+	if trimmedInbox != "" && streamIDLess(pos, trimmedInbox) {
+		return fmt.Errorf("%w below sequence %d (entry %s) while this reader was at entry %s: restart it (it restores a snapshot)",
+			ErrTrimmed, trimmed, trimmedInbox, pos)
+	}
+	return nil
+}
+
+// streamIDLess reports whether stream ID a ("ms-seq", "ms", or "-" for the
+// start) sorts before b.
+func streamIDLess(a, b string) bool {
+	am, as := splitStreamID(a)
+	bm, bs := splitStreamID(b)
+	return am < bm || am == bm && as < bs
+}
+
+func splitStreamID(id string) (ms, seq uint64) {
+	m, s, _ := strings.Cut(id, "-")
+	ms, _ = strconv.ParseUint(m, 10, 64)
+	seq, _ = strconv.ParseUint(s, 10, 64)
+	return ms, seq
 }
 
 // trimPoint reads where the inbox was last trimmed (0 and "" if never).
@@ -89,7 +146,9 @@ func ReplayFromSnapshot(ctx context.Context, rdb redis.UniversalClient, keys Key
 		if err != nil {
 			continue
 		}
-		if err := replayAfter(ctx, rdb, keys, e, "("+m.Inbox, to); err != nil {
+		if err := replayAfter(ctx, rdb, keys, e, "("+m.Inbox, to); errors.Is(err, ErrTrimmed) {
+			continue // trimmed past this one meanwhile: a newer one may reach
+		} else if err != nil {
 			return nil, SnapshotMeta{}, err
 		}
 		return e, m, nil
