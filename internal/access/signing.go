@@ -203,11 +203,25 @@ func (k SigningKey) Check(sig Signature, payload string, now time.Time) error {
 // replay: after that its timestamp is stale.
 func (sig Signature) ReplayTTL() time.Duration { return sig.RecvWindow + MaxClockAhead }
 
-// ReplayID names an accepted signature for the replay memory: the key and
-// a hash of the signature (an HMAC signature is deterministic, so the same
-// request signed twice is the same request).
-func (sig Signature) ReplayID() string {
-	h := sha256.Sum256([]byte(sig.Value))
+// ReplayID names a signature k accepted (Check) for the replay memory: the
+// key and a hash of the signature's bytes — decoded, not as sent, since the
+// decoders take several spellings of the same bytes (base64 ignores line
+// breaks and the unused bits of its last character, hex takes either
+// case), and each spelling would otherwise be a first use. An HMAC
+// signature is deterministic, so the same request signed twice is the same
+// request.
+func (k SigningKey) ReplayID(sig Signature) string {
+	var b []byte
+	switch k.Kind {
+	case SigningEd25519:
+		b, _ = base64.StdEncoding.DecodeString(sig.Value)
+	case SigningHMAC:
+		b, _ = hex.DecodeString(sig.Value)
+	}
+	if b == nil { // not a signature Check accepts: named as sent
+		b = []byte(sig.Value)
+	}
+	h := sha256.Sum256(b)
 	return sig.APIKey + ":" + hex.EncodeToString(h[:16])
 }
 

@@ -197,3 +197,47 @@ func TestDocumentedPayload(t *testing.T) {
 		t.Fatal("docs/api.md no longer shows the example payload")
 	}
 }
+
+// TestReplayIDIsTheSignaturesBytes: the spellings of one signature that
+// its decoder takes — a line break inside the base64, another last
+// character differing only in the unused bits, upper-case hex — all pass
+// Check and all name the same replay, so a replay cannot pass as a first
+// use by re-spelling the signature.
+func TestReplayIDIsTheSignaturesBytes(t *testing.T) {
+	now := time.UnixMilli(1_763_800_000_000)
+	params := map[string]any{"symbol": "BTCKZT", "side": "SELL", "quantity": "0.3"}
+	for kind, sk := range signers(t) {
+		signed, err := sk.s.Sign(params, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig, payload, _, _, err := access.SplitSigned(signed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := sig.Value
+		var respelt []string
+		switch kind {
+		case access.SigningEd25519:
+			// 64 bytes are 88 characters ending in "==": the last data
+			// character carries 4 unused bits.
+			last := strings.IndexByte(base64Alphabet, v[85])
+			respelt = []string{v[:40] + "\n" + v[40:], v[:85] + string(base64Alphabet[last^1]) + v[86:]}
+		case access.SigningHMAC:
+			respelt = []string{strings.ToUpper(v)}
+		}
+		want := sk.k.ReplayID(sig)
+		for _, r := range respelt {
+			s := sig
+			s.Value = r
+			if err := sk.k.Check(s, payload, now); err != nil {
+				t.Fatalf("%s: the re-spelt signature %q: %v (the decoder takes it)", kind, r, err)
+			}
+			if got := sk.k.ReplayID(s); got != want {
+				t.Errorf("%s: the re-spelt signature %q names replay %s; the original %s", kind, r, got, want)
+			}
+		}
+	}
+}
+
+const base64Alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"

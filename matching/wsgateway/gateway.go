@@ -754,7 +754,7 @@ func (g *Gateway) authenticate(ctx context.Context, sig access.Signature, payloa
 	if err := k.Check(sig, payload, now); err != nil {
 		return nil, err
 	}
-	first, err := g.auth.Replays.FirstUse(ctx, sig.ReplayID(), sig.ReplayTTL())
+	first, err := g.auth.Replays.FirstUse(ctx, k.ReplayID(sig), sig.ReplayTTL())
 	if err != nil {
 		return nil, err
 	}
