@@ -123,11 +123,12 @@ type Gateway struct {
 	ipLimit    *limiter     // requests per IP address; nil: none
 	orderLimit *limiter     // orders per API key; nil: none
 
-	slow        prometheus.Counter
-	clients     prometheus.Gauge
-	streams     prometheus.Gauge
-	refused     prometheus.Counter
-	rateLimited *prometheus.CounterVec
+	slow          prometheus.Counter
+	clients       prometheus.Gauge
+	streams       prometheus.Gauge
+	refused       prometheus.Counter
+	rateLimited   *prometheus.CounterVec
+	sessionsEnded prometheus.Counter
 }
 
 // New returns a gateway. allowedOrigins lists the browser origins allowed to
@@ -143,6 +144,8 @@ func New(engine Engine, auth Auth, reads Reads, symbols []matching.Symbol, allow
 		streams:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "satu_ws_stream_connections", Help: "Open market-data stream connections."}),
 		refused:     prometheus.NewCounter(prometheus.CounterOpts{Name: "satu_ws_connections_refused_total", Help: "Websocket upgrades refused because the gateway held its maximum of connections."}),
 		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "satu_ws_rate_limited_total", Help: "Requests refused with RATE_LIMITED, by limit (REQUESTS per address, ORDERS per key)."}, []string{"limit"}),
+		sessionsEnded: prometheus.NewCounter(prometheus.CounterOpts{Name: "satu_ws_sessions_ended_total",
+			Help: "Logged-on connections closed by the sweep because their API key was revoked or no longer acts for the session's account."}),
 	}
 	g.SetLimits(DefaultLimits)
 	if reads.Events != nil && reads.Book != nil {
@@ -165,7 +168,7 @@ func New(engine Engine, auth Auth, reads Reads, symbols []matching.Symbol, allow
 		return origin == "" || allowed["*"] || allowed[origin]
 	}}
 	if reg != nil {
-		reg.MustRegister(g.slow, g.clients, g.streams, g.refused, g.rateLimited)
+		reg.MustRegister(g.slow, g.clients, g.streams, g.refused, g.rateLimited, g.sessionsEnded)
 	}
 	return g
 }
@@ -308,7 +311,27 @@ func httpError(w http.ResponseWriter, status int, err *apperr.Error) {
 // Run follows the shard's events for the streams and user data until ctx
 // ends; without an event source it returns at once.
 func (g *Gateway) Run(ctx context.Context) error {
+	if g.auth.Keys != nil {
+		done := make(chan struct{})
+		defer func() { <-done }()
+		go func() {
+			defer close(done)
+			t := time.NewTicker(sessionSweep)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					g.sweepSessions(ctx)
+				}
+			}
+		}()
+	}
 	if g.hub == nil {
+		if g.auth.Keys != nil {
+			<-ctx.Done() // the sweep runs until then
+		}
 		return nil
 	}
 	if g.obligations != nil {
@@ -348,6 +371,7 @@ func (g *Gateway) Shutdown() {
 
 type conn struct {
 	g        *Gateway
+	checked  time.Time // when the session's key was last found standing (guarded by mu)
 	ws       *websocket.Conn
 	sock     *corkConn // ws's socket, to gather the writes of a burst
 	ip       string    // the peer's address, for the per-address rate limit
@@ -542,12 +566,19 @@ func (c *conn) handle(ctx context.Context, msg []byte) wsapi.Response {
 		}
 	}
 	if err == nil && isOrder(req.Method) {
-		if s, _ := c.acting(as); s != nil { // without a session, dispatch refuses it
+		// The session is looked up once: the order is charged to the key
+		// it then acts as (a session.logon on another of the connection's
+		// workers may replace the session meanwhile).
+		switch s, aerr := c.acting(ctx, as); {
+		case s != nil:
+			as = s
 			rl, err = c.g.take(c.g.orderLimit, s.principal.KeyID)
 			if rl != nil {
 				limits = append(limits, *rl)
 			}
-		}
+		case apperr.CodeOf(aerr) != apperr.NotLoggedOn:
+			err = aerr // the session's key revoked, say
+		} // without a session, dispatch refuses it
 	}
 	var result any
 	if err == nil {
@@ -627,7 +658,7 @@ func (c *conn) dispatch(ctx context.Context, req wsapi.Request, signed *session,
 			return wsapi.AmendCommand(s.account, p, c.g.symbols)
 		})
 	case wsapi.MethodCancelAll:
-		s, err := c.trader(signed)
+		s, err := c.trader(ctx, signed)
 		if err != nil {
 			return nil, err
 		}
@@ -641,14 +672,14 @@ func (c *conn) dispatch(ctx context.Context, req wsapi.Request, signed *session,
 		}
 		return do(ctx, c, matching.Command{Kind: matching.CmdCancelAll, Account: account, Symbol: p.Symbol}, wsapi.CancelledFromEvents)
 	case wsapi.MethodOpenOrders, wsapi.MethodOrderStatus:
-		s, err := c.trader(signed)
+		s, err := c.trader(ctx, signed)
 		if err != nil {
 			return nil, err
 		}
 		account := s.account
 		return c.openOrders(ctx, req, account)
 	case wsapi.MethodAccount:
-		s, err := c.trader(signed)
+		s, err := c.trader(ctx, signed)
 		if err != nil {
 			return nil, err
 		}
@@ -688,7 +719,7 @@ func (c *conn) dispatch(ctx context.Context, req wsapi.Request, signed *session,
 		}
 		return wsapi.Depth(sym, seq, bids, asks), nil
 	case wsapi.MethodUserSubscribe, wsapi.MethodUserUnsubscribe:
-		s, err := c.trader(signed)
+		s, err := c.trader(ctx, signed)
 		if err != nil {
 			return nil, err
 		}
@@ -716,7 +747,7 @@ func (c *conn) dispatch(ctx context.Context, req wsapi.Request, signed *session,
 		}
 		return map[string]any{"subscriptionId": 0, "account": account}, nil
 	case wsapi.MethodObligations:
-		s, err := c.acting(signed)
+		s, err := c.acting(ctx, signed)
 		if err != nil {
 			return nil, err
 		}
@@ -787,7 +818,7 @@ func (c *conn) logon(req wsapi.Request, signed *session) (any, error) {
 		return nil, apperr.New(apperr.InvalidParameter, "key %s acts for %d accounts: name one in account", s.principal.KeyID, len(s.principal.Accounts))
 	}
 	c.mu.Lock()
-	c.session = &s
+	c.session, c.checked = &s, s.since // authenticate just found the key standing
 	c.mu.Unlock()
 	return wsapi.LogonResult{APIKey: s.principal.KeyID, Role: string(s.principal.Role), Account: s.account,
 		AuthorizedSince: s.since.UnixMilli(), ServerTime: c.g.auth.Now().UnixMilli()}, nil
@@ -795,25 +826,121 @@ func (c *conn) logon(req wsapi.Request, signed *session) (any, error) {
 
 // acting returns who a request acts as: the signed request's key, or the
 // session's.
-func (c *conn) acting(signed *session) (*session, error) {
+func (c *conn) acting(ctx context.Context, signed *session) (*session, error) {
 	if signed != nil {
 		return signed, nil
 	}
 	c.mu.Lock()
-	s := c.session
+	s, checked := c.session, c.checked
 	c.mu.Unlock()
 	if s == nil {
 		return nil, apperr.New(apperr.NotLoggedOn, "sign the request or call session.logon first")
 	}
+	if c.g.auth.Now().Sub(checked) >= sessionRecheck {
+		if err := c.recheck(ctx, s); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
+}
+
+// sessionRecheck is how long a logged-on session's key is trusted before a
+// request on it asks the key store again whether the key still stands — not
+// revoked, and still acting for the session's account. (The gateway also
+// sweeps every session each sessionSweep, which ends the user-data streams
+// of idle ones.)
+const sessionRecheck = time.Second
+
+// recheck asks the key store whether session s's key still stands. A key
+// revoked, or no longer acting for the session's account, ends the session
+// (the connection logs on again or signs its requests); the store being
+// unreachable fails this request only.
+func (c *conn) recheck(ctx context.Context, s *session) error {
+	if err := c.g.keyStands(ctx, s); err != nil {
+		if apperr.CodeOf(err) == apperr.Unauthenticated {
+			c.mu.Lock()
+			if c.session == s {
+				c.session = nil
+			}
+			c.mu.Unlock()
+		}
+		return err
+	}
+	c.mu.Lock()
+	if c.session == s {
+		c.checked = c.g.auth.Now()
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+// keyStands reports, as UNAUTHENTICATED, a session whose key was revoked or
+// no longer acts for its account.
+func (g *Gateway) keyStands(ctx context.Context, s *session) error {
+	if g.auth.Keys == nil {
+		return nil
+	}
+	k, err := g.auth.Keys.SigningKey(ctx, s.principal.KeyID)
+	return standing(s, k, err)
+}
+
+// standing judges session s by its key as the key store returned it.
+func standing(s *session, k access.SigningKey, err error) error {
+	switch {
+	case apperr.CodeOf(err) == apperr.Unauthenticated:
+		return apperr.New(apperr.Unauthenticated, "API key %s was revoked: the session is over", s.principal.KeyID)
+	case err != nil:
+		return err
+	case s.account != "" && !k.Principal.ActsForAccount(s.account):
+		return apperr.New(apperr.Unauthenticated, "API key %s no longer acts for account %q: the session is over", s.principal.KeyID, s.account)
+	}
+	return nil
+}
+
+// sessionSweep is how often the gateway asks the key store about every
+// logged-on session's key, and closes the connections of those that no
+// longer stand (ClosePolicyViolation): a connection that only reads its
+// user-data stream sends no request that would find out.
+var sessionSweep = 5 * time.Second // a variable for tests
+
+// sweepSessions closes the connections whose session's key was revoked or
+// no longer acts for its account, asking the key store once per key.
+func (g *Gateway) sweepSessions(ctx context.Context) {
+	byKey := map[string][]*conn{}
+	sessions := map[*conn]*session{}
+	g.mu.Lock()
+	for c := range g.conns {
+		c.mu.Lock()
+		if s := c.session; s != nil {
+			byKey[s.principal.KeyID] = append(byKey[s.principal.KeyID], c)
+			sessions[c] = s
+		}
+		c.mu.Unlock()
+	}
+	g.mu.Unlock()
+	for id, conns := range byKey {
+		k, kerr := g.auth.Keys.SigningKey(ctx, id)
+		for _, c := range conns {
+			if apperr.CodeOf(standing(sessions[c], k, kerr)) != apperr.Unauthenticated {
+				continue // standing, or the store unreachable: ask again next time
+			}
+			c.mu.Lock()
+			if c.session == sessions[c] {
+				c.session = nil
+			}
+			c.mu.Unlock()
+			g.sessionsEnded.Inc()
+			go c.close(websocket.ClosePolicyViolation, "API key revoked or no longer acting for the account")
+		}
+	}
 }
 
 // trader returns who a request acts as — the signed request's key or the
 // session — once it has checked that this trades for one account
 // (s.account). A request looks its session up once: a session.logon on
 // another of the connection's workers may replace it meanwhile.
-func (c *conn) trader(signed *session) (*session, error) {
-	s, err := c.acting(signed)
+func (c *conn) trader(ctx context.Context, signed *session) (*session, error) {
+	s, err := c.acting(ctx, signed)
 	switch {
 	case err != nil:
 		return nil, err
@@ -875,7 +1002,7 @@ func (c *conn) takeBatch(s *session, n int, limits *[]wsapi.RateLimit) error {
 // command, which goes to the engine.
 func orderOf[P any](ctx context.Context, c *conn, req wsapi.Request, signed *session,
 	command func(s *session, p P) (matching.Command, error)) (any, error) {
-	s, err := c.trader(signed)
+	s, err := c.trader(ctx, signed)
 	if err != nil {
 		return nil, err
 	}
@@ -900,7 +1027,7 @@ func (c *conn) cancelFor(s *session, p wsapi.CancelParams) (matching.Command, er
 // its command for the account s trades for.
 func batchOf[P any](ctx context.Context, c *conn, req wsapi.Request, signed *session, limits *[]wsapi.RateLimit,
 	command func(s *session, p P) (matching.Command, error)) (any, error) {
-	s, err := c.trader(signed)
+	s, err := c.trader(ctx, signed)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,65 @@
+package wsgateway_test
+
+import (
+	"context"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/satu-exchange/satu/internal/access"
+	accesspg "github.com/satu-exchange/satu/internal/access/postgres"
+	"github.com/satu-exchange/satu/internal/apperr"
+	"github.com/satu-exchange/satu/matching/wsapi"
+	"github.com/satu-exchange/satu/matching/wsgateway"
+)
+
+// TestRevokedKeyEndsItsSession: revoking a key ends the sessions logged on
+// with it — a request on one is refused (UNAUTHENTICATED) once the session
+// is older than the recheck interval, and the session is gone after it —
+// and the gateway's sweep closes an idle one (1008), whose user-data
+// stream would otherwise go on.
+func TestRevokedKeyEndsItsSession(t *testing.T) {
+	defer wsgateway.SetSessionSweep(50 * time.Millisecond)()
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixMilli())
+	now := func() time.Time { return time.UnixMilli(clock.Load()) }
+	eng := newEngine(t)
+	eng.trader(t, "acct-1")
+	eng.trader(t, "acct-2")
+	s := startWith(t, eng, wsgateway.DefaultLimits, now)
+	logon := func(acct string) (*websocket.Conn, access.Signer) {
+		ws := s.dial(t, http.Header{})
+		signer := s.signer(t, accesspg.CreateRequest{Role: access.RoleTrader, Account: acct})
+		ok[wsapi.LogonResult](t, call(t, ws, "logon", wsapi.MethodLogon, signed(t, signer, nil, now())))
+		return ws, signer
+	}
+
+	// A request on a revoked key's session, the sweep not running yet.
+	active, activeKey := logon("acct-1")
+	ok[wsapi.OrderResult](t, call(t, active, 1, wsapi.MethodPlace, sell("s-1", "43000000", "0.1")))
+	if err := s.keys.Revoke(context.Background(), activeKey.APIKey, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	clock.Add((2 * time.Second).Milliseconds()) // past the recheck interval
+	fails(t, call(t, active, 2, wsapi.MethodPlace, sell("s-2", "43000000", "0.1")), http.StatusUnauthorized, apperr.Unauthenticated)
+	fails(t, call(t, active, 3, wsapi.MethodPlace, sell("s-3", "43000000", "0.1")), http.StatusUnauthorized, apperr.NotLoggedOn)
+	if n := eng.e.Seq(); n != 7 { // two accounts opened and funded (6 commands) and the first order
+		t.Fatalf("the engine is at %d; want 7: an order of the revoked key reached it", n)
+	}
+
+	// An idle session, revoked: the sweep closes its connection.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = s.gw.Run(ctx) }()
+	idle, idleKey := logon("acct-2")
+	if err := s.keys.Revoke(context.Background(), idleKey.APIKey, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	wantClose(t, readClose(t, idle), websocket.ClosePolicyViolation)
+	if got := s.metric(t, "satu_ws_sessions_ended_total"); got != 1 {
+		t.Fatalf("sessions ended: %v; want 1", got)
+	}
+}
