@@ -1185,3 +1185,32 @@ func TestConsumerLingers(t *testing.T) {
 	}
 	t.Logf("%d commands in %d batches", len(src.seqs), len(settled))
 }
+
+// TestCustodyReferencesPerShard: two shards' engines each accepted a
+// deposit and a withdrawal with the same external references (each
+// refuses a repeat only among its own commands): both shards settle them.
+// Within one shard the reference stays unique: a second movement with it
+// is refused.
+func TestCustodyReferencesPerShard(t *testing.T) {
+	ctx := context.Background()
+	db := testenv.PG(t)
+	store, err := postgres.NewStore(ctx, db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC).UnixMilli()
+	evs := []matching.Event{
+		{Seq: 1, Time: at, Kind: matching.EvDeposited, Account: "t000", Asset: "BTC", Amount: 5_000, ExtRef: "tx-1:0"},
+		{Seq: 2, Time: at, Kind: matching.EvWithdrawn, Account: "t000", Asset: "BTC", Amount: 700, ExtRef: "tx-2:0"},
+	}
+	settleAll(t, store, "s1", evs, 10)
+	settleAll(t, store, "s2", evs, 10) // the same references on another shard
+	var n int
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM custody_movements WHERE ext_ref IN ('tx-1:0', 'tx-2:0')`).Scan(&n); err != nil || n != 4 {
+		t.Fatalf("%d custody movements (%v); want 4", n, err)
+	}
+	again := []matching.Event{{Seq: 3, Time: at, Kind: matching.EvDeposited, Account: "t000", Asset: "BTC", Amount: 1, ExtRef: "tx-1:0"}}
+	if err := store.Settle(ctx, "s1", batchesOf(again, 10)[0]); err == nil {
+		t.Fatal("a repeated reference within shard s1 was settled")
+	}
+}
