@@ -238,7 +238,7 @@ func (s *Store) ReplayCheck(ctx context.Context, shard string,
 func compareWithEngine(ctx context.Context, q interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }, balance func(account, asset string) (free, held int64)) ([]settlement.Difference, int, error) {
-	rows, err := q.Query(ctx, `SELECT account, asset, (amount * power(10, a.scale))::bigint
+	rows, err := q.Query(ctx, `SELECT account, asset, (amount * 10::numeric ^ a.scale)::bigint
 		FROM balances JOIN assets a ON a.code = asset WHERE account <> 'custody-external' ORDER BY account, asset`)
 	if err != nil {
 		return nil, 0, fmt.Errorf("settlement: compare with engine: %w", err)

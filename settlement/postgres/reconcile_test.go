@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -141,5 +142,36 @@ func TestReconcileFindsTampering(t *testing.T) {
 				t.Fatalf("report is clean after tampering:\n%s", text)
 			}
 		})
+	}
+}
+
+// TestCompareWithEngineIsExact: balances are compared in whole minor units,
+// exactly — not through floating point, which rounds past 2^53 — so a
+// balance of 2^53 + 1 equals the engine's 2^53 + 1, and differs from 2^53.
+func TestCompareWithEngineIsExact(t *testing.T) {
+	ctx := context.Background()
+	db := testenv.PG(t)
+	store, err := postgres.NewStore(ctx, db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const big = 1<<53 + 1
+	at := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC).UnixMilli()
+	settleAll(t, store, "s1", []matching.Event{
+		{Seq: 1, Time: at, Kind: matching.EvDeposited, Account: "whale", Asset: "KZT", Amount: big, ExtRef: "big-1"},
+	}, 10)
+	for _, c := range []struct {
+		engine int64
+		diffs  int
+	}{{big, 0}, {big - 1, 1}} {
+		diffs, _, err := store.CompareWithEngine(ctx, func(account, asset string) (int64, int64) {
+			if account == "whale" && asset == "KZT" {
+				return c.engine, 0
+			}
+			return 0, 0
+		})
+		if err != nil || len(diffs) != c.diffs {
+			t.Errorf("engine balance %d against the ledger's %d: %d differences %+v (%v); want %d", c.engine, int64(big), len(diffs), diffs, err, c.diffs)
+		}
 	}
 }
