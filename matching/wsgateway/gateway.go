@@ -364,9 +364,18 @@ func (g *Gateway) Shutdown() {
 		conns = append(conns, c)
 	}
 	g.mu.Unlock()
+	// All at once: a close waits up to writeWait for a client that does
+	// not read, and one after another such clients would hold back the
+	// others' 1001 for writeWait each.
+	var wg sync.WaitGroup
 	for _, c := range conns {
-		c.close(websocket.CloseGoingAway, "server shutting down")
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.close(websocket.CloseGoingAway, "server shutting down")
+		}()
 	}
+	wg.Wait()
 }
 
 type conn struct {
