@@ -314,19 +314,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if g.auth.Keys != nil {
 		done := make(chan struct{})
 		defer func() { <-done }()
-		go func() {
-			defer close(done)
-			t := time.NewTicker(sessionSweep)
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-					g.sweepSessions(ctx)
-				}
-			}
-		}()
+		go func() { defer close(done); repeat(ctx, sessionSweep, g.sweepSessions) }()
 	}
 	if g.hub == nil {
 		if g.auth.Keys != nil {

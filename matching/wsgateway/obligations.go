@@ -74,7 +74,10 @@ func byID(obs []compliance.ObligationView) map[int64]compliance.ObligationView {
 }
 
 // run polls until ctx ends.
-func (w *obligationWatch) run(ctx context.Context, every time.Duration) {
+func (w *obligationWatch) run(ctx context.Context, every time.Duration) { repeat(ctx, every, w.poll) }
+
+// repeat calls f every interval until ctx ends.
+func repeat(ctx context.Context, every time.Duration, f func(context.Context)) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -82,7 +85,7 @@ func (w *obligationWatch) run(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			w.poll(ctx)
+			f(ctx)
 		}
 	}
 }
