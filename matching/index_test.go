@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 )
 
 // TestOrderIndex checks the window-and-overflow index of open orders against
@@ -336,5 +337,69 @@ func TestOpenListCompactsInSteps(t *testing.T) {
 	}
 	if got := e.OpenOrders("mm"); len(got) != 0 {
 		t.Fatalf("%d open orders after cancel-all", len(got))
+	}
+}
+
+// TestCancelAllWhileCompactionKeptEverything: a compaction that has so far
+// found only open orders (nothing to drop, w == r) must not stop cancel-all
+// or OpenOrders from reading on — they jumped from w to r, which was the
+// same place, for ever. Long-lived quotes first, then churn, is how a
+// market maker's list looks.
+func TestCancelAllWhileCompactionKeptEverything(t *testing.T) {
+	e, _ := New(DefaultSymbols())
+	var out []Event
+	apply := func(c Command) []Event {
+		c.Seq, c.Time = e.Seq()+1, 1_700_000_000_000
+		var err error
+		if out, err = e.Apply(c, out[:0]); err != nil {
+			t.Fatal(err)
+		}
+		if rej := Rejection(out); rej != nil {
+			t.Fatalf("%+v: %v", c, rej)
+		}
+		return out
+	}
+	apply(Command{Kind: CmdOpenAccount, Account: "mm", Owner: "mm", AccountKind: KindTrader})
+	apply(Command{Kind: CmdDeposit, Account: "mm", Asset: "KZT", Amount: 1 << 60, ExtRef: "d"})
+	n := 0
+	bid := func() uint64 {
+		n++
+		return apply(Command{Kind: CmdPlaceOrder, Account: "mm", Symbol: "BTCKZT", ClientID: "b" + strconv.Itoa(n),
+			Side: Buy, Type: Limit, TIF: GTC, Price: 4_000_000_000, Quantity: 1_000})[0].OrderID
+	}
+	for range 8 { // quotes that stay
+		bid()
+	}
+	l := &e.accounts["mm"].open
+	for { // churn: orders placed and cancelled, until a listing starts the compaction
+		id := bid()
+		if l.compacting {
+			break // it looked at the 8 quotes, all open, and stays open itself
+		}
+		apply(Command{Kind: CmdCancelOrder, Account: "mm", Symbol: "BTCKZT", OrderID: id})
+	}
+	if !l.compacting || l.w != l.r {
+		t.Fatalf("fixture: compacting %v, w %d, r %d; want a compaction that kept everything so far", l.compacting, l.w, l.r)
+	}
+	done := make(chan []Event, 1)
+	go func() {
+		if got := len(e.OpenOrders("mm")); got != 9 {
+			t.Errorf("%d open orders listed, want 9", got)
+		}
+		done <- apply(Command{Kind: CmdCancelAll, Account: "mm"})
+	}()
+	select {
+	case evs := <-done:
+		cancelled := 0
+		for _, ev := range evs {
+			if ev.Kind == EvOrderDone && ev.Status == StatusCanceled {
+				cancelled++
+			}
+		}
+		if cancelled != 9 {
+			t.Fatalf("cancel-all cancelled %d orders, want 9", cancelled)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("cancel-all (or OpenOrders) never returned")
 	}
 }

@@ -590,8 +590,8 @@ func (e *Engine) eachOpen(a *account, f func(o *order) bool) {
 	l := &a.open
 	i, n := 0, l.n
 	for i < n {
-		if l.compacting && i == l.w {
-			i = l.r // [w, r): already moved down, or ended
+		if l.compacting && i == l.w && l.r > l.w {
+			i = l.r // [w, r): already moved down, or ended (none while w == r: every ID looked at so far was kept)
 			continue
 		}
 		if o := e.orders.get(*l.at(i)); o != nil && !f(o) {
