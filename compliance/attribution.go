@@ -50,6 +50,10 @@ type Attribution struct {
 	Venue string
 	// Purpose is the order tag a counted sale must carry ("mandatory").
 	Purpose string
+	// ProceedsCurrency is the asset a counted sale must be paid in (the
+	// rule set's proceeds currency, "KZT"): a sale on a market quoted in
+	// another asset counts towards nothing. Empty: not checked.
+	ProceedsCurrency string
 	// PriceTolerance: a fill counts only if |price − reference| ≤
 	// tolerance × reference.
 	PriceTolerance Share
@@ -62,6 +66,7 @@ type Attribution struct {
 // Exclusion reasons: why a sell by a miner's account does not count.
 const (
 	ExcludedNotMandatory  = "not_mandatory"          // the order was not tagged mandatory
+	ExcludedProceeds      = "proceeds_currency"      // paid in another asset than the rule set's proceeds currency
 	ExcludedSelfDealing   = "buyer_same_owner"       // the buyer is owned by the selling miner
 	ExcludedPrice         = "price_out_of_tolerance" // too far from the reference price
 	ExcludedNoObligation  = "no_open_obligation"     // the miner owes nothing in this asset
@@ -74,8 +79,9 @@ const (
 type Sale struct {
 	FillID     string
 	Asset      string
-	Quantity   int64 // base minor units
-	Price      int64 // quote minor units per whole base unit
+	Proceeds   string // the quote asset the sale was paid in
+	Quantity   int64  // base minor units
+	Price      int64  // quote minor units per whole base unit
 	ExecutedAt time.Time
 	Mandatory  bool
 	// Miner owns the seller's account; BuyerOwner is the owner of the
@@ -131,6 +137,8 @@ func (a Attribution) Attribute(s Sale, open []OpenObligation) ([]Allocation, []E
 	switch {
 	case !s.Mandatory:
 		return all(ExcludedNotMandatory, "the order was not tagged %q", a.Purpose)
+	case a.ProceedsCurrency != "" && s.Proceeds != a.ProceedsCurrency:
+		return all(ExcludedProceeds, "sold for %s; the rule set counts sales for %s", s.Proceeds, a.ProceedsCurrency)
 	case s.BuyerOwner == s.Miner:
 		return all(ExcludedSelfDealing, "the buyer's account is owned by %s, the seller", s.Miner)
 	}

@@ -23,7 +23,7 @@ func TestAttribution_Attribute(t *testing.T) {
 	}
 	ref := big.NewRat(4_330_000_000, 1) // 43,300,000.00 KZT per BTC in tiyn
 	sale := func(qty int64, when string) compliance.Sale {
-		return compliance.Sale{FillID: "1-1", Asset: "BTC", Quantity: qty, Price: 4_330_000_000, ExecutedAt: at(when),
+		return compliance.Sale{FillID: "1-1", Asset: "BTC", Proceeds: "KZT", Quantity: qty, Price: 4_330_000_000, ExecutedAt: at(when),
 			Mandatory: true, Miner: "altai", BuyerOwner: "fund", Reference: ref, Basis: compliance.BasisVWAP}
 	}
 	type alloc = []compliance.Allocation
@@ -52,6 +52,8 @@ func TestAttribution_Attribute(t *testing.T) {
 		{"No open obligation", sale(30, "2025-02-10 12:00"), nil, nil, 30, compliance.ExcludedNoObligation},
 		{"Not tagged mandatory", func() compliance.Sale { s := sale(30, "2025-02-10 12:00"); s.Mandatory = false; return s }(),
 			[]compliance.OpenObligation{jan}, nil, 30, compliance.ExcludedNotMandatory},
+		{"Sold for another currency", func() compliance.Sale { s := sale(30, "2025-02-10 12:00"); s.Proceeds = "USDT"; return s }(),
+			[]compliance.OpenObligation{jan}, nil, 30, compliance.ExcludedProceeds},
 		{"Buyer owned by the seller", func() compliance.Sale { s := sale(30, "2025-02-10 12:00"); s.BuyerOwner = "altai"; return s }(),
 			[]compliance.OpenObligation{jan}, nil, 30, compliance.ExcludedSelfDealing},
 		{"Price 5 % below counts", func() compliance.Sale { s := sale(30, "2025-02-10 12:00"); s.Price = 4_113_500_000; return s }(),

@@ -202,7 +202,7 @@ func parseRuleSet(data []byte) (*RuleSet, *fieldError) {
 	if err != nil {
 		return nil, fieldErr("attribution.price_tolerance.value", "%s", apperr.MessageOf(err))
 	}
-	r.Attribution = Attribution{Venue: a.Venue.Value, Purpose: a.Purpose.Value, PriceTolerance: tolerance,
+	r.Attribution = Attribution{Venue: a.Venue.Value, Purpose: a.Purpose.Value, PriceTolerance: tolerance, ProceedsCurrency: r.ProceedsCurrency,
 		ReferencePrice: a.ReferencePrice.Value, ReferenceWindow: time.Duration(a.ReferenceWindow.Value) * time.Hour}
 	r.Sanctions = Sanctions{RepeatWindowMonths: f.Sanctions.RepeatWindowMonths.Value, Mark: f.Sanctions.RepeatWindowMonths.domain()}
 	for i, s := range f.Sanctions.Table {

@@ -102,7 +102,7 @@ func (s *Store) attribute(ctx context.Context, tx pgx.Tx, shard string, f *settl
 	if !ok {
 		return fmt.Errorf("unknown asset %q", ev.BaseAsset)
 	}
-	sale := compliance.Sale{FillID: f.ID, Asset: ev.BaseAsset, Quantity: ev.Quantity, Price: ev.Price,
+	sale := compliance.Sale{FillID: f.ID, Asset: ev.BaseAsset, Proceeds: ev.QuoteAsset, Quantity: ev.Quantity, Price: ev.Price,
 		ExecutedAt: time.UnixMilli(ev.Time).UTC(), Mandatory: ev.Purpose == matching.PurposeMandatory,
 		Miner: miner, BuyerOwner: buyerOwner, Basis: compliance.BasisNone}
 	var open []compliance.OpenObligation

@@ -164,7 +164,11 @@ func Verify(c Certificate, vkey string, book *compliance.RuleBook) (Verdict, err
 	if got := money.Format(ob.Required, scale); got != comp.Required || got != o.Required {
 		return v, fmt.Errorf("required: ceil(%s × %s) is %s, the computation says %s and the claim %s", comp.Mined, comp.Share, got, comp.Required, o.Required)
 	}
-	sold, err := ents.counted(o, ob, scale, &v)
+	rules, err := book.Get(comp.RuleSet) // recompute found it
+	if err != nil {
+		return v, err
+	}
+	sold, err := ents.counted(o, ob, rules.ProceedsCurrency, scale, &v)
 	if err != nil {
 		return v, err
 	}
@@ -326,7 +330,7 @@ func recompute(c *Computation, r *Report, book *compliance.RuleBook, scale int) 
 // that each names an included mandatory fill sold in the obligation's
 // window and that no fill is counted beyond its quantity; excluded sales
 // are listed in the verdict.
-func (e *entries) counted(o Claim, ob compliance.Obligation, scale int, v *Verdict) (int64, error) {
+func (e *entries) counted(o Claim, ob compliance.Obligation, proceeds string, scale int, v *Verdict) (int64, error) {
 	from, to := compliance.OpenObligation{PeriodStart: ob.PeriodStart, Deadline: ob.Deadline}.Window()
 	used := map[string]int64{}
 	var sold int64
@@ -363,6 +367,8 @@ func (e *entries) counted(o Claim, ob compliance.Obligation, scale int, v *Verdi
 			return 0, fmt.Errorf("fill %s is counted but was not a mandatory sale", key)
 		case f.Base != o.Asset:
 			return 0, fmt.Errorf("fill %s sold %s, not %s", key, f.Base, o.Asset)
+		case proceeds != "" && f.Quote != proceeds:
+			return 0, fmt.Errorf("fill %s sold for %s; the rule set counts sales for %s", key, f.Quote, proceeds)
 		case at.Before(from) || !at.Before(to):
 			return 0, fmt.Errorf("fill %s executed %s, outside the obligation's window", key, f.ExecutedAt)
 		case used[key]+qty > fq:
