@@ -388,6 +388,33 @@ func (s *Store) PermissionChanges(ctx context.Context) ([]PermissionChange, erro
 	return out, nil
 }
 
+// permissionLock is the advisory lock a permission sync holds from reading
+// the changes to recording them (see LockPermissions).
+const permissionLock int64 = 0x5341545502 // "SATU" 02
+
+// LockPermissions takes the permission sync's lock, across processes, and
+// returns its release. A sync reads what changed, sends the engine the
+// commands, then records them: two at once could send a grant and a revoke
+// in one order and record them in the other, leaving the engine granting a
+// miner the database says it revoked — and no later sync would see a
+// difference to correct.
+func (s *Store) LockPermissions(ctx context.Context) (unlock func(), err error) {
+	conn, err := s.db.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("compliance: permission lock: %w", err)
+	}
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, permissionLock); err != nil {
+		conn.Release()
+		return nil, fmt.Errorf("compliance: permission lock: %w", err)
+	}
+	return func() {
+		if _, err := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, permissionLock); err != nil {
+			_ = conn.Conn().Close(context.WithoutCancel(ctx)) // a closed session drops its locks
+		}
+		conn.Release()
+	}, nil
+}
+
 // MarkPermission records that the engine was sent the permission.
 func (s *Store) MarkPermission(ctx context.Context, c PermissionChange) error {
 	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/satu-exchange/satu/compliance"
 	"github.com/satu-exchange/satu/compliance/postgres"
@@ -134,4 +135,44 @@ func TestPermissions_SuspendedAndExpired(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPermissionSyncsTakeTurns: a second permission sync — of this process
+// or another, on the same database — waits for the first to record what it
+// sent before it reads the changes.
+func TestPermissionSyncsTakeTurns(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t, compliance.DefaultRuleSet)
+	unlock, err := s.LockPermissions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan func(), 1)
+	go func() {
+		u, err := s.LockPermissions(ctx)
+		if err != nil {
+			t.Error(err)
+			u = func() {}
+		}
+		got <- u
+	}()
+	select {
+	case u := <-got:
+		u()
+		t.Fatal("a second sync took the lock while the first held it")
+	case <-time.After(300 * time.Millisecond):
+	}
+	unlock()
+	select {
+	case u := <-got:
+		u()
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second sync never got the lock after the first let it go")
+	}
+	// Released: a third takes it at once.
+	u, err := s.LockPermissions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u()
 }

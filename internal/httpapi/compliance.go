@@ -47,6 +47,7 @@ type Registry interface {
 	Summary(ctx context.Context, minerID string) (compliancepg.Summary, error)
 	Audit(ctx context.Context, subject string, limit int) ([]compliancepg.AuditEntry, error)
 	Sweep(ctx context.Context) ([]compliancepg.Violation, error)
+	LockPermissions(ctx context.Context) (unlock func(), err error)
 	PermissionChanges(ctx context.Context) ([]compliancepg.PermissionChange, error)
 	MarkPermission(ctx context.Context, c compliancepg.PermissionChange) error
 	RuleSet() *compliance.RuleSet
@@ -589,6 +590,11 @@ func (s *Server) SweepCompliance(ctx context.Context) (SweepResult, error) {
 // same permission twice is harmless, so a crash between the two steps only
 // repeats a command.
 func (s *Server) SyncPermissions(ctx context.Context) ([]compliancepg.PermissionChange, error) {
+	unlock, err := s.Registry.LockPermissions(ctx) // one sync at a time, from reading to recording
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	changes, err := s.Registry.PermissionChanges(ctx)
 	if err != nil {
 		return nil, err
