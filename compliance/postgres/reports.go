@@ -135,19 +135,30 @@ func (s *Store) submit(ctx context.Context, tx pgx.Tx, r compliance.Report, ob c
 func (s *Store) amend(ctx context.Context, tx pgx.Tx, r compliance.Report, ob compliance.Obligation, a compliance.Actor, today time.Time) (compliance.ObligationView, error) {
 	var reportID, obID int64
 	var version, computations int
-	var soldText, status string
-	err := tx.QueryRow(ctx, `SELECT r.id, o.id, o.sold::text, o.status,
+	var soldText, status, ruleSet string
+	var ruleSetVersion int
+	err := tx.QueryRow(ctx, `SELECT r.id, o.id, o.sold::text, o.status, o.ruleset, o.ruleset_version,
 			(SELECT max(version) FROM report_versions WHERE report_id = r.id),
 			(SELECT max(version) FROM obligation_computations WHERE obligation_id = o.id)
 		FROM mining_reports r JOIN obligations o ON o.report_id = r.id
 		WHERE r.miner_id = $1 AND r.asset = $2 AND r.period_start = $3 FOR UPDATE OF o`,
-		r.MinerID, r.Asset, ob.PeriodStart).Scan(&reportID, &obID, &soldText, &status, &version, &computations)
+		r.MinerID, r.Asset, ob.PeriodStart).Scan(&reportID, &obID, &soldText, &status, &ruleSet, &ruleSetVersion, &version, &computations)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return compliance.ObligationView{}, apperr.New(apperr.InvalidParameter,
 			"miner %q has no %s report for %s to amend; submit one first", r.MinerID, r.Asset, ob.PeriodStart.Format("2006-01"))
 	}
 	if err != nil {
 		return compliance.ObligationView{}, fmt.Errorf("compliance: amend: %w", err)
+	}
+	// An obligation keeps the rule set that computed it. An amendment is
+	// computed under the server's, which may be a later version of that
+	// rule set (versions add dated data, such as later years' MCI, and keep
+	// what earlier periods used) but not another rule set, nor an older
+	// version: either would change the share behind the miner's back.
+	if ruleSet != ob.RuleSet || ruleSetVersion > ob.RuleSetVersion {
+		return compliance.ObligationView{}, apperr.New(apperr.Conflict,
+			"the %s obligation of %s for %s was computed under rule set %s v%d; this server applies %s v%d: amend it where that rule set (or a later version of it) applies",
+			r.Asset, r.MinerID, ob.PeriodStart.Format("2006-01"), ruleSet, ruleSetVersion, ob.RuleSet, ob.RuleSetVersion)
 	}
 	sold, err := s.parse(r.Asset, soldText)
 	if err != nil {

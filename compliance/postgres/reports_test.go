@@ -424,3 +424,46 @@ func TestReports_PoolStatements(t *testing.T) {
 		})
 	}
 }
+
+// TestReports_AmendKeepsTheRuleSet: an obligation keeps the rule set that
+// computed it. A server applying another rule set refuses to amend it
+// (CONFLICT) and changes nothing: recomputed there, the share would change
+// behind the miner's back.
+func TestReports_AmendKeepsTheRuleSet(t *testing.T) {
+	ctx := context.Background()
+	s, db := newStore(t, compliance.DefaultRuleSet)
+	register(t, s, "alpha", "111111111111", "2024-01-15", "alpha-1")
+	setClock(s, almaty(t, "2025-02-05 12:00"))
+	v1, err := s.SubmitReport(ctx, btcReport(t, btc), regulator)
+	if err != nil {
+		t.Fatalf("SubmitReport: %v", err)
+	}
+	book, err := compliance.LoadRuleBook()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var other *compliance.RuleSet
+	for _, id := range []string{"kz-law-193", "kz-paper-2024"} {
+		if r, err := book.Get(id); err == nil && r.ID != v1.RuleSet {
+			other = r
+		}
+	}
+	if other == nil {
+		t.Fatalf("fixture: no rule set other than %s", v1.RuleSet)
+	}
+	s2, err := postgres.NewStore(ctx, db, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setClock(s2, almaty(t, "2025-02-06 09:15"))
+	r := btcReport(t, btc)
+	r.Wallets = []string{"bc1q-alpha-1", "bc1q-alpha-2"}
+	_, err = s2.AmendReport(ctx, r, compliance.Actor{ID: "miner-key-alpha", Reason: "one more wallet"})
+	if apperr.CodeOf(err) != apperr.Conflict {
+		t.Fatalf("amending under %s an obligation computed under %s: %v; want CONFLICT", other.ID, v1.RuleSet, err)
+	}
+	reports, err := s.Reports(ctx, postgres.ReportFilter{Miner: "alpha"})
+	if err != nil || len(reports) != 1 || reports[0].Version != 1 {
+		t.Fatalf("reports after the refused amendment: %+v (%v); want version 1 only", reports, err)
+	}
+}
