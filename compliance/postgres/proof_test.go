@@ -1182,3 +1182,42 @@ func TestProof_RolledBack(t *testing.T) {
 		check(t, l)
 	})
 }
+
+// TestProof_VerifierWithALaterRuleSetVersion: a verifier that knows a
+// later version of the rule set than the one an obligation was computed
+// under still checks its certificate (recomputing under the later version
+// must give the same share and deadline); one that knows only an older
+// version refuses it.
+func TestProof_VerifierWithALaterRuleSetVersion(t *testing.T) {
+	l := newProofLog(t)
+	cert := l.certificate(t, l.met.ID)
+	at := func(version int) *compliance.RuleBook {
+		var sets []*compliance.RuleSet
+		for _, id := range l.book.IDs() {
+			r, err := l.book.Get(id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := *r
+			if id == compliance.DefaultRuleSet {
+				c.Version = version
+			}
+			sets = append(sets, &c)
+		}
+		b, err := compliance.NewRuleBook(sets...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	current, err := l.book.Get(compliance.DefaultRuleSet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := proof.Verify(cert, l.vkey, at(current.Version+1)); err != nil {
+		t.Fatalf("a verifier with version %d of %s: %v", current.Version+1, current.ID, err)
+	}
+	if _, err := proof.Verify(cert, l.vkey, at(current.Version-1)); err == nil || !strings.Contains(err.Error(), "knows only version") {
+		t.Fatalf("a verifier with version %d of %s: %v; want a refusal", current.Version-1, current.ID, err)
+	}
+}

@@ -302,8 +302,12 @@ func recompute(c *Computation, r *Report, book *compliance.RuleBook, scale int) 
 	if err != nil {
 		return compliance.Obligation{}, fmt.Errorf("rule set: %v", err)
 	}
-	if rules.Version != c.RuleSetVersion {
-		return compliance.Obligation{}, fmt.Errorf("rule set %s: the computation names version %d, this verifier knows version %d", c.RuleSet, c.RuleSetVersion, rules.Version)
+	// A later version of the rule set recomputes an older computation:
+	// versions add dated data and keep what earlier periods used, and the
+	// share and deadline it gives are checked against the computation's
+	// below. An older one cannot know what the newer version added.
+	if rules.Version < c.RuleSetVersion {
+		return compliance.Obligation{}, fmt.Errorf("rule set %s: the computation names version %d, this verifier knows only version %d", c.RuleSet, c.RuleSetVersion, rules.Version)
 	}
 	period, err := time.Parse("2006-01", c.Period)
 	if err != nil {
