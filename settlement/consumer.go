@@ -62,6 +62,13 @@ type WriterLocker interface {
 // expected: another writer settled, or a commit succeeded unseen.
 var ErrPositionMoved = errors.New("settlement: stored position moved")
 
+// ErrGap means the events after the stored position do not start at the
+// next sequence: they were trimmed from the stream before they were
+// settled (the position went back — PostgreSQL restored from a backup,
+// say — while Redis had trimmed up to the newer one). Settlement stops
+// there rather than skip fills; it needs an operator.
+var ErrGap = errors.New("settlement: events missing after the stored position")
+
 // Consumer is the single settlement writer of one shard.
 type Consumer struct {
 	Shard     string

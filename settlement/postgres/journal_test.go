@@ -1203,14 +1203,51 @@ func TestCustodyReferencesPerShard(t *testing.T) {
 		{Seq: 1, Time: at, Kind: matching.EvDeposited, Account: "t000", Asset: "BTC", Amount: 5_000, ExtRef: "tx-1:0"},
 		{Seq: 2, Time: at, Kind: matching.EvWithdrawn, Account: "t000", Asset: "BTC", Amount: 700, ExtRef: "tx-2:0"},
 	}
-	settleAll(t, store, "s1", evs, 10)
+	s1 := settleAll(t, store, "s1", evs, 10)
 	settleAll(t, store, "s2", evs, 10) // the same references on another shard
 	var n int
 	if err := db.QueryRow(ctx, `SELECT count(*) FROM custody_movements WHERE ext_ref IN ('tx-1:0', 'tx-2:0')`).Scan(&n); err != nil || n != 4 {
 		t.Fatalf("%d custody movements (%v); want 4", n, err)
 	}
-	again := []matching.Event{{Seq: 3, Time: at, Kind: matching.EvDeposited, Account: "t000", Asset: "BTC", Amount: 1, ExtRef: "tx-1:0"}}
-	if err := store.Settle(ctx, "s1", batchesOf(again, 10)[0]); err == nil {
-		t.Fatal("a repeated reference within shard s1 was settled")
+	again := batchesOf([]matching.Event{{Seq: 3, Time: at, Kind: matching.EvDeposited, Account: "t000", Asset: "BTC", Amount: 1, ExtRef: "tx-1:0"}}, 10)[0]
+	again.After = s1[len(s1)-1].LastStreamID
+	if err := store.Settle(ctx, "s1", again); err == nil || !strings.Contains(err.Error(), "custody_movements_shard_direction_ext_ref_key") {
+		t.Fatalf("a repeated reference within shard s1: %v; want the unique key's refusal", err)
+	}
+}
+
+// TestSettlementRefusesAGap: the batch after the stored position must start
+// at the next sequence — every command has events — or the events in
+// between were lost (trimmed from the stream before they were settled),
+// and settling on would skip their fills: ErrGap, and nothing is written.
+func TestSettlementRefusesAGap(t *testing.T) {
+	ctx := context.Background()
+	db := testenv.PG(t)
+	store, err := postgres.NewStore(ctx, db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC).UnixMilli()
+	first := settleAll(t, store, "s1", []matching.Event{
+		{Seq: 1, Time: at, Kind: matching.EvDeposited, Account: "t000", Asset: "BTC", Amount: 5_000, ExtRef: "gap-1"},
+		{Seq: 2, Time: at, Kind: matching.EvDeposited, Account: "t000", Asset: "BTC", Amount: 5_000, ExtRef: "gap-2"},
+	}, 10)
+	later := batchesOf([]matching.Event{
+		{Seq: 5, Time: at, Kind: matching.EvDeposited, Account: "t000", Asset: "BTC", Amount: 5_000, ExtRef: "gap-5"},
+	}, 10)[0]
+	later.After = first[len(first)-1].LastStreamID
+	if err := store.Settle(ctx, "s1", later); !errors.Is(err, settlement.ErrGap) {
+		t.Fatalf("a batch starting at 5 after 2: %v; want ErrGap", err)
+	}
+	var n int
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM custody_movements WHERE ext_ref = 'gap-5'`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d movements of the refused batch (%v)", n, err)
+	}
+	next := batchesOf([]matching.Event{
+		{Seq: 3, Time: at, Kind: matching.EvDeposited, Account: "t000", Asset: "BTC", Amount: 5_000, ExtRef: "gap-3"},
+	}, 10)[0]
+	next.After = first[len(first)-1].LastStreamID
+	if err := store.Settle(ctx, "s1", next); err != nil {
+		t.Fatalf("the batch at the next sequence: %v", err)
 	}
 }

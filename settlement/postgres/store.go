@@ -223,7 +223,7 @@ func (p *prepared) commit(ctx context.Context) error {
 	if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = 0"); err != nil {
 		return fmt.Errorf("lock timeout: %w", err)
 	}
-	if err := s.claim(ctx, tx, p.shard, b.After); err != nil {
+	if err := s.claim(ctx, tx, p.shard, b.After, b.FirstSeq); err != nil {
 		return err
 	}
 	if err := p.steps(ctx, s.writeAccounts, s.writeBalances, s.writeEngineBalances); err != nil {
@@ -251,14 +251,15 @@ func (p *prepared) Rollback(ctx context.Context) { _ = p.tx.Rollback(context.Wit
 
 // claim locks the shard's position row and checks it is where the batch
 // starts; a missing row is position "0".
-func (s *Store) claim(ctx context.Context, tx pgx.Tx, shard, after string) error {
+func (s *Store) claim(ctx context.Context, tx pgx.Tx, shard, after string, first uint64) error {
 	// Take the row lock even when the row does not exist yet: an advisory
 	// transaction lock on the shard serialises first batches too.
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('settlement:' || $1, 0))`, shard); err != nil {
 		return fmt.Errorf("lock position: %w", err)
 	}
 	var cur string
-	err := tx.QueryRow(ctx, `SELECT stream_id FROM settlement_positions WHERE shard = $1 FOR UPDATE`, shard).Scan(&cur)
+	var seq int64
+	err := tx.QueryRow(ctx, `SELECT stream_id, seq FROM settlement_positions WHERE shard = $1 FOR UPDATE`, shard).Scan(&cur, &seq)
 	if errors.Is(err, pgx.ErrNoRows) {
 		cur = "0"
 	} else if err != nil {
@@ -266,6 +267,15 @@ func (s *Store) claim(ctx context.Context, tx pgx.Tx, shard, after string) error
 	}
 	if cur != after {
 		return fmt.Errorf("%w: at %s, batch continues from %s", settlement.ErrPositionMoved, cur, after)
+	}
+	// Every command has events (at least its acknowledgement), so the
+	// batch after a position starts at the next sequence. One that does
+	// not was read from a stream trimmed past the position: the fills in
+	// between are gone from Redis, and settling on would skip them without
+	// a word.
+	if seq > 0 && first != uint64(seq)+1 {
+		return fmt.Errorf("%w: settled through sequence %d, but the batch after it starts at %d: the events in between are missing (trimmed from the stream?)",
+			settlement.ErrGap, seq, first)
 	}
 	return nil
 }
