@@ -335,12 +335,34 @@ func (g *Gateway) Run(ctx context.Context) error {
 // goroutine, because sending the close frame may wait for the socket and
 // the hub calls push holding its lock.
 func (c *conn) push(b []byte) {
+	if !c.reserve(len(b)) {
+		go c.slowConsumer()
+		return
+	}
 	select {
 	case c.out <- b:
 	case <-c.closing:
+		c.queued.Add(-int64(len(b)))
 	default:
+		c.queued.Add(-int64(len(b)))
 		go c.slowConsumer()
 	}
+}
+
+// maxQueuedBytes bounds the bytes queued for one connection's writer, as
+// the queue's length bounds its messages: a client that asks for large
+// answers (deep depth snapshots) and does not read them is a slow
+// consumer long before 256 of them are held. A variable for tests.
+var maxQueuedBytes int64 = 16 << 20
+
+// reserve counts n bytes more queued for the writer, unless that would
+// pass maxQueuedBytes; the writer gives them back once it wrote them.
+func (c *conn) reserve(n int) bool {
+	if c.queued.Add(int64(n)) > maxQueuedBytes {
+		c.queued.Add(-int64(n))
+		return false
+	}
+	return true
 }
 
 // Shutdown closes every connection with 1001 (going away).
@@ -368,7 +390,8 @@ func (g *Gateway) Shutdown() {
 
 type conn struct {
 	g        *Gateway
-	checked  time.Time // when the session's key was last found standing (guarded by mu)
+	checked  time.Time    // when the session's key was last found standing (guarded by mu)
+	queued   atomic.Int64 // bytes in out, for maxQueuedBytes
 	ws       *websocket.Conn
 	sock     *corkConn // ws's socket, to gather the writes of a burst
 	ip       string    // the peer's address, for the per-address rate limit
@@ -469,10 +492,15 @@ func (c *conn) send(resp wsapi.Response) {
 		c.g.log.Error("encode response", zap.Error(err))
 		return
 	}
+	if !c.reserve(len(b)) {
+		c.slowConsumer()
+		return
+	}
 	select {
 	case c.out <- b:
 		return
 	case <-c.closing:
+		c.queued.Add(-int64(len(b)))
 		return
 	default:
 	}
@@ -483,7 +511,9 @@ func (c *conn) send(resp wsapi.Response) {
 	select {
 	case c.out <- b:
 	case <-c.closing:
+		c.queued.Add(-int64(len(b)))
 	case <-t.C:
+		c.queued.Add(-int64(len(b)))
 		c.slowConsumer()
 	}
 }
@@ -503,11 +533,14 @@ func (c *conn) writeLoop() {
 			// nobody to wait for.
 			c.sock.cork()
 			err := c.ws.WriteMessage(websocket.TextMessage, b)
+			c.queued.Add(-int64(len(b)))
 			if len(c.out) == 0 {
 				runtime.Gosched()
 			}
 			for err == nil && len(c.out) > 0 && c.sock.gathered() < maxCorked {
-				err = c.ws.WriteMessage(websocket.TextMessage, <-c.out)
+				b := <-c.out
+				err = c.ws.WriteMessage(websocket.TextMessage, b)
+				c.queued.Add(-int64(len(b)))
 			}
 			if uerr := c.sock.uncork(); err == nil {
 				err = uerr
