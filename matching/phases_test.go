@@ -391,6 +391,26 @@ func TestAuctionUncross(t *testing.T) {
 			t.Fatalf("iceberg = %+v", o)
 		}
 	})
+	t.Run("an iceberg trades in its place, hidden part included", func(t *testing.T) {
+		// carol's iceberg (100, showing 10) before dave's plain 10 at the
+		// same price; the auction executes 15 there: all of it carol's, who
+		// then shows her next slice still ahead of dave (docs/matching.md).
+		r := phaseRig(t, func(s *matching.Symbol) { s.InitialPhase = matching.PhasePreOpen })
+		r.place(matching.Command{Account: "carol", Side: tSell, Price: 10_000, Quantity: 100, DisplayQty: 10})
+		r.limit("dave", tSell, 10_000, 10)
+		r.limit("alice", tBuy, 10_000, 15)
+		r.setPhase(matching.PhaseOpeningAuction)
+		evs := r.setPhase(matching.PhaseContinuous)
+		wantTrades(t, evs, tradeOf{10_000, 15, 150, 150, 3, 1, 0})
+		if o, _ := r.e.Order(1); o.Remaining != 85 || o.Visible != 10 {
+			t.Fatalf("iceberg = %+v", o)
+		}
+		// A buyer of 10 now meets carol's slice first.
+		evs = r.place(matching.Command{Account: "bob", Side: tBuy, Price: 10_000, Quantity: 10})
+		if tr := tradesOf(evs); len(tr) != 1 || tr[0].Sell != 1 || tr[0].Qty != 10 {
+			t.Fatalf("the next buyer traded %+v; want 10 from carol's iceberg (#1)", tr)
+		}
+	})
 }
 
 func TestAuctionSelfTrade(t *testing.T) {
