@@ -253,17 +253,12 @@ func TestOrderTableGrowsIncrementally(t *testing.T) {
 	}
 }
 
-// TestOpenListCompactsInSteps: one account rests thousands of orders
-// (several pages of its open list) and cancels most of them, one by one,
-// while it keeps placing more, so that its list is compacted a few IDs per
-// listing and read in the middle of a compaction. After every change of
-// phase the open orders it lists are exactly the live ones, oldest first;
-// a cancel-all in the middle of a compaction ends exactly those, in that
-// order.
-func TestOpenListCompactsInSteps(t *testing.T) {
-	e, _ := New(DefaultSymbols())
+// mustApply returns a function that applies a command to e with the next
+// sequence and fails the test if the engine errs or refuses it.
+func mustApply(t *testing.T, e *Engine) func(c Command) []Event {
 	var out []Event
-	apply := func(c Command) []Event {
+	return func(c Command) []Event {
+		t.Helper()
 		c.Seq, c.Time = e.Seq()+1, 1_700_000_000_000
 		var err error
 		if out, err = e.Apply(c, out[:0]); err != nil {
@@ -274,6 +269,18 @@ func TestOpenListCompactsInSteps(t *testing.T) {
 		}
 		return out
 	}
+}
+
+// TestOpenListCompactsInSteps: one account rests thousands of orders
+// (several pages of its open list) and cancels most of them, one by one,
+// while it keeps placing more, so that its list is compacted a few IDs per
+// listing and read in the middle of a compaction. After every change of
+// phase the open orders it lists are exactly the live ones, oldest first;
+// a cancel-all in the middle of a compaction ends exactly those, in that
+// order.
+func TestOpenListCompactsInSteps(t *testing.T) {
+	e, _ := New(DefaultSymbols())
+	apply := mustApply(t, e)
 	apply(Command{Kind: CmdOpenAccount, Account: "mm", Owner: "mm", AccountKind: KindTrader})
 	apply(Command{Kind: CmdDeposit, Account: "mm", Asset: "BTC", Amount: 1 << 60, ExtRef: "d"})
 	r := rand.New(rand.NewPCG(9, 9))
@@ -347,18 +354,7 @@ func TestOpenListCompactsInSteps(t *testing.T) {
 // market maker's list looks.
 func TestCancelAllWhileCompactionKeptEverything(t *testing.T) {
 	e, _ := New(DefaultSymbols())
-	var out []Event
-	apply := func(c Command) []Event {
-		c.Seq, c.Time = e.Seq()+1, 1_700_000_000_000
-		var err error
-		if out, err = e.Apply(c, out[:0]); err != nil {
-			t.Fatal(err)
-		}
-		if rej := Rejection(out); rej != nil {
-			t.Fatalf("%+v: %v", c, rej)
-		}
-		return out
-	}
+	apply := mustApply(t, e)
 	apply(Command{Kind: CmdOpenAccount, Account: "mm", Owner: "mm", AccountKind: KindTrader})
 	apply(Command{Kind: CmdDeposit, Account: "mm", Asset: "KZT", Amount: 1 << 60, ExtRef: "d"})
 	n := 0
@@ -386,7 +382,11 @@ func TestCancelAllWhileCompactionKeptEverything(t *testing.T) {
 		if got := len(e.OpenOrders("mm")); got != 9 {
 			t.Errorf("%d open orders listed, want 9", got)
 		}
-		done <- apply(Command{Kind: CmdCancelAll, Account: "mm"})
+		evs, err := e.Apply(Command{Kind: CmdCancelAll, Account: "mm", Seq: e.Seq() + 1, Time: 1_700_000_000_000}, nil)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- evs
 	}()
 	select {
 	case evs := <-done:

@@ -1186,6 +1186,18 @@ func TestConsumerLingers(t *testing.T) {
 	t.Logf("%d commands in %d batches", len(src.seqs), len(settled))
 }
 
+// plainStore is a settlement store on a database of its own, without a
+// fill sink.
+func plainStore(t *testing.T) (*pgxpool.Pool, *postgres.Store) {
+	t.Helper()
+	db := testenv.PG(t)
+	store, err := postgres.NewStore(context.Background(), db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, store
+}
+
 // TestCustodyReferencesPerShard: two shards' engines each accepted a
 // deposit and a withdrawal with the same external references (each
 // refuses a repeat only among its own commands): both shards settle them.
@@ -1193,11 +1205,7 @@ func TestConsumerLingers(t *testing.T) {
 // is refused.
 func TestCustodyReferencesPerShard(t *testing.T) {
 	ctx := context.Background()
-	db := testenv.PG(t)
-	store, err := postgres.NewStore(ctx, db, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, store := plainStore(t)
 	at := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC).UnixMilli()
 	evs := []matching.Event{
 		{Seq: 1, Time: at, Kind: matching.EvDeposited, Account: "t000", Asset: "BTC", Amount: 5_000, ExtRef: "tx-1:0"},
@@ -1222,11 +1230,7 @@ func TestCustodyReferencesPerShard(t *testing.T) {
 // and settling on would skip their fills: ErrGap, and nothing is written.
 func TestSettlementRefusesAGap(t *testing.T) {
 	ctx := context.Background()
-	db := testenv.PG(t)
-	store, err := postgres.NewStore(ctx, db, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, store := plainStore(t)
 	at := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC).UnixMilli()
 	first := settleAll(t, store, "s1", []matching.Event{
 		{Seq: 1, Time: at, Kind: matching.EvDeposited, Account: "t000", Asset: "BTC", Amount: 5_000, ExtRef: "gap-1"},
