@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/satu-exchange/satu/internal/streamid"
 	"github.com/satu-exchange/satu/matching"
 )
 
@@ -91,26 +91,11 @@ func checkNotTrimmed(ctx context.Context, rdb redis.UniversalClient, keys Keys, 
 	if err != nil {
 		return err
 	}
-	if trimmedInbox != "" && streamIDLess(pos, trimmedInbox) {
+	if trimmedInbox != "" && streamid.Less(pos, trimmedInbox) {
 		return fmt.Errorf("%w below sequence %d (entry %s) while this reader was at entry %s: restart it (it restores a snapshot)",
 			ErrTrimmed, trimmed, trimmedInbox, pos)
 	}
 	return nil
-}
-
-// streamIDLess reports whether stream ID a ("ms-seq", "ms", or "-" for the
-// start) sorts before b.
-func streamIDLess(a, b string) bool {
-	am, as := splitStreamID(a)
-	bm, bs := splitStreamID(b)
-	return am < bm || am == bm && as < bs
-}
-
-func splitStreamID(id string) (ms, seq uint64) {
-	m, s, _ := strings.Cut(id, "-")
-	ms, _ = strconv.ParseUint(m, 10, 64)
-	seq, _ = strconv.ParseUint(s, 10, 64)
-	return ms, seq
 }
 
 // trimPoint reads where the inbox was last trimmed (0 and "" if never).

@@ -9,12 +9,12 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/satu-exchange/satu/internal/streamid"
 	"github.com/satu-exchange/satu/matching"
 
 	"github.com/satu-exchange/satu/settlement"
@@ -140,7 +140,7 @@ func (s *Store) Prepare(ctx context.Context, shard string, b *settlement.Batch) 
 	if err != nil {
 		return nil, err
 	}
-	if streamIDLess(b.After, cur) {
+	if streamid.Less(b.After, cur) {
 		return nil, fmt.Errorf("%w: at %s, batch continues from %s", settlement.ErrPositionMoved, cur, b.After)
 	}
 	tx, err := s.db.Begin(ctx)
@@ -170,20 +170,6 @@ func (s *Store) Prepare(ctx context.Context, shard string, b *settlement.Batch) 
 		return nil, err
 	}
 	return p, nil
-}
-
-// streamIDLess orders Redis stream IDs "ms-seq" ("0" is the start).
-func streamIDLess(a, b string) bool {
-	am, as := splitStreamID(a)
-	bm, bs := splitStreamID(b)
-	return am < bm || am == bm && as < bs
-}
-
-func splitStreamID(id string) (ms, seq uint64) {
-	m, q, _ := strings.Cut(id, "-")
-	ms, _ = strconv.ParseUint(m, 10, 64)
-	seq, _ = strconv.ParseUint(q, 10, 64)
-	return ms, seq
 }
 
 // prepared is a batch whose transaction is open.
