@@ -117,16 +117,21 @@ type touchedLevel struct {
 // Engine is the matching engine for one shard. It is not safe for concurrent
 // use: one goroutine owns it (the sequencer's reader).
 type Engine struct {
-	cfg       Config
-	seq       uint64
-	now       int64
-	nextID    uint64
-	markets   []*market
-	bySymbol  map[string]*market
-	assets    []string
-	assetIdx  map[string]int
-	accounts  map[string]*account
-	lastAcct  *account          // the account account() found last: a command stream repeats its accounts
+	cfg      Config
+	seq      uint64
+	now      int64
+	nextID   uint64
+	markets  []*market
+	bySymbol map[string]*market
+	assets   []string
+	assetIdx map[string]int
+	accounts map[string]*account
+	lastAcct *account // the account account() found last: a command stream repeats its accounts
+	// supply is, per asset, everything deposited and not withdrawn: the
+	// sum of every account's free and held balances, which trades and fees
+	// only move around. Deposits keep it at most maxSupply, so no balance
+	// can pass it, and no credit can overflow.
+	supply    []int64
 	owners    map[string]uint32 // owner → its number, in order of first appearance
 	orders    orderIndex
 	cids      cidIndex
@@ -217,8 +222,13 @@ func NewWithConfig(cfg Config) (*Engine, error) {
 		e.bySymbol[s.Name] = m
 	}
 	e.feeAcct = e.newAccount(cfg.FeeAccount, cfg.FeeAccount, KindFee, STPExpireTaker)
+	e.supply = make([]int64, len(e.assets))
 	return e, nil
 }
+
+// maxSupply bounds each asset's total on the exchange (minor units): any
+// one balance, at most the total, then fits int64 with room for a credit.
+const maxSupply = 1 << 62
 
 func (e *Engine) newAccount(id, owner string, kind AccountKind, stp STPMode) *account {
 	oid, ok := e.owners[owner]
@@ -489,10 +499,11 @@ func (e *Engine) deposit(c *Command) *apperr.Error {
 		return nil
 	}
 	b := &a.bal[asset]
-	if b.free+b.held > 1<<62-c.Amount {
-		return apperr.New(apperr.InvalidQuantity, "deposit would overflow the balance")
+	if e.supply[asset] > maxSupply-c.Amount {
+		return apperr.New(apperr.InvalidQuantity, "deposit would take the %s held on the exchange past 2^62 minor units", c.Asset)
 	}
 	e.deposits[c.ExtRef] = struct{}{}
+	e.supply[asset] += c.Amount
 	b.free += c.Amount
 	e.touch(a, asset)
 	e.custodyEvent(EvDeposited, a, c)
@@ -513,6 +524,7 @@ func (e *Engine) withdraw(c *Command) *apperr.Error {
 		return apperr.New(apperr.InsufficientFunds, "free %s balance is below the withdrawal", c.Asset)
 	}
 	e.withdraws[c.ExtRef] = struct{}{}
+	e.supply[asset] -= c.Amount
 	b.free -= c.Amount
 	e.touch(a, asset)
 	e.custodyEvent(EvWithdrawn, a, c)

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/satu-exchange/satu/internal/apperr"
 )
 
 // TestOrderIndex checks the window-and-overflow index of open orders against
@@ -401,5 +403,46 @@ func TestCancelAllWhileCompactionKeptEverything(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("cancel-all (or OpenOrders) never returned")
+	}
+}
+
+// TestSupplyBoundsEveryBalance: deposits keep each asset's total on the
+// exchange at most 2^62 minor units, across accounts — not per account,
+// which let two accounts' trades credit a third past int64 — and a
+// withdrawal makes room again; a restored engine knows the total.
+func TestSupplyBoundsEveryBalance(t *testing.T) {
+	e, _ := New(DefaultSymbols())
+	apply := mustApply(t, e)
+	deposit := func(acct, ref string, amount int64) error {
+		c := Command{Kind: CmdDeposit, Account: acct, Asset: "KZT", Amount: amount, ExtRef: ref, Seq: e.Seq() + 1, Time: 1_700_000_000_000}
+		out, err := e.Apply(c, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return Rejection(out)
+	}
+	for _, a := range []string{"a", "b"} {
+		apply(Command{Kind: CmdOpenAccount, Account: a, Owner: a, AccountKind: KindTrader})
+	}
+	if rej := deposit("a", "d1", maxSupply-10); rej != nil {
+		t.Fatal(rej)
+	}
+	if rej := deposit("b", "d2", 11); apperr.CodeOf(rej) != apperr.InvalidQuantity {
+		t.Fatalf("a deposit past the total into another account: %v; want INVALID_QUANTITY", rej)
+	}
+	if rej := deposit("b", "d3", 10); rej != nil {
+		t.Fatalf("a deposit up to the total: %v", rej)
+	}
+	apply(Command{Kind: CmdWithdraw, Account: "a", Asset: "KZT", Amount: 5, ExtRef: "w1"})
+	r, err := Restore(e.Snapshot(), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e = r
+	if rej := deposit("b", "d4", 6); rej == nil {
+		t.Fatal("the restored engine took a deposit past the total")
+	}
+	if rej := deposit("b", "d5", 5); rej != nil {
+		t.Fatalf("the room a withdrawal made: %v", rej)
 	}
 }
