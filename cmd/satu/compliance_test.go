@@ -263,9 +263,12 @@ func TestComplianceLifecycleOverAPI(t *testing.T) {
 	if _, err := proof.Verify(cert, string(vkey), book); err != nil {
 		t.Fatalf("satu certificate's output: %v", err)
 	}
-	// Not without a key.
-	if err := demo.NewClient(app.Addr(), "").Call(ctx, "GET", fmt.Sprintf("/v1/regulator/obligations/%d/certificate", open.ID), nil, nil); apperr.CodeOf(err) != apperr.Unauthenticated {
-		t.Fatalf("certificate without a key: %v", err)
+	// Not without a key — and without one, an obligation that does not
+	// exist is refused the same way, so the answer tells nothing.
+	for _, id := range []int64{open.ID, 999_999} {
+		if err := demo.NewClient(app.Addr(), "").Call(ctx, "GET", fmt.Sprintf("/v1/regulator/obligations/%d/certificate", id), nil, nil); apperr.CodeOf(err) != apperr.Unauthenticated {
+			t.Fatalf("certificate %d without a key: %v", id, err)
+		}
 	}
 }
 
@@ -284,4 +287,26 @@ func getCSV(t *testing.T, app *App, path string) [][]string {
 	rows, err := csv.NewReader(resp.Body).ReadAll()
 	must(t, err)
 	return rows
+}
+
+// TestMinerCannotTakeAnAccount: registering a miner with an account that
+// exists with another owner is refused (CONFLICT) and registers nothing —
+// the registry used to link the account to the miner before the engine
+// refused it, so the miner's keys would have acted for a trader's account.
+func TestMinerCannotTakeAnAccount(t *testing.T) {
+	app, op := startApp(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	must(t, op.Call(ctx, "POST", "/v1/operator/accounts", map[string]string{"account": "tr-1", "owner": "fund", "kind": "trader"}, nil))
+	err := op.Call(ctx, "POST", "/v1/operator/miners", compliance.Miner{ID: "grab", Name: "Grab LLP", BIN: "444444444444",
+		EntityKind: compliance.LegalEntity, Accounts: []string{"tr-1"}, Email: "x@grab.kz"}, nil)
+	if apperr.CodeOf(err) != apperr.Conflict {
+		t.Fatalf("a miner with another owner's account: %v; want CONFLICT", err)
+	}
+	if err := regulator(app).Call(ctx, "GET", "/v1/compliance/miners/grab/summary", nil, nil); apperr.CodeOf(err) != apperr.UnknownMiner {
+		t.Fatalf("the refused miner: %v; want UNKNOWN_MINER (not registered)", err)
+	}
+	// The operator fixes the account list: registered.
+	must(t, op.Call(ctx, "POST", "/v1/operator/miners", compliance.Miner{ID: "grab", Name: "Grab LLP", BIN: "444444444444",
+		EntityKind: compliance.LegalEntity, Accounts: []string{"grab-1"}, Email: "x@grab.kz"}, nil))
 }

@@ -190,14 +190,22 @@ func (s *Server) createMiner(r *http.Request) (int, any, error) {
 	if err := decode(r, &m); err != nil {
 		return 0, nil, err
 	}
-	if err := s.Registry.CreateMiner(r.Context(), m, actorOf(p, "")); err != nil {
+	if err := m.Validate(); err != nil {
 		return 0, nil, err
 	}
+	// The engine first: it refuses an account that exists with another
+	// owner or kind (CONFLICT), and the registry must not link such an
+	// account to the miner — the miner's keys would act for it, and its
+	// sales would count as the miner's. Opening is idempotent, so a retry
+	// after a failure below opens nothing twice.
 	for _, a := range m.Accounts {
 		if _, err := s.do(r.Context(), matching.Command{Kind: matching.CmdOpenAccount, Account: a, Owner: m.ID,
 			AccountKind: matching.KindMiner}); err != nil {
 			return 0, nil, err
 		}
+	}
+	if err := s.Registry.CreateMiner(r.Context(), m, actorOf(p, "")); err != nil {
+		return 0, nil, err
 	}
 	s.Audit.Info("miner registered", zap.String("by", p.KeyID), zap.String("miner", m.ID), zap.String("bin", m.BIN), zap.Strings("accounts", m.Accounts))
 	return http.StatusCreated, m, nil

@@ -92,6 +92,13 @@ func (s *Server) certificate(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
+	// Who asks, before anything is looked up: a caller without a key, or
+	// with a key that reads no compliance records, learns nothing, not even
+	// which obligation IDs exist (a miner's is checked against the
+	// obligation's below).
+	if _, err := minerScope(r, ""); err != nil {
+		return 0, nil, err
+	}
 	d, err := s.Registry.Obligation(r.Context(), id)
 	if err != nil {
 		return 0, nil, err

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -151,7 +152,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	if err := s.Ready(ctx); err != nil {
 		s.Log.Warn("not ready", zap.Error(err))
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": err.Error()})
+		// Which dependency, not the error: an anonymous caller need not
+		// learn hosts, users and database names (the log has them).
+		reason, _, _ := strings.Cut(err.Error(), ":")
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": reason + " not ready (see the server's log)"})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
