@@ -73,6 +73,7 @@ type market struct {
 	lastPrice   int64 // the last trade's price
 	volUntil    int64 // end of a volatility auction
 	schedPhase  Phase // the phase the schedule last set
+	schedStep   int64 // when the step the schedule last applied began (Unix ms; 0: none yet)
 }
 
 func (m *market) side(s Side) *bookSide {
@@ -573,8 +574,11 @@ func (e *Engine) advance() {
 	}
 	for _, m := range e.markets {
 		if len(m.Schedule) > 0 {
-			if p := m.scheduled(e.now); p != m.schedPhase {
-				m.schedPhase = p
+			// A new step, even one that names the phase of the step
+			// before (closed at 18:00, closed again at midnight), ends an
+			// operator's change: steps are told apart by when they began.
+			if p, at := m.scheduledStep(e.now); at != m.schedStep {
+				m.schedPhase, m.schedStep = p, at
 				e.transition(m, p)
 			}
 		}
@@ -589,15 +593,21 @@ func (e *Engine) advance() {
 	}
 }
 
-// scheduled is the phase the schedule sets at time now.
-func (m *market) scheduled(now int64) Phase {
-	minute := int(((now/60_000+int64(m.UTCOffsetMinutes))%1440 + 1440) % 1440)
-	p := m.Schedule[len(m.Schedule)-1].Phase // before the first step: yesterday's last
+// scheduledStep is the step of the schedule in force at time now: its
+// phase and the instant (Unix ms) it began.
+func (m *market) scheduledStep(now int64) (Phase, int64) {
+	const dayMs = 86_400_000
+	off := int64(m.UTCOffsetMinutes) * 60_000
+	local := now + off
+	midnight := local - ((local%dayMs)+dayMs)%dayMs // local midnight, in local ms
+	minute := int((local - midnight) / 60_000)
+	last := m.Schedule[len(m.Schedule)-1]
+	p, at := last.Phase, midnight-dayMs+int64(last.Minute)*60_000 // before the first step: yesterday's last
 	for _, st := range m.Schedule {
 		if st.Minute > minute {
 			break
 		}
-		p = st.Phase
+		p, at = st.Phase, midnight+int64(st.Minute)*60_000
 	}
-	return p
+	return p, at - off
 }

@@ -811,3 +811,47 @@ func TestUncrossWithoutTradeKeepsPrices(t *testing.T) {
 			st.LastPrice, st.RefPrice, st.ClosePrice)
 	}
 }
+
+// TestScheduleStepOfTheSamePhase: a step that names the same phase as the
+// step before it (closed at 18:00, closed again at midnight) still ends an
+// operator's change; and a restored engine knows which step it is in.
+func TestScheduleStepOfTheSamePhase(t *testing.T) {
+	local := func(day, minute int64) int64 { return rigT0 + day*86_400_000 + (minute-300)*60_000 }
+	r := phaseRig(t, func(s *matching.Symbol) {
+		s.UTCOffsetMinutes = 300
+		s.Schedule = []matching.ScheduleStep{
+			{Minute: 0, Phase: matching.PhaseClosed},
+			{Minute: 600, Phase: matching.PhaseContinuous}, // 10:00
+			{Minute: 1080, Phase: matching.PhaseClosed},    // 18:00
+		}
+	})
+	r.now = local(0, 1080) // 18:00: closed
+	r.tick()
+	if r.phase() != matching.PhaseClosed {
+		t.Fatalf("at 18:00: %s", r.phase())
+	}
+	r.now = local(0, 1200) // 20:00: the operator opens the market
+	r.setPhase(matching.PhaseContinuous)
+	r.now = local(0, 1300)
+	r.tick()
+	if r.phase() != matching.PhaseContinuous {
+		t.Fatalf("at 21:40, after the operator's change: %s", r.phase())
+	}
+	// Restored in between, the engine still knows the 18:00 step was
+	// applied: the operator's change stands until the next step.
+	e, err := matching.Restore(r.e.Snapshot(), matching.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.e = e
+	r.now = local(0, 1400)
+	r.tick()
+	if r.phase() != matching.PhaseContinuous {
+		t.Fatalf("restored, at 23:20: %s", r.phase())
+	}
+	r.now = local(1, 0) // midnight: the next step, closed again
+	evs := r.tick()
+	if ph := ofKind(evs, matching.EvPhase); len(ph) != 1 || ph[0].Phase != matching.PhaseClosed || r.phase() != matching.PhaseClosed {
+		t.Fatalf("at midnight: events %+v, phase %s; want the schedule's closed", evs, r.phase())
+	}
+}

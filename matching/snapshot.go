@@ -342,6 +342,11 @@ func Restore(s *Snapshot, cfg Config) (*Engine, error) {
 		}
 		m.phase, m.halted, m.lastPrice, m.closePrice = ms.State.Phase, ms.State.Halted, ms.State.LastPrice, ms.State.ClosePrice
 		m.volUntil, m.schedPhase = ms.State.Until, ms.SchedPhase // Until is set only in a volatility auction
+		if len(m.Schedule) > 0 && s.Seq > 0 {
+			// The step in force at the last command was applied by it
+			// (advance runs before every command).
+			_, m.schedStep = m.scheduledStep(s.Now)
+		}
 		m.setRef(ms.State.RefPrice)
 		for _, side := range [][]OrderSnap{ms.Bids, ms.Asks} {
 			for _, os := range side {
