@@ -308,8 +308,9 @@ func httpError(w http.ResponseWriter, status int, err *apperr.Error) {
 	_ = json.NewEncoder(w).Encode(err)
 }
 
-// Run follows the shard's events for the streams and user data until ctx
-// ends; without an event source it returns at once.
+// Run follows the shard's events for the streams and user data, and sweeps
+// the logged-on sessions (when the gateway checks keys), until ctx ends;
+// with neither to do it returns at once.
 func (g *Gateway) Run(ctx context.Context) error {
 	if g.auth.Keys != nil {
 		done := make(chan struct{})
@@ -335,16 +336,15 @@ func (g *Gateway) Run(ctx context.Context) error {
 // goroutine, because sending the close frame may wait for the socket and
 // the hub calls push holding its lock.
 func (c *conn) push(b []byte) {
-	if !c.reserve(len(b)) {
+	if c.overQueued(len(b)) {
 		go c.slowConsumer()
 		return
 	}
 	select {
 	case c.out <- b:
+		c.queued.Add(int64(len(b)))
 	case <-c.closing:
-		c.queued.Add(-int64(len(b)))
 	default:
-		c.queued.Add(-int64(len(b)))
 		go c.slowConsumer()
 	}
 }
@@ -355,15 +355,11 @@ func (c *conn) push(b []byte) {
 // consumer long before 256 of them are held. A variable for tests.
 var maxQueuedBytes int64 = 16 << 20
 
-// reserve counts n bytes more queued for the writer, unless that would
-// pass maxQueuedBytes; the writer gives them back once it wrote them.
-func (c *conn) reserve(n int) bool {
-	if c.queued.Add(int64(n)) > maxQueuedBytes {
-		c.queued.Add(-int64(n))
-		return false
-	}
-	return true
-}
+// overQueued reports whether n bytes more would pass maxQueuedBytes. A
+// message is counted once it is queued and uncounted once written, so
+// senders racing past the check overshoot the bound by a message each at
+// most.
+func (c *conn) overQueued(n int) bool { return c.queued.Load()+int64(n) > maxQueuedBytes }
 
 // Shutdown closes every connection with 1001 (going away).
 func (g *Gateway) Shutdown() {
@@ -492,15 +488,15 @@ func (c *conn) send(resp wsapi.Response) {
 		c.g.log.Error("encode response", zap.Error(err))
 		return
 	}
-	if !c.reserve(len(b)) {
+	if c.overQueued(len(b)) {
 		c.slowConsumer()
 		return
 	}
 	select {
 	case c.out <- b:
+		c.queued.Add(int64(len(b)))
 		return
 	case <-c.closing:
-		c.queued.Add(-int64(len(b)))
 		return
 	default:
 	}
@@ -510,10 +506,9 @@ func (c *conn) send(resp wsapi.Response) {
 	defer t.Stop()
 	select {
 	case c.out <- b:
+		c.queued.Add(int64(len(b)))
 	case <-c.closing:
-		c.queued.Add(-int64(len(b)))
 	case <-t.C:
-		c.queued.Add(-int64(len(b)))
 		c.slowConsumer()
 	}
 }
@@ -888,11 +883,7 @@ const sessionRecheck = time.Second
 func (c *conn) recheck(ctx context.Context, s *session) error {
 	if err := c.g.keyStands(ctx, s); err != nil {
 		if apperr.CodeOf(err) == apperr.Unauthenticated {
-			c.mu.Lock()
-			if c.session == s {
-				c.session = nil
-			}
-			c.mu.Unlock()
+			c.endSession(s)
 		}
 		return err
 	}
@@ -902,6 +893,15 @@ func (c *conn) recheck(ctx context.Context, s *session) error {
 	}
 	c.mu.Unlock()
 	return nil
+}
+
+// endSession ends session s, unless a logon replaced it meanwhile.
+func (c *conn) endSession(s *session) {
+	c.mu.Lock()
+	if c.session == s {
+		c.session = nil
+	}
+	c.mu.Unlock()
 }
 
 // keyStands reports, as UNAUTHENTICATED, a session whose key was revoked or
@@ -954,11 +954,7 @@ func (g *Gateway) sweepSessions(ctx context.Context) {
 			if apperr.CodeOf(standing(sessions[c], k, kerr)) != apperr.Unauthenticated {
 				continue // standing, or the store unreachable: ask again next time
 			}
-			c.mu.Lock()
-			if c.session == sessions[c] {
-				c.session = nil
-			}
-			c.mu.Unlock()
+			c.endSession(sessions[c])
 			g.sessionsEnded.Inc()
 			go c.close(websocket.ClosePolicyViolation, "API key revoked or no longer acting for the account")
 		}
