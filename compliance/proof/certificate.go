@@ -157,16 +157,12 @@ func Verify(c Certificate, vkey string, book *compliance.RuleBook) (Verdict, err
 	}
 	v.Computations, v.RuleSet, v.RuleSetVersion, v.Share, v.Mined = comp.Version, comp.RuleSet, comp.RuleSetVersion, comp.Share, comp.Mined
 	scale := decimals(comp.Mined)
-	ob, err := recompute(comp, report, book, scale)
+	ob, rules, err := recompute(comp, report, book, scale)
 	if err != nil {
 		return v, err
 	}
 	if got := money.Format(ob.Required, scale); got != comp.Required || got != o.Required {
 		return v, fmt.Errorf("required: ceil(%s × %s) is %s, the computation says %s and the claim %s", comp.Mined, comp.Share, got, comp.Required, o.Required)
-	}
-	rules, err := book.Get(comp.RuleSet) // recompute found it
-	if err != nil {
-		return v, err
 	}
 	sold, err := ents.counted(o, ob, rules.ProceedsCurrency, scale, &v)
 	if err != nil {
@@ -296,38 +292,38 @@ func (e *entries) computation(o Claim) (*Computation, *Report, error) {
 }
 
 // recompute derives the obligation from the report under the named rule
-// set and checks the computation's share and deadline.
-func recompute(c *Computation, r *Report, book *compliance.RuleBook, scale int) (compliance.Obligation, error) {
+// set, which it returns, and checks the computation's share and deadline.
+func recompute(c *Computation, r *Report, book *compliance.RuleBook, scale int) (compliance.Obligation, *compliance.RuleSet, error) {
 	rules, err := book.Get(c.RuleSet)
 	if err != nil {
-		return compliance.Obligation{}, fmt.Errorf("rule set: %v", err)
+		return compliance.Obligation{}, nil, fmt.Errorf("rule set: %v", err)
 	}
 	// A later version of the rule set recomputes an older computation:
 	// versions add dated data and keep what earlier periods used, and the
 	// share and deadline it gives are checked against the computation's
 	// below. An older one cannot know what the newer version added.
 	if rules.Version < c.RuleSetVersion {
-		return compliance.Obligation{}, fmt.Errorf("rule set %s: the computation names version %d, this verifier knows only version %d", c.RuleSet, c.RuleSetVersion, rules.Version)
+		return compliance.Obligation{}, nil, fmt.Errorf("rule set %s: the computation names version %d, this verifier knows only version %d", c.RuleSet, c.RuleSetVersion, rules.Version)
 	}
 	period, err := time.Parse("2006-01", c.Period)
 	if err != nil {
-		return compliance.Obligation{}, fmt.Errorf("computation: period %q", c.Period)
+		return compliance.Obligation{}, nil, fmt.Errorf("computation: period %q", c.Period)
 	}
 	mined, err := money.Parse(r.Mined, scale)
 	if err != nil {
-		return compliance.Obligation{}, fmt.Errorf("report: mined %q: %v", r.Mined, err)
+		return compliance.Obligation{}, nil, fmt.Errorf("report: mined %q: %v", r.Mined, err)
 	}
 	ob, err := rules.Obligation(c.Miner, c.Asset, period, mined)
 	if err != nil {
-		return compliance.Obligation{}, fmt.Errorf("rule set %s v%d: %v", c.RuleSet, c.RuleSetVersion, err)
+		return compliance.Obligation{}, nil, fmt.Errorf("rule set %s v%d: %v", c.RuleSet, c.RuleSetVersion, err)
 	}
 	if ob.Share.String() != c.Share {
-		return compliance.Obligation{}, fmt.Errorf("share: rule set %s v%d gives %s for %s, the computation used %s", c.RuleSet, c.RuleSetVersion, ob.Share, c.Period, c.Share)
+		return compliance.Obligation{}, nil, fmt.Errorf("share: rule set %s v%d gives %s for %s, the computation used %s", c.RuleSet, c.RuleSetVersion, ob.Share, c.Period, c.Share)
 	}
 	if d := ob.Deadline.Format(time.DateOnly); d != c.Deadline {
-		return compliance.Obligation{}, fmt.Errorf("deadline: rule set %s v%d gives %s, the computation says %s", c.RuleSet, c.RuleSetVersion, d, c.Deadline)
+		return compliance.Obligation{}, nil, fmt.Errorf("deadline: rule set %s v%d gives %s, the computation says %s", c.RuleSet, c.RuleSetVersion, d, c.Deadline)
 	}
-	return ob, nil
+	return ob, rules, nil
 }
 
 // counted sums the attributions counted towards the obligation, checking

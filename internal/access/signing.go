@@ -211,14 +211,14 @@ func (sig Signature) ReplayTTL() time.Duration { return sig.RecvWindow + MaxCloc
 // signature is deterministic, so the same request signed twice is the same
 // request.
 func (k SigningKey) ReplayID(sig Signature) string {
-	var b []byte
+	b, err := []byte(sig.Value), error(nil)
 	switch k.Kind {
 	case SigningEd25519:
-		b, _ = base64.StdEncoding.DecodeString(sig.Value)
+		b, err = base64.StdEncoding.DecodeString(sig.Value)
 	case SigningHMAC:
-		b, _ = hex.DecodeString(sig.Value)
+		b, err = hex.DecodeString(sig.Value)
 	}
-	if b == nil { // not a signature Check accepts: named as sent
+	if err != nil { // not a signature Check accepts: named as sent
 		b = []byte(sig.Value)
 	}
 	h := sha256.Sum256(b)
