@@ -647,9 +647,12 @@ func TestHaltDefersUncross(t *testing.T) {
 	})
 }
 
+// local is the time of minute of day day (0: rigT0's) in Almaty (UTC+5),
+// where rigT0 is 05:00.
+func local(day, minute int64) int64 { return rigT0 + day*86_400_000 + (minute-300)*60_000 }
+
 func TestSchedule(t *testing.T) {
 	// Almaty (UTC+5) session; rigT0 is 05:00 local.
-	local := func(day, minute int64) int64 { return rigT0 + day*86_400_000 + (minute-300)*60_000 }
 	r := phaseRig(t, func(s *matching.Symbol) {
 		s.UTCOffsetMinutes = 300
 		s.Schedule = []matching.ScheduleStep{
@@ -816,7 +819,6 @@ func TestUncrossWithoutTradeKeepsPrices(t *testing.T) {
 // step before it (closed at 18:00, closed again at midnight) still ends an
 // operator's change; and a restored engine knows which step it is in.
 func TestScheduleStepOfTheSamePhase(t *testing.T) {
-	local := func(day, minute int64) int64 { return rigT0 + day*86_400_000 + (minute-300)*60_000 }
 	r := phaseRig(t, func(s *matching.Symbol) {
 		s.UTCOffsetMinutes = 300
 		s.Schedule = []matching.ScheduleStep{
