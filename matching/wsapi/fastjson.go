@@ -1,6 +1,7 @@
 package wsapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"unicode/utf8"
@@ -344,6 +345,34 @@ func DecodeRequest(msg []byte, req *Request) error {
 		}
 	}
 	return json.Unmarshal(msg, req)
+}
+
+// LeadingID is a request's id read off its front, without reading the rest
+// of the message: when the message opens with an "id" member holding an
+// integer or a string without escapes (what clients send, the Go client
+// included), and nil otherwise. The gateway answers a request it refuses
+// before decoding it — one over its address's rate limit — with this id,
+// so that the client can tell which call was refused.
+func LeadingID(msg []byte) json.RawMessage {
+	s := scanner{b: msg}
+	var name []byte
+	var ok bool
+	if !s.next('{') {
+		return nil
+	}
+	s.space()
+	if name, ok = s.raw(); !ok || string(name) != "id" || !s.next(':') {
+		return nil
+	}
+	s.space()
+	start := s.i
+	if _, ok = s.raw(); !ok {
+		_, ok = s.digits(true)
+	}
+	if !ok || !s.next(',') && !s.next('}') {
+		return nil
+	}
+	return append(json.RawMessage(nil), bytes.TrimRight(msg[start:s.i-1], " \t\n\r")...)
 }
 
 // field reads the value of the field named name into r; the input is

@@ -196,3 +196,31 @@ func BenchmarkDecodeRequest(b *testing.B) {
 		})
 	}
 }
+
+// TestLeadingID: the id read off a message's front, for a refusal before
+// decoding; anything else gives none.
+func TestLeadingID(t *testing.T) {
+	for msg, want := range map[string]string{
+		`{"id":17,"method":"ping"}`:          "17",
+		`{"id":-3}`:                          "-3",
+		` {  "id" :  "a-1"  , "method":"x"}`: `"a-1"`,
+		`{"id":"é"}`:                         `"é"`,
+		`{"id":1.5,"method":"ping"}`:         "", // not an integer
+		`{"id":"a\"b","method":"ping"}`:      "", // an escape
+		`{"id":0012}`:                        "",
+		`{"method":"ping","id":9}`:           "",
+		`{"id":null}`:                        "",
+		`{"id":{"a":1}}`:                     "",
+		`{"id":7`:                            "",
+		`{"id":"x`:                           "",
+		`not json`:                           "",
+		``:                                   "",
+	} {
+		if got := LeadingID([]byte(msg)); string(got) != want {
+			t.Errorf("LeadingID(%s) = %s; want %q", msg, got, want)
+		}
+		if got := LeadingID([]byte(msg)); got != nil && !json.Valid(got) {
+			t.Errorf("LeadingID(%s) = %s: not JSON", msg, got)
+		}
+	}
+}

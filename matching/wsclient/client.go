@@ -5,6 +5,7 @@ package wsclient
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"strconv"
@@ -31,13 +32,23 @@ type Client struct {
 	err     error
 	done    chan struct{}
 
-	pushed  chan json.RawMessage
-	dropped atomic.Uint64
+	pushedOnce sync.Once
+	pushed     chan json.RawMessage // made on first use: most connections never get one
+	dropped    atomic.Uint64
+	unmatched  atomic.Uint64
 }
 
 // PushedQueue is how many pushed messages (user data) a client keeps
 // until they are read from Pushed; more are dropped, and counted.
 const PushedQueue = 4096
+
+// writeWait bounds a request's write when its context has no deadline:
+// a server that stops reading cannot hold a caller (or Close) for ever.
+const writeWait = 10 * time.Second
+
+// ErrNotSent wraps the error of a call whose request never left: the
+// connection had ended, or the write failed.
+var ErrNotSent = errors.New("request not sent")
 
 // Dial connects to a gateway, e.g. ws://127.0.0.1:8080/ws/api.
 func Dial(ctx context.Context, url string) (*Client, error) {
@@ -45,16 +56,17 @@ func Dial(ctx context.Context, url string) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wsclient: dial %s: %w", url, err)
 	}
-	c := &Client{ws: ws, pending: map[string]chan []byte{}, done: make(chan struct{}), pushed: make(chan json.RawMessage, PushedQueue)}
+	c := &Client{ws: ws, pending: map[string]chan []byte{}, done: make(chan struct{})}
 	go c.readLoop()
 	return c, nil
 }
 
-// Close closes the connection.
+// Close closes the connection. It says goodbye with a close frame, sent
+// as a control message (gorilla/websocket allows one beside a write in
+// progress), so a writer stuck on a server that does not read cannot
+// hold it; closing the socket then ends that writer too.
 func (c *Client) Close() error {
-	c.wmu.Lock()
-	_ = c.ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
-	c.wmu.Unlock()
+	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
 	return c.ws.Close()
 }
 
@@ -74,6 +86,9 @@ func (c *Client) Err() error {
 // result again had been half of the load generator's CPU.
 func (c *Client) readLoop() {
 	defer close(c.done)
+	// A connection this loop no longer reads is closed: otherwise its pings
+	// would go unanswered and the server's queue for it fill up.
+	defer c.ws.Close()
 	for {
 		_, msg, err := c.ws.ReadMessage()
 		var id []byte
@@ -92,10 +107,16 @@ func (c *Client) readLoop() {
 		}
 		if len(id) == 0 { // a pushed message: no request's answer
 			select {
-			case c.pushed <- msg:
+			case c.pushedQueue() <- msg:
 			default:
 				c.dropped.Add(1)
 			}
+			continue
+		}
+		if string(id) == "null" {
+			// An answer the server could not tie to a request (one it
+			// could not read): no call can be told; counted.
+			c.unmatched.Add(1)
 			continue
 		}
 		c.mu.Lock()
@@ -135,7 +156,17 @@ func answerID(msg []byte) ([]byte, error) {
 
 // Pushed delivers the messages the server pushes (user data after
 // userDataStream.subscribe), in order.
-func (c *Client) Pushed() <-chan json.RawMessage { return c.pushed }
+func (c *Client) Pushed() <-chan json.RawMessage { return c.pushedQueue() }
+
+func (c *Client) pushedQueue() chan json.RawMessage {
+	c.pushedOnce.Do(func() { c.pushed = make(chan json.RawMessage, PushedQueue) })
+	return c.pushed
+}
+
+// Unmatched is how many answers came with a null id — the server's
+// answer to a request it could not read, or refused before reading — and
+// so reached no call.
+func (c *Client) Unmatched() uint64 { return c.unmatched.Load() }
 
 // Dropped is how many pushed messages were dropped because Pushed was
 // not read.
@@ -151,7 +182,7 @@ func (c *Client) Call(ctx context.Context, method string, params, out any) error
 	c.mu.Lock()
 	if c.pending == nil {
 		c.mu.Unlock()
-		return fmt.Errorf("wsclient: connection closed: %w", c.err)
+		return fmt.Errorf("wsclient: connection closed: %w: %w", ErrNotSent, c.err)
 	}
 	c.next++
 	id := strconv.FormatUint(c.next, 10)
@@ -169,11 +200,23 @@ func (c *Client) Call(ctx context.Context, method string, params, out any) error
 		c.mu.Unlock()
 		return fmt.Errorf("wsclient: encode %s: %w", method, err)
 	}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(writeWait)
+	}
 	c.wmu.Lock()
-	err = c.ws.WriteMessage(websocket.TextMessage, b)
+	err = c.ws.SetWriteDeadline(deadline)
+	if err == nil {
+		err = c.ws.WriteMessage(websocket.TextMessage, b)
+	}
 	c.wmu.Unlock()
 	if err != nil {
-		return fmt.Errorf("wsclient: send %s: %w", method, err)
+		c.mu.Lock()
+		if c.pending != nil {
+			delete(c.pending, id)
+		}
+		c.mu.Unlock()
+		return fmt.Errorf("wsclient: send %s: %w: %w", method, ErrNotSent, err)
 	}
 	select {
 	case msg, ok := <-ch:
@@ -216,7 +259,9 @@ var lastSigned sync.Map // API key → *atomic.Int64
 // parameters and the millisecond, so two requests of one key with the same
 // parameters in one millisecond (two logons of one account on two
 // connections, say) would be one request twice to the gateway, and the
-// second refused as a replay.
+// second refused as a replay. A burst runs ahead of the clock by at most
+// maxSignAhead, then waits for it: the gateway refuses timestamps more
+// than a second ahead of its own (access.MaxClockAhead).
 func signingTime(apiKey string) time.Time {
 	v, _ := lastSigned.LoadOrStore(apiKey, new(atomic.Int64))
 	last := v.(*atomic.Int64)
@@ -224,6 +269,10 @@ func signingTime(apiKey string) time.Time {
 		now := time.Now()
 		ms, prev := now.UnixMilli(), last.Load()
 		if ms <= prev {
+			if prev+1-ms > maxSignAhead.Milliseconds() {
+				time.Sleep(time.Millisecond)
+				continue
+			}
 			ms, now = prev+1, time.UnixMilli(prev+1)
 		}
 		if last.CompareAndSwap(prev, ms) {
@@ -231,6 +280,9 @@ func signingTime(apiKey string) time.Time {
 		}
 	}
 }
+
+// maxSignAhead is how far ahead of the clock signingTime may go.
+const maxSignAhead = 500 * time.Millisecond
 
 // Logon signs session.logon with signer at the local time: the session
 // then acts for the key's account, or for account (one of the key's; ""

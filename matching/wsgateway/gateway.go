@@ -567,7 +567,11 @@ func (c *conn) handle(ctx context.Context, msg []byte) wsapi.Response {
 		limits = append(limits, *rl)
 	}
 	var req wsapi.Request
-	if err == nil {
+	if err != nil {
+		// Refused unread: answered with the id off the message's front, when
+		// it has one there, so the client can tell which call it was.
+		req.ID = wsapi.LeadingID(msg)
+	} else {
 		if jerr := wsapi.DecodeRequest(msg, &req); jerr != nil {
 			req = wsapi.Request{} // answered with a null id, whatever was decoded
 			err = apperr.New(apperr.MalformedJSON, "request is not valid JSON: %v", jerr)

@@ -67,15 +67,28 @@ func TestRateLimitPerAddress(t *testing.T) {
 	if r := callLimited(t, a, `{"id":`); r.Error == nil || r.Error.Code != apperr.MalformedJSON || allowance(t, r, "REQUESTS").Count != 5 {
 		t.Fatalf("malformed: %+v", r)
 	}
-	for _, ws := range []*websocket.Conn{a, b} {
-		r := callLimited(t, ws, ping)
+	// Refused unread, each is answered with the id off its front, so the
+	// client can tell which call was refused (null when there is none).
+	for _, tc := range []struct {
+		ws      *websocket.Conn
+		msg, id string
+	}{
+		{a, `{"id":7,"method":"ping"}`, "7"},
+		{b, ` { "id" : "x-2" ,"method":"ping"}`, `"x-2"`},
+		{a, `{"method":"ping","id":9}`, "null"},
+		{b, `{"id":`, "null"},
+	} {
+		r := callLimited(t, tc.ws, tc.msg)
 		if r.Status != http.StatusTooManyRequests || r.Error == nil || r.Error.Code != apperr.RateLimited ||
 			!strings.Contains(r.Error.Message, "more than 5 requests from this address per second: wait") || allowance(t, r, "REQUESTS").Count != 5 {
 			t.Fatalf("over the limit: %+v %+v", r, r.Error)
 		}
+		if string(r.ID) != tc.id {
+			t.Fatalf("%s refused with id %s; want %s", tc.msg, r.ID, tc.id)
+		}
 	}
-	if got := s.metric(t, "satu_ws_rate_limited_total"); got != 2 {
-		t.Fatalf("satu_ws_rate_limited_total = %v; want 2", got)
+	if got := s.metric(t, "satu_ws_rate_limited_total"); got != 4 {
+		t.Fatalf("satu_ws_rate_limited_total = %v; want 4", got)
 	}
 	clk.add(time.Second)
 	if r := callLimited(t, a, ping); r.Status != 200 || allowance(t, r, "REQUESTS").Count != 1 {
