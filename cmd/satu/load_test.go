@@ -42,6 +42,14 @@ func TestLoadGenerator(t *testing.T) {
 	if rep.Latency.N != int(rep.Sent) || rep.Latency.P50 <= 0 || rep.Latency.P50 > rep.Latency.P99 || rep.Latency.P99 > rep.Latency.Max {
 		t.Errorf("latency %+v", rep.Latency)
 	}
+	// Paced: each answer also from when it was due, which is never after
+	// its send — so no quantile is below the one from the send.
+	if d, l := rep.LatencyDue, rep.Latency; d.N != l.N || d.P50 < l.P50 || d.P99 < l.P99 || d.Max < l.Max {
+		t.Errorf("latency from due %+v; from send %+v", d, l)
+	}
+	if rep.ConnsLost != 0 || rep.Unmatched != 0 {
+		t.Errorf("%d connections lost, %d answers unmatched", rep.ConnsLost, rep.Unmatched)
+	}
 	if rep.Idle != 5 || rep.IdleLost != 0 {
 		t.Errorf("idle: %d open, %d lost; want 5, 0", rep.Idle, rep.IdleLost)
 	}
@@ -51,7 +59,7 @@ func TestLoadGenerator(t *testing.T) {
 	if rep.Server.RSS <= 0 || rep.Server.Goroutines < 2*(4+5+3) {
 		t.Errorf("server stats from /metrics: %+v", rep.Server)
 	}
-	for _, want := range []string{"server:     RSS", "throughput:", "latency:    p50", "p99.9", "idle:       5 logged-on", "streams:    3 subscribers"} {
+	for _, want := range []string{"server:     RSS", "throughput:", "latency:    p50", "from due:   p50", "p99.9", "idle:       5 logged-on", "streams:    3 subscribers"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q", want)
 		}
@@ -95,6 +103,8 @@ func TestLoadGenerator(t *testing.T) {
 	must(t, os.WriteFile(key, []byte(app.Token(access.RoleOperator)), 0o600))
 	for _, tc := range []struct{ args, msg string }{
 		{"-addr 192.0.2.1:8080", "loopback address only"},
+		{"-addr 127.0.0.1:80@192.0.2.1", "the port a number from 1 to 65535"}, // would be a URL's user info
+		{"-addr 127.0.0.1:0", "the port a number from 1 to 65535"},
 		{"-conns 5000", "conns must be from 0 to 1024"},
 		{"-duration 11m", "at most 10m0s"},
 		{"-mix 70/20/5", "adding up to 100"},

@@ -116,13 +116,14 @@ func subscribe(ctx context.Context, addr, stream string, n int) (*subscriberSet,
 }
 
 // read counts messages and checks that each depth update starts where the
-// one before ended (U = previous u + 1). It reads only what it checks — a
+// one before of the same stream ended (U = previous u + 1; a connection
+// may follow several streams). It reads only what it checks — a
 // thousand subscribers decoding every message in full would measure the
 // load generator, not the server — and counts a depth update without its
 // U and u as undecodable.
 func (s *subscriber) read(stop *atomic.Bool) {
 	defer close(s.done)
-	var last uint64
+	last := map[string]uint64{} // by stream
 	for {
 		_, b, err := s.ws.ReadMessage()
 		if err != nil {
@@ -149,11 +150,26 @@ func (s *subscriber) read(stop *atomic.Bool) {
 		}
 		s.depth.Add(1)
 		s.levels.Add(int64(bytes.Count(b, []byte(`["`))))
-		if last != 0 && first != last+1 {
+		stream := streamOf(b)
+		if prev, ok := last[string(stream)]; ok && first != prev+1 {
 			s.gaps.Add(1)
 		}
-		last = upto
+		last[string(stream)] = upto
 	}
+}
+
+// streamOf is the name a combined-stream message starts with,
+// {"stream":"<name>", (nil for any other message).
+func streamOf(b []byte) []byte {
+	const head = `{"stream":"`
+	if !bytes.HasPrefix(b, []byte(head)) {
+		return nil
+	}
+	b = b[len(head):]
+	if i := bytes.IndexByte(b, '"'); i >= 0 {
+		return b[:i]
+	}
+	return nil
 }
 
 // number reads the unsigned integer after key in b.

@@ -49,3 +49,40 @@ func TestSubscriberFindsGaps(t *testing.T) {
 		t.Fatalf("report %+v", r)
 	}
 }
+
+// TestSubscriberFollowsStreamsApart: on a connection following two depth
+// streams, each update continues the one before of its own stream.
+func TestSubscriberFollowsStreamsApart(t *testing.T) {
+	msgs := []string{
+		`{"stream":"btckzt@depth","data":{"e":"depthUpdate","E":1,"s":"BTCKZT","U":5,"u":7,"b":[],"a":[]}}`,
+		`{"stream":"ethkzt@depth","data":{"e":"depthUpdate","E":1,"s":"ETHKZT","U":40,"u":40,"b":[],"a":[]}}`,
+		`{"stream":"btckzt@depth","data":{"e":"depthUpdate","E":2,"s":"BTCKZT","U":8,"u":9,"b":[],"a":[]}}`,
+		`{"stream":"ethkzt@depth","data":{"e":"depthUpdate","E":2,"s":"ETHKZT","U":41,"u":41,"b":[],"a":[]}}`,
+		`{"stream":"ethkzt@depth","data":{"e":"depthUpdate","E":3,"s":"ETHKZT","U":43,"u":43,"b":[],"a":[]}}`, // 42 missed
+	}
+	upgrader := websocket.Upgrader{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ws, err := upgrader.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer ws.Close()
+		for _, m := range msgs {
+			_ = ws.WriteMessage(websocket.TextMessage, []byte(m))
+		}
+		_ = ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
+		time.Sleep(100 * time.Millisecond)
+	}))
+	defer srv.Close()
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &subscriber{ws: ws, done: make(chan struct{})}
+	var stop atomic.Bool
+	go s.read(&stop)
+	<-s.done
+	if r := (&subscriberSet{subs: []*subscriber{s}}).report(); r.Depth != 5 || r.Gaps != 1 || r.Malformed != 0 {
+		t.Fatalf("report %+v; want 5 updates, 1 gap", r)
+	}
+}

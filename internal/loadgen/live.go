@@ -58,7 +58,7 @@ func (l *liveLatency) read(prev *liveCounts, qs ...float64) (now liveCounts, n i
 		return now, 0, at
 	}
 	for k, q := range qs {
-		want := max(1, int64(q*float64(n)+0.5)) // the rank of quantile q, as percentiles() counts it
+		want := int64(rank(q, int(n))) // the rank of quantile q, as percentiles() counts it
 		var seen int64
 		for i, c := range diff {
 			if seen += c; seen >= want {

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -77,9 +78,14 @@ type Config struct {
 
 // Validate checks the bounds.
 func (c Config) Validate() error {
-	host, _, err := net.SplitHostPort(c.Addr)
+	host, port, err := net.SplitHostPort(c.Addr)
 	if err != nil {
 		return fmt.Errorf("addr %q: %w", c.Addr, err)
+	}
+	// The address is pasted into URLs: a port that is not a port could
+	// carry another host ("127.0.0.1:80@elsewhere").
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 || net.JoinHostPort(host, port) != c.Addr {
+		return fmt.Errorf("addr %q: want host:port, the port a number from 1 to 65535", c.Addr)
 	}
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 		return fmt.Errorf("addr %q: satu load runs against a loopback address only", c.Addr)
@@ -117,11 +123,18 @@ type Report struct {
 	OK       int64            // answered 200
 	Errors   map[string]int64 // error answers by code; "CLIENT" for a request that got no answer
 	Latency  Percentiles      // acknowledgement latency of answered orders: send to answer
-	Idle     int              // idle connections still open at the end
-	IdleLost int              // idle connections the server closed during the run
-	Subs     SubscriberReport
-	Book     SubscriberReport // the update counter's (CountUpdates)
-	Server   ServerStats
+	// LatencyDue is, in a paced run, the latency from when each request
+	// was due by the schedule: a request sent late, because its
+	// connection's earlier answer came late, counts its wait too (the
+	// coordinated omission that Latency alone would hide).
+	LatencyDue Percentiles
+	ConnsLost  int    // order connections the server closed during the run
+	Unmatched  uint64 // answers with a null id (refused unread), which reached no request
+	Idle       int    // idle connections still open at the end
+	IdleLost   int    // idle connections the server closed during the run
+	Subs       SubscriberReport
+	Book       SubscriberReport // the update counter's (CountUpdates)
+	Server     ServerStats
 }
 
 // Throughput is answered orders per second.
@@ -160,15 +173,19 @@ func percentiles(d []time.Duration) Percentiles {
 		return Percentiles{}
 	}
 	slices.Sort(d)
-	at := func(q float64) time.Duration {
-		i := int(q*float64(len(d))+0.5) - 1
-		return d[max(0, min(i, len(d)-1))]
-	}
+	at := func(q float64) time.Duration { return d[rank(q, len(d))-1] }
 	var sum time.Duration
 	for _, x := range d {
 		sum += x
 	}
 	return Percentiles{N: len(d), P50: at(0.50), P90: at(0.90), P99: at(0.99), P999: at(0.999), Max: d[len(d)-1], Mean: sum / time.Duration(len(d))}
+}
+
+// rank is the nearest rank of quantile q among n values: the smallest k
+// with at least q·n values at or below the k-th (1 ≤ k ≤ n).
+func rank(q float64, n int) int {
+	k := int(math.Ceil(q*float64(n) - 1e-9)) // q·n is inexact: 0.9 × 10 is 9.000000000000002
+	return max(1, min(k, n))
 }
 
 // Run performs one run, writing progress to progress (nil: none).
@@ -191,14 +208,16 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (Report, error) {
 	run := strconv.FormatInt(time.Now().UnixNano()%1e12, 36) // names this run's accounts
 	fmt.Fprintf(progress, "satu load: opening %d trading and %d idle accounts (run %s)\n", cfg.Conns, cfg.Idle, run)
 	traders, err := openAll(ctx, rest, cfg, sym, run)
+	defer func() {
+		for _, t := range traders {
+			if t != nil && t.ws != nil {
+				_ = t.ws.Close()
+			}
+		}
+	}()
 	if err != nil {
 		return Report{}, err
 	}
-	defer func() {
-		for _, t := range traders {
-			_ = t.ws.Close()
-		}
-	}()
 
 	var rep Report
 	idle, err := holdIdle(ctx, rest, cfg, run, progress)
@@ -251,7 +270,7 @@ func serverStats(ctx context.Context, addr string) ServerStats {
 	if err != nil {
 		return st
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
 	if err != nil {
 		return st
 	}
@@ -420,9 +439,10 @@ func parallel(ctx context.Context, n, width int, f func(context.Context, int) er
 
 // worker is one in-flight slot of a connection.
 type worker struct {
-	t   *trader
-	rng *rand.Rand
-	lat []time.Duration
+	t      *trader
+	rng    *rand.Rand
+	lat    []time.Duration // send to answer
+	latDue []time.Duration // due to answer (paced runs)
 }
 
 // counters are the run's live totals, read by the progress printer.
@@ -484,6 +504,7 @@ func drive(ctx context.Context, cfg Config, sym wsapi.SymbolInfo, mid int64, tra
 				next = start.Add(every * time.Duration(k) / time.Duration(len(workers)))
 			}
 			for runCtx.Err() == nil {
+				var due time.Time // zero: unpaced
 				if every > 0 {
 					if d := time.Until(next); d > 0 {
 						select {
@@ -492,12 +513,16 @@ func drive(ctx context.Context, cfg Config, sym wsapi.SymbolInfo, mid int64, tra
 							return
 						}
 					}
-					next = next.Add(every)
+					due, next = next, next.Add(every)
 				}
+				var sent bool
 				if batch > 1 {
-					w.batch(ctx, batch, cfg.Mix, sym.Symbol, mid, tick, scale, qty, cnt)
+					sent = w.batch(ctx, due, batch, cfg.Mix, sym.Symbol, mid, tick, scale, qty, cnt)
 				} else {
-					w.one(ctx, cfg.Mix, sym.Symbol, mid, tick, scale, qty, cnt)
+					sent = w.one(ctx, due, cfg.Mix, sym.Symbol, mid, tick, scale, qty, cnt)
+				}
+				if !sent { // the connection has ended: nothing more goes out on it
+					return
 				}
 			}
 		}()
@@ -538,11 +563,20 @@ func drive(ctx context.Context, cfg Config, sym wsapi.SymbolInfo, mid int64, tra
 	rep.Elapsed = time.Since(start)
 	close(stopProgress)
 	<-progressDone
-	var all []time.Duration
+	var all, allDue []time.Duration
 	for _, w := range workers {
 		all = append(all, w.lat...)
+		allDue = append(allDue, w.latDue...)
 	}
-	rep.Latency = percentiles(all)
+	rep.Latency, rep.LatencyDue = percentiles(all), percentiles(allDue)
+	for _, t := range traders {
+		select {
+		case <-t.ws.Done():
+			rep.ConnsLost++
+		default:
+		}
+		rep.Unmatched += t.ws.Unmatched()
+	}
 	rep.Sent, rep.Requests, rep.OK = cnt.sent.Load(), cnt.requests.Load(), cnt.ok.Load()
 	cnt.mu.Lock()
 	for k, v := range cnt.codes {
@@ -552,8 +586,10 @@ func drive(ctx context.Context, cfg Config, sym wsapi.SymbolInfo, mid int64, tra
 	return rep
 }
 
-// one sends one order request of the mix and waits for its answer.
-func (w *worker) one(ctx context.Context, mix Mix, symbol string, mid, tick int64, scale int, qty string, cnt *counters) {
+// one sends one order request of the mix, due at due (zero: unpaced), and
+// waits for its answer. It reports false when the request could not be
+// sent: the connection has ended.
+func (w *worker) one(ctx context.Context, due time.Time, mix Mix, symbol string, mid, tick int64, scale int, qty string, cnt *counters) bool {
 	roll := w.rng.IntN(100)
 	var method string
 	var params any
@@ -568,23 +604,28 @@ func (w *worker) one(ctx context.Context, mix Mix, symbol string, mid, tick int6
 	}
 	var res wsapi.OrderResult
 	took, err := w.call(ctx, cnt, 1, method, params, &res)
-	if err != nil {
-		w.failAll(cnt, 1, took, codeOf(err))
-		return
+	switch {
+	case errors.Is(err, wsclient.ErrNotSent):
+		w.t.rested(ids...) // not cancelled after all
+		return false
+	case err != nil:
+		w.failAll(cnt, 1, due, took, codeOf(err))
+		return true
 	}
-	w.record(cnt, took)
+	w.record(cnt, due, took)
 	cnt.ok.Add(1)
 	if method == wsapi.MethodPlace && res.Status == "NEW" {
 		w.t.rested(res.OrderID)
 	}
+	return true
 }
 
 // batch sends one batchOrders request of n orders and waits for its
 // answer: cancels of n resting orders of the connection (a cancel of the
 // mix, when it has n resting), else n orders to place, each resting or
 // crossing in the mix's proportion. Each order counts, with the batch's
-// latency.
-func (w *worker) batch(ctx context.Context, n int, mix Mix, symbol string, mid, tick int64, scale int, qty string, cnt *counters) {
+// latency. It reports false when the request could not be sent.
+func (w *worker) batch(ctx context.Context, due time.Time, n int, mix Mix, symbol string, mid, tick int64, scale int, qty string, cnt *counters) bool {
 	var method string
 	var params any
 	var ids []uint64
@@ -608,15 +649,18 @@ func (w *worker) batch(ctx context.Context, n int, mix Mix, symbol string, mid, 
 	var res wsapi.BatchResult
 	took, err := w.call(ctx, cnt, n, method, params, &res)
 	switch {
+	case errors.Is(err, wsclient.ErrNotSent):
+		w.t.rested(ids...)
+		return false
 	case err != nil:
-		w.failAll(cnt, n, took, codeOf(err))
-		return
+		w.failAll(cnt, n, due, took, codeOf(err))
+		return true
 	case len(res.Orders) != n:
-		w.failAll(cnt, n, took, badAnswer)
-		return
+		w.failAll(cnt, n, due, took, badAnswer)
+		return true
 	}
 	for _, it := range res.Orders {
-		w.record(cnt, took)
+		w.record(cnt, due, took)
 		if it.Error != nil {
 			cnt.fail(string(it.Error.Code))
 			continue
@@ -626,10 +670,12 @@ func (w *worker) batch(ctx context.Context, n int, mix Mix, symbol string, mid, 
 			w.t.rested(it.Result.OrderID)
 		}
 	}
+	return true
 }
 
 // call sends one request carrying n orders and waits for its answer into
-// out, at most 15 s.
+// out, at most 15 s. A request that was not sent (wsclient.ErrNotSent) is
+// not counted.
 func (w *worker) call(ctx context.Context, cnt *counters, n int, method string, params, out any) (time.Duration, error) {
 	cnt.sent.Add(int64(n))
 	cnt.requests.Add(1)
@@ -637,21 +683,29 @@ func (w *worker) call(ctx context.Context, cnt *counters, n int, method string, 
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	err := w.t.ws.Call(cctx, method, params, out)
+	if errors.Is(err, wsclient.ErrNotSent) {
+		cnt.sent.Add(-int64(n))
+		cnt.requests.Add(-1)
+	}
 	return time.Since(sent), err
 }
 
-// record counts an answer's latency.
-func (w *worker) record(cnt *counters, took time.Duration) {
+// record counts an answer's latency: took from its send, and, in a paced
+// run, from when it was due.
+func (w *worker) record(cnt *counters, due time.Time, took time.Duration) {
 	w.lat = append(w.lat, took)
 	cnt.live.add(took)
+	if !due.IsZero() {
+		w.latDue = append(w.latDue, time.Since(due))
+	}
 }
 
 // failAll counts each of a request's n orders as failed with code, with
 // the request's latency unless it got no answer (CLIENT).
-func (w *worker) failAll(cnt *counters, n int, took time.Duration, code string) {
+func (w *worker) failAll(cnt *counters, n int, due time.Time, took time.Duration, code string) {
 	for range n {
 		if code != clientError {
-			w.record(cnt, took)
+			w.record(cnt, due, took)
 		}
 		cnt.fail(code)
 	}
@@ -738,6 +792,16 @@ func (r Report) Write(w io.Writer) {
 		l := r.Latency
 		fmt.Fprintf(w, "latency:    p50 %s  p90 %s  p99 %s  p99.9 %s  max %s  mean %s  (%d answers)\n",
 			ms(l.P50), ms(l.P90), ms(l.P99), ms(l.P999), ms(l.Max), ms(l.Mean), l.N)
+	}
+	if l := r.LatencyDue; l.N > 0 {
+		fmt.Fprintf(w, "from due:   p50 %s  p90 %s  p99 %s  p99.9 %s  max %s  mean %s  (each answer from when the schedule had it sent)\n",
+			ms(l.P50), ms(l.P90), ms(l.P99), ms(l.P999), ms(l.Max), ms(l.Mean))
+	}
+	if r.ConnsLost > 0 {
+		fmt.Fprintf(w, "lost:       %d order connections closed by the server during the run\n", r.ConnsLost)
+	}
+	if r.Unmatched > 0 {
+		fmt.Fprintf(w, "unmatched:  %d answers with a null id (refused unread), counted under no request\n", r.Unmatched)
 	}
 	codes := make([]string, 0, len(r.Errors))
 	for c := range r.Errors {
