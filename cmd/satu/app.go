@@ -10,11 +10,13 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/redis/go-redis/v9"
@@ -25,6 +27,7 @@ import (
 	compliancepg "github.com/satu-exchange/satu/compliance/postgres"
 	"github.com/satu-exchange/satu/internal/access"
 	accesspg "github.com/satu-exchange/satu/internal/access/postgres"
+	"github.com/satu-exchange/satu/internal/apperr"
 	"github.com/satu-exchange/satu/internal/httpapi"
 	"github.com/satu-exchange/satu/matching"
 	"github.com/satu-exchange/satu/matching/redisbus"
@@ -56,9 +59,16 @@ type App struct {
 	api      *httpapi.Server
 	keys     *accesspg.KeyStore
 	tokens   map[access.Role]string
+	// processKeys are the IDs of bootstrap keys made for this process
+	// alone (no -keys-dir): Close revokes them.
+	processKeys []string
+
+	partsMu sync.Mutex
+	running map[string]int // parts started by goRun and not yet returned, by name
 }
 
-// openPG opens a pool and applies the migrations.
+// openPG opens a pool and checks that PostgreSQL answers (it migrates
+// nothing: migrate and checkSchema are for that).
 func openPG(ctx context.Context, url string, maxConns int) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
@@ -86,6 +96,62 @@ func pending(ctx context.Context, db *pgxpool.Pool) (bool, error) {
 	sqlDB := stdlib.OpenDBFromPool(db)
 	defer sqlDB.Close()
 	return migrations.Pending(ctx, sqlDB)
+}
+
+// checkSchema refuses a database that lacks a migration this binary
+// embeds, for the commands that only read and so must not migrate. It reads
+// goose's version table itself: every goose call that looks at the
+// database creates that table when it is missing, which a read-only
+// command must not do. A database with migrations this binary does not
+// know passes, as it does for `satu serve` (a migration keeps the code
+// before it working).
+func checkSchema(ctx context.Context, db *pgxpool.Pool) error {
+	sqlDB := stdlib.OpenDBFromPool(db)
+	defer sqlDB.Close()
+	p, err := migrations.NewProvider(sqlDB) // reads the embedded files only
+	if err != nil {
+		return err
+	}
+	var want []int64
+	for _, src := range p.ListSources() {
+		want = append(want, src.Version)
+	}
+	applied := map[int64]bool{}
+	var at int64
+	var exists bool
+	if err := db.QueryRow(ctx, `SELECT to_regclass('goose_db_version') IS NOT NULL`).Scan(&exists); err != nil {
+		return fmt.Errorf("read the schema version: %w", err)
+	}
+	if exists {
+		// goose records a migration's undoing as a newer row or by deleting
+		// its row: a version's newest row says whether it is applied.
+		rows, err := db.Query(ctx, `SELECT version_id FROM (
+				SELECT DISTINCT ON (version_id) version_id, is_applied FROM goose_db_version ORDER BY version_id, id DESC) v
+			WHERE is_applied`)
+		if err != nil {
+			return fmt.Errorf("read the schema version: %w", err)
+		}
+		versions, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return fmt.Errorf("read the schema version: %w", err)
+		}
+		for _, v := range versions {
+			applied[v] = true
+			at = max(at, v)
+		}
+	}
+	var missing []string
+	for _, v := range want {
+		if !applied[v] {
+			missing = append(missing, strconv.FormatInt(v, 10))
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("the database's schema (version %d) is older than this satu's (version %d): migration(s) %s not applied. "+
+			"This command only reads and never migrates: run the satu the servers run, or this one after `satu migrate` has upgraded the database",
+			at, want[len(want)-1], strings.Join(missing, ", "))
+	}
+	return nil
 }
 
 // Start connects, migrates and starts every part; it returns once the HTTP
@@ -143,6 +209,13 @@ func (a *App) Start(ctx context.Context) error {
 	if a.tokens, err = bootstrapKeys(ctx, a.keys, c.KeysDir); err != nil {
 		cancel()
 		return err
+	}
+	if c.KeysDir == "" {
+		for _, tok := range a.tokens {
+			if t, err := access.ParseToken(tok); err == nil {
+				a.processKeys = append(a.processKeys, t.ID)
+			}
+		}
 	}
 	signer, err := loadLogSigner(c)
 	if err != nil {
@@ -237,14 +310,46 @@ func settlementStatus(ctx context.Context, rdb *redis.Client, keys redisbus.Keys
 }
 
 func (a *App) goRun(name string, f func() error) {
+	a.partsMu.Lock()
+	if a.running == nil {
+		a.running = map[string]int{}
+	}
+	a.running[name]++
+	a.partsMu.Unlock()
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
+		defer a.partStopped(name)
 		if err := f(); err != nil {
 			a.Log.Error(name+" stopped", zap.Error(err))
-			a.errs <- fmt.Errorf("%s: %w", name, err)
+			// Err delivers the first failure; the others are logged. A
+			// blocking send would hold the part, and so Close, forever.
+			select {
+			case a.errs <- fmt.Errorf("%s: %w", name, err):
+			default:
+			}
 		}
 	}()
+}
+
+func (a *App) partStopped(name string) {
+	a.partsMu.Lock()
+	defer a.partsMu.Unlock()
+	if a.running[name]--; a.running[name] == 0 {
+		delete(a.running, name)
+	}
+}
+
+// stillRunning names the parts that have not returned, sorted.
+func (a *App) stillRunning() []string {
+	a.partsMu.Lock()
+	defer a.partsMu.Unlock()
+	names := make([]string, 0, len(a.running))
+	for name := range a.running {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
 }
 
 // Addr is the listening address, e.g. 127.0.0.1:8080.
@@ -254,7 +359,12 @@ func (a *App) Addr() string { return a.listener.Addr().String() }
 func (a *App) Err() <-chan error { return a.errs }
 
 // Close shuts down gracefully: stop accepting, close websockets with 1001,
-// drain HTTP requests, stop the engine, settlement and clients.
+// drain HTTP requests, revoke this process's own bootstrap keys, stop the
+// engine, settlement and the other parts, and only then close Redis and
+// PostgreSQL. Config.ShutdownGrace (when positive) and ctx bound all of it:
+// once the first of them ends, Close stops waiting, logs the parts still
+// running and returns an error naming them; it then leaves Redis and
+// PostgreSQL open under those parts, for the process's exit to close.
 func (a *App) Close(ctx context.Context) error {
 	var err error
 	a.closed.Do(func() { err = a.close(ctx) })
@@ -262,25 +372,83 @@ func (a *App) Close(ctx context.Context) error {
 }
 
 func (a *App) close(ctx context.Context) error {
-	var err error
+	if grace := a.Config.ShutdownGrace; grace > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, grace)
+		defer cancel()
+	}
+	var errs []error
 	if a.http != nil {
 		a.gateway.Shutdown()
-		err = a.http.Shutdown(ctx)
+		if err := a.http.Shutdown(ctx); err != nil {
+			// Requests still in flight at the end of the grace are cut off.
+			_ = a.http.Close()
+			errs = append(errs, fmt.Errorf("drain HTTP requests: %w", err))
+		}
 	}
 	if a.pprof != nil {
 		_ = a.pprof.Close()
 	}
+	a.revokeProcessKeys(ctx)
 	if a.cancel != nil {
 		a.cancel()
 	}
-	a.wg.Wait()
-	if a.rdb != nil {
-		a.rdb.Close()
+	if !waitUntil(ctx, a.wg.Wait) {
+		running := a.stillRunning()
+		a.Log.Error("shutdown: parts still running at the end of the grace; Redis and PostgreSQL are left open under them",
+			zap.Strings("running", running), zap.Duration("grace", a.Config.ShutdownGrace))
+		return errors.Join(append(errs, fmt.Errorf("shutdown: still running when the grace ended: %s", strings.Join(running, ", ")))...)
 	}
-	if a.db != nil {
-		a.db.Close()
+	closeClients := func() {
+		if a.rdb != nil {
+			a.rdb.Close()
+		}
+		if a.db != nil {
+			a.db.Close() // waits for every connection to be released
+		}
 	}
-	return err
+	if !waitUntil(ctx, closeClients) {
+		a.Log.Error("shutdown: PostgreSQL connections still in use at the end of the grace")
+		errs = append(errs, fmt.Errorf("shutdown: PostgreSQL connections still in use when the grace ended"))
+	}
+	return errors.Join(errs...)
+}
+
+// waitUntil runs f and waits until it returns or ctx ends, whichever is
+// first; it reports whether f returned. (f goes on running if not.)
+func waitUntil(ctx context.Context, f func()) bool {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		select { // f may have returned just as ctx ended
+		case <-done:
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// revokeProcessKeys revokes the bootstrap keys made for this process alone
+// (no -keys-dir), so that they live only as long as the process, as
+// documented; it runs once HTTP requests are drained, as nothing else uses
+// them. Best effort: a failure is logged with the key's ID, and a process
+// that dies without Close leaves its keys unrevoked — unusable all the
+// same, as their secrets were never written anywhere, but listed as active
+// by `satu keys list` until `satu keys revoke` revokes them.
+func (a *App) revokeProcessKeys(ctx context.Context) {
+	for _, id := range a.processKeys {
+		if err := a.keys.Revoke(ctx, id, time.Now()); err != nil {
+			a.Log.Warn("could not revoke this process's bootstrap API key (satu keys revoke ID does)", zap.String("key", id), zap.Error(err))
+		}
+	}
+	a.processKeys = nil
 }
 
 func splitList(s string) []string {
@@ -296,12 +464,20 @@ func splitList(s string) []string {
 // Token returns the bootstrap API key of an operator or a regulator.
 func (a *App) Token(role access.Role) string { return a.tokens[role] }
 
+// keyIssuer is what bootstrapKeys needs of the key store.
+type keyIssuer interface {
+	Authenticate(ctx context.Context, token string) (access.Principal, error)
+	Create(ctx context.Context, req accesspg.CreateRequest, now time.Time) (access.Token, error)
+}
+
 // bootstrapKeys makes sure an operator and a regulator key exist and hands
 // them to whoever runs the process: in dir as <role>.token (the key) and
 // <role>.header (an Authorization header line for curl -H @file), mode 0600.
-// A key file whose key the database no longer knows (a new database) is
-// replaced. Without dir the keys live only as long as the process.
-func bootstrapKeys(ctx context.Context, keys *accesspg.KeyStore, dir string) (map[access.Role]string, error) {
+// A key file is replaced only when the database answers that it does not
+// know its key (a new database, a revoked key): any other failure to check
+// it fails the start, so a passing PostgreSQL error never throws away a good
+// key. Without dir the keys are the process's own, and Close revokes them.
+func bootstrapKeys(ctx context.Context, keys keyIssuer, dir string) (map[access.Role]string, error) {
 	out := map[access.Role]string{}
 	if dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -311,11 +487,13 @@ func bootstrapKeys(ctx context.Context, keys *accesspg.KeyStore, dir string) (ma
 	for _, role := range []access.Role{access.RoleOperator, access.RoleRegulator} {
 		path := filepath.Join(dir, string(role)+".token")
 		if dir != "" {
-			if b, err := os.ReadFile(path); err == nil {
-				if _, err := keys.Authenticate(ctx, strings.TrimSpace(string(b))); err == nil {
-					out[role] = strings.TrimSpace(string(b))
-					continue
-				}
+			tok, err := storedKey(ctx, keys, path)
+			if err != nil {
+				return nil, fmt.Errorf("bootstrap %s key: %w", role, err)
+			}
+			if tok != "" {
+				out[role] = tok
+				continue
 			}
 		}
 		tok, err := keys.Create(ctx, accesspg.CreateRequest{Role: role, Label: "bootstrap " + string(role)}, time.Now())
@@ -326,14 +504,67 @@ func bootstrapKeys(ctx context.Context, keys *accesspg.KeyStore, dir string) (ma
 		if dir == "" {
 			continue
 		}
-		for name, content := range map[string]string{path: tok.String() + "\n",
-			filepath.Join(dir, string(role)+".header"): "Authorization: Bearer " + tok.String() + "\n"} {
-			if err := os.WriteFile(name, []byte(content), 0o600); err != nil {
-				return nil, fmt.Errorf("bootstrap %s key: %w", role, err)
-			}
+		// The header first: a token file whose key works then always has
+		// its header beside it, even after a crash between the two.
+		if err := writeKeyFile(filepath.Join(dir, string(role)+".header"), "Authorization: Bearer "+tok.String()+"\n"); err != nil {
+			return nil, fmt.Errorf("bootstrap %s key: %w", role, err)
+		}
+		if err := writeKeyFile(path, tok.String()+"\n"); err != nil {
+			return nil, fmt.Errorf("bootstrap %s key: %w", role, err)
 		}
 	}
 	return out, nil
+}
+
+// storedKey returns the key in the token file at path if the database
+// knows it, and "" when the file is to be made: there is none, or the
+// database answered that its key is unknown, revoked or malformed. Any
+// other failure — the file unreadable, PostgreSQL unreachable, ctx
+// cancelled — is an error.
+func storedKey(ctx context.Context, keys keyIssuer, path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	tok := strings.TrimSpace(string(b))
+	_, err = keys.Authenticate(ctx, tok)
+	switch {
+	case err == nil:
+		return tok, nil
+	case apperr.CodeOf(err) == apperr.Unauthenticated:
+		return "", nil
+	default:
+		return "", fmt.Errorf("check the key in %s: %w", path, err)
+	}
+}
+
+// writeKeyFile replaces path with content, mode 0600 whatever the mode of
+// a file it replaces: the content goes to a new file (created 0600) that is
+// renamed over path, so a secret is never in a file others may read.
+func writeKeyFile(path, content string) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	err = f.Chmod(0o600)
+	if err == nil {
+		_, err = f.WriteString(content)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
 }
 
 // sweepLoop runs the compliance sweep every interval until ctx ends. A

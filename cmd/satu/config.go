@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -66,7 +67,7 @@ func (c *Config) options() []option {
 		{"log-level", "SATU_LOG_LEVEL", "log level: debug, info, warn, error", stringVar(&c.LogLevel, "info")},
 		{"demo", "SATU_DEMO", "serve: seed the demo market at start (skipped if already seeded)", boolVar(&c.Demo, false)},
 		{"allowed-origins", "SATU_ALLOWED_ORIGINS", "comma-separated browser origins allowed on /ws (\"*\" for any)", stringVar(&c.AllowedOrigins, "http://127.0.0.1:8080,http://localhost:8080")},
-		{"shutdown-grace", "SATU_SHUTDOWN_GRACE", "how long shutdown waits for requests to drain", durationVar(&c.ShutdownGrace, 10*time.Second)},
+		{"shutdown-grace", "SATU_SHUTDOWN_GRACE", "how long shutdown waits for requests to drain and every part to stop (past it, satu exits non-zero)", durationVar(&c.ShutdownGrace, 10*time.Second)},
 		{"symbols", "SATU_SYMBOLS", "JSON file of the markets (empty: the built-in BTCKZT, ETHKZT, USDTKZT)", stringVar(&c.Symbols, "")},
 		{"settle", "SATU_SETTLE", "serve: run the shard's settlement writer in this process (false when `satu settle` runs it)", boolVar(&c.Settle, true)},
 		{"engine", "SATU_ENGINE", "serve: run the shard's engine in this process (false when `satu engine` runs it)", boolVar(&c.Engine, true)},
@@ -75,7 +76,7 @@ func (c *Config) options() []option {
 		{"snapshot-every", "SATU_SNAPSHOT_EVERY", "serve, engine: snapshot the engine to Redis after this many commands", intVar(&c.SnapshotEvery, 100_000)},
 		{"wait-replicas", "SATU_WAIT_REPLICAS", "serve, engine: answer a command only once this many Redis replicas hold its events (0: do not wait)", countVar(&c.WaitReplicas, 0)},
 		{"lease-ttl", "SATU_LEASE_TTL", "serve, engine: the engine's lease on its shard; a standby takes over this long after the leader stops renewing", durationVar(&c.LeaseTTL, 5*time.Second)},
-		{"keys-dir", "SATU_KEYS_DIR", "serve: directory of the bootstrap operator and regulator API keys (created at first start, mode 0600; empty: none)", stringVar(&c.KeysDir, "")},
+		{"keys-dir", "SATU_KEYS_DIR", "serve: directory of the bootstrap operator and regulator API keys (created at first start, mode 0600; empty: keys of the process's own, revoked when it stops)", stringVar(&c.KeysDir, "")},
 		{"compliance-sweep", "SATU_COMPLIANCE_SWEEP", "serve: how often overdue obligations become violations and licence changes reach the engine (0: only on demand)", durationVar(&c.ComplianceSweep, time.Minute)},
 		{"log-key", "SATU_LOG_KEY", "the transparency log's signing key (a note private key; prefer -log-key-file)", stringVar(&c.LogKey, "")},
 		{"log-key-file", "SATU_LOG_KEY_FILE", "file holding the transparency log's signing key (satu logkey makes one; empty: no checkpoints are signed)", stringVar(&c.LogKeyFile, "")},
@@ -91,22 +92,37 @@ func (c *Config) options() []option {
 	}
 }
 
-// parseConfig reads defaults, then SATU_* variables, then flags.
-// A command's own flags (not configuration) are added by extra.
+// parseConfig reads defaults, then SATU_* variables, then flags; usage and
+// flag errors go to standard error. A command's own flags (not
+// configuration) are added by extra.
 func parseConfig(name string, args []string, getenv func(string) string, extra ...func(*flag.FlagSet)) (Config, error) {
+	return parseConfigTo(os.Stderr, name, args, getenv, extra...)
+}
+
+// parseConfigTo is parseConfig printing usage and flag errors to out.
+//
+// Every flag is registered before any variable is applied: the flag package
+// shows as a flag's "(default …)" its value at registration, and the
+// environment holds secrets — SATU_LOG_KEY, a password in SATU_PG_URL —
+// that -h or a mistyped flag would otherwise print. So the usage shows the
+// built-in defaults, never the environment.
+func parseConfigTo(out io.Writer, name string, args []string, getenv func(string) string, extra ...func(*flag.FlagSet)) (Config, error) {
 	var c Config
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(os.Stderr)
+	fs.SetOutput(out)
 	for _, add := range extra {
 		add(fs)
 	}
-	for _, o := range c.options() {
+	opts := c.options()
+	for _, o := range opts {
+		fs.Var(o.value, o.name, o.usage+" (env "+o.env+")")
+	}
+	for _, o := range opts {
 		if v := getenv(o.env); v != "" {
 			if err := o.value.Set(v); err != nil {
 				return c, fmt.Errorf("%s=%q: %w", o.env, v, err)
 			}
 		}
-		fs.Var(o.value, o.name, o.usage+" (env "+o.env+")")
 	}
 	if err := fs.Parse(args); err != nil {
 		return c, err

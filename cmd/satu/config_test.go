@@ -1,13 +1,17 @@
 package main
 
 import (
+	"crypto/rand"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/satu-exchange/satu/compliance"
 	"github.com/satu-exchange/satu/internal/testenv"
@@ -137,5 +141,65 @@ func TestUnknownRuleSetRefusedAtStart(t *testing.T) {
 	code := run(t.Context(), []string{"settle"}, &out, &errOut, func(k string) string { return env[k] })
 	if code == 0 || !strings.Contains(errOut.String(), `unknown rule set "kz-law-999" (known: kz-law-193, kz-paper-2024)`) {
 		t.Fatalf("satu settle with an unknown rule set: exit %d, %s", code, errOut.String())
+	}
+}
+
+// TestConfigUsageShowsNoEnvironment: -h and a flag error print the usage
+// with the built-in defaults, never the environment's values — which hold
+// the log's signing key and the database password — while the variables
+// still apply.
+func TestConfigUsageShowsNoEnvironment(t *testing.T) {
+	skey, _, err := note.GenerateKey(rand.Reader, logOrigin)
+	must(t, err)
+	const password = "pg-pa55word-7f3a"
+	env := map[string]string{"SATU_LOG_KEY": skey, "SATU_PG_URL": "postgres://satu:" + password + "@db.internal:5432/satu",
+		"SATU_ADDR": "10.1.2.3:9999", "SATU_SHUTDOWN_GRACE": "3s", "SATU_KEYS_DIR": "/srv/satu/keys"}
+	getenv := func(k string) string { return env[k] }
+	secrets := []string{skey, password, "10.1.2.3:9999", "/srv/satu/keys", "(default 3s)"}
+	defaults := []string{"(default 127.0.0.1:8080)", "(default postgres://postgres@127.0.0.1:25432/satu?sslmode=disable)", "(default 10s)"}
+	wantUsage := func(t *testing.T, usage string) {
+		t.Helper()
+		if !strings.Contains(usage, "-log-key") || !strings.Contains(usage, "-pg-url") {
+			t.Fatalf("no usage printed:\n%s", usage)
+		}
+		for _, s := range secrets {
+			if strings.Contains(usage, s) {
+				t.Errorf("the usage shows the environment's %q:\n%s", s, usage)
+			}
+		}
+		for _, d := range defaults {
+			if !strings.Contains(usage, d) {
+				t.Errorf("the usage lacks the built-in %q:\n%s", d, usage)
+			}
+		}
+	}
+	for name, args := range map[string][]string{"Help": {"-h"}, "UnknownFlag": {"-no-such-flag"}, "BadFlagValue": {"-pg-max-conns", "many"}} {
+		t.Run(name, func(t *testing.T) {
+			var out strings.Builder
+			if _, err := parseConfigTo(&out, "satu serve", args, getenv); err == nil {
+				t.Fatalf("parse %q: no error", args)
+			}
+			wantUsage(t, out.String())
+		})
+	}
+	t.Run("EnvironmentApplies", func(t *testing.T) {
+		c, err := parseConfigTo(io.Discard, "satu serve", nil, getenv)
+		must(t, err)
+		if c.LogKey != skey || c.PGURL != env["SATU_PG_URL"] || c.Addr != "10.1.2.3:9999" || c.ShutdownGrace != 3*time.Second {
+			t.Fatalf("config = %+v", c)
+		}
+	})
+	// The commands print their usage where run is told to.
+	for _, cmd := range []string{"reconcile", "certificate", "demo"} {
+		t.Run("Run/"+cmd, func(t *testing.T) {
+			var out, errOut strings.Builder
+			if code := run(t.Context(), []string{cmd, "-no-such-flag"}, &out, &errOut, getenv); code != 2 {
+				t.Errorf("satu %s -no-such-flag: exit %d; want 2", cmd, code)
+			}
+			wantUsage(t, errOut.String())
+			if out.Len() != 0 {
+				t.Errorf("stdout: %q", out.String())
+			}
+		})
 	}
 }

@@ -29,9 +29,22 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv))
+}
+
+// signalContext is cancelled by the first SIGINT or SIGTERM, which starts a
+// graceful shutdown. Then the signals' default action comes back, so a
+// second Ctrl-C ends a shutdown that takes too long instead of being
+// swallowed.
+func signalContext() (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	return ctx, stop
 }
 
 const usage = `usage: satu <command> [flags]
@@ -50,8 +63,8 @@ commands:
   keys      create, list and revoke API keys (create prints the key once)
   logkey    make the transparency log's key pair (log.key, log.pub)
   certificate -obligation ID   write an obligation's certificate
-  verify CERT -key log.pub     check a certificate offline (exit 0 valid, 1 invalid)
-  witness -url URL -key log.pub -state DIR   follow checkpoints; exit 1 on a fork or rollback
+  verify CERT -key log.pub     check a certificate offline (exit 0 valid, 1 invalid, 2 error)
+  witness -url URL -key log.pub -state DIR   follow checkpoints; exit 1 on a fork or rollback, 2 error
 
 'satu <command> -h' lists the command's flags.
 `
@@ -69,7 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	case "migrate":
 		err = migrateCmd(ctx, args[1:], stdout, getenv)
 	case "demo":
-		err = demoCmd(ctx, args[1:], stdout, getenv)
+		err = demoCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "order":
 		err = orderCmd(ctx, args[1:], stdout)
 	case "load":
@@ -87,7 +100,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	case "logkey":
 		err = logkeyCmd(args[1:], stdout)
 	case "certificate":
-		err = certificateCmd(ctx, args[1:], stdout, getenv)
+		err = certificateCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "verify":
 		err = verifyCmd(args[1:], stdout, stderr)
 	case "witness":
@@ -106,9 +119,29 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	if errors.As(err, &code) {
 		return int(code)
 	}
+	var notRun cannotRun
+	if errors.As(err, &notRun) {
+		fmt.Fprintf(stderr, "satu %s: %v\n", args[0], err)
+		return 2
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "satu %s: %v\n", args[0], err)
 		return 1
 	}
 	return 0
 }
+
+// exitCode makes run return a specific exit code after printing nothing more.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit code %d", int(e)) }
+
+// cannotRun is an error that kept a command from doing its work at all:
+// its flags or configuration, a file it needs, a connection, a database
+// schema it cannot read. run prints it and exits 2, so that commands whose
+// exit code 1 reports a finding — reconcile's differences, witness's alarm,
+// verify's invalid certificate — never report one they did not make.
+type cannotRun struct{ err error }
+
+func (e cannotRun) Error() string { return e.err.Error() }
+func (e cannotRun) Unwrap() error { return e.err }

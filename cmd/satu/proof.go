@@ -81,25 +81,28 @@ func logkeyCmd(args []string, stdout io.Writer) error {
 	return nil
 }
 
-// certificateCmd writes an obligation's certificate from the database.
-func certificateCmd(ctx context.Context, args []string, stdout io.Writer, getenv func(string) string) error {
+// certificateCmd writes an obligation's certificate from the database. It
+// only reads (signing a checkpoint aside): it never migrates the database,
+// and one it cannot use — flags, configuration, the log key, a connection,
+// a schema older than this binary — ends it with exit code 2.
+func certificateCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	var id *int64
 	var out *string
-	cfg, err := parseConfig("satu certificate", args, getenv, func(fs *flag.FlagSet) {
+	cfg, err := parseConfigTo(stderr, "satu certificate", args, getenv, func(fs *flag.FlagSet) {
 		id = fs.Int64("obligation", 0, "the obligation's ID")
 		out = fs.String("o", "", "write the certificate to this file (default: standard output)")
 	})
 	if err != nil {
-		return err
+		return cannotRun{err}
 	}
 	signer, err := loadLogSigner(cfg)
 	if err != nil {
-		return err
+		return cannotRun{err}
 	}
 	cfg.PGMaxConns = 2
-	db, registry, _, err := openLedger(ctx, cfg)
+	db, registry, _, err := openLedgerReadOnly(ctx, cfg)
 	if err != nil {
-		return err
+		return cannotRun{err}
 	}
 	defer db.Close()
 	cert, err := registry.Certificate(ctx, *id, signer)
@@ -130,7 +133,7 @@ func verifyCmd(args []string, stdout, stderr io.Writer) error {
 		file, args = args[0], args[1:]
 	}
 	if err := fs.Parse(args); err != nil {
-		return err
+		return cannotRun{err}
 	}
 	if file == "" && fs.NArg() == 1 {
 		file = fs.Arg(0)
@@ -207,27 +210,25 @@ type witnessState struct {
 // witnessCmd polls the exchange's checkpoints and checks that each extends
 // the newest one it accepted (a consistency proof), keeping the newest in
 // DIR/witness.json. A fork, a rollback, a bad signature or a bad proof ends
-// it with exit code 1 and the reason; -once checks a single time.
+// it with exit code 1 and the reason; -once checks a single time. Exit code
+// 1 is only ever such an alarm: a witness that cannot run — its flags, its
+// key file, its state directory or file — exits 2 before polling, having
+// changed nothing.
 func witnessCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("satu witness", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	base := fs.String("url", "http://127.0.0.1:8080", "the exchange's base URL")
 	key := fs.String("key", "", "the exchange's log verifier key file (log.pub)")
 	dir := fs.String("state", ".", "directory of the witness's state")
-	every := fs.Duration("interval", time.Minute, "how often to poll")
+	every := fs.Duration("interval", time.Minute, "how often to poll (more than 0)")
 	once := fs.Bool("once", false, "check once and exit")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return cannotRun{err}
 	}
-	vkey, err := os.ReadFile(*key)
+	w, err := newWitness(*base, *key, *dir, *every, fs.Args(), stdout)
 	if err != nil {
-		return fmt.Errorf("public key: %w", err)
+		return cannotRun{err}
 	}
-	if err := os.MkdirAll(*dir, 0o700); err != nil {
-		return fmt.Errorf("state: %w", err)
-	}
-	w := witness{base: strings.TrimRight(*base, "/"), vkey: string(vkey), path: filepath.Join(*dir, "witness.json"), out: stdout,
-		http: &http.Client{Timeout: 15 * time.Second}}
 	for {
 		err := w.check(ctx)
 		var alarm witnessAlarm
@@ -235,11 +236,10 @@ func witnessCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		case errors.As(err, &alarm):
 			fmt.Fprintf(stdout, "ALARM: %v\n", err)
 			return exitCode(1)
+		case err != nil && *once:
+			return cannotRun{err}
 		case err != nil:
 			fmt.Fprintf(stderr, "satu witness: %v (retrying)\n", err)
-			if *once {
-				return exitCode(2)
-			}
 		}
 		if *once {
 			return nil
@@ -250,6 +250,45 @@ func witnessCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		case <-time.After(*every):
 		}
 	}
+}
+
+// newWitness checks the witness's flags and files before it polls: a
+// positive interval, a verifier key, a state directory it can write and a
+// state file (if any) it can read.
+func newWitness(base, keyFile, dir string, every time.Duration, stray []string, out io.Writer) (witness, error) {
+	if len(stray) > 0 {
+		return witness{}, fmt.Errorf("unexpected arguments: %s", strings.Join(stray, " "))
+	}
+	if every <= 0 {
+		return witness{}, fmt.Errorf("-interval %s: want a positive duration such as 1m", every)
+	}
+	if keyFile == "" {
+		return witness{}, fmt.Errorf("-key: the exchange's log verifier key file (log.pub) is required")
+	}
+	vkey, err := os.ReadFile(keyFile)
+	if err != nil {
+		return witness{}, fmt.Errorf("public key: %w", err)
+	}
+	if _, err := note.NewVerifier(strings.TrimSpace(string(vkey))); err != nil {
+		return witness{}, fmt.Errorf("public key %s: %w", keyFile, err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return witness{}, fmt.Errorf("state: %w", err)
+	}
+	probe, err := os.CreateTemp(dir, ".witness-probe-*")
+	if err != nil {
+		return witness{}, fmt.Errorf("state: %w", err)
+	}
+	probe.Close()
+	if err := os.Remove(probe.Name()); err != nil {
+		return witness{}, fmt.Errorf("state: %w", err)
+	}
+	w := witness{base: strings.TrimRight(base, "/"), vkey: string(vkey), path: filepath.Join(dir, "witness.json"), out: out,
+		http: &http.Client{Timeout: 15 * time.Second}}
+	if _, _, err := w.held(); err != nil {
+		return witness{}, err
+	}
+	return w, nil
 }
 
 // witnessAlarm is a proven misbehaviour of the log, not a network error.
@@ -273,17 +312,11 @@ func (w witness) check(ctx context.Context) error {
 	if err != nil {
 		return witnessAlarm{fmt.Errorf("the exchange served a checkpoint its key did not sign: %v", err)}
 	}
-	var st witnessState
-	if b, err := os.ReadFile(w.path); err == nil {
-		if err := json.Unmarshal(b, &st); err != nil {
-			return fmt.Errorf("state %s: %w", w.path, err)
-		}
+	prev, held, err := w.held()
+	if err != nil {
+		return err
 	}
-	if st.Checkpoint != "" {
-		prev, err := proof.OpenCheckpoint(st.Checkpoint, w.vkey)
-		if err != nil {
-			return fmt.Errorf("state %s: %w", w.path, err)
-		}
+	if held {
 		switch {
 		case next.Size < prev.Size:
 			return witnessAlarm{fmt.Errorf("rollback: the log shrank from %d to %d entries", prev.Size, next.Size)}
@@ -322,6 +355,28 @@ func (w witness) check(ctx context.Context) error {
 	}
 	fmt.Fprintf(w.out, "ok: %s at %d entries\n", next.Origin, next.Size)
 	return nil
+}
+
+// held returns the checkpoint the witness accepted last, if any (held).
+func (w witness) held() (cp proof.Checkpoint, held bool, err error) {
+	b, err := os.ReadFile(w.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return proof.Checkpoint{}, false, nil
+	}
+	if err != nil {
+		return proof.Checkpoint{}, false, fmt.Errorf("state: %w", err)
+	}
+	var st witnessState
+	if err := json.Unmarshal(b, &st); err != nil {
+		return proof.Checkpoint{}, false, fmt.Errorf("state %s: %w", w.path, err)
+	}
+	if st.Checkpoint == "" {
+		return proof.Checkpoint{}, false, nil
+	}
+	if cp, err = proof.OpenCheckpoint(st.Checkpoint, w.vkey); err != nil {
+		return proof.Checkpoint{}, false, fmt.Errorf("state %s: %w", w.path, err)
+	}
+	return cp, true, nil
 }
 
 func (w witness) get(ctx context.Context, path string, out any) error {

@@ -36,9 +36,25 @@ func newConsumer(shard string, rdb redis.UniversalClient, ledger *settlementpg.S
 	}}
 }
 
-// openLedger connects PostgreSQL (migrating it) and builds the registry and
-// the ledger store on it.
+// openLedger connects PostgreSQL, applies the migrations and builds the
+// registry and the ledger store on it: for the commands that write (serve,
+// settle).
 func openLedger(ctx context.Context, cfg Config) (*pgxpool.Pool, *compliancepg.Store, *settlementpg.Store, error) {
+	return openLedgerWith(ctx, cfg, migrate)
+}
+
+// openLedgerReadOnly is openLedger for the commands that only read
+// (reconcile, certificate). They never change the schema — a newer binary
+// run against production would otherwise upgrade it under the servers
+// still running the older one — and refuse a database whose schema is
+// older than this binary's (checkSchema).
+func openLedgerReadOnly(ctx context.Context, cfg Config) (*pgxpool.Pool, *compliancepg.Store, *settlementpg.Store, error) {
+	return openLedgerWith(ctx, cfg, checkSchema)
+}
+
+// openLedgerWith connects PostgreSQL, readies its schema with prepare and
+// builds the registry and the ledger store on it.
+func openLedgerWith(ctx context.Context, cfg Config, prepare func(context.Context, *pgxpool.Pool) error) (*pgxpool.Pool, *compliancepg.Store, *settlementpg.Store, error) {
 	rules, err := compliance.LoadRuleBook()
 	if err != nil {
 		return nil, nil, nil, err
@@ -55,7 +71,7 @@ func openLedger(ctx context.Context, cfg Config) (*pgxpool.Pool, *compliancepg.S
 		db.Close()
 		return nil, nil, nil, err
 	}
-	if err := migrate(ctx, db); err != nil {
+	if err := prepare(ctx, db); err != nil {
 		return fail(err)
 	}
 	registry, err := compliancepg.NewStore(ctx, db, ruleSet)
@@ -100,29 +116,25 @@ func settleCmd(ctx context.Context, args []string, getenv func(string) string) e
 	return consumer.Run(ctx)
 }
 
-// exitCode makes run return a specific exit code after printing nothing more.
-type exitCode int
-
-func (e exitCode) Error() string { return fmt.Sprintf("exit code %d", int(e)) }
-
 // reconcileCmd compares engine and ledger once and prints the report; with
 // -replay it also rebuilds the engine from the shard's inbox to the settled
 // sequence and compares every balance with it. Exit code 0: clean; 1:
-// differences found; 2: reconciliation could not run.
+// differences found; 2: reconciliation could not run (flags, configuration,
+// connections, a schema older than this binary, printing the report). It
+// only reads: it never migrates the database.
 func reconcileCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	var asJSON, replay *bool
-	cfg, err := parseConfig("satu reconcile", args, getenv, func(fs *flag.FlagSet) {
+	cfg, err := parseConfigTo(stderr, "satu reconcile", args, getenv, func(fs *flag.FlagSet) {
 		asJSON = fs.Bool("json", false, "print the report as JSON")
 		replay = fs.Bool("replay", false, "also replay the shard's inbox into a fresh engine and compare every balance with it")
 	})
 	if err != nil {
-		return err
+		return cannotRun{err}
 	}
 	cfg.PGMaxConns = 2
-	db, _, ledger, err := openLedger(ctx, cfg)
+	db, _, ledger, err := openLedgerReadOnly(ctx, cfg)
 	if err != nil {
-		fmt.Fprintf(stderr, "satu reconcile: %v\n", err)
-		return exitCode(2)
+		return cannotRun{err}
 	}
 	defer db.Close()
 	report, err := ledger.Reconcile(ctx)
@@ -132,8 +144,7 @@ func reconcileCmd(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		report.Checks = append(report.Checks, c)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "satu reconcile: %v\n", err)
-		return exitCode(2)
+		return cannotRun{err}
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
@@ -146,7 +157,7 @@ func reconcileCmd(ctx context.Context, args []string, stdout, stderr io.Writer, 
 		err = report.WriteText(stdout)
 	}
 	if err != nil {
-		return err
+		return cannotRun{fmt.Errorf("print the report: %w", err)}
 	}
 	if !report.Clean() {
 		return exitCode(1)
