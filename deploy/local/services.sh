@@ -4,6 +4,7 @@
 #   bash deploy/local/services.sh ensure   # install postgresql / redis-server if missing
 #   bash deploy/local/services.sh start    # ensure, then start both (reuses running ones)
 #   bash deploy/local/services.sh stop     # stop both (no error when not running)
+#   bash deploy/local/services.sh purge    # stop both and delete their data (the rest of $SATU_HOME stays)
 #   bash deploy/local/services.sh status   # one line per service
 #   bash deploy/local/services.sh env      # eval "$(bash deploy/local/services.sh env)"
 #
@@ -13,6 +14,11 @@
 # window) and SATU_REDIS_AOF_REWRITE_PERCENTAGE (400: rewrite once the file has
 # grown to five times its size after the last rewrite; docs/durability.md).
 # The distribution's own postgresql/redis-server services are never used.
+#
+# As root, when the postgres user cannot reach $SATU_HOME (e.g. under /root),
+# PostgreSQL's data dir goes to /var/tmp/satu-<hash of $SATU_HOME>/pg instead
+# (noted in $SATU_HOME/pgdata-location). `purge` deletes it; so does the next
+# `start` once $SATU_HOME has been removed, rather than reusing an old ledger.
 set -euo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -28,6 +34,11 @@ REDIS_AOF_REWRITE=${SATU_REDIS_AOF_REWRITE_PERCENTAGE:-400}
 REDIS_DIR=$SATU_HOME/redis
 REDIS_CONF=$REDIS_DIR/redis.conf
 PG_LOCATION_FILE=$SATU_HOME/pgdata-location
+# apt: how long to wait for another apt (e.g. unattended-upgrades on a fresh
+# machine) to release its locks, and how often to retry `apt-get update`.
+APT_LOCK_TIMEOUT=300
+APT_RETRY_INTERVAL=5
+POLICY_RC=/usr/sbin/policy-rc.d
 
 say() { printf '%s\n' "$*"; }
 die() {
@@ -39,11 +50,11 @@ is_root() { [[ $(id -u) -eq 0 ]]; }
 # ---------------------------------------------------------------- binaries
 
 # pg_bindir prints the directory holding initdb, pg_ctl and postgres: the
-# one matching an existing data dir's version, else initdb's on PATH, else
-# the highest version under /usr/lib/postgresql/*/bin.
+# one matching the version of an existing data dir ($1, default ours), else
+# initdb's on PATH, else the highest version under /usr/lib/postgresql/*/bin.
 pg_bindir() {
-	local data version dir initdb
-	data=$(pg_data_dir)
+	local data=${1:-} version dir initdb
+	[[ -n $data ]] || data=$(pg_data_dir)
 	if [[ -f $data/PG_VERSION ]]; then
 		version=$(<"$data/PG_VERSION")
 		if [[ -x /usr/lib/postgresql/$version/bin/pg_ctl ]]; then
@@ -118,23 +129,51 @@ cmd_ensure() {
 	fi
 	say "services: installing ${missing[*]}"
 	# Keep apt from starting the distribution's own services: we never use
-	# them (our instances have their own data dirs and ports).
-	local policy=/usr/sbin/policy-rc.d added_policy=
-	if [[ ! -e $policy ]]; then
-		printf '#!/bin/sh\nexit 101\n' >"$policy"
-		chmod 755 "$policy"
+	# them (our instances have their own data dirs and ports). The file goes
+	# again however this script ends (error, Ctrl-C, kill): left behind, it
+	# would keep every later package install on the machine from starting
+	# its services.
+	local added_policy=
+	if [[ ! -e $POLICY_RC ]]; then
+		trap 'rm -f "$POLICY_RC"' EXIT
+		printf '#!/bin/sh\nexit 101\n' >"$POLICY_RC"
+		chmod 755 "$POLICY_RC"
 		added_policy=1
 	fi
 	local rc=0
 	{
-		apt-get update -qq &&
-			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+		apt_update &&
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+				-o DPkg::Lock::Timeout="$APT_LOCK_TIMEOUT" "${missing[@]}"
 	} || rc=$?
-	[[ -z $added_policy ]] || rm -f "$policy"
+	if [[ -n $added_policy ]]; then
+		rm -f "$POLICY_RC"
+		trap - EXIT
+	fi
 	[[ $rc -eq 0 ]] || die "apt-get install ${missing[*]} failed (exit $rc)"
 	bindir=$(pg_bindir) || die "postgresql installed but no initdb under /usr/lib/postgresql/*/bin"
 	redis_server_bin >/dev/null || die "redis-server installed but not found"
 	say "services: installed ${missing[*]}"
+}
+
+# apt_update runs `apt-get update`, waiting up to APT_LOCK_TIMEOUT seconds
+# while another apt holds the package lists' lock: DPkg::Lock::Timeout, which
+# `apt-get install` honours, does not cover `apt-get update`'s lock (apt 2.6).
+apt_update() {
+	local deadline=$((SECONDS + APT_LOCK_TIMEOUT)) out waiting=
+	while ! out=$(apt-get update -qq 2>&1); do
+		# The lock's path, unlike apt's message, is the same in every language.
+		if [[ $out != *lists/lock* ]] || ((SECONDS >= deadline)); then
+			printf '%s\n' "$out" >&2
+			return 1
+		fi
+		if [[ -z $waiting ]]; then
+			say "services: another apt holds the package lists' lock; waiting up to $APT_LOCK_TIMEOUT s"
+			waiting=1
+		fi
+		sleep "$APT_RETRY_INTERVAL"
+	done
+	[[ -z $out ]] || printf '%s\n' "$out" >&2
 }
 
 # ---------------------------------------------------------------- PostgreSQL
@@ -150,22 +189,48 @@ pg_data_dir() {
 	fi
 }
 
+# relocated_base prints where, as root, the data dir of $SATU_HOME goes
+# when the postgres user cannot reach $SATU_HOME (its data dir is then
+# <that>/pg, its socket dir <that>/run, its log <that>/pg.log).
+relocated_base() {
+	local hash
+	hash=$(printf '%s' "$SATU_HOME" | sha256sum | cut -c1-12)
+	say "/var/tmp/satu-$hash"
+}
+
+# remove_relocated deletes $1, a relocated_base, after stopping a server
+# still running from it.
+remove_relocated() {
+	local base=$1 bindir
+	[[ -e $base || -L $base ]] || return 0
+	[[ -d $base && ! -L $base && $(stat -c %u "$base") -eq 0 ]] ||
+		die "$base exists and is not a directory owned by root; remove it"
+	if [[ -f $base/pg/PG_VERSION ]] && bindir=$(pg_bindir "$base/pg") &&
+		as_pg "$bindir/pg_ctl" -D "$base/pg" status >/dev/null 2>&1; then
+		as_pg "$bindir/pg_ctl" -D "$base/pg" -m fast -w -t 60 stop >/dev/null ||
+			die "postgres running from $base/pg did not stop"
+		say "postgres: stopped the server running from $base/pg"
+	fi
+	rm -rf "$base"
+}
+
 # pg_place_data_dir decides, before the first initdb, where the data dir
 # goes: as root, the postgres user must be able to reach it, which it
 # cannot under e.g. /root (mode 700); then it goes under /var/tmp.
 pg_place_data_dir() {
 	[[ ! -s $PG_LOCATION_FILE && ! -d $SATU_HOME/pg ]] || return 0
 	is_root || return 0
-	as_pg test -x "$SATU_HOME" && return 0
-	local hash base
-	hash=$(printf '%s' "$SATU_HOME" | sha256sum | cut -c1-12)
-	base=/var/tmp/satu-$hash
-	if [[ -e $base ]]; then
-		[[ -d $base && ! -L $base && $(stat -c %u "$base") -eq 0 ]] ||
-			die "$base exists and is not a directory owned by root; remove it"
-	else
-		mkdir -m 755 "$base"
+	local base
+	base=$(relocated_base)
+	# $SATU_HOME has no data dir: one under $base belonged to an earlier
+	# $SATU_HOME at this path, since removed. Reusing it would bring back
+	# that ledger beside an empty Redis.
+	if [[ -e $base || -L $base ]]; then
+		say "postgres: $SATU_HOME is new; removing $base, left by an earlier one"
+		remove_relocated "$base"
 	fi
+	as_pg test -x "$SATU_HOME" && return 0
+	mkdir -m 755 "$base"
 	say "$base/pg" >"$PG_LOCATION_FILE"
 	say "postgres: the postgres user cannot reach $SATU_HOME; data dir is $base/pg (noted in $PG_LOCATION_FILE)"
 }
@@ -264,15 +329,19 @@ redis_port() {
 }
 
 # redis_state prints "ours" when our instance answers on port $1, "other"
-# when another redis-server does, "down" otherwise.
+# when another redis-server does, "down" otherwise. Ours: its dir is
+# $REDIS_DIR, or (that dir removed, as Redis then reports no dir) its
+# pidfile is the one our config names.
 redis_state() {
-	local port=$1 dir
+	local port=$1 dir pidfile
 	if [[ $(redis_cli -p "$port" ping 2>/dev/null) != PONG ]]; then
 		say down
 		return 0
 	fi
 	dir=$(redis_cli -p "$port" config get dir 2>/dev/null | sed -n 2p) || true
-	if [[ -n $dir && $(readlink -f "$dir") == "$(readlink -f "$REDIS_DIR")" ]]; then
+	pidfile=$(redis_cli -p "$port" config get pidfile 2>/dev/null | sed -n 2p) || true
+	if [[ -n $dir && $(readlink -m "$dir") == "$(readlink -m "$REDIS_DIR")" ]] ||
+		[[ $pidfile == "$REDIS_DIR/redis.pid" ]]; then
 		say ours
 	else
 		say other
@@ -283,6 +352,13 @@ start_redis() {
 	local state redis_bin
 	redis_bin=$(redis_server_bin) || die "no redis-server (run: bash $0 ensure)"
 	state=$(redis_state "$(redis_port)")
+	if [[ $state == ours && ! -f $REDIS_CONF ]]; then
+		# Started from an earlier $SATU_HOME at this path, removed since:
+		# reusing it would bring back its data beside a new PostgreSQL.
+		say "redis: $SATU_HOME is new; stopping the instance an earlier one left running"
+		stop_redis >/dev/null
+		state=down
+	fi
 	if [[ $state == ours && $(redis_port) != "$REDIS_PORT" ]]; then
 		die "redis already runs on port $(redis_port), not $REDIS_PORT; run: bash $0 stop"
 	fi
@@ -352,6 +428,26 @@ cmd_stop() {
 	stop_redis
 }
 
+# cmd_purge stops both and deletes their data: Redis's, and PostgreSQL's
+# with its log and socket dir, under $SATU_HOME or relocated (as root, also
+# a relocated one of an earlier $SATU_HOME at this path that was removed
+# while its record was lost).
+cmd_purge() {
+	local base
+	cmd_stop
+	if is_root; then
+		base=$(relocated_base)
+		if [[ -s $PG_LOCATION_FILE && $(<"$PG_LOCATION_FILE") != "$base/pg" ]]; then
+			die "$PG_LOCATION_FILE names $(<"$PG_LOCATION_FILE"), not $base/pg; remove it by hand"
+		fi
+		remove_relocated "$base"
+	elif [[ -s $PG_LOCATION_FILE ]]; then
+		die "$SATU_HOME's data dir is $(<"$PG_LOCATION_FILE"), made as root: purge as root"
+	fi
+	rm -rf "$SATU_HOME/pg" "$SATU_HOME/run" "$SATU_HOME/pg.log" "$REDIS_DIR" "$PG_LOCATION_FILE"
+	say "services: deleted the PostgreSQL and Redis data of $SATU_HOME"
+}
+
 cmd_status() {
 	local port
 	if pg_running; then
@@ -382,9 +478,15 @@ check_redis_settings() {
 }
 
 usage() {
-	say "usage: bash $0 ensure|start|stop|status|env" >&2
+	say "usage: bash $0 ensure|start|stop|purge|status|env" >&2
 	exit 2
 }
+
+# Sourced (services_test.go does, to try functions on their own): define
+# the functions only.
+if [[ ${BASH_SOURCE[0]} != "$0" ]]; then
+	return 0
+fi
 
 [[ $# -eq 1 ]] || usage
 case $1 in
@@ -394,6 +496,7 @@ start)
 	cmd_start
 	;;
 stop) cmd_stop ;;
+purge) cmd_purge ;;
 status) cmd_status ;;
 env) cmd_env ;;
 *) usage ;;
