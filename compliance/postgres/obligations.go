@@ -231,6 +231,10 @@ type Violation struct {
 	RuleSet          string `json:"ruleSet"`
 	RuleSetVersion   int    `json:"ruleSetVersion"`
 	Source           string `json:"source"`
+	// Revised: the number and sanction are a revision of those first
+	// recorded (an earlier violation of the miner was recorded later; the
+	// audit log has the change).
+	Revised bool `json:"revised,omitempty"`
 }
 
 // Violations lists violations of one miner or all (""), oldest first.
@@ -240,13 +244,13 @@ func (s *Store) Violations(ctx context.Context, minerID string) ([]Violation, er
 
 func (s *Store) violations(ctx context.Context, where string, args ...any) ([]Violation, error) {
 	return list(ctx, s.db, `SELECT v.id, v.obligation_id, v.miner_id, v.arose_on, v.number, v.fine_mci, coalesce(v.fine_tenge::text, ''),
-			v.fine_note, v.suspension_months, v.ruleset, v.ruleset_version, v.source
-		FROM violations v `+where+` ORDER BY v.arose_on, v.id`,
+			v.fine_note, v.suspension_months, v.ruleset, v.ruleset_version, v.source, v.revised
+		FROM violations_now v `+where+` ORDER BY v.arose_on, v.id`,
 		func(rows pgx.Rows) (Violation, error) {
 			var v Violation
 			var arose time.Time
 			err := rows.Scan(&v.ID, &v.ObligationID, &v.Miner, &arose, &v.Number, &v.FineMCI, &v.FineTenge, &v.FineNote,
-				&v.SuspensionMonths, &v.RuleSet, &v.RuleSetVersion, &v.Source)
+				&v.SuspensionMonths, &v.RuleSet, &v.RuleSetVersion, &v.Source, &v.Revised)
 			v.AroseOn = day(arose)
 			return v, err
 		}, args...)
@@ -298,6 +302,20 @@ func (s *Store) Sweep(ctx context.Context) ([]Violation, error) {
 	return s.violations(ctx, `WHERE v.id = ANY($1)`, ids)
 }
 
+// sanctionFor is the sanction of a miner's nth violation arising on day,
+// under rule set r, with its fine in tenge where r confirms that year's MCI.
+func sanctionFor(r *compliance.RuleSet, day time.Time, n int) (st compliance.SanctionStep, fineTenge *string, note string, err error) {
+	if st, err = r.Sanctions.Sanction(day, n); err != nil {
+		return st, nil, "", err
+	}
+	t, terr := r.InTenge(st.FineMCI, day.Year())
+	if terr != nil {
+		return st, nil, fmt.Sprintf("%d MCI; not converted to tenge: %s", st.FineMCI, apperr.MessageOf(terr)), nil
+	}
+	v := fmt.Sprintf("%d.00", t)
+	return st, &v, fmt.Sprintf("%d MCI at the %d MCI", st.FineMCI, day.Year()), nil
+}
+
 func (s *Store) violate(ctx context.Context, tx pgx.Tx, obID int64, minerID string, arose time.Time) (int64, error) {
 	rows, err := tx.Query(ctx, `SELECT arose_on FROM violations WHERE miner_id = $1`, minerID)
 	if err != nil {
@@ -309,17 +327,9 @@ func (s *Store) violate(ctx context.Context, tx pgx.Tx, obID int64, minerID stri
 	}
 	r := s.rules
 	n := r.Sanctions.ViolationNumber(arose, earlier)
-	st, err := r.Sanctions.Sanction(arose, n)
+	st, fineTenge, note, err := sanctionFor(r, arose, n)
 	if err != nil {
 		return 0, err
-	}
-	var fineTenge *string
-	note := fmt.Sprintf("%d MCI", st.FineMCI)
-	if t, err := r.InTenge(st.FineMCI, arose.Year()); err == nil {
-		v := fmt.Sprintf("%d.00", t)
-		fineTenge, note = &v, fmt.Sprintf("%d MCI at the %d MCI", st.FineMCI, arose.Year())
-	} else {
-		note = fmt.Sprintf("%d MCI; not converted to tenge: %s", st.FineMCI, apperr.MessageOf(err))
 	}
 	var id int64
 	err = tx.QueryRow(ctx, `INSERT INTO violations (obligation_id, miner_id, arose_on, number, fine_mci, fine_tenge, fine_note,
@@ -328,6 +338,9 @@ func (s *Store) violate(ctx context.Context, tx pgx.Tx, obID int64, minerID stri
 		obID, minerID, arose, n, st.FineMCI, fineTenge, note, st.SuspensionMonths, r.ID, r.Version, st.Mark.Source, s.Clock().UTC()).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("compliance: violation: %w", err)
+	}
+	if err := s.renumberLater(ctx, tx, minerID, arose, append(earlier, arose)); err != nil {
+		return 0, err
 	}
 	var asset, sold string
 	if err := tx.QueryRow(ctx, `UPDATE obligations SET status = 'overdue', overdue_at = $2 WHERE id = $1 RETURNING asset, sold::text`,
@@ -341,6 +354,76 @@ func (s *Store) violate(ctx context.Context, tx pgx.Tx, obID int64, minerID stri
 	return id, s.audit(ctx, tx, compliance.Actor{ID: "system", Reason: "deadline passed with the required sale not met"},
 		"obligation.overdue", minerID, map[string]any{"obligation": obID, "violation": id, "number": n, "fineMci": st.FineMCI,
 			"suspensionRecommendedMonths": st.SuspensionMonths})
+}
+
+// renumberLater recounts the miner's violations that arose after day,
+// against all (every arose_on of the miner, the new one included), once a
+// violation arising on day is recorded after them: an obligation that fell
+// due earlier but was created later (a late or amended report). Each whose
+// number changes gets the sanction of its new number, from the store's rule
+// set when it is the one the violation was recorded under, as a revision
+// (violation_revisions; violations are append-only), with an audit entry of
+// the number and fine before and after. Without this a late violation would
+// leave the repeats after it fined as first ones.
+func (s *Store) renumberLater(ctx context.Context, tx pgx.Tx, minerID string, day time.Time, all []time.Time) error {
+	type later struct {
+		id, obligation int64
+		arose          time.Time
+		number         int
+		fine           int64
+		suspension     int
+		ruleSet        string
+	}
+	rows, err := tx.Query(ctx, `SELECT id, obligation_id, arose_on, number, fine_mci, suspension_months, ruleset
+		FROM violations_now WHERE miner_id = $1 AND arose_on > $2 ORDER BY arose_on, id`, minerID, day)
+	if err != nil {
+		return fmt.Errorf("compliance: renumber violations: %w", err)
+	}
+	var ls []later
+	var l later
+	if _, err := pgx.ForEachRow(rows, []any{&l.id, &l.obligation, &l.arose, &l.number, &l.fine, &l.suspension, &l.ruleSet}, func() error {
+		ls = append(ls, l)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("compliance: renumber violations: %w", err)
+	}
+	r := s.rules
+	for _, l := range ls {
+		if l.ruleSet != r.ID {
+			// Another rule set's table and window: not this store's to
+			// recompute. Left as recorded, and said so.
+			if err := s.audit(ctx, tx, compliance.Actor{ID: "system", Reason: "an earlier violation was recorded late; " +
+				"this one is under another rule set and was not renumbered"}, "violation.not_renumbered", minerID,
+				map[string]any{"violation": l.id, "ruleSet": l.ruleSet}); err != nil {
+				return err
+			}
+			continue
+		}
+		n := r.Sanctions.ViolationNumber(l.arose, all)
+		if n == l.number {
+			continue
+		}
+		st, fineTenge, note, err := sanctionFor(r, l.arose, n)
+		if err != nil {
+			return err
+		}
+		// Violations are append-only: the change is a revision of its own
+		// (violations_now applies the newest).
+		if _, err := tx.Exec(ctx, `INSERT INTO violation_revisions (violation_id, number, fine_mci, fine_tenge, fine_note,
+				suspension_months, ruleset_version, source, reason, created_at)
+			VALUES ($1, $2, $3, $4::numeric, $5, $6, $7, $8, $9, $10)`,
+			l.id, n, st.FineMCI, fineTenge, note, st.SuspensionMonths, r.Version, st.Mark.Source,
+			"renumbered: an earlier violation of the miner was recorded after this one", s.Clock().UTC()); err != nil {
+			return fmt.Errorf("compliance: renumber violation %d: %w", l.id, err)
+		}
+		if err := s.audit(ctx, tx, compliance.Actor{ID: "system", Reason: "an earlier violation of the miner was recorded after this one"},
+			"violation.renumbered", minerID, map[string]any{"violation": l.id, "obligation": l.obligation,
+				"number": map[string]int{"was": l.number, "now": n}, "fineMci": map[string]int64{"was": l.fine, "now": st.FineMCI},
+				"suspensionRecommendedMonths": map[string]int{"was": l.suspension, "now": st.SuspensionMonths}}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // PermissionChange is a change of a miner's permission to place mandatory

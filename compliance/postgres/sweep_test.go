@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -209,6 +210,68 @@ func TestSweep_LateReports(t *testing.T) {
 	if n := counts(t, db, "violations")[0]; n != 3 {
 		t.Errorf("%d violations stored, want 3", n)
 	}
+}
+
+// TestSweep_LateViolationRenumbersLaterOnes: a violation recorded after a
+// later-arising one of the same miner (its report came last) makes that
+// one a repeat: renumbered, fined as a repeat, with the change audited.
+func TestSweep_LateViolationRenumbersLaterOnes(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t, compliance.DefaultRuleSet)
+	register(t, s, "beta", "222222222222", "2023-06-15", "beta-1")
+	setNow(t, s, "2025-04-05 12:00")
+	// February first: arose 2025-03-31, the miner's first violation so far.
+	feb := report(t, s, "beta", "BTC", "2025-02-01", btc)
+	vs, err := s.Violations(ctx, "beta")
+	if err != nil || len(vs) != 1 {
+		t.Fatalf("Violations = %+v, %v; want 1", vs, err)
+	}
+	wantViolation(t, vs[0], feb.ID, "beta", "2025-03-31", 1, firstFineMCI, 0)
+	// Then January: arose 2025-03-03, before February's, which is now the
+	// second within 12 months.
+	jan := report(t, s, "beta", "BTC", "2025-01-01", btc)
+	vs, err = s.Violations(ctx, "beta")
+	if err != nil || len(vs) != 2 {
+		t.Fatalf("Violations = %+v, %v; want 2", vs, err)
+	}
+	wantViolation(t, vs[0], jan.ID, "beta", "2025-03-03", 1, firstFineMCI, 0)
+	wantViolation(t, vs[1], feb.ID, "beta", "2025-03-31", 2, repeatFineMCI, repeatSuspension)
+	if vs[0].Revised || !vs[1].Revised {
+		t.Errorf("revised: January %v, February %v; want false, true", vs[0].Revised, vs[1].Revised)
+	}
+	es, err := s.Audit(ctx, "beta", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var renumbered []postgres.AuditEntry
+	for _, e := range es {
+		if e.Action == "violation.renumbered" {
+			renumbered = append(renumbered, e)
+		}
+	}
+	if len(renumbered) != 1 {
+		t.Fatalf("audit entries violation.renumbered: %+v; want one", renumbered)
+	}
+	var detail struct {
+		Violation int64
+		Number    struct{ Was, Now int }
+		FineMci   struct{ Was, Now int64 }
+	}
+	if err := json.Unmarshal(renumbered[0].Detail, &detail); err != nil || detail.Violation != vs[1].ID ||
+		detail.Number.Was != 1 || detail.Number.Now != 2 || detail.FineMci.Was != firstFineMCI || detail.FineMci.Now != repeatFineMCI {
+		t.Errorf("renumbering audited as %s (%v); want violation %d from 1 to 2, %d to %d MCI",
+			renumbered[0].Detail, err, vs[1].ID, firstFineMCI, repeatFineMCI)
+	}
+	wantAudit(t, renumbered[0], "system", "violation.renumbered", "beta", "an earlier violation of the miner was recorded after this one")
+	// A violation more than 12 months before a later one changes nothing.
+	old := report(t, s, "beta", "BTC", "2024-01-01", btc) // arose 2024-03-02
+	vs, _ = s.Violations(ctx, "beta")
+	if len(vs) != 3 {
+		t.Fatalf("Violations = %+v; want 3", vs)
+	}
+	wantViolation(t, vs[0], old.ID, "beta", "2024-03-02", 1, firstFineMCI, 0)
+	wantViolation(t, vs[1], jan.ID, "beta", "2025-03-03", 1, firstFineMCI, 0)
+	wantViolation(t, vs[2], feb.ID, "beta", "2025-03-31", 2, repeatFineMCI, repeatSuspension)
 }
 
 // TestSweep_AmendedAfterDeadline: an obligation still open after its
