@@ -21,30 +21,7 @@ func TestSubscriberFindsGaps(t *testing.T) {
 		`{"stream":"btckzt@depth","data":{"e":"depthUpdate","E":4,"s":"BTCKZT","U":11,"u":12,"b":[],"a":[["2.00","0"]]}}`, // 9-10 missed
 		`{"stream":"btckzt@depth","data":{"e":"depthUpdate","E":5,"s":"BTCKZT","U":13`,                                    // cut short
 	}
-	upgrader := websocket.Upgrader{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := upgrader.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer ws.Close()
-		for _, m := range msgs {
-			_ = ws.WriteMessage(websocket.TextMessage, []byte(m))
-		}
-		_ = ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "slow consumer"))
-		time.Sleep(100 * time.Millisecond)
-	}))
-	defer srv.Close()
-	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &subscriber{ws: ws, done: make(chan struct{})}
-	var stop atomic.Bool
-	go s.read(&stop)
-	<-s.done
-	set := &subscriberSet{subs: []*subscriber{s}}
-	r := set.report()
+	r := readAll(t, msgs, websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "slow consumer"))
 	if r.Messages != 5 || r.Depth != 3 || r.Levels != 4 || r.Gaps != 1 || r.Malformed != 1 || r.Closed != 1 || r.Reasons["1008 slow consumer"] != 1 {
 		t.Fatalf("report %+v", r)
 	}
@@ -60,6 +37,15 @@ func TestSubscriberFollowsStreamsApart(t *testing.T) {
 		`{"stream":"ethkzt@depth","data":{"e":"depthUpdate","E":2,"s":"ETHKZT","U":41,"u":41,"b":[],"a":[]}}`,
 		`{"stream":"ethkzt@depth","data":{"e":"depthUpdate","E":3,"s":"ETHKZT","U":43,"u":43,"b":[],"a":[]}}`, // 42 missed
 	}
+	if r := readAll(t, msgs, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")); r.Depth != 5 || r.Gaps != 1 || r.Malformed != 0 {
+		t.Fatalf("report %+v; want 5 updates, 1 gap", r)
+	}
+}
+
+// readAll has one subscriber read msgs from a server that then closes the
+// connection with closing (a close frame's payload), and reports.
+func readAll(t *testing.T, msgs []string, closing []byte) SubscriberReport {
+	t.Helper()
 	upgrader := websocket.Upgrader{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ws, err := upgrader.Upgrade(w, r, nil)
@@ -70,7 +56,7 @@ func TestSubscriberFollowsStreamsApart(t *testing.T) {
 		for _, m := range msgs {
 			_ = ws.WriteMessage(websocket.TextMessage, []byte(m))
 		}
-		_ = ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
+		_ = ws.WriteMessage(websocket.CloseMessage, closing)
 		time.Sleep(100 * time.Millisecond)
 	}))
 	defer srv.Close()
@@ -82,7 +68,5 @@ func TestSubscriberFollowsStreamsApart(t *testing.T) {
 	var stop atomic.Bool
 	go s.read(&stop)
 	<-s.done
-	if r := (&subscriberSet{subs: []*subscriber{s}}).report(); r.Depth != 5 || r.Gaps != 1 || r.Malformed != 0 {
-		t.Fatalf("report %+v; want 5 updates, 1 gap", r)
-	}
+	return (&subscriberSet{subs: []*subscriber{s}}).report()
 }
