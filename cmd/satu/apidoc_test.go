@@ -164,7 +164,7 @@ func TestAPIDocExamples(t *testing.T) {
 			for _, k := range []string{access.ParamAPIKey, access.ParamTimestamp, access.ParamRecvWindow, access.ParamSignature} {
 				delete(params, k)
 			}
-			req["params"], err = signer.Sign(params, time.Now())
+			req["params"], err = signer.Sign(req["method"].(string), params, time.Now())
 			must(t, err)
 		}
 		must(t, ws.WriteJSON(req))

@@ -330,7 +330,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		t.Fatalf("before logon: %+v", r)
 	}
 	logonReq := func(params any, at time.Time) string {
-		p, err := signer.Sign(params, at)
+		p, err := signer.Sign("session.logon", params, at)
 		must(t, err)
 		b, _ := json.Marshal(map[string]any{"id": 2, "method": "session.logon", "params": p})
 		return string(b)

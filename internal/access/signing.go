@@ -71,11 +71,12 @@ type Signature struct {
 }
 
 // SplitSigned separates a signed request's params (a JSON object) into its
-// signature and the canonical payload the signature covers (every parameter
-// but the signature, the apiKey, timestamp and recvWindow included), and
-// returns the request's own parameters — without the four — for decoding.
-// ok is false when params carry no signature: the request is not signed.
-func SplitSigned(params json.RawMessage) (sig Signature, payload string, rest json.RawMessage, ok bool, err error) {
+// signature and the canonical payload the signature covers (SignedPayload:
+// the method, then every parameter but the signature, the apiKey, timestamp
+// and recvWindow included), and returns the request's own parameters —
+// without the four — for decoding. ok is false when params carry no
+// signature: the request is not signed.
+func SplitSigned(method string, params json.RawMessage) (sig Signature, payload string, rest json.RawMessage, ok bool, err error) {
 	if !bytes.Contains(params, []byte(`"`+ParamSignature+`"`)) {
 		return Signature{}, "", params, false, nil
 	}
@@ -91,7 +92,7 @@ func SplitSigned(params json.RawMessage) (sig Signature, payload string, rest js
 		return Signature{}, "", nil, true, apperr.New(apperr.InvalidParameter, "signature must be a non-empty string")
 	}
 	delete(m, ParamSignature)
-	if payload, err = Payload(m); err != nil {
+	if payload, err = SignedPayload(method, m); err != nil {
 		return Signature{}, "", nil, true, err
 	}
 	if err := json.Unmarshal(m[ParamAPIKey], &sig.APIKey); err != nil || sig.APIKey == "" {
@@ -119,7 +120,26 @@ func SplitSigned(params json.RawMessage) (sig Signature, payload string, rest js
 	return sig, payload, rest, true, nil
 }
 
-// Payload is the canonical text a signature covers: the parameters sorted
+// SignedPayload is the text a signature covers: the request's method, '?',
+// and its parameters' Payload — "order.place?apiKey=…&price=…". The method
+// is covered so that a signed request cannot be sent as another method with
+// the same parameters (a signed account.status, whose parameters are those
+// of a session.logon, sent as one). The method is escaped like a value, and
+// '?' is never the output of an escape: the two parts cannot be confused.
+func SignedPayload(method string, params map[string]json.RawMessage) (string, error) {
+	p, err := Payload(params)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	b.Grow(len(method) + 1 + len(p))
+	escape(&b, method)
+	b.WriteByte('?')
+	b.WriteString(p)
+	return b.String(), nil
+}
+
+// Payload is the canonical text of a request's parameters: the parameters sorted
 // by name, each as name=value joined by '&', where a string's value is its
 // content and a number's or boolean's is its JSON text, names and values
 // percent-encoded except for RFC 3986's unreserved characters
@@ -199,9 +219,18 @@ func (k SigningKey) Check(sig Signature, payload string, now time.Time) error {
 	return nil
 }
 
-// ReplayTTL is how long a signature must be remembered to refuse its
-// replay: after that its timestamp is stale.
-func (sig Signature) ReplayTTL() time.Duration { return sig.RecvWindow + MaxClockAhead }
+// MaxGatewaySkew is how far the clocks of two gateways sharing the replay
+// memory may disagree and a replay still be refused: a gateway whose clock
+// is behind takes a timestamp for fresh for that much longer.
+const MaxGatewaySkew = 30 * time.Second
+
+// ReplayTTL is how long a signature accepted at now must be remembered to
+// refuse its replay: until its timestamp is stale on every gateway — its
+// recvWindow after the timestamp, on a clock up to MaxGatewaySkew behind
+// now's — and at least recvWindow + MaxClockAhead from now.
+func (sig Signature) ReplayTTL(now time.Time) time.Duration {
+	return max(sig.Timestamp.Add(sig.RecvWindow+MaxGatewaySkew).Sub(now), sig.RecvWindow+MaxClockAhead)
+}
 
 // ReplayID names a signature k accepted (Check) for the replay memory: the
 // key and a hash of the signature's bytes — decoded, not as sent, since the
@@ -241,8 +270,9 @@ type Signer struct {
 }
 
 // Sign adds apiKey, timestamp, recvWindow and signature to params (a flat
-// JSON object, or nil for none) at time now and returns the signed params.
-func (s Signer) Sign(params any, now time.Time) (json.RawMessage, error) {
+// JSON object, or nil for none) of a request of method at time now and
+// returns the signed params.
+func (s Signer) Sign(method string, params any, now time.Time) (json.RawMessage, error) {
 	m := map[string]json.RawMessage{}
 	if params != nil {
 		b, err := json.Marshal(params)
@@ -258,7 +288,7 @@ func (s Signer) Sign(params any, now time.Time) (json.RawMessage, error) {
 	if s.RecvWindow > 0 {
 		m[ParamRecvWindow] = json.RawMessage(strconv.FormatInt(s.RecvWindow.Milliseconds(), 10))
 	}
-	payload, err := Payload(m)
+	payload, err := SignedPayload(method, m)
 	if err != nil {
 		return nil, err
 	}

@@ -69,11 +69,11 @@ func TestSignedRequests(t *testing.T) {
 	params := map[string]any{"symbol": "BTCKZT", "side": "SELL", "quantity": "0.3", "mandatory": true}
 	for kind, sk := range signers(t) {
 		t.Run(string(kind), func(t *testing.T) {
-			signed, err := sk.s.Sign(params, now)
+			signed, err := sk.s.Sign("order.place", params, now)
 			if err != nil {
 				t.Fatal(err)
 			}
-			sig, payload, rest, ok, err := access.SplitSigned(signed)
+			sig, payload, rest, ok, err := access.SplitSigned("order.place", signed)
 			if err != nil || !ok {
 				t.Fatalf("SplitSigned: %v %v", ok, err)
 			}
@@ -84,8 +84,16 @@ func TestSignedRequests(t *testing.T) {
 			if err := json.Unmarshal(rest, &got); err != nil || len(got) != 4 || got["symbol"] != "BTCKZT" {
 				t.Fatalf("the request's own params: %s %v", rest, err)
 			}
-			if sig.APIKey != "k1" || sig.RecvWindow != access.DefaultRecvWindow || sig.ReplayTTL() != 6*time.Second {
+			if sig.APIKey != "k1" || sig.RecvWindow != access.DefaultRecvWindow {
 				t.Fatalf("signature %+v", sig)
+			}
+			// Remembered until the timestamp is stale on a gateway whose
+			// clock is up to 30 s behind: to the timestamp + 5 s + 30 s.
+			for at, want := range map[time.Duration]time.Duration{0: 35 * time.Second, 5 * time.Second: 30 * time.Second,
+				-time.Second: 36 * time.Second, 40 * time.Second: 6 * time.Second} {
+				if got := sig.ReplayTTL(now.Add(at)); got != want {
+					t.Errorf("ReplayTTL at the timestamp %+v = %v; want %v", at, got, want)
+				}
 			}
 			for name, c := range map[string]struct {
 				edit func(map[string]json.RawMessage)
@@ -106,7 +114,7 @@ func TestSignedRequests(t *testing.T) {
 					c.edit(m)
 				}
 				b, _ := json.Marshal(m)
-				sig, payload, _, _, err := access.SplitSigned(b)
+				sig, payload, _, _, err := access.SplitSigned("order.place", b)
 				if err == nil {
 					err = sk.k.Check(sig, payload, c.at)
 				}
@@ -116,10 +124,22 @@ func TestSignedRequests(t *testing.T) {
 			}
 		})
 	}
+	// A signature covers the method: the same parameters sent as another
+	// method do not verify.
+	for kind, sk := range signers(t) {
+		signed, _ := sk.s.Sign("account.status", nil, now)
+		sig, payload, _, _, err := access.SplitSigned("session.logon", signed)
+		if err == nil {
+			err = sk.k.Check(sig, payload, now)
+		}
+		if apperr.CodeOf(err) != apperr.BadSignature {
+			t.Errorf("%s: a signed account.status sent as session.logon: %v, want BAD_SIGNATURE", kind, err)
+		}
+	}
 	// A signature of one kind does not pass as the other's; a bearer key cannot sign.
 	all := signers(t)
-	signed, _ := all[access.SigningEd25519].s.Sign(params, now)
-	sig, payload, _, _, _ := access.SplitSigned(signed)
+	signed, _ := all[access.SigningEd25519].s.Sign("order.place", params, now)
+	sig, payload, _, _, _ := access.SplitSigned("order.place", signed)
 	if err := all[access.SigningHMAC].k.Check(sig, payload, now); apperr.CodeOf(err) != apperr.BadSignature {
 		t.Errorf("an Ed25519 signature checked as HMAC: %v", err)
 	}
@@ -141,13 +161,13 @@ func TestSplitSignedRefusals(t *testing.T) {
 		`{"signature":"x","apiKey":"k","timestamp":1,"o":{"a":1}}`:        apperr.InvalidParameter,
 		`["signature"]`: apperr.MalformedJSON,
 	} {
-		if _, _, _, _, err := access.SplitSigned(json.RawMessage(params)); apperr.CodeOf(err) != want {
+		if _, _, _, _, err := access.SplitSigned("order.place", json.RawMessage(params)); apperr.CodeOf(err) != want {
 			t.Errorf("SplitSigned(%s): %v, want %s", params, err, want)
 		}
 	}
 	// Unsigned: passed through untouched, even with "signature" in a value.
 	for _, p := range []string{`{"symbol":"BTCKZT"}`, `{"label":"signature"}`} {
-		if _, _, rest, ok, err := access.SplitSigned(json.RawMessage(p)); ok || err != nil || string(rest) != p {
+		if _, _, rest, ok, err := access.SplitSigned("depth", json.RawMessage(p)); ok || err != nil || string(rest) != p {
 			t.Errorf("SplitSigned(%s) = %s, %v, %v", p, rest, ok, err)
 		}
 	}
@@ -164,11 +184,11 @@ func TestSignerFiles(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", kind, err)
 		}
-		signed, err := s.Sign(map[string]string{"a": "b"}, now)
+		signed, err := s.Sign("depth", map[string]string{"a": "b"}, now)
 		if err != nil {
 			t.Fatal(err)
 		}
-		sig, payload, _, _, _ := access.SplitSigned(signed)
+		sig, payload, _, _, _ := access.SplitSigned("depth", signed)
 		if err := sk.k.Check(sig, payload, now); err != nil {
 			t.Fatalf("%s: a signer read from its file: %v", kind, err)
 		}
@@ -185,8 +205,8 @@ func TestSignerFiles(t *testing.T) {
 func TestDocumentedPayload(t *testing.T) {
 	m := map[string]json.RawMessage{"apiKey": json.RawMessage(`"3f1c0a9b7d2e4c68"`),
 		"timestamp": json.RawMessage(`1763800000000`), "account": json.RawMessage(`"tour-miner-1"`)}
-	const doc = "account=tour-miner-1&apiKey=3f1c0a9b7d2e4c68&timestamp=1763800000000"
-	if got, err := access.Payload(m); err != nil || got != doc {
+	const doc = "session.logon?account=tour-miner-1&apiKey=3f1c0a9b7d2e4c68&timestamp=1763800000000"
+	if got, err := access.SignedPayload("session.logon", m); err != nil || got != doc {
 		t.Fatalf("payload %q, %v; docs/api.md says %q", got, err, doc)
 	}
 	b, err := os.ReadFile("../../docs/api.md")
@@ -207,11 +227,11 @@ func TestReplayIDIsTheSignaturesBytes(t *testing.T) {
 	now := time.UnixMilli(1_763_800_000_000)
 	params := map[string]any{"symbol": "BTCKZT", "side": "SELL", "quantity": "0.3"}
 	for kind, sk := range signers(t) {
-		signed, err := sk.s.Sign(params, now)
+		signed, err := sk.s.Sign("order.place", params, now)
 		if err != nil {
 			t.Fatal(err)
 		}
-		sig, payload, _, _, err := access.SplitSigned(signed)
+		sig, payload, _, _, err := access.SplitSigned("order.place", signed)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -289,7 +289,7 @@ const maxSignAhead = 500 * time.Millisecond
 // when the key acts for exactly one).
 func (c *Client) Logon(ctx context.Context, signer access.Signer, account string) (wsapi.LogonResult, error) {
 	var r wsapi.LogonResult
-	params, err := signer.Sign(wsapi.LogonParams{Account: account}, signingTime(signer.APIKey))
+	params, err := signer.Sign(wsapi.MethodLogon, wsapi.LogonParams{Account: account}, signingTime(signer.APIKey))
 	if err != nil {
 		return r, err
 	}
@@ -300,7 +300,7 @@ func (c *Client) Logon(ctx context.Context, signer access.Signer, account string
 // Signed sends one request signed with signer at the local time, without
 // a session: it acts as the key (which must act for one account).
 func (c *Client) Signed(ctx context.Context, signer access.Signer, method string, params, out any) error {
-	signed, err := signer.Sign(params, signingTime(signer.APIKey))
+	signed, err := signer.Sign(method, params, signingTime(signer.APIKey))
 	if err != nil {
 		return err
 	}

@@ -145,7 +145,7 @@ func TestBatchRateLimit(t *testing.T) {
 	s := startWith(t, eng, wsgateway.Limits{KeyOrders: 5}, clk.now)
 	ws := s.dial(t, nil)
 	signer := s.signer(t, accesspg.CreateRequest{Role: access.RoleTrader, Account: "t-1"})
-	ok[wsapi.LogonResult](t, call(t, ws, "logon", wsapi.MethodLogon, signed(t, signer, nil, time.Now())))
+	ok[wsapi.LogonResult](t, call(t, ws, "logon", wsapi.MethodLogon, signed(t, signer, wsapi.MethodLogon, nil, time.Now())))
 	batch := func(id int, n int) response {
 		orders := make([]wsapi.PlaceParams, n)
 		for i := range orders {

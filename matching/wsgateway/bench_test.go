@@ -32,7 +32,7 @@ func BenchmarkGatewayPlace(b *testing.B) {
 		}
 		defer ws.Close()
 		signer := s.signer(t, accesspg.CreateRequest{Role: access.RoleTrader, Account: fmt.Sprintf("b-%d", i)})
-		send(t, ws, "logon", "session.logon", signed(t, signer, nil, time.Now()))
+		send(t, ws, "logon", "session.logon", signed(t, signer, "session.logon", nil, time.Now()))
 		if r := read(t, ws); r.Error != nil {
 			b.Fatal(r.Error)
 		}

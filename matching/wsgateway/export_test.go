@@ -17,3 +17,14 @@ func SetMaxQueuedBytes(n int64) (restore func()) {
 	maxQueuedBytes = n
 	return func() { maxQueuedBytes = old }
 }
+
+// UserSubscribers is how many connections follow some account's user data.
+func UserSubscribers(g *Gateway) int {
+	g.hub.mu.Lock()
+	defer g.hub.mu.Unlock()
+	n := 0
+	for _, subs := range g.hub.users {
+		n += len(subs)
+	}
+	return n
+}

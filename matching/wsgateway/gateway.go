@@ -399,8 +399,12 @@ type conn struct {
 	slowOnce sync.Once // counts the connection as a slow consumer once
 	wg       sync.WaitGroup
 
-	mu      sync.Mutex // guards session
+	mu      sync.Mutex // guards session and userSub
 	session *session   // nil until a signed session.logon
+	// userSub is the session the connection's user-data subscription was
+	// made under — its logon, or a signed userDataStream.subscribe's own —
+	// nil without one: when that key no longer stands, the stream ends.
+	userSub *session
 }
 
 // close stops the connection's work and sends a close frame (safe from any
@@ -584,7 +588,7 @@ func (c *conn) handle(ctx context.Context, msg []byte) wsapi.Response {
 		var payload string
 		var rest json.RawMessage
 		var signed bool
-		sig, payload, rest, signed, err = access.SplitSigned(req.Params)
+		sig, payload, rest, signed, err = access.SplitSigned(req.Method, req.Params)
 		if signed && isBatch(req.Method) {
 			// A signature covers flat parameters only (access.Payload).
 			err = apperr.New(apperr.InvalidParameter, "%s cannot be signed: send it on a logged-on session (session.logon)", req.Method)
@@ -760,10 +764,7 @@ func (c *conn) dispatch(ctx context.Context, req wsapi.Request, signed *session,
 			return nil, apperr.New(apperr.Unavailable, "user data is not served by this gateway")
 		}
 		if req.Method == wsapi.MethodUserUnsubscribe {
-			c.g.hub.unsubscribe(c)
-			if c.g.obligations != nil {
-				c.g.obligations.unsubscribe(c)
-			}
+			c.dropUserData()
 			return struct{}{}, nil
 		}
 		c.g.hub.subscribeUser(c, account)
@@ -774,6 +775,9 @@ func (c *conn) dispatch(ctx context.Context, req wsapi.Request, signed *session,
 				return nil, err
 			}
 		}
+		c.mu.Lock()
+		c.userSub = s
+		c.mu.Unlock()
 		return map[string]any{"subscriptionId": 0, "account": account}, nil
 	case wsapi.MethodObligations:
 		s, err := c.acting(ctx, signed)
@@ -814,7 +818,7 @@ func (g *Gateway) authenticate(ctx context.Context, sig access.Signature, payloa
 	if err := k.Check(sig, payload, now); err != nil {
 		return nil, err
 	}
-	first, err := g.auth.Replays.FirstUse(ctx, k.ReplayID(sig), sig.ReplayTTL())
+	first, err := g.auth.Replays.FirstUse(ctx, k.ReplayID(sig), sig.ReplayTTL(now))
 	if err != nil {
 		return nil, err
 	}
@@ -899,13 +903,31 @@ func (c *conn) recheck(ctx context.Context, s *session) error {
 	return nil
 }
 
-// endSession ends session s, unless a logon replaced it meanwhile.
+// endSession ends session s, unless a logon replaced it meanwhile, and the
+// user-data stream subscribed under it.
 func (c *conn) endSession(s *session) {
 	c.mu.Lock()
 	if c.session == s {
 		c.session = nil
 	}
+	sub := c.userSub == s
 	c.mu.Unlock()
+	if sub {
+		c.dropUserData()
+	}
+}
+
+// dropUserData ends the connection's user-data stream, if any.
+func (c *conn) dropUserData() {
+	c.mu.Lock()
+	c.userSub = nil
+	c.mu.Unlock()
+	if c.g.hub != nil {
+		c.g.hub.unsubscribe(c)
+	}
+	if c.g.obligations != nil {
+		c.g.obligations.unsubscribe(c)
+	}
 }
 
 // keyStands reports, as UNAUTHENTICATED, a session whose key was revoked or
@@ -937,30 +959,37 @@ func standing(s *session, k access.SigningKey, err error) error {
 // user-data stream sends no request that would find out.
 var sessionSweep = 5 * time.Second // a variable for tests
 
-// sweepSessions closes the connections whose session's key was revoked or
-// no longer acts for its account, asking the key store once per key.
+// sweepSessions closes the connections whose session's key — or the key
+// their user-data stream was subscribed with, which may be a signed
+// request's without a logon, or an earlier logon's — was revoked or no
+// longer acts for its account, asking the key store once per key.
 func (g *Gateway) sweepSessions(ctx context.Context) {
-	byKey := map[string][]*conn{}
-	sessions := map[*conn]*session{}
+	type held struct {
+		c *conn
+		s *session
+	}
+	byKey := map[string][]held{}
 	g.mu.Lock()
 	for c := range g.conns {
 		c.mu.Lock()
 		if s := c.session; s != nil {
-			byKey[s.principal.KeyID] = append(byKey[s.principal.KeyID], c)
-			sessions[c] = s
+			byKey[s.principal.KeyID] = append(byKey[s.principal.KeyID], held{c, s})
+		}
+		if s := c.userSub; s != nil && s != c.session {
+			byKey[s.principal.KeyID] = append(byKey[s.principal.KeyID], held{c, s})
 		}
 		c.mu.Unlock()
 	}
 	g.mu.Unlock()
-	for id, conns := range byKey {
+	for id, hs := range byKey {
 		k, kerr := g.auth.Keys.SigningKey(ctx, id)
-		for _, c := range conns {
-			if apperr.CodeOf(standing(sessions[c], k, kerr)) != apperr.Unauthenticated {
+		for _, h := range hs {
+			if apperr.CodeOf(standing(h.s, k, kerr)) != apperr.Unauthenticated {
 				continue // standing, or the store unreachable: ask again next time
 			}
-			c.endSession(sessions[c])
+			h.c.endSession(h.s)
 			g.sessionsEnded.Inc()
-			go c.close(websocket.ClosePolicyViolation, "API key revoked or no longer acting for the account")
+			go h.c.close(websocket.ClosePolicyViolation, "API key revoked or no longer acting for the account")
 		}
 	}
 }

@@ -119,12 +119,18 @@ func start(t *testing.T, eng wsgateway.Engine, origins ...string) *server {
 // startWith starts a gateway with limits and a clock (nil: time.Now).
 func startWith(t testing.TB, eng wsgateway.Engine, limits wsgateway.Limits, now func() time.Time, origins ...string) *server {
 	t.Helper()
+	return startReads(t, eng, wsgateway.Reads{}, limits, now, origins...)
+}
+
+// startReads is startWith with the gateway's reads.
+func startReads(t testing.TB, eng wsgateway.Engine, reads wsgateway.Reads, limits wsgateway.Limits, now func() time.Time, origins ...string) *server {
+	t.Helper()
 	core, logs := observer.New(zapcore.DebugLevel)
 	reg := prometheus.NewRegistry()
 	db := testenv.PG(t)
 	keys := accesspg.NewKeyStore(db)
 	rdb, _ := testenv.Redis(t)
-	gw := wsgateway.New(eng, wsgateway.Auth{Keys: keys, Replays: redisbus.NewReplays(rdb), Now: now}, wsgateway.Reads{}, matching.DefaultSymbols(), origins, zap.New(core), reg)
+	gw := wsgateway.New(eng, wsgateway.Auth{Keys: keys, Replays: redisbus.NewReplays(rdb), Now: now}, reads, matching.DefaultSymbols(), origins, zap.New(core), reg)
 	gw.SetLimits(limits)
 	srv := httptest.NewServer(gw)
 	t.Cleanup(func() {
@@ -280,10 +286,10 @@ func (s *server) signer(t testing.TB, req accesspg.CreateRequest) access.Signer 
 	return access.Signer{APIKey: tok.ID, Kind: access.SigningEd25519, Ed25519: priv}
 }
 
-// signed signs params with signer at now.
-func signed(t testing.TB, signer access.Signer, params any, now time.Time) json.RawMessage {
+// signed signs the params of a request of method with signer at now.
+func signed(t testing.TB, signer access.Signer, method string, params any, now time.Time) json.RawMessage {
 	t.Helper()
-	b, err := signer.Sign(params, now)
+	b, err := signer.Sign(method, params, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +300,7 @@ func signed(t testing.TB, signer access.Signer, params any, now time.Time) json.
 func (s *server) logon(t *testing.T, ws *websocket.Conn, acct string) {
 	t.Helper()
 	signer := s.signer(t, accesspg.CreateRequest{Role: access.RoleTrader, Account: acct})
-	got := ok[wsapi.LogonResult](t, call(t, ws, "logon", wsapi.MethodLogon, signed(t, signer, nil, time.Now())))
+	got := ok[wsapi.LogonResult](t, call(t, ws, "logon", wsapi.MethodLogon, signed(t, signer, wsapi.MethodLogon, nil, time.Now())))
 	if got.Account != acct || got.APIKey != signer.APIKey || got.Role != "trader" {
 		t.Fatalf("logon answered %+v", got)
 	}
@@ -467,7 +473,7 @@ func TestPlaceFillsAcrossConnections(t *testing.T) {
 	}
 	mws := s.dial(t, nil)
 	miner := s.signer(t, accesspg.CreateRequest{Role: access.RoleMiner, Miner: "m"})
-	ok[wsapi.LogonResult](t, call(t, mws, "logon", wsapi.MethodLogon, signed(t, miner, nil, time.Now())))
+	ok[wsapi.LogonResult](t, call(t, mws, "logon", wsapi.MethodLogon, signed(t, miner, wsapi.MethodLogon, nil, time.Now())))
 	fails(t, call(t, mws, 3, wsapi.MethodPlace, mand), http.StatusForbidden, apperr.NotPermitted)
 	eng.must(t, matching.Command{Kind: matching.CmdSetPermission, Account: "seller", Permission: matching.PermMandatorySell, Granted: true})
 	if got := ok[order](t, call(t, mws, 4, wsapi.MethodPlace, mand)); !got.Mandatory || got.Status != "NEW" {
@@ -847,18 +853,18 @@ func TestSignedRequests(t *testing.T) {
 	}{
 		{"ErrUnsignedLogon", wsapi.MethodLogon, wsapi.LogonParams{Account: "alice"}, 401, apperr.Unauthenticated},
 		{"ErrUnsignedPlace", wsapi.MethodPlace, sell("x-1", "43000000", "0.1"), 401, apperr.NotLoggedOn},
-		{"ErrUnknownKey", wsapi.MethodLogon, signed(t, unknown, nil, now), 401, apperr.Unauthenticated},
-		{"ErrRevokedKey", wsapi.MethodLogon, signed(t, revoked, nil, now), 401, apperr.Unauthenticated},
-		{"ErrBearerKey", wsapi.MethodLogon, signed(t, asBearer, nil, now), 401, apperr.Unauthenticated},
-		{"ErrEditedAfterSigning", wsapi.MethodLogon, edit(signed(t, miner, wsapi.LogonParams{Account: "qaz-1"}, now), "account", "qaz-2"), 401, apperr.BadSignature},
-		{"ErrOtherKeysSignature", wsapi.MethodLogon, edit(signed(t, alice, nil, now), "apiKey", miner.APIKey), 401, apperr.BadSignature},
-		{"ErrStale", wsapi.MethodLogon, signed(t, alice, nil, now.Add(-6*time.Second)), 400, apperr.StaleRequest},
-		{"ErrFromTheFuture", wsapi.MethodLogon, signed(t, alice, nil, now.Add(3*time.Second)), 400, apperr.StaleRequest},
-		{"ErrAnotherAccount", wsapi.MethodLogon, signed(t, alice, wsapi.LogonParams{Account: "qaz-1"}, now), 403, apperr.NotPermitted},
-		{"ErrWhichAccount", wsapi.MethodLogon, signed(t, miner, nil, now), 400, apperr.InvalidParameter},
-		{"ErrSignedPlaceWhichAccount", wsapi.MethodPlace, signed(t, miner, sell("x-2", "43000000", "0.1"), now), 400, apperr.InvalidParameter},
-		{"ErrExtraField", wsapi.MethodLogon, signed(t, alice, map[string]string{"account": "alice", "role": "operator"}, now), 400, apperr.MalformedJSON},
-		{"ErrNestedParam", wsapi.MethodLogon, edit(signed(t, alice, nil, now), "account", map[string]string{"a": "b"}), 400, apperr.InvalidParameter},
+		{"ErrUnknownKey", wsapi.MethodLogon, signed(t, unknown, wsapi.MethodLogon, nil, now), 401, apperr.Unauthenticated},
+		{"ErrRevokedKey", wsapi.MethodLogon, signed(t, revoked, wsapi.MethodLogon, nil, now), 401, apperr.Unauthenticated},
+		{"ErrBearerKey", wsapi.MethodLogon, signed(t, asBearer, wsapi.MethodLogon, nil, now), 401, apperr.Unauthenticated},
+		{"ErrEditedAfterSigning", wsapi.MethodLogon, edit(signed(t, miner, wsapi.MethodLogon, wsapi.LogonParams{Account: "qaz-1"}, now), "account", "qaz-2"), 401, apperr.BadSignature},
+		{"ErrOtherKeysSignature", wsapi.MethodLogon, edit(signed(t, alice, wsapi.MethodLogon, nil, now), "apiKey", miner.APIKey), 401, apperr.BadSignature},
+		{"ErrStale", wsapi.MethodLogon, signed(t, alice, wsapi.MethodLogon, nil, now.Add(-6*time.Second)), 400, apperr.StaleRequest},
+		{"ErrFromTheFuture", wsapi.MethodLogon, signed(t, alice, wsapi.MethodLogon, nil, now.Add(3*time.Second)), 400, apperr.StaleRequest},
+		{"ErrAnotherAccount", wsapi.MethodLogon, signed(t, alice, wsapi.MethodLogon, wsapi.LogonParams{Account: "qaz-1"}, now), 403, apperr.NotPermitted},
+		{"ErrWhichAccount", wsapi.MethodLogon, signed(t, miner, wsapi.MethodLogon, nil, now), 400, apperr.InvalidParameter},
+		{"ErrSignedPlaceWhichAccount", wsapi.MethodPlace, signed(t, miner, wsapi.MethodPlace, sell("x-2", "43000000", "0.1"), now), 400, apperr.InvalidParameter},
+		{"ErrExtraField", wsapi.MethodLogon, signed(t, alice, wsapi.MethodLogon, map[string]string{"account": "alice", "role": "operator"}, now), 400, apperr.MalformedJSON},
+		{"ErrNestedParam", wsapi.MethodLogon, edit(signed(t, alice, wsapi.MethodLogon, nil, now), "account", map[string]string{"a": "b"}), 400, apperr.InvalidParameter},
 		{"ErrStillLoggedOff", wsapi.MethodCancel, wsapi.CancelParams{Symbol: "BTCKZT", OrderID: 1}, 401, apperr.NotLoggedOn},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -870,14 +876,22 @@ func TestSignedRequests(t *testing.T) {
 	}
 
 	// A signed request acts for its key's one account, for itself alone.
-	one := ok[order](t, call(t, ws, "signed-place", wsapi.MethodPlace, signed(t, alice, sell("a-1", "45000000", "0.1"), time.Now())))
+	one := ok[order](t, call(t, ws, "signed-place", wsapi.MethodPlace, signed(t, alice, wsapi.MethodPlace, sell("a-1", "45000000", "0.1"), time.Now())))
 	if one.Status != "NEW" || one.ClientOrderID != "a-1" {
 		t.Fatalf("signed order %+v", one)
 	}
 	fails(t, call(t, ws, "after", wsapi.MethodPlace, sell("a-2", "45000000", "0.1")), 401, apperr.NotLoggedOn)
 
+	// A signature covers the method: a signed account.status — whose
+	// parameters are a logon's — sent as a logon is refused, and so is a
+	// signed order.status sent as order.cancel.
+	status := signed(t, alice, wsapi.MethodAccount, nil, time.Now())
+	fails(t, call(t, ws, "swapped", wsapi.MethodLogon, status), 401, apperr.BadSignature)
+	lookup := signed(t, alice, wsapi.MethodOrderStatus, wsapi.CancelParams{Symbol: "BTCKZT", OrderID: one.OrderID}, time.Now())
+	fails(t, call(t, ws, "swapped", wsapi.MethodCancel, lookup), 401, apperr.BadSignature)
+
 	// The same signed logon works once, on any connection.
-	logonAs := signed(t, miner, wsapi.LogonParams{Account: "qaz-2"}, time.Now())
+	logonAs := signed(t, miner, wsapi.MethodLogon, wsapi.LogonParams{Account: "qaz-2"}, time.Now())
 	got := ok[wsapi.LogonResult](t, call(t, ws, "logon", wsapi.MethodLogon, logonAs))
 	if got.Account != "qaz-2" || got.Role != "miner" || got.APIKey != miner.APIKey || got.AuthorizedSince == 0 {
 		t.Fatalf("logon %+v", got)
@@ -886,14 +900,14 @@ func TestSignedRequests(t *testing.T) {
 	fails(t, call(t, other, "again", wsapi.MethodLogon, logonAs), 409, apperr.Replayed)
 	fails(t, call(t, ws, "again", wsapi.MethodLogon, logonAs), 409, apperr.Replayed)
 	// A failed logon keeps the session: the orders are qaz-2's.
-	fails(t, call(t, ws, "bad", wsapi.MethodLogon, signed(t, alice, nil, time.Now().Add(-time.Minute))), 400, apperr.StaleRequest)
+	fails(t, call(t, ws, "bad", wsapi.MethodLogon, signed(t, alice, wsapi.MethodLogon, nil, time.Now().Add(-time.Minute))), 400, apperr.StaleRequest)
 	placed := ok[order](t, call(t, ws, "miner-place", wsapi.MethodPlace, sell("q-1", "46000000", "0.1")))
 	if placed.Status != "NEW" {
 		t.Fatalf("miner's order %+v", placed)
 	}
 	// The order is qaz-2's: qaz-1 cannot cancel it; qaz-2 can.
 	q1 := s.dial(t, nil)
-	ok[wsapi.LogonResult](t, call(t, q1, "l", wsapi.MethodLogon, signed(t, miner, wsapi.LogonParams{Account: "qaz-1"}, time.Now())))
+	ok[wsapi.LogonResult](t, call(t, q1, "l", wsapi.MethodLogon, signed(t, miner, wsapi.MethodLogon, wsapi.LogonParams{Account: "qaz-1"}, time.Now())))
 	fails(t, call(t, q1, "c", wsapi.MethodCancel, wsapi.CancelParams{Symbol: "BTCKZT", OrderID: placed.OrderID}), 404, apperr.UnknownOrder)
 	if c := ok[order](t, call(t, ws, "c", wsapi.MethodCancel, wsapi.CancelParams{Symbol: "BTCKZT", OrderID: placed.OrderID})); c.Status != "CANCELED" {
 		t.Fatalf("cancel %+v", c)

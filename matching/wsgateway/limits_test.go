@@ -105,7 +105,7 @@ func TestRateLimitPerKey(t *testing.T) {
 	s := startWith(t, eng, wsgateway.Limits{KeyOrders: 2}, clk.now)
 	signer := s.signer(t, accesspg.CreateRequest{Role: access.RoleTrader, Account: "t-1"})
 	logon := func(ws *websocket.Conn, signer access.Signer) {
-		b, _ := json.Marshal(map[string]any{"id": "logon", "method": wsapi.MethodLogon, "params": signed(t, signer, nil, time.Now())})
+		b, _ := json.Marshal(map[string]any{"id": "logon", "method": wsapi.MethodLogon, "params": signed(t, signer, wsapi.MethodLogon, nil, time.Now())})
 		if r := callLimited(t, ws, string(b)); r.Status != 200 {
 			t.Fatalf("logon: %+v %+v", r, r.Error)
 		}

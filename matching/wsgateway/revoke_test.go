@@ -12,6 +12,7 @@ import (
 	"github.com/satu-exchange/satu/internal/access"
 	accesspg "github.com/satu-exchange/satu/internal/access/postgres"
 	"github.com/satu-exchange/satu/internal/apperr"
+	"github.com/satu-exchange/satu/matching"
 	"github.com/satu-exchange/satu/matching/wsapi"
 	"github.com/satu-exchange/satu/matching/wsgateway"
 )
@@ -33,7 +34,7 @@ func TestRevokedKeyEndsItsSession(t *testing.T) {
 	logon := func(acct string) (*websocket.Conn, access.Signer) {
 		ws := s.dial(t, http.Header{})
 		signer := s.signer(t, accesspg.CreateRequest{Role: access.RoleTrader, Account: acct})
-		ok[wsapi.LogonResult](t, call(t, ws, "logon", wsapi.MethodLogon, signed(t, signer, nil, now())))
+		ok[wsapi.LogonResult](t, call(t, ws, "logon", wsapi.MethodLogon, signed(t, signer, wsapi.MethodLogon, nil, now())))
 		return ws, signer
 	}
 
@@ -62,4 +63,71 @@ func TestRevokedKeyEndsItsSession(t *testing.T) {
 	if got := s.metric(t, "satu_ws_sessions_ended_total"); got != 1 {
 		t.Fatalf("sessions ended: %v; want 1", got)
 	}
+}
+
+// quietEvents is an events stream nothing happens on; emptyBook a book
+// with nothing in it: enough for a gateway to serve user-data streams.
+type quietEvents struct{}
+
+func (quietEvents) ReadEvents(ctx context.Context, _ string, _ int64, block time.Duration) ([]matching.Envelope, error) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(block):
+	}
+	return nil, ctx.Err()
+}
+
+type emptyBook struct{}
+
+func (emptyBook) Depth(context.Context, string, int) (uint64, []matching.Level, []matching.Level, error) {
+	return 0, nil, nil, nil
+}
+func (emptyBook) OpenOrders(context.Context, string) (uint64, []matching.OrderView, error) {
+	return 0, nil, nil
+}
+
+// TestRevokedKeyEndsItsUserData: a user-data stream ends with the key it
+// was subscribed with — one subscribed by a signed request, without a
+// logon, is closed by the sweep (1008); one subscribed on a session ends
+// with the session when a request finds the key revoked, before any sweep.
+func TestRevokedKeyEndsItsUserData(t *testing.T) {
+	defer wsgateway.SetSessionSweep(50 * time.Millisecond)()
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixMilli())
+	now := func() time.Time { return time.UnixMilli(clock.Load()) }
+	eng := newEngine(t)
+	eng.trader(t, "acct-1")
+	eng.trader(t, "acct-2")
+	s := startReads(t, eng, wsgateway.Reads{Book: emptyBook{}, Events: quietEvents{}}, wsgateway.DefaultLimits, now)
+
+	// On a session: a request after the recheck interval finds the key
+	// revoked, and the stream is gone with the session.
+	ws := s.dial(t, http.Header{})
+	signer := s.signer(t, accesspg.CreateRequest{Role: access.RoleTrader, Account: "acct-1"})
+	ok[wsapi.LogonResult](t, call(t, ws, "logon", wsapi.MethodLogon, signed(t, signer, wsapi.MethodLogon, nil, now())))
+	ok[map[string]any](t, call(t, ws, "sub", wsapi.MethodUserSubscribe, nil))
+	if n := wsgateway.UserSubscribers(s.gw); n != 1 {
+		t.Fatalf("%d user-data subscribers; want 1", n)
+	}
+	if err := s.keys.Revoke(context.Background(), signer.APIKey, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	clock.Add((2 * time.Second).Milliseconds())
+	fails(t, call(t, ws, "place", wsapi.MethodPlace, sell("u-1", "43000000", "0.1")), http.StatusUnauthorized, apperr.Unauthenticated)
+	if n := wsgateway.UserSubscribers(s.gw); n != 0 {
+		t.Fatalf("%d user-data subscribers after the session ended; want 0", n)
+	}
+
+	// Signed, without a logon: the sweep closes the connection.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = s.gw.Run(ctx) }()
+	bare := s.dial(t, http.Header{})
+	other := s.signer(t, accesspg.CreateRequest{Role: access.RoleTrader, Account: "acct-2"})
+	ok[map[string]any](t, call(t, bare, "sub", wsapi.MethodUserSubscribe, signed(t, other, wsapi.MethodUserSubscribe, nil, now())))
+	if err := s.keys.Revoke(context.Background(), other.APIKey, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	wantClose(t, readClose(t, bare), websocket.ClosePolicyViolation)
+	eventually(t, "the stream to end", func() bool { return wsgateway.UserSubscribers(s.gw) == 0 })
 }

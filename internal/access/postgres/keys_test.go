@@ -248,9 +248,9 @@ func TestSigningKeys(t *testing.T) {
 		{access.Signer{APIKey: hmTok.ID, Kind: access.SigningHMAC, HMACSecret: []byte(hmTok.HMACSecret)},
 			access.Principal{KeyID: hmTok.ID, Role: access.RoleTrader, Accounts: []string{"buyer-1"}}},
 	} {
-		signed, err := c.signer.Sign(map[string]string{"symbol": "BTCKZT"}, now)
+		signed, err := c.signer.Sign("depth", map[string]string{"symbol": "BTCKZT"}, now)
 		must(t, err)
-		sig, payload, _, _, err := access.SplitSigned(signed)
+		sig, payload, _, _, err := access.SplitSigned("depth", signed)
 		must(t, err)
 		k, err := s.SigningKey(ctx, sig.APIKey)
 		must(t, err)
