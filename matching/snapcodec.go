@@ -241,7 +241,7 @@ func (s *Snapshot) UnmarshalBinary(data []byte) error {
 			return fmt.Errorf("%w: symbols: %v", ErrSnapshotEncoding, err)
 		}
 	}
-	out.Markets = make([]MarketSnap, r.count())
+	out.Markets = make([]MarketSnap, r.count(minMarketBytes))
 	for i := range out.Markets {
 		m := &out.Markets[i]
 		m.Symbol = r.str()
@@ -253,39 +253,39 @@ func (s *Snapshot) UnmarshalBinary(data []byte) error {
 		m.State.Until = r.d.varint()
 		m.SchedPhase = Phase(r.d.byte())
 		for _, side := range []*[]OrderSnap{&m.Bids, &m.Asks} {
-			*side = make([]OrderSnap, r.count())
+			*side = make([]OrderSnap, r.count(minOrderBytes))
 			for j := range *side {
 				r.order(&(*side)[j])
 			}
 		}
 	}
-	out.Accounts = make([]AccountSnap, r.count())
+	out.Accounts = make([]AccountSnap, r.count(minAccountBytes))
 	for i := range out.Accounts {
 		a := &out.Accounts[i]
 		a.ID = r.str()
 		a.Owner = r.str()
 		a.Kind = AccountKind(r.d.byte())
-		a.Permissions = make([]Permission, r.count())
+		a.Permissions = make([]Permission, r.count(1))
 		for j := range a.Permissions {
 			a.Permissions[j] = Permission(r.d.byte())
 		}
 		a.STP = STPMode(r.d.byte())
-		a.Balances = make([]BalanceSnap, r.count())
+		a.Balances = make([]BalanceSnap, r.count(minBalanceBytes))
 		for j := range a.Balances {
 			a.Balances[j] = BalanceSnap{Asset: r.str(), Free: r.d.varint(), Held: r.d.varint()}
 		}
-		a.ClientIDs = make([]ClientIDSnap, r.count())
+		a.ClientIDs = make([]ClientIDSnap, r.count(minCIDBytes))
 		for j := range a.ClientIDs {
 			a.ClientIDs[j] = ClientIDSnap{ClientID: strings.Clone(r.d.str()), OrderID: r.d.uvarint()}
 		}
 	}
 	for _, refs := range []*[]string{&out.Deposits, &out.Withdrawals} {
-		*refs = make([]string, r.count())
+		*refs = make([]string, r.count(1))
 		for j := range *refs {
 			(*refs)[j] = strings.Clone(r.d.str())
 		}
 	}
-	out.Finished = make([]FinishedSnap, r.count())
+	out.Finished = make([]FinishedSnap, r.count(minFinishBytes))
 	for j := range out.Finished {
 		out.Finished[j] = FinishedSnap{Account: r.str(), ClientID: strings.Clone(r.d.str()), At: r.d.varint()}
 	}
@@ -318,11 +318,24 @@ func (r *snapReader) str() string {
 	return v
 }
 
-// count reads a length, bounded by what is left to read (each element
-// takes at least one byte), so a corrupt count cannot allocate much.
-func (r *snapReader) count() int {
+// The fewest bytes each element of a snapshot's lists takes encoded: what
+// bounds a count read from the data (count).
+const (
+	minMarketBytes  = 10 // symbol, phase, halted, four prices, scheduled phase, two counts
+	minOrderBytes   = 20 // ID, account, symbol, client ID, five enums, obligation, post-only, seven numbers, by-quote, budget
+	minAccountBytes = 7  // ID, owner, kind, permissions' count, STP, balances' and client IDs' counts
+	minBalanceBytes = 3
+	minCIDBytes     = 2
+	minFinishBytes  = 3
+)
+
+// count reads a length, bounded by what is left to read at min bytes an
+// element, so that a corrupt count cannot allocate more than a small
+// multiple of the snapshot's own size (a Go slice of n elements is
+// allocated at once, and running out of memory is fatal, not an error).
+func (r *snapReader) count(min int) int {
 	n := r.d.uvarint()
-	if n > uint64(len(r.d.s)-r.d.i) {
+	if n > uint64((len(r.d.s)-r.d.i)/min) {
 		r.d.fail("count beyond the data")
 		return 0
 	}

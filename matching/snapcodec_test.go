@@ -170,7 +170,11 @@ func TestRestoreRefusesARepeatedOrder(t *testing.T) {
 	bids, asks := m.Bids, m.Asks
 	for name, change := range map[string]func(){
 		"same side": func() { m.Bids = append(slices.Clone(bids), bids[0]) },
-		"each side": func() { m.Asks = append(slices.Clone(asks), bids[0]) },
+		"each side": func() {
+			o := bids[0]
+			o.Side = matching.Sell // as an ask would be
+			m.Asks = append(slices.Clone(asks), o)
+		},
 	} {
 		m.Bids, m.Asks = bids, asks
 		change()
@@ -221,4 +225,64 @@ func TestHashIsTheEncodingsSHA256(t *testing.T) {
 			Side: matching.Sell, Type: matching.Limit, TIF: matching.GTC, Price: 90_000_000_00 + int64(i%500)*100, Quantity: 100_000})
 	}
 	check("large")
+}
+
+// TestRestoreRefusesAnInconsistentSnapshot: a snapshot whose parts do not
+// agree — each re-encodes to itself, so its hash cannot tell — is refused:
+// held balances that are not its orders' holds, an order ID the next ID is
+// not past, a resting order whose client ID it does not remember, one on
+// the wrong side or that could not rest, retention entries out of time
+// order or for an ID it does not remember.
+func TestRestoreRefusesAnInconsistentSnapshot(t *testing.T) {
+	cfg := matching.Config{Symbols: matching.DefaultSymbols()}
+	bid := func(s *matching.Snapshot) *matching.OrderSnap {
+		for i := range s.Markets {
+			if len(s.Markets[i].Bids) > 0 {
+				return &s.Markets[i].Bids[0]
+			}
+		}
+		t.Fatal("the rich engine rests no bid")
+		return nil
+	}
+	account := func(s *matching.Snapshot, id string) *matching.AccountSnap {
+		for i := range s.Accounts {
+			if s.Accounts[i].ID == id {
+				return &s.Accounts[i]
+			}
+		}
+		t.Fatalf("no account %q", id)
+		return nil
+	}
+	for name, c := range map[string]struct {
+		change func(*matching.Snapshot)
+		want   string
+	}{
+		"held balance, no order": {func(s *matching.Snapshot) {
+			a := account(s, "miner-1")
+			a.Balances = append(slices.Clone(a.Balances), matching.BalanceSnap{Asset: "USDT", Held: 5})
+		}, "holds 5 USDT, its orders 0"},
+		"order holds more":   {func(s *matching.Snapshot) { bid(s).Held++ }, "its orders"},
+		"next ID not past":   {func(s *matching.Snapshot) { s.NextID = 1 }, "next order ID"},
+		"client ID unknown":  {func(s *matching.Snapshot) { bid(s).ClientID = "nobody-knows" }, "not remembered"},
+		"wrong side":         {func(s *matching.Snapshot) { bid(s).Side = matching.Sell }, "side"},
+		"more remaining":     {func(s *matching.Snapshot) { o := bid(s); o.Remaining = o.Quantity + 1 }, "cannot rest"},
+		"nothing visible":    {func(s *matching.Snapshot) { bid(s).Visible = 0 }, "cannot rest"},
+		"off the tick":       {func(s *matching.Snapshot) { bid(s).Price++ }, "tick"},
+		"retention unknown":  {func(s *matching.Snapshot) { s.Finished[0].ClientID = "never" }, "does not remember"},
+		"retention reversed": {func(s *matching.Snapshot) { s.Finished = append(slices.Clone(s.Finished), s.Finished[0]); s.Finished[1].At-- }, "time order"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := richEngine(t).Snapshot()
+			if len(s.Finished) == 0 {
+				t.Fatal("the rich engine has no retention entry")
+			}
+			c.change(s)
+			if _, err := matching.Restore(s, cfg); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("Restore: %v; want an error with %q", err, c.want)
+			}
+		})
+	}
+	if _, err := matching.Restore(richEngine(t).Snapshot(), cfg); err != nil {
+		t.Fatalf("the snapshot as taken: %v", err)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 )
 
@@ -348,9 +349,9 @@ func Restore(s *Snapshot, cfg Config) (*Engine, error) {
 			_, m.schedStep = m.scheduledStep(s.Now)
 		}
 		m.setRef(ms.State.RefPrice)
-		for _, side := range [][]OrderSnap{ms.Bids, ms.Asks} {
+		for k, side := range [][]OrderSnap{ms.Bids, ms.Asks} {
 			for _, os := range side {
-				o, err := e.restoreOrder(m, os)
+				o, err := e.restoreOrder(m, [2]Side{Buy, Sell}[k], os)
 				if err != nil {
 					return nil, err
 				}
@@ -376,25 +377,83 @@ func Restore(s *Snapshot, cfg Config) (*Engine, error) {
 		}
 		e.list(o)
 	}
+	if len(all) > 0 && all[len(all)-1].id > e.nextID {
+		return nil, fmt.Errorf("matching: snapshot's next order ID %d is not past its order %d", e.nextID, all[len(all)-1].id)
+	}
+	if err := e.checkHolds(all); err != nil {
+		return nil, err
+	}
+	var last int64
 	for _, f := range s.Finished {
 		a := e.accounts[f.Account]
 		if a == nil {
 			return nil, fmt.Errorf("matching: snapshot retention entry for unknown account %q", f.Account)
 		}
+		if f.At < last {
+			return nil, fmt.Errorf("matching: snapshot retention entries out of time order at %q of %q", f.ClientID, f.Account)
+		}
+		last = f.At
 		h := e.cids.hash(a, f.ClientID)
-		rec, _ := e.cids.find(h, a, f.ClientID) // noCID when not remembered: nothing to forget
+		rec, ok := e.cids.find(h, a, f.ClientID)
+		if !ok { // an entry exists exactly while its client ID is remembered
+			return nil, fmt.Errorf("matching: snapshot retention entry for client ID %q of %q, which it does not remember", f.ClientID, f.Account)
+		}
 		e.finished.push(finishedID{hash: h, rec: rec, at: f.At})
 	}
 	return e, nil
 }
 
-func (e *Engine) restoreOrder(m *market, s OrderSnap) (*order, error) {
+// checkHolds checks a restored engine's held balances against its resting
+// orders: every account's held amount of every asset is what its orders
+// in that asset hold. A snapshot that disagrees would let a cancel move
+// into the free balance what was never held.
+func (e *Engine) checkHolds(orders []*order) error {
+	held := map[*account][]int64{}
+	for _, o := range orders {
+		h := held[o.acct]
+		if h == nil {
+			h = make([]int64, len(e.assets))
+			held[o.acct] = h
+		}
+		i := o.holdAsset()
+		if h[i] > math.MaxInt64-o.held {
+			return fmt.Errorf("matching: snapshot holds of %q in %s overflow", o.acct.id, e.assets[i])
+		}
+		h[i] += o.held
+	}
+	for _, a := range e.accounts {
+		for i := range a.bal {
+			var want int64
+			if h := held[a]; h != nil {
+				want = h[i]
+			}
+			if a.bal[i].held != want {
+				return fmt.Errorf("matching: snapshot account %q holds %d %s, its orders %d", a.id, a.bal[i].held, e.assets[i], want)
+			}
+		}
+	}
+	return nil
+}
+
+// restoreOrder makes a resting order of m's book side from its snapshot,
+// refusing one that could not rest there: another side, nothing remaining,
+// more visible than remaining, a negative hold, a price off the tick, or a
+// client ID the snapshot does not remember for it.
+func (e *Engine) restoreOrder(m *market, side Side, s OrderSnap) (*order, error) {
 	a := e.accounts[s.Account]
 	if a == nil {
 		return nil, fmt.Errorf("matching: snapshot order %d of unknown account %q", s.ID, s.Account)
 	}
-	if s.ID == 0 {
+	switch {
+	case s.ID == 0:
 		return nil, fmt.Errorf("matching: snapshot order with ID 0")
+	case s.Side != side:
+		return nil, fmt.Errorf("matching: snapshot order %d (%s) on the %s side of %s", s.ID, s.Side, side, m.Name)
+	case s.Remaining <= 0 || s.Remaining > s.Quantity || s.Visible <= 0 || s.Visible > s.Remaining || s.Held < 0:
+		return nil, fmt.Errorf("matching: snapshot order %d: quantity %d, remaining %d, visible %d, held %d cannot rest",
+			s.ID, s.Quantity, s.Remaining, s.Visible, s.Held)
+	case s.Price <= 0 || s.Price%m.TickSize != 0:
+		return nil, fmt.Errorf("matching: snapshot order %d: price %d is not on %s's tick %d", s.ID, s.Price, m.Name, m.TickSize)
 	}
 	o := e.pool.order()
 	o.id, o.acct, o.sym, o.clientID, o.obligation = s.ID, a, m, s.ClientID, s.Obligation
@@ -402,6 +461,11 @@ func (e *Engine) restoreOrder(m *market, s OrderSnap) (*order, error) {
 	o.price, o.qty, o.remaining, o.visible, o.display = s.Price, s.Quantity, s.Remaining, s.Visible, s.Display
 	o.held, o.expireAt, o.byQuote, o.budget, o.heapIdx = s.Held, s.ExpireAt, s.ByQuote, s.Budget, -1
 	o.cidHash = e.cids.hash(a, s.ClientID)
-	o.cidRec, _ = e.cids.find(o.cidHash, a, s.ClientID)
+	rec, ok := e.cids.find(o.cidHash, a, s.ClientID)
+	if !ok || e.cids.recs.at(int(rec)).id != s.ID {
+		e.pool.putOrder(o)
+		return nil, fmt.Errorf("matching: snapshot order %d: its client ID %q is not remembered for it", s.ID, s.ClientID)
+	}
+	o.cidRec = rec
 	return o, nil
 }
