@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"go.uber.org/zap"
 
 	"github.com/satu-exchange/satu/internal/money"
@@ -121,15 +122,19 @@ func newHub(src EventSource, book bookReader, symbols []matching.Symbol, log *za
 	return h
 }
 
-// run reads the snapshots, then tails the events until ctx ends.
-func (h *hub) run(ctx context.Context) error {
+// loadBooks reads every symbol's book from the Redis order book, waiting
+// for Redis while it is away, and returns the lowest of their sequences
+// (false: ctx ended). Each symbol's depth updates then continue its book's
+// sequence: after a reload, the next U is past the last u sent, and a
+// client following the recipe sees the gap and reads a snapshot again.
+func (h *hub) loadBooks(ctx context.Context) (uint64, bool) {
 	var from uint64
 	first := true
 	for name := range h.symbols {
 		seq, bids, asks, err := h.book.Depth(ctx, name, snapshotLevels)
 		for err != nil { // Redis is away: wait for it, as the event reader does
 			if ctx.Err() != nil {
-				return nil
+				return 0, false
 			}
 			h.log.Warn("stream hub: reading the book snapshot", zap.String("symbol", name), zap.Error(err))
 			time.Sleep(500 * time.Millisecond)
@@ -149,8 +154,46 @@ func (h *hub) run(ctx context.Context) error {
 			from, first = seq, false
 		}
 	}
+	return from, true
+}
+
+// missed handles a gap in the events the hub read — commands after last
+// up to next never came, as when the events stream was trimmed past a
+// gateway's hub that had fallen behind: the books are read again (so the
+// depth streams' next U jumps, and their clients resynchronise), and the
+// connections following user data, whose executions and balance changes
+// in the gap are lost, are closed with 1013 to subscribe and read their
+// state again.
+func (h *hub) missed(ctx context.Context, last, next uint64) bool {
+	h.log.Warn("stream hub: events missed; reading the books again and closing the user-data streams",
+		zap.Uint64("last", last), zap.Uint64("next", next))
+	h.mu.Lock()
+	var users []subscriber
+	for _, subs := range h.users {
+		for s := range subs {
+			users = append(users, s)
+		}
+	}
+	h.users = map[string]map[subscriber]struct{}{}
+	h.mu.Unlock()
+	for _, s := range users {
+		if c, ok := s.(interface{ close(code int, reason string) }); ok {
+			go c.close(websocket.CloseTryAgainLater, "user data missed events: subscribe again and read your state")
+		}
+	}
+	_, ok := h.loadBooks(ctx)
+	return ok
+}
+
+// run reads the snapshots, then tails the events until ctx ends.
+func (h *hub) run(ctx context.Context) error {
+	from, ok := h.loadBooks(ctx)
+	if !ok {
+		return nil
+	}
 	close(h.ready)
 	after := strconv.FormatUint(from, 10) + "-0"
+	last := from // the sequence of the last command read: the next is last + 1
 	var cmd []matching.Event
 	// A source that can reuse memory gets back each read's envelopes: the
 	// hub is done with them before it reads again.
@@ -178,6 +221,12 @@ func (h *hub) run(ctx context.Context) error {
 		for _, e := range envs {
 			cmd = append(cmd, e.Event)
 			if e.Last {
+				// Every command has events: a sequence skipped is a
+				// command missed.
+				if seq := cmd[0].Seq; seq > last+1 && !h.missed(ctx, last, seq) {
+					return nil
+				}
+				last = cmd[0].Seq
 				h.publish(cmd)
 				cmd = cmd[:0]
 				after = e.StreamID

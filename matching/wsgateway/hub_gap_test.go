@@ -1,0 +1,119 @@
+package wsgateway
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/satu-exchange/satu/matching"
+)
+
+// feed is an events source that hands out its commands once, in order.
+type feed struct {
+	mu   sync.Mutex
+	cmds [][]matching.Event
+}
+
+func (f *feed) ReadEvents(ctx context.Context, _ string, _ int64, block time.Duration) ([]matching.Envelope, error) {
+	f.mu.Lock()
+	cmds := f.cmds
+	f.cmds = nil
+	f.mu.Unlock()
+	if len(cmds) == 0 {
+		select {
+		case <-ctx.Done():
+		case <-time.After(block):
+		}
+		return nil, ctx.Err()
+	}
+	var out []matching.Envelope
+	for _, evs := range cmds {
+		for i, ev := range evs {
+			out = append(out, matching.Envelope{StreamID: strconv.FormatUint(ev.Seq, 10) + "-0", Last: i == len(evs)-1, Event: ev})
+		}
+	}
+	return out, nil
+}
+
+// books is a Redis order book whose state the test sets.
+type books struct {
+	mu   sync.Mutex
+	seq  uint64
+	bids []matching.Level
+	read int
+}
+
+func (b *books) Depth(context.Context, string, int) (uint64, []matching.Level, []matching.Level, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.read++
+	return b.seq, b.bids, nil, nil
+}
+
+// closer is a user-data subscriber that notes being closed.
+type closer struct {
+	recorder
+	closed chan int
+}
+
+func (c *closer) close(code int, _ string) { c.closed <- code }
+
+// TestHubSeesMissedEvents: when the events the hub reads skip commands (a
+// trimmed stream), it reads the books again — the next depth update's U
+// jumps past the last u, so a client following the recipe resynchronises —
+// and closes the user-data streams, whose events in the gap are lost.
+func TestHubSeesMissedEvents(t *testing.T) {
+	book := &books{seq: 10, bids: []matching.Level{{Price: 10000, Quantity: 1}}}
+	src := &feed{cmds: [][]matching.Event{{level(11, matching.Buy, 10000, 3)}}}
+	h := newHub(src, book, []matching.Symbol{testSymbol}, zap.NewNop())
+	depth := &recorder{}
+	user := &closer{closed: make(chan int, 1)}
+	h.subscribe(depth, []string{"btckzt@depth"})
+	h.subscribeUser(user, "acct-1")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = h.run(ctx) }()
+	stop := sync.OnceFunc(func() { cancel(); <-done })
+	defer stop()
+	waitFor := func(n int) [][]byte {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for depth.count() < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d depth updates; want %d", depth.count(), n)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		return depth.take()
+	}
+	if d := update(t, waitFor(1)[0], "btckzt@depth"); d.First != 11 || d.Last != 11 {
+		t.Fatalf("first update %+v", d)
+	}
+	// Commands 12–14 are gone; the book has moved on to 14.
+	book.mu.Lock()
+	book.seq, book.bids = 14, []matching.Level{{Price: 10000, Quantity: 3}, {Price: 9900, Quantity: 2}}
+	book.mu.Unlock()
+	src.mu.Lock()
+	src.cmds = [][]matching.Event{{level(15, matching.Buy, 9800, 1)}}
+	src.mu.Unlock()
+	if d := update(t, waitFor(1)[0], "btckzt@depth"); d.First != 15 || d.Last != 15 {
+		t.Fatalf("after the gap: %+v; want U 15 (not 12: the client must see the gap)", d)
+	}
+	select {
+	case code := <-user.closed:
+		if code != 1013 {
+			t.Fatalf("user data closed with %d; want 1013", code)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the user-data subscriber was not closed")
+	}
+	// The hub's own book is the one read again, plus command 15.
+	stop()
+	if b := h.books["BTCKZT"]; len(b.bids) != 3 || b.bids[9900] != 2 || b.bids[9800] != 1 {
+		t.Fatalf("the hub's book after the gap: %v", b.bids)
+	}
+}
