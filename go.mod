@@ -3,6 +3,7 @@ module github.com/satu-exchange/satu
 go 1.26.0
 
 require (
+	filippo.io/edwards25519 v1.2.0
 	github.com/getkin/kin-openapi v0.153.0
 	github.com/gorilla/websocket v1.5.3
 	github.com/jackc/pgx/v5 v5.12.0

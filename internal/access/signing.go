@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"filippo.io/edwards25519"
+
 	"github.com/satu-exchange/satu/internal/apperr"
 )
 
@@ -20,7 +22,7 @@ import (
 // to its params, as in the Binance WebSocket API: apiKey (the key's ID),
 // timestamp (Unix milliseconds), recvWindow (optional, milliseconds) and
 // signature. The signature covers the canonical payload of every other
-// parameter (Payload). An Ed25519 key signs with the holder's private key,
+// parameter, and the method (SignedPayload). An Ed25519 key signs with the holder's private key,
 // of which the exchange knows only the public half; an HMAC key signs with
 // a secret the exchange issued and stores.
 
@@ -60,6 +62,28 @@ type SigningKey struct {
 	Kind      SigningKind
 	// Key is the Ed25519 public key or the HMAC secret.
 	Key []byte
+}
+
+// CheckEd25519PublicKey refuses a public key no one should sign with: not
+// a point of the curve, not in its canonical encoding, or of small order.
+// ed25519.Verify accepts a small-order point (32 zero bytes, say) as a key,
+// and with one anybody can forge a signature in a few tries: a key
+// registered so — by a tool's placeholder, or by its holder, who could
+// then deny its orders — would sign for everyone.
+func CheckEd25519PublicKey(pub []byte) error {
+	bad := func(why string) error {
+		return apperr.New(apperr.InvalidParameter, "the ed25519 public key is %s: generate a key pair (satu signer does)", why)
+	}
+	p, err := new(edwards25519.Point).SetBytes(pub)
+	switch {
+	case err != nil:
+		return bad("not a point of the curve")
+	case !bytes.Equal(p.Bytes(), pub):
+		return bad("not canonically encoded")
+	case new(edwards25519.Point).MultByCofactor(p).Equal(edwards25519.NewIdentityPoint()) == 1:
+		return bad("of small order (anyone could sign with it)")
+	}
+	return nil
 }
 
 // Signature is what a signed request carries besides its own parameters.

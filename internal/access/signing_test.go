@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -261,3 +262,47 @@ func TestReplayIDIsTheSignaturesBytes(t *testing.T) {
 }
 
 const base64Alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+// TestEd25519PublicKeyChecked: a key pair's public key passes; a key of
+// small order (with which anyone can sign), one not on the curve and one
+// not canonically encoded are refused.
+func TestEd25519PublicKeyChecked(t *testing.T) {
+	pub, _, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := access.CheckEd25519PublicKey(pub); err != nil {
+		t.Fatalf("a generated key: %v", err)
+	}
+	identity := make([]byte, 32)
+	identity[0] = 1 // y = 1: the neutral point
+	nonCanonical := make([]byte, 32)
+	for i := range nonCanonical {
+		nonCanonical[i] = 0xff
+	}
+	nonCanonical[0], nonCanonical[31] = 0xed, 0x7f // y = p: the encoding of 0, not reduced
+	for name, key := range map[string][]byte{
+		"zero bytes (order 4)": make([]byte, 32),
+		"the neutral point":    identity,
+		"not reduced":          nonCanonical,
+	} {
+		if err := access.CheckEd25519PublicKey(key); apperr.CodeOf(err) != apperr.InvalidParameter {
+			t.Errorf("%s: %v; want INVALID_PARAMETER", name, err)
+		}
+	}
+	// The point of the check: ed25519.Verify takes the 32 zero bytes as a
+	// key, and the signature R = the neutral point, S = 0 verifies for
+	// about one payload in four (whenever the hash is a multiple of the
+	// key's order, 4) — a forgery that needs no private key.
+	sig := make([]byte, 64)
+	sig[0] = 1
+	forged := 0
+	for i := range 64 {
+		if ed25519.Verify(make([]byte, 32), []byte("order.cancel?orderId="+strconv.Itoa(i)), sig) {
+			forged++
+		}
+	}
+	if forged == 0 {
+		t.Fatal("no payload forged against the small-order key: the check's reason is gone (ed25519.Verify refuses such keys now)")
+	}
+}

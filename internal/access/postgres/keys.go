@@ -139,6 +139,9 @@ func validate(req CreateRequest) error {
 			return apperr.New(apperr.InvalidParameter, "an ed25519 signing key needs its %d-byte public key (base64), not %d bytes",
 				ed25519.PublicKeySize, len(req.Ed25519PublicKey))
 		}
+		if err := access.CheckEd25519PublicKey(req.Ed25519PublicKey); err != nil {
+			return err
+		}
 	default:
 		return apperr.New(apperr.InvalidParameter, "signing %q: want none, ed25519 or hmac", req.Signing)
 	}

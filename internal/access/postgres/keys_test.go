@@ -301,6 +301,7 @@ func TestSigningKeysRefused(t *testing.T) {
 	}{
 		"ErrNoPublicKey":    {postgres.CreateRequest{Role: access.RoleTrader, Account: "a-1", Label: "x", Signing: access.SigningEd25519}, "needs its 32-byte public key"},
 		"ErrShortPublicKey": {postgres.CreateRequest{Role: access.RoleTrader, Account: "a-1", Label: "x", Signing: access.SigningEd25519, Ed25519PublicKey: pub[:31]}, "not 31 bytes"},
+		"ErrSmallOrderKey":  {postgres.CreateRequest{Role: access.RoleTrader, Account: "a-1", Label: "x", Signing: access.SigningEd25519, Ed25519PublicKey: make([]byte, 32)}, "small order"},
 		"ErrKeyForHMAC":     {postgres.CreateRequest{Role: access.RoleTrader, Account: "a-1", Label: "x", Signing: access.SigningHMAC, Ed25519PublicKey: pub}, "only for an ed25519"},
 		"ErrUnknownKind":    {postgres.CreateRequest{Role: access.RoleTrader, Account: "a-1", Label: "x", Signing: "rsa"}, `signing "rsa"`},
 		"ErrRegulatorSigns": {postgres.CreateRequest{Role: access.RoleRegulator, Label: "x", Signing: access.SigningHMAC}, "cannot sign websocket requests"},
