@@ -216,7 +216,7 @@ func TestComplianceLifecycleOverAPI(t *testing.T) {
 	// Every list comes as CSV with the JSON names as its header.
 	for _, tc := range []struct{ path, header string }{
 		{"/v1/compliance/obligations?format=csv", "id,miner,asset,period,periodStart,periodEnd,deadline,mined,share,ruleSet,ruleSetVersion,reportVersion,required,sold,remaining,status"},
-		{"/v1/compliance/violations?format=csv", "id,obligation,miner,aroseOn,number,fineMci,fineTenge,fineNote,suspensionRecommendedMonths,ruleSet,ruleSetVersion,source"},
+		{"/v1/compliance/violations?format=csv", "id,obligation,miner,aroseOn,number,fineMci,fineTenge,fineNote,suspensionRecommendedMonths,ruleSet,ruleSetVersion,source,revised"},
 		{"/v1/compliance/reports?format=csv", "id,miner,asset,period,mined,version,poolTotal,poolMismatch,poolDifference,versions"},
 		{"/v1/compliance/licences?format=csv", "miner,number,subtype,issuedOn,expiresOn,statusToday,changes,feeMci,feeTenge"},
 		{"/v1/compliance/excludedFills?format=csv", "shard,fillId,miner,asset,quantity,price,executedAt,reason,detail,reference,basis"},
