@@ -63,7 +63,9 @@ commands:
   keys      create, list and revoke API keys (create prints the key once)
   logkey    make the transparency log's key pair (log.key, log.pub)
   certificate -obligation ID   write an obligation's certificate
-  verify CERT -key log.pub     check a certificate offline (exit 0 valid, 1 invalid, 2 error)
+  verify CERT -key log.pub [-witness-state DIR [-url URL]]
+                               check a certificate offline, and against a witness's checkpoint
+                               (exit 0 valid, 1 invalid or a fork, 2 error, 3 not yet witnessed)
   witness -url URL -key log.pub -state DIR   follow checkpoints; exit 1 on a fork or rollback, 2 error
 
 'satu <command> -h' lists the command's flags.
@@ -102,7 +104,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	case "certificate":
 		err = certificateCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "verify":
-		err = verifyCmd(args[1:], stdout, stderr)
+		err = verifyCmd(ctx, args[1:], stdout, stderr)
 	case "witness":
 		err = witnessCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":

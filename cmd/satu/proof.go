@@ -121,12 +121,20 @@ func certificateCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 	return err
 }
 
-// verifyCmd checks a certificate offline: no database, no network.
-func verifyCmd(args []string, stdout, stderr io.Writer) error {
+// verifyCmd checks a certificate offline: no database, no network — unless
+// -witness-state asks it to compare the certificate's checkpoint with the
+// one a witness holds and -url lets it fetch the consistency proof between
+// them. Exit code 0 is VALID (and witnessed, with -witness-state); 1 is
+// INVALID, or an ALARM: the certificate's checkpoint and the witness's are
+// of two different logs (a fork); 2 is could not run; 3 is UNWITNESSED: the
+// certificate is valid, but its checkpoint is newer than the witness's.
+func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("satu verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	key := fs.String("key", "", "the exchange's log verifier key file (log.pub)")
 	entry := fs.Int64("entry", -1, "after verifying, print the entry at this log index with its RFC 6962 inclusion proof")
+	witnessDir := fs.String("witness-state", "", "the witness's state directory: check the certificate's checkpoint against the one the witness holds")
+	base := fs.String("url", "", "with -witness-state: the exchange's base URL, to fetch the consistency proof between the two checkpoints")
 	// The certificate may come before or after the flags.
 	var file string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -139,8 +147,11 @@ func verifyCmd(args []string, stdout, stderr io.Writer) error {
 		file = fs.Arg(0)
 	}
 	if file == "" || *key == "" {
-		fmt.Fprintln(stderr, "usage: satu verify CERTIFICATE -key log.pub [-entry INDEX]")
+		fmt.Fprintln(stderr, "usage: satu verify CERTIFICATE -key log.pub [-entry INDEX] [-witness-state DIR [-url URL]]")
 		return exitCode(2)
+	}
+	if *base != "" && *witnessDir == "" {
+		return cannotRun{fmt.Errorf("-url is only used with -witness-state")}
 	}
 	fail := func(format string, a ...any) error {
 		fmt.Fprintf(stdout, "INVALID: "+format+"\n", a...)
@@ -149,6 +160,20 @@ func verifyCmd(args []string, stdout, stderr io.Writer) error {
 	vkey, err := os.ReadFile(*key)
 	if err != nil {
 		return fail("public key: %v", err)
+	}
+	// The witness's checkpoint, read before anything is verified: a state
+	// the verifier cannot use is could-not-run.
+	var seen proof.Checkpoint
+	if *witnessDir != "" {
+		path := filepath.Join(*witnessDir, "witness.json")
+		cp, held, err := readWitnessState(path, string(vkey))
+		switch {
+		case err != nil:
+			return cannotRun{fmt.Errorf("-witness-state: %w", err)}
+		case !held:
+			return cannotRun{fmt.Errorf("-witness-state: %s holds no checkpoint: run satu witness -state %s first", path, *witnessDir)}
+		}
+		seen = cp
 	}
 	data, err := os.ReadFile(file)
 	if err != nil {
@@ -168,11 +193,75 @@ func verifyCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fail("%v", err)
 	}
-	fmt.Fprintf(stdout, "VALID: %s", v)
+	witnessed := ""
+	if *witnessDir != "" {
+		x := exchange{base: strings.TrimRight(*base, "/"), http: &http.Client{Timeout: 15 * time.Second}}
+		witnessed, err = checkWitnessed(ctx, v.Checkpoint, seen, *witnessDir, x)
+		var alarm witnessAlarm
+		var later notWitnessed
+		switch {
+		case errors.As(err, &alarm):
+			fmt.Fprintf(stdout, "ALARM: %v\n", err)
+			return exitCode(1)
+		case errors.As(err, &later):
+			first, _, _ := strings.Cut(v.String(), "\n")
+			fmt.Fprintf(stdout, "UNWITNESSED: %v\n  the certificate itself is valid: %s\n", err, first)
+			return exitCode(3)
+		case err != nil:
+			return cannotRun{fmt.Errorf("-witness-state: %w", err)}
+		}
+	}
+	fmt.Fprintf(stdout, "VALID: %s%s", v, witnessed)
 	if *entry >= 0 {
 		return printEntryProof(stdout, cert, v.Checkpoint, *entry)
 	}
 	return nil
+}
+
+// notWitnessed is a certificate whose checkpoint the witness has not
+// reached yet: neither valid nor a fork.
+type notWitnessed struct{ error }
+
+// checkWitnessed compares a verified certificate's checkpoint c with the
+// checkpoint the witness holds (seen, from dir): one log must hold both.
+// Of one size, they must be the same checkpoint. An older c must be a
+// prefix of the witnessed log: the exchange's consistency proof from c to
+// seen (from x, which needs a base URL) must check. A newer c has not been
+// witnessed: notWitnessed — when x can ask, after checking the proof that c
+// extends seen, which catches a fork early but does not make c witnessed:
+// the witness itself must reach c and check that its later checkpoints
+// extend it. A mismatch is a witnessAlarm (a fork); on success it returns
+// the verdict's line about the witness.
+func checkWitnessed(ctx context.Context, c, seen proof.Checkpoint, dir string, x exchange) (string, error) {
+	switch {
+	case c.Size == seen.Size && c.Root != seen.Root:
+		return "", witnessAlarm{fmt.Errorf("fork: the certificate's checkpoint and the witness's (%s) are two different logs of %d entries, both signed by the exchange", dir, c.Size)}
+	case c.Size == seen.Size:
+		return "  witnessed: the witness holds this very checkpoint\n", nil
+	case c.Size < seen.Size:
+		if x.base == "" {
+			return "", fmt.Errorf("the certificate's checkpoint, of %d entries, is older than the witness's, of %d: give the exchange's -url to fetch the consistency proof between them",
+				c.Size, seen.Size)
+		}
+		var f forked
+		if err := x.extends(ctx, c, seen); errors.As(err, &f) {
+			return "", witnessAlarm{fmt.Errorf("fork: the witness's log of %d entries (%s) does not extend the certificate's checkpoint of %d: %v", seen.Size, dir, c.Size, f.error)}
+		} else if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("  witnessed: the witness's log of %d entries extends this checkpoint (the exchange's consistency proof checks)\n", seen.Size), nil
+	}
+	later := fmt.Sprintf("the certificate's checkpoint, of %d entries, is newer than the witness's (%s), of %d: run satu witness, then verify again", c.Size, dir, seen.Size)
+	if x.base != "" {
+		var f forked
+		if err := x.extends(ctx, seen, c); errors.As(err, &f) {
+			return "", witnessAlarm{fmt.Errorf("fork: the certificate's log of %d entries does not extend the witness's checkpoint (%s) of %d: %v", c.Size, dir, seen.Size, f.error)}
+		} else if err != nil {
+			return "", err
+		}
+		later += " (it does extend the witnessed log)"
+	}
+	return "", notWitnessed{errors.New(later)}
 }
 
 // printEntryProof prints one entry of a verified certificate and its own
@@ -283,8 +372,8 @@ func newWitness(base, keyFile, dir string, every time.Duration, stray []string, 
 	if err := os.Remove(probe.Name()); err != nil {
 		return witness{}, fmt.Errorf("state: %w", err)
 	}
-	w := witness{base: strings.TrimRight(base, "/"), vkey: string(vkey), path: filepath.Join(dir, "witness.json"), out: out,
-		http: &http.Client{Timeout: 15 * time.Second}}
+	w := witness{exchange: exchange{base: strings.TrimRight(base, "/"), http: &http.Client{Timeout: 15 * time.Second}},
+		vkey: string(vkey), path: filepath.Join(dir, "witness.json"), out: out}
 	if _, _, err := w.held(); err != nil {
 		return witness{}, err
 	}
@@ -295,9 +384,9 @@ func newWitness(base, keyFile, dir string, every time.Duration, stray []string, 
 type witnessAlarm struct{ error }
 
 type witness struct {
-	base, vkey, path string
-	out              io.Writer
-	http             *http.Client
+	exchange
+	vkey, path string
+	out        io.Writer
 }
 
 func (w witness) check(ctx context.Context) error {
@@ -323,23 +412,11 @@ func (w witness) check(ctx context.Context) error {
 		case next.Size == prev.Size && next.Root != prev.Root:
 			return witnessAlarm{fmt.Errorf("fork: two different logs of %d entries are signed", next.Size)}
 		case next.Size > prev.Size:
-			var cons struct {
-				Proof []string `json:"proof"`
-			}
-			q := url.Values{"from": {strconv.FormatInt(prev.Size, 10)}, "to": {strconv.FormatInt(next.Size, 10)}}
-			if err := w.get(ctx, "/v1/proof/consistency?"+q.Encode(), &cons); err != nil {
+			var f forked
+			if err := w.extends(ctx, prev, next); errors.As(err, &f) {
+				return witnessAlarm{fmt.Errorf("fork: the log of %d entries does not extend the one of %d the witness holds: %v", next.Size, prev.Size, f.error)}
+			} else if err != nil {
 				return err
-			}
-			p := make(tlog.TreeProof, len(cons.Proof))
-			for i, s := range cons.Proof {
-				b, err := base64.StdEncoding.DecodeString(s)
-				if err != nil || len(b) != tlog.HashSize {
-					return witnessAlarm{fmt.Errorf("consistency proof %d → %d: hash %d is malformed", prev.Size, next.Size, i)}
-				}
-				copy(p[i][:], b)
-			}
-			if err := tlog.CheckTree(p, next.Size, next.Root, prev.Size, prev.Root); err != nil {
-				return witnessAlarm{fmt.Errorf("fork: the log of %d entries does not extend the one of %d the witness holds: %v", next.Size, prev.Size, err)}
 			}
 		}
 	}
@@ -359,7 +436,13 @@ func (w witness) check(ctx context.Context) error {
 
 // held returns the checkpoint the witness accepted last, if any (held).
 func (w witness) held() (cp proof.Checkpoint, held bool, err error) {
-	b, err := os.ReadFile(w.path)
+	return readWitnessState(w.path, w.vkey)
+}
+
+// readWitnessState reads a witness's state file: the checkpoint it accepted
+// last, opened with the exchange's key, if any (held).
+func readWitnessState(path, vkey string) (cp proof.Checkpoint, held bool, err error) {
+	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return proof.Checkpoint{}, false, nil
 	}
@@ -368,23 +451,66 @@ func (w witness) held() (cp proof.Checkpoint, held bool, err error) {
 	}
 	var st witnessState
 	if err := json.Unmarshal(b, &st); err != nil {
-		return proof.Checkpoint{}, false, fmt.Errorf("state %s: %w", w.path, err)
+		return proof.Checkpoint{}, false, fmt.Errorf("state %s: %w", path, err)
 	}
 	if st.Checkpoint == "" {
 		return proof.Checkpoint{}, false, nil
 	}
-	if cp, err = proof.OpenCheckpoint(st.Checkpoint, w.vkey); err != nil {
-		return proof.Checkpoint{}, false, fmt.Errorf("state %s: %w", w.path, err)
+	if cp, err = proof.OpenCheckpoint(st.Checkpoint, vkey); err != nil {
+		return proof.Checkpoint{}, false, fmt.Errorf("state %s: %w", path, err)
 	}
 	return cp, true, nil
 }
 
-func (w witness) get(ctx context.Context, path string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, "GET", w.base+path, nil)
+// exchange is the exchange's public log API, as a witness or a verifier
+// reads it.
+type exchange struct {
+	base string
+	http *http.Client
+}
+
+// forked is a consistency proof that does not check: the two checkpoints,
+// both signed by the exchange, are of two different logs.
+type forked struct{ error }
+
+// extends checks with the exchange's consistency proof that the log of
+// checkpoint newer extends the log of older (older.Size < newer.Size). A
+// proof that does not check is forked; a malformed one, a witnessAlarm; an
+// exchange that does not answer, another error. Every log extends the empty one: from size 0
+// there is nothing to prove, and nothing is asked (RFC 6962 defines no
+// proof from 0, and tlog.CheckTree refuses one) — the new checkpoint's
+// signature and origin, checked when it was opened, are all there is.
+func (x exchange) extends(ctx context.Context, older, newer proof.Checkpoint) error {
+	if older.Size == 0 {
+		return nil
+	}
+	var cons struct {
+		Proof []string `json:"proof"`
+	}
+	q := url.Values{"from": {strconv.FormatInt(older.Size, 10)}, "to": {strconv.FormatInt(newer.Size, 10)}}
+	if err := x.get(ctx, "/v1/proof/consistency?"+q.Encode(), &cons); err != nil {
+		return err
+	}
+	p := make(tlog.TreeProof, len(cons.Proof))
+	for i, s := range cons.Proof {
+		b, err := base64.StdEncoding.DecodeString(s)
+		if err != nil || len(b) != tlog.HashSize {
+			return witnessAlarm{fmt.Errorf("consistency proof %d → %d: hash %d is malformed", older.Size, newer.Size, i)}
+		}
+		copy(p[i][:], b)
+	}
+	if err := tlog.CheckTree(p, newer.Size, newer.Root, older.Size, older.Root); err != nil {
+		return forked{err}
+	}
+	return nil
+}
+
+func (x exchange) get(ctx context.Context, path string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, "GET", x.base+path, nil)
 	if err != nil {
 		return err
 	}
-	resp, err := w.http.Do(req)
+	resp, err := x.http.Do(req)
 	if err != nil {
 		return err
 	}

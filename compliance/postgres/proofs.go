@@ -26,8 +26,12 @@ func (s *Store) LogSize(ctx context.Context) (int64, error) {
 	return size, nil
 }
 
-func (s *Store) reader(ctx context.Context) *hashReader {
-	return &hashReader{s: s, ctx: ctx, q: s.db}
+func (s *Store) reader(ctx context.Context) *hashReader { return s.readerOn(ctx, s.db) }
+
+// readerOn reads the log's stored hashes through q (a transaction's
+// snapshot, or the pool).
+func (s *Store) readerOn(ctx context.Context, q querier) *hashReader {
+	return &hashReader{s: s, ctx: ctx, q: q}
 }
 
 // StoredCheckpoint is a signed checkpoint as archived.
@@ -81,8 +85,12 @@ func (s *Store) CheckpointAt(ctx context.Context, size int64) (StoredCheckpoint,
 }
 
 func (s *Store) checkpoint(ctx context.Context, where string, args ...any) (StoredCheckpoint, error) {
+	return s.checkpointOn(ctx, s.db, where, args...)
+}
+
+func (s *Store) checkpointOn(ctx context.Context, q querier, where string, args ...any) (StoredCheckpoint, error) {
 	var cp StoredCheckpoint
-	err := s.db.QueryRow(ctx, `SELECT size, note, created_at FROM log_checkpoints `+where, args...).Scan(&cp.Size, &cp.Note, &cp.CreatedAt)
+	err := q.QueryRow(ctx, `SELECT size, note, created_at FROM log_checkpoints `+where, args...).Scan(&cp.Size, &cp.Note, &cp.CreatedAt)
 	if isNoRows(err) {
 		return cp, apperr.New(apperr.InvalidParameter, "no checkpoint of that size")
 	}
@@ -126,10 +134,15 @@ func (s *Store) BatchProof(ctx context.Context, size int64, indexes []int64) ([]
 }
 
 // ConsistencyProof proves the log of size from is a prefix of the log of
-// size to.
+// size to. Every log extends the empty one: from 0 the proof is empty
+// (RFC 6962 defines none, and tlog.ProveTree refuses it), which a witness
+// that first saw the log empty asks for once the log has grown.
 func (s *Store) ConsistencyProof(ctx context.Context, from, to int64) (tlog.TreeProof, error) {
 	if err := s.checkSizes(ctx, from, to, false); err != nil {
 		return nil, err
+	}
+	if from == 0 {
+		return tlog.TreeProof{}, nil
 	}
 	p, err := tlog.ProveTree(to, from, s.reader(ctx))
 	if err != nil {
@@ -169,17 +182,35 @@ type certEntry struct {
 // log's stored leaf hash, so an edited or deleted row fails the build with
 // the row named — and their batch inclusion proof to the newest checkpoint
 // that holds them all (signing a new one with signer when there is none).
+//
+// The claim, the entries and the newest checkpoint are read in one
+// read-only REPEATABLE READ transaction: settlement commits an
+// obligation's new sold volume and status in the same transaction as
+// their log entries, so in one snapshot the claim is exactly what its
+// entries add up to — read separately, a batch settling in between made an
+// honest certificate INVALID. The proof is then read outside it: the log
+// only grows, and its stored hashes below a checkpoint's size never change.
 func (s *Store) Certificate(ctx context.Context, obligationID int64, signer note.Signer) (proof.Certificate, error) {
-	obs, err := s.obligations(ctx, `WHERE id = $1`, obligationID)
-	if err != nil {
-		return proof.Certificate{}, err
-	}
-	if len(obs) == 0 {
-		return proof.Certificate{}, apperr.New(apperr.InvalidParameter, "unknown obligation %d", obligationID)
-	}
-	o := obs[0]
-	claim := proof.Claim{ID: o.ID, Miner: o.Miner, Asset: o.Asset, Period: o.Period, Required: o.Required, Sold: o.Sold, Status: string(o.Status)}
-	ents, err := s.obligationEntries(ctx, o)
+	var claim proof.Claim
+	var ents []certEntry
+	var cp StoredCheckpoint
+	var haveCheckpoint bool
+	err := pgx.BeginTxFunc(ctx, s.db, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		o, err := s.certifiedObligation(ctx, tx, obligationID)
+		if err != nil {
+			return err
+		}
+		claim = proof.Claim{ID: o.ID, Miner: o.Miner, Asset: o.Asset, Period: o.Period, Required: o.Required, Sold: o.Sold, Status: string(o.Status)}
+		if ents, err = s.obligationEntries(ctx, tx, o); err != nil {
+			return err
+		}
+		cp, err = s.checkpointOn(ctx, tx, `ORDER BY size DESC LIMIT 1`)
+		haveCheckpoint = err == nil
+		if apperr.CodeOf(err) == apperr.InvalidParameter { // none yet
+			err = nil
+		}
+		return err
+	})
 	if err != nil {
 		return proof.Certificate{}, err
 	}
@@ -187,10 +218,14 @@ func (s *Store) Certificate(ctx context.Context, obligationID int64, signer note
 	for _, e := range ents {
 		maxIndex = max(maxIndex, e.index)
 	}
-	cp, err := s.LatestCheckpoint(ctx)
-	if err != nil || cp.Size <= maxIndex {
+	// The checkpoint must hold every entry read. One signed now is of the
+	// log as it is now, which holds the snapshot's whole log.
+	if !haveCheckpoint || cp.Size <= maxIndex {
 		if cp, err = s.Checkpoint(ctx, signer); err != nil {
 			return proof.Certificate{}, err
+		}
+		if cp.Size <= maxIndex { // impossible: the log never shrinks
+			return proof.Certificate{}, fmt.Errorf("proof: the newest checkpoint, of %d entries, does not hold entry %d", cp.Size, maxIndex)
 		}
 	}
 	cert := proof.Certificate{Format: proof.Format, Obligation: claim, Checkpoint: cp.Note, Entries: make([]proof.Entry, len(ents))}
@@ -207,13 +242,32 @@ func (s *Store) Certificate(ctx context.Context, obligationID int64, signer note
 	return cert, nil
 }
 
+// certifiedObligation reads the obligation a certificate is of through q:
+// what obligationEntries and the claim need, written as Obligation writes it.
+func (s *Store) certifiedObligation(ctx context.Context, q querier, id int64) (compliance.ObligationView, error) {
+	var o compliance.ObligationView
+	var start, deadline time.Time
+	var required, sold, status string
+	err := q.QueryRow(ctx, `SELECT id, miner_id, asset, period_start, deadline, required::text, sold::text, status
+		FROM obligations WHERE id = $1`, id).Scan(&o.ID, &o.Miner, &o.Asset, &start, &deadline, &required, &sold, &status)
+	if isNoRows(err) {
+		return o, apperr.New(apperr.InvalidParameter, "unknown obligation %d", id)
+	}
+	if err != nil {
+		return o, fmt.Errorf("proof: obligation %d: %w", id, err)
+	}
+	o.Period, o.PeriodStart, o.Deadline = start.Format("2006-01"), day(start), day(deadline)
+	o.Required, o.Sold, o.Status = s.normal(o.Asset, required), s.normal(o.Asset, sold), compliance.Status(status)
+	return o, nil
+}
+
 // obligationEntries gathers an obligation's entries, in log order, each
 // checked against the log.
-func (s *Store) obligationEntries(ctx context.Context, o compliance.ObligationView) ([]certEntry, error) {
+func (s *Store) obligationEntries(ctx context.Context, q querier, o compliance.ObligationView) ([]certEntry, error) {
 	start, _ := time.Parse(time.DateOnly, o.PeriodStart)
 	deadline, _ := time.Parse(time.DateOnly, o.Deadline)
 	from, to := compliance.OpenObligation{PeriodStart: start, Deadline: deadline}.Window()
-	rows, err := s.db.Query(ctx, `SELECT index, kind, ref, data FROM log_entries WHERE obligation_id = $1
+	rows, err := q.Query(ctx, `SELECT index, kind, ref, data FROM log_entries WHERE obligation_id = $1
 		UNION ALL
 		SELECT e.index, e.kind, e.ref, e.data FROM log_entries e
 			JOIN excluded_fills x ON e.ref = x.shard || '/' || x.fill_id
@@ -243,11 +297,11 @@ func (s *Store) obligationEntries(ctx context.Context, o compliance.ObligationVi
 		e := certEntry{index: x.index, what: x.kind + " " + x.ref, data: x.data}
 		switch x.kind {
 		case proof.KindReport:
-			if e.data, err = s.reportData(ctx, x.ref); err != nil {
+			if e.data, err = s.reportData(ctx, q, x.ref); err != nil {
 				return nil, err
 			}
 		case proof.KindComputation:
-			if e.data, err = s.computationData(ctx, x.ref); err != nil {
+			if e.data, err = s.computationData(ctx, q, x.ref); err != nil {
 				return nil, err
 			}
 		case proof.KindAttribution:
@@ -255,7 +309,7 @@ func (s *Store) obligationEntries(ctx context.Context, o compliance.ObligationVi
 		}
 		out = append(out, e)
 	}
-	fillEntries, err := s.fillEntries(ctx, fills)
+	fillEntries, err := s.fillEntries(ctx, q, fills)
 	if err != nil {
 		return nil, err
 	}
@@ -263,7 +317,7 @@ func (s *Store) obligationEntries(ctx context.Context, o compliance.ObligationVi
 	// In log order, as promised: fillEntries walks a map of runs, and a
 	// certificate must not change between two builds at one checkpoint.
 	sort.SliceStable(out, func(i, j int) bool { return out[i].index < out[j].index })
-	if err := s.checkLeaves(ctx, out); err != nil {
+	if err := s.checkLeaves(ctx, q, out); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -271,8 +325,8 @@ func (s *Store) obligationEntries(ctx context.Context, o compliance.ObligationVi
 
 // checkLeaves compares each entry's data with the leaf hash the log stored
 // at its index.
-func (s *Store) checkLeaves(ctx context.Context, ents []certEntry) error {
-	r := s.reader(ctx)
+func (s *Store) checkLeaves(ctx context.Context, q querier, ents []certEntry) error {
+	r := s.readerOn(ctx, q)
 	for _, e := range ents {
 		hs, err := r.ReadHashes([]int64{tlog.StoredHashIndex(0, e.index)})
 		if err != nil {
@@ -286,14 +340,14 @@ func (s *Store) checkLeaves(ctx context.Context, ents []certEntry) error {
 }
 
 // reportData re-encodes report version "reportID/version" from its row.
-func (s *Store) reportData(ctx context.Context, ref string) ([]byte, error) {
+func (s *Store) reportData(ctx context.Context, q querier, ref string) ([]byte, error) {
 	id, version, err := splitRef(ref)
 	if err != nil {
 		return nil, err
 	}
 	var p proof.Report
 	var period time.Time
-	err = s.db.QueryRow(ctx, `SELECT r.miner_id, r.asset, r.period_start, v.version, v.mined::text, v.wallets, v.source,
+	err = q.QueryRow(ctx, `SELECT r.miner_id, r.asset, r.period_start, v.version, v.mined::text, v.wallets, v.source,
 			coalesce(v.pool_id, ''), v.reason
 		FROM report_versions v JOIN mining_reports r ON r.id = v.report_id WHERE v.report_id = $1 AND v.version = $2`, id, version).
 		Scan(&p.Miner, &p.Asset, &period, &p.Version, &p.Mined, &p.Wallets, &p.Source, &p.Pool, &p.Reason)
@@ -308,14 +362,14 @@ func (s *Store) reportData(ctx context.Context, ref string) ([]byte, error) {
 }
 
 // computationData re-encodes computation "obligationID/version" from its row.
-func (s *Store) computationData(ctx context.Context, ref string) ([]byte, error) {
+func (s *Store) computationData(ctx context.Context, q querier, ref string) ([]byte, error) {
 	id, version, err := splitRef(ref)
 	if err != nil {
 		return nil, err
 	}
 	var c proof.Computation
 	var period, deadline time.Time
-	err = s.db.QueryRow(ctx, `SELECT c.obligation_id, c.version, o.miner_id, o.asset, o.period_start, o.deadline, c.report_version,
+	err = q.QueryRow(ctx, `SELECT c.obligation_id, c.version, o.miner_id, o.asset, o.period_start, o.deadline, c.report_version,
 			c.mined::text, c.share::text, c.ruleset, c.ruleset_version, c.required::text
 		FROM obligation_computations c JOIN obligations o ON o.id = c.obligation_id WHERE c.obligation_id = $1 AND c.version = $2`, id, version).
 		Scan(&c.Obligation, &c.Version, &c.Miner, &c.Asset, &period, &deadline, &c.ReportVersion, &c.Mined, &c.Share, &c.RuleSet,
@@ -348,7 +402,7 @@ func splitRef(ref string) (int64, int, error) {
 // fillEntries finds the log index of each named fill ("shard/id") — its
 // run's first index plus its position in the run — and re-encodes it from
 // its row.
-func (s *Store) fillEntries(ctx context.Context, names map[string]bool) ([]certEntry, error) {
+func (s *Store) fillEntries(ctx context.Context, q querier, names map[string]bool) ([]certEntry, error) {
 	type run struct {
 		shard          string
 		first          int64
@@ -376,7 +430,7 @@ func (s *Store) fillEntries(ctx context.Context, names map[string]bool) ([]certE
 		for seq := range bySeq {
 			seqs = append(seqs, seq)
 		}
-		rows, err := s.db.Query(ctx, `SELECT q.seq, r.first_index, r.first_seq, r.last_seq FROM unnest($2::bigint[]) AS q(seq)
+		rows, err := q.Query(ctx, `SELECT q.seq, r.first_index, r.first_seq, r.last_seq FROM unnest($2::bigint[]) AS q(seq)
 			LEFT JOIN LATERAL (SELECT first_index, first_seq, last_seq FROM log_fill_runs
 				WHERE shard = $1 AND first_seq <= q.seq ORDER BY first_seq DESC LIMIT 1) r ON true`, shard, seqs)
 		if err != nil {
@@ -407,7 +461,7 @@ func (s *Store) fillEntries(ctx context.Context, names map[string]bool) ([]certE
 		for _, id := range ids {
 			want[id] = true
 		}
-		rows, err := s.db.Query(ctx, `SELECT id, seq, symbol, base_asset, quote_asset, price::text, quantity::text, quote_amount::text,
+		rows, err := q.Query(ctx, `SELECT id, seq, symbol, base_asset, quote_asset, price::text, quantity::text, quote_amount::text,
 				buyer_account, seller_account, mandatory, executed_at
 			FROM fills WHERE shard = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq, split_part(id, '-', 2)::int`, r.shard, r.firstSeq, r.last)
 		if err != nil {

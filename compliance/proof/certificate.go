@@ -3,6 +3,8 @@ package proof
 import (
 	"encoding/base64"
 	"fmt"
+	"math"
+	"math/big"
 	"runtime"
 	"strings"
 	"sync"
@@ -131,11 +133,13 @@ func (v Verdict) String() string {
 // exchange's key; the batch inclusion proof of the entries, in log order,
 // to it; that the newest computation follows from its report version
 // under the named rule set (required = ceil(mined × share), the share and
-// deadline in force); that
-// the counted attributions name included mandatory fills sold in the
-// obligation's window and sum to the claimed sold volume; and that the
-// claimed status follows (met iff sold ≥ required; overdue only with an
-// overdue state entry). The first failure is returned with its reason.
+// deadline in force); that the counted attributions name included
+// mandatory fills sold in the obligation's window for the proceeds
+// currency, at a price within the price tolerance of their reference, in
+// parts each more than zero and together never beyond the fill's quantity,
+// and sum to the claimed sold volume; and that the claimed status follows
+// (met iff sold ≥ required; overdue only with an overdue state entry). The
+// first failure is returned with its reason.
 func Verify(c Certificate, vkey string, book *compliance.RuleBook) (Verdict, error) {
 	v := Verdict{Obligation: c.Obligation}
 	if c.Format != Format {
@@ -164,7 +168,7 @@ func Verify(c Certificate, vkey string, book *compliance.RuleBook) (Verdict, err
 	if got := money.Format(ob.Required, scale); got != comp.Required || got != o.Required {
 		return v, fmt.Errorf("required: ceil(%s × %s) is %s, the computation says %s and the claim %s", comp.Mined, comp.Share, got, comp.Required, o.Required)
 	}
-	sold, err := ents.counted(o, ob, rules.ProceedsCurrency, scale, &v)
+	sold, err := ents.counted(o, ob, rules.Attribution, scale, &v)
 	if err != nil {
 		return v, err
 	}
@@ -328,11 +332,15 @@ func recompute(c *Computation, r *Report, book *compliance.RuleBook, scale int) 
 
 // counted sums the attributions counted towards the obligation, checking
 // that each names an included mandatory fill sold in the obligation's
-// window and that no fill is counted beyond its quantity; excluded sales
-// are listed in the verdict.
-func (e *entries) counted(o Claim, ob compliance.Obligation, proceeds string, scale int, v *Verdict) (int64, error) {
+// window for the rules' proceeds currency, at a price within the rules'
+// tolerance of its reference, and that no fill is counted beyond its
+// quantity; excluded sales are listed in the verdict. Amounts are int64
+// minor units and every sum is checked: a certificate's quantities are
+// anything up to the largest int64, and a sum that wrapped could be made
+// to equal any claim.
+func (e *entries) counted(o Claim, ob compliance.Obligation, rules compliance.Attribution, scale int, v *Verdict) (int64, error) {
 	from, to := compliance.OpenObligation{PeriodStart: ob.PeriodStart, Deadline: ob.Deadline}.Window()
-	used := map[string]int64{}
+	used := map[string]int64{} // never above the fill's quantity
 	var sold int64
 	for _, a := range e.attributions {
 		if a.Miner != o.Miner {
@@ -367,18 +375,96 @@ func (e *entries) counted(o Claim, ob compliance.Obligation, proceeds string, sc
 			return 0, fmt.Errorf("fill %s is counted but was not a mandatory sale", key)
 		case f.Base != o.Asset:
 			return 0, fmt.Errorf("fill %s sold %s, not %s", key, f.Base, o.Asset)
-		case proceeds != "" && f.Quote != proceeds:
-			return 0, fmt.Errorf("fill %s sold for %s; the rule set counts sales for %s", key, f.Quote, proceeds)
+		case rules.ProceedsCurrency != "" && f.Quote != rules.ProceedsCurrency:
+			return 0, fmt.Errorf("fill %s sold for %s; the rule set counts sales for %s", key, f.Quote, rules.ProceedsCurrency)
 		case at.Before(from) || !at.Before(to):
 			return 0, fmt.Errorf("fill %s executed %s, outside the obligation's window", key, f.ExecutedAt)
-		case used[key]+qty > fq:
+		case qty <= 0:
+			return 0, fmt.Errorf("attribution of fill %s counts %s: a counted part of a sale is more than zero", key, a.Quantity)
+		// used[key] ≤ fq, so fq−used[key] cannot overflow where
+		// used[key]+qty could.
+		case qty > fq-used[key]:
 			return 0, fmt.Errorf("fill %s of %s is counted for more than its quantity", key, f.Quantity)
+		case sold > math.MaxInt64-qty:
+			return 0, fmt.Errorf("sold: the counted attributions sum to more than %s, the largest amount this verifier holds",
+				money.Format(math.MaxInt64, scale))
+		}
+		if err := withinTolerance(key, f, a, rules.PriceTolerance); err != nil {
+			return 0, err
 		}
 		used[key] += qty
 		sold += qty
 		v.Counted++
 	}
 	return sold, nil
+}
+
+// withinTolerance checks a counted sale's price against the reference price
+// its attribution records, as compliance.Attribution.Attribute does:
+// |price − reference| ≤ tolerance × reference, exactly (rationals, never
+// floats), the boundary included. With basis none there was no reference
+// and nothing is checked. A last auction price is recorded exactly; a VWAP
+// is a fraction of a minor unit, recorded rounded to the nearest minor unit
+// of the price's scale (halves away from zero), so the exchange's exact
+// reference R lies in [r − ½, r + ½) of the recorded r: the sale is refused
+// only if no such R admits its price — the rule to within that rounding,
+// and never an honest sale refused.
+func withinTolerance(key string, f *Fill, a *Attribution, tolerance compliance.Share) error {
+	switch a.Basis {
+	case compliance.BasisNone:
+		if a.Reference != "" {
+			return fmt.Errorf("attribution of fill %s: reference %q with basis none, which has no reference price", key, a.Reference)
+		}
+		return nil
+	case compliance.BasisVWAP, compliance.BasisLastAuction:
+	default:
+		return fmt.Errorf("attribution of fill %s: reference price basis %q is unknown", key, a.Basis)
+	}
+	if err := tolerance.Validate(); err != nil {
+		return fmt.Errorf("rule set: price tolerance: %v", err)
+	}
+	if a.Reference == "" {
+		return fmt.Errorf("attribution of fill %s: basis %s without its reference price", key, a.Basis)
+	}
+	scale := decimals(f.Price)
+	if decimals(a.Reference) != scale {
+		return fmt.Errorf("attribution of fill %s: reference %q is not written to the %d decimals of the fill's price %s", key, a.Reference, scale, f.Price)
+	}
+	p, err := money.Parse(f.Price, scale)
+	if err != nil || p <= 0 {
+		return fmt.Errorf("fill %s: price %q is not a positive amount", key, f.Price)
+	}
+	r, err := money.Parse(a.Reference, scale)
+	if err != nil || r <= 0 {
+		return fmt.Errorf("attribution of fill %s: reference %q is not a positive amount", key, a.Reference)
+	}
+	price, ref := new(big.Rat).SetInt64(p), new(big.Rat).SetInt64(r)
+	t := big.NewRat(tolerance.Num, tolerance.Den)
+	one := big.NewRat(1, 1)
+	// The references that admit the price: price/(1+t) ≤ R ≤ price/(1−t)
+	// (no upper bound when t = 1).
+	low := new(big.Rat).Quo(price, new(big.Rat).Add(one, t))
+	var high *big.Rat
+	if t.Cmp(one) < 0 {
+		high = new(big.Rat).Quo(price, new(big.Rat).Sub(one, t))
+	}
+	ok := false
+	if a.Basis == compliance.BasisLastAuction {
+		ok = ref.Cmp(low) >= 0 && (high == nil || ref.Cmp(high) <= 0)
+	} else {
+		// [r − ½, r + ½) meets [low, high].
+		half := big.NewRat(1, 2)
+		least := new(big.Rat).Sub(ref, half)
+		if least.Cmp(low) < 0 {
+			least = low
+		}
+		ok = least.Cmp(new(big.Rat).Add(ref, half)) < 0 && (high == nil || least.Cmp(high) <= 0)
+	}
+	if !ok {
+		return fmt.Errorf("fill %s at %s is counted, but its price is more than %s away from the %s reference %s",
+			key, f.Price, tolerance, a.Basis, a.Reference)
+	}
+	return nil
 }
 
 // decimals is the number of fractional digits of a decimal string, the
