@@ -82,6 +82,11 @@ func (e *Engine) checkOrder(c *Command, a *account, m *market) (tif TimeInForce,
 		return 0, 0, 0, apperr.New(apperr.InvalidQuantity, "display quantity must not be negative")
 	case c.DisplayQty > 0 && (c.DisplayQty%m.LotSize != 0 || c.DisplayQty < m.MinQty || c.DisplayQty >= c.Quantity):
 		return 0, 0, 0, apperr.New(apperr.InvalidQuantity, "display quantity must be a multiple of the lot, at least the minimum and below the quantity")
+	case c.DisplayQty > 0 && m.sliceBelowMinNotional(c.Price, c.DisplayQty):
+		// Each slice trades on its own: a slice of a few lots would make
+		// one taker a trade per slice — millions of events in a command —
+		// each below the notional whose fee rounds to anything.
+		return 0, 0, 0, apperr.New(apperr.InvalidQuantity, "an iceberg's display quantity × price must be at least the minimum notional %d", m.MinNotional)
 	case c.DisplayQty > 0 && tif != GTC && tif != GTD:
 		return 0, 0, 0, apperr.New(apperr.InvalidParameter, "an iceberg must be GTC or GTD")
 	case c.PostOnly && tif != GTC && tif != GTD:
@@ -173,8 +178,13 @@ func (e *Engine) checkMarket(c *Command, a *account, m *market) (TimeInForce, in
 
 // marketBuyCost bounds what a market buy of qty can cost: it walks the
 // asks within the price band as they stand, skipping the buyer's own orders
-// (so the walk goes at least as deep as the execution will), and sums the
-// rounded-up notional plus the larger fee.
+// (so the walk goes at least as deep as the execution will), and sums per
+// price level the rounded-up notional of what it takes there plus the
+// larger fee on it. Per level, not per order: an iceberg trades slice by
+// slice, interleaved with the orders behind it, so the fills at one price
+// split the level's quantity in ways no walk of its orders foresees — but
+// fills' notionals and fees round down, so no split of a level's quantity
+// costs more than the hold on the whole of it.
 func (m *market) marketBuyCost(owner uint32, qty int64) (int64, bool) {
 	var cost int64
 	for i := len(m.asks.levels) - 1; i >= 0 && qty > 0; i-- {
@@ -182,18 +192,21 @@ func (m *market) marketBuyCost(owner uint32, qty int64) (int64, bool) {
 		if l.price > m.bandHi {
 			break
 		}
-		for o := l.head; o != nil && qty > 0; o = o.next {
-			if o.acct.ownerID == owner {
-				continue
+		var q int64 // taken at this level
+		for o := l.head; o != nil && q < qty; o = o.next {
+			if o.acct.ownerID != owner {
+				q += min(qty-q, o.remaining)
 			}
-			q := min(qty, o.remaining)
-			h, ok := m.buyHold(l.price, q)
-			if !ok || cost > 1<<62-h {
-				return 0, false
-			}
-			cost += h
-			qty -= q
 		}
+		if q == 0 {
+			continue
+		}
+		h, ok := m.buyHold(l.price, q)
+		if !ok || cost > 1<<62-h {
+			return 0, false
+		}
+		cost += h
+		qty -= q
 	}
 	return cost, true
 }
@@ -423,7 +436,14 @@ func (e *Engine) selfTrade(t, mk *order) bool {
 		t.remaining -= d
 		t.visible = min(t.visible, t.remaining)
 		mk.qty -= d
+		moves := d == mk.visible     // a slice used up: the next one goes to the back
 		e.reduceResting(mk, d, true) // expires mk if nothing is left
+		if mk.remaining > 0 {
+			// The maker lives on, smaller: said as an amendment, so that
+			// its owner and the order book's mirror learn its new size.
+			ev := e.orderEvent(EvOrderAmended, mk)
+			ev.Status, ev.KeepsPriority, ev.Reason = amendedStatus(mk), !moves, ReasonSelfTrade
+		}
 		return t.remaining == 0
 	default:
 		return true
@@ -768,6 +788,8 @@ func (e *Engine) amendOrder(c *Command) *apperr.Error {
 		return apperr.New(apperr.PhaseRefused, "%s is trading at last: the price must be the closing price %d", m.Name, m.closePrice)
 	case o.display > 0 && o.display >= qty-o.filled():
 		return apperr.New(apperr.InvalidQuantity, "an iceberg's remaining quantity must stay above its display quantity")
+	case o.display > 0 && m.sliceBelowMinNotional(price, o.display):
+		return apperr.New(apperr.InvalidQuantity, "an iceberg's display quantity × the new price must be at least the minimum notional %d", m.MinNotional)
 	}
 	if err := m.checkQty(qty); err != nil {
 		return err

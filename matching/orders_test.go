@@ -255,6 +255,8 @@ func TestOrderRejections(t *testing.T) {
 		{"post-only FOK", C{Side: tBuy, PostOnly: true, TIF: matching.FOK, Price: 995, Quantity: 10}, apperr.InvalidParameter},
 		{"iceberg IOC", C{Side: tBuy, TIF: matching.IOC, Price: 995, Quantity: 10, DisplayQty: 5}, apperr.InvalidParameter},
 		{"iceberg display equals quantity", C{Side: tBuy, Price: 995, Quantity: 10, DisplayQty: 10}, apperr.InvalidQuantity},
+		// Each slice trades on its own: 5 @ 100 is 500 < the minimum notional 1,000.
+		{"iceberg slice below the minimum notional", C{Side: tBuy, Price: 100, Quantity: 100, DisplayQty: 5}, apperr.InvalidQuantity},
 		{"negative display", C{Side: tBuy, Price: 995, Quantity: 10, DisplayQty: -1}, apperr.InvalidQuantity},
 		{"GTD without expiry", C{Side: tBuy, TIF: matching.GTD, Price: 995, Quantity: 10}, apperr.InvalidParameter},
 		{"GTD expiring now", C{Side: tBuy, TIF: matching.GTD, ExpireAt: rigT0, Price: 995, Quantity: 10}, apperr.InvalidParameter},
@@ -554,8 +556,14 @@ func TestSelfTradePrevention(t *testing.T) {
 		r.limit("bob", tSell, 1000, 5)
 		r.limit("alice2", tSell, 1000, 30)
 		evs := r.place(matching.Command{Account: "alice", Side: tBuy, Price: 1010, Quantity: 20, STP: matching.STPDecrement})
-		mustKind(t, evs, acc, tr, dn, dn)
+		mustKind(t, evs, acc, tr, dn, matching.EvOrderAmended, dn)
 		wantTrades(t, evs, tradeOf{1000, 5, 10, 5, 3, 1, tBuy})
+		// The maker's new size is said (its owner and the order book's
+		// mirror learn it), keeping its place.
+		if am := ofKind(evs, matching.EvOrderAmended)[0]; am.OrderID != 2 || am.Quantity != 15 || am.Remaining != 15 ||
+			!am.KeepsPriority || am.Reason != matching.ReasonSelfTrade || am.Status != matching.StatusNew {
+			t.Fatalf("maker amended = %+v", am)
+		}
 		// The taker's 15 left and alice2's 30 both lose 15: the taker is 0.
 		if d := doneOf(t, evs, 3); d.Status != matching.StatusExpired || d.Reason != matching.ReasonSelfTrade || d.Quantity != 5 || d.Filled != 5 {
 			t.Fatalf("taker done = %+v", d)
@@ -867,6 +875,47 @@ func TestClientIDRetention(t *testing.T) {
 	if evs := r.place(matching.Command{Account: "alice", ClientID: "open", Side: tBuy, Price: 1000, Quantity: 10}); evs[0].Kind != matching.EvDuplicate || evs[0].OrderID != 2 {
 		t.Fatalf("open order's client ID: %+v", evs)
 	}
+}
+
+// TestMarketBuyHoldsForIcebergSlices: a market buy's hold covers what it
+// pays when an iceberg's slices interleave with the orders behind it. Held
+// per resting order (10,499 from each seller: 2 × (10,499 + 20)), 21,038
+// fell a tiyn short of the execution — a slice of 1,000 (fee 2), then
+// 19,998 from the order behind (fee 39) — and the buyer's balance went to
+// −1. Held per price level: 20,998 + 41.
+func TestMarketBuyHoldsForIcebergSlices(t *testing.T) {
+	for _, funds := range []int64{21_038, 21_039} {
+		r := newRig(t, matching.Config{Symbols: []matching.Symbol{testSymbol("XYZKZT", "XYZ")}})
+		for _, a := range []string{"ice", "plain", "buyer"} {
+			r.openAccount(a, a+"-co")
+		}
+		r.fund("ice", "XYZ", 10_499)
+		r.fund("plain", "XYZ", 30_000)
+		r.fund("buyer", "KZT", funds)
+		r.place(matching.Command{Account: "ice", Side: tSell, Price: 1, Quantity: 10_499, DisplayQty: 1_000})
+		r.limit("plain", tSell, 1, 30_000)
+		buy := matching.Command{Kind: matching.CmdPlaceOrder, Symbol: "XYZKZT", ClientID: "mkt", Account: "buyer", Side: tBuy, Type: matching.Market, Quantity: 20_998}
+		if funds < 21_039 {
+			r.refuse(buy, apperr.InsufficientFunds)
+			continue
+		}
+		evs := r.place(buy)
+		if n := len(ofKind(evs, matching.EvTrade)); n != 2 {
+			t.Fatalf("%d trades; want the iceberg's slice, then the order behind it", n)
+		}
+		r.wantBal("buyer", "KZT", 0, 0)
+		r.wantBal("buyer", "XYZ", 20_998, 0)
+	}
+}
+
+// TestIcebergAmendKeepsItsSlicesWorthTheMinimum: an amend may not price an
+// iceberg's slices below the minimum notional.
+func TestIcebergAmendKeepsItsSlicesWorthTheMinimum(t *testing.T) {
+	r := newTradersRig(t)
+	evs := r.place(matching.Command{Account: "alice", Side: tBuy, Price: 500, Quantity: 100, DisplayQty: 2}) // slices of 1,000
+	id := ofKind(evs, matching.EvOrderAccepted)[0].OrderID
+	r.refuse(matching.Command{Kind: matching.CmdAmendOrder, Account: "alice", Symbol: "XYZKZT", OrderID: id, Price: 499}, apperr.InvalidQuantity)
+	r.ok(matching.Command{Kind: matching.CmdAmendOrder, Account: "alice", Symbol: "XYZKZT", OrderID: id, Price: 501})
 }
 
 func TestHoldsReleased(t *testing.T) {

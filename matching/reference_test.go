@@ -429,6 +429,7 @@ func (m *refMatcher) amend(c matching.Command) (rejected bool) {
 	case qty <= filled,
 		price == o.price && qty == o.qty,
 		o.display > 0 && o.display >= qty-filled,
+		o.display > 0 && refNotional(price, o.display, m.sym.BaseScale) < m.sym.MinNotional,
 		refNotional(price, qty, m.sym.BaseScale) < m.sym.MinNotional,
 		!keeps && o.postOnly && m.wouldTake(o.side, price):
 		return true
@@ -553,7 +554,10 @@ func (r *refRun) step() {
 			c.PostOnly = true
 		}
 		if resting && r.src.u(5) == 0 {
-			c.DisplayQty = max(1, c.Quantity/int64(r.src.n(2, 8)))
+			// An iceberg, where its slice is worth the minimum notional.
+			if d := max(1, c.Quantity/int64(r.src.n(2, 8))); refNotional(c.Price, d, r.m.sym.BaseScale) >= r.m.sym.MinNotional {
+				c.DisplayQty = d
+			}
 		}
 		if r.src.u(2) == 0 {
 			c.STP = matching.STPMode(1 + r.src.u(4))

@@ -261,15 +261,18 @@ func TestRestoreRefusesAnInconsistentSnapshot(t *testing.T) {
 			a := account(s, "miner-1")
 			a.Balances = append(slices.Clone(a.Balances), matching.BalanceSnap{Asset: "USDT", Held: 5})
 		}, "holds 5 USDT, its orders 0"},
-		"order holds more":   {func(s *matching.Snapshot) { bid(s).Held++ }, "its orders"},
-		"next ID not past":   {func(s *matching.Snapshot) { s.NextID = 1 }, "next order ID"},
-		"client ID unknown":  {func(s *matching.Snapshot) { bid(s).ClientID = "nobody-knows" }, "not remembered"},
-		"wrong side":         {func(s *matching.Snapshot) { bid(s).Side = matching.Sell }, "side"},
-		"more remaining":     {func(s *matching.Snapshot) { o := bid(s); o.Remaining = o.Quantity + 1 }, "cannot rest"},
-		"nothing visible":    {func(s *matching.Snapshot) { bid(s).Visible = 0 }, "cannot rest"},
-		"off the tick":       {func(s *matching.Snapshot) { bid(s).Price++ }, "tick"},
-		"retention unknown":  {func(s *matching.Snapshot) { s.Finished[0].ClientID = "never" }, "does not remember"},
-		"retention reversed": {func(s *matching.Snapshot) { s.Finished = append(slices.Clone(s.Finished), s.Finished[0]); s.Finished[1].At-- }, "time order"},
+		"order holds more":  {func(s *matching.Snapshot) { bid(s).Held++ }, "its orders"},
+		"next ID not past":  {func(s *matching.Snapshot) { s.NextID = 1 }, "next order ID"},
+		"client ID unknown": {func(s *matching.Snapshot) { bid(s).ClientID = "nobody-knows" }, "not remembered"},
+		"wrong side":        {func(s *matching.Snapshot) { bid(s).Side = matching.Sell }, "side"},
+		"more remaining":    {func(s *matching.Snapshot) { o := bid(s); o.Remaining = o.Quantity + 1 }, "cannot rest"},
+		"nothing visible":   {func(s *matching.Snapshot) { bid(s).Visible = 0 }, "cannot rest"},
+		"off the tick":      {func(s *matching.Snapshot) { bid(s).Price++ }, "tick"},
+		"retention unknown": {func(s *matching.Snapshot) { s.Finished[0].ClientID = "never" }, "does not remember"},
+		"retention reversed": {func(s *matching.Snapshot) {
+			s.Finished = append(slices.Clone(s.Finished), s.Finished[0])
+			s.Finished[1].At--
+		}, "time order"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := richEngine(t).Snapshot()

@@ -235,11 +235,13 @@ func mulDiv(a, b int64, d uint64, ceil bool) (int64, bool) {
 	return int64(q), true
 }
 
-// qtyForBudget is the largest multiple of lot whose notional at price plus
-// the fee at bps fits within budget: what a market buy by quote amount can
-// afford at one price. The estimate budget × 10^scale × 10000 /
-// (price × (10000 + bps)) is computed in 128 bits and then corrected lot by
-// lot against the exact rounded figures (a step or two at most).
+// qtyForBudget is the largest multiple of lot, at most MaxQty, whose
+// notional at price plus the fee at bps fits within budget: what a market
+// buy by quote amount can afford at one price. The estimate budget ×
+// 10^scale × 10000 / (price × (10000 + bps)), computed in 128 bits, is
+// usually exact or a lot off; largestLots settles it against the exact
+// rounded figures in at most a few dozen steps whatever the estimate (a
+// lot-by-lot correction had taken 2·10⁸ steps for a budget beyond MaxQty).
 func (s *Symbol) qtyForBudget(budget, price, bps int64) int64 {
 	if budget <= 0 || price <= 0 {
 		return 0
@@ -253,18 +255,39 @@ func (s *Symbol) qtyForBudget(budget, price, bps int64) int64 {
 		q0 = uint64(s.MaxQty)
 	}
 	q, _ := mulDiv(int64(q0), 10_000, uint64(10_000+bps), false)
-	q = q / s.LotSize * s.LotSize
-	fits := func(q int64) bool {
-		n, ok := s.Notional(price, q)
+	fits := func(lots int64) bool {
+		n, ok := s.Notional(price, lots*s.LotSize)
 		return ok && n+Fee(n, bps) <= budget
 	}
-	for q > 0 && !fits(q) {
-		q -= s.LotSize
+	return largestLots(s.MaxQty/s.LotSize, q/s.LotSize, fits) * s.LotSize
+}
+
+// largestLots is the largest k in [0, n] with fits(k), for fits true at 0
+// and monotone (true up to some k, false beyond), starting from the guess
+// est: two calls when the guess is right, and a binary search (about
+// 2·log₂ n calls) when it is not.
+func largestLots(n, est int64, fits func(int64) bool) int64 {
+	est = max(0, min(est, n))
+	if fits(est) && (est == n || !fits(est+1)) {
+		return est
 	}
-	for q+s.LotSize <= s.MaxQty && fits(q+s.LotSize) {
-		q += s.LotSize
+	lo, hi := int64(0), n+1 // fits(lo); hi is n+1 or does not fit
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		if fits(mid) {
+			lo = mid
+		} else {
+			hi = mid
+		}
 	}
-	return q
+	return lo
+}
+
+// sliceBelowMinNotional reports whether an iceberg's slice of display at
+// price is worth less than the minimum notional.
+func (s *Symbol) sliceBelowMinNotional(price, display int64) bool {
+	n, ok := s.Notional(price, display)
+	return ok && n < s.MinNotional
 }
 
 // divisor tests divisibility by a fixed positive d without a division
