@@ -23,14 +23,7 @@ import (
 // and the gateway's sweep closes an idle one (1008), whose user-data
 // stream would otherwise go on.
 func TestRevokedKeyEndsItsSession(t *testing.T) {
-	defer wsgateway.SetSessionSweep(50 * time.Millisecond)()
-	var clock atomic.Int64
-	clock.Store(time.Now().UnixMilli())
-	now := func() time.Time { return time.UnixMilli(clock.Load()) }
-	eng := newEngine(t)
-	eng.trader(t, "acct-1")
-	eng.trader(t, "acct-2")
-	s := startWith(t, eng, wsgateway.DefaultLimits, now)
+	s, eng, clock, now := revokeRig(t, wsgateway.Reads{})
 	logon := func(acct string) (*websocket.Conn, access.Signer) {
 		ws := s.dial(t, http.Header{})
 		signer := s.signer(t, accesspg.CreateRequest{Role: access.RoleTrader, Account: acct})
@@ -91,14 +84,7 @@ func (emptyBook) OpenOrders(context.Context, string) (uint64, []matching.OrderVi
 // logon, is closed by the sweep (1008); one subscribed on a session ends
 // with the session when a request finds the key revoked, before any sweep.
 func TestRevokedKeyEndsItsUserData(t *testing.T) {
-	defer wsgateway.SetSessionSweep(50 * time.Millisecond)()
-	var clock atomic.Int64
-	clock.Store(time.Now().UnixMilli())
-	now := func() time.Time { return time.UnixMilli(clock.Load()) }
-	eng := newEngine(t)
-	eng.trader(t, "acct-1")
-	eng.trader(t, "acct-2")
-	s := startReads(t, eng, wsgateway.Reads{Book: emptyBook{}, Events: quietEvents{}}, wsgateway.DefaultLimits, now)
+	s, _, clock, now := revokeRig(t, wsgateway.Reads{Book: emptyBook{}, Events: quietEvents{}})
 
 	// On a session: a request after the recheck interval finds the key
 	// revoked, and the stream is gone with the session.
@@ -130,4 +116,19 @@ func TestRevokedKeyEndsItsUserData(t *testing.T) {
 	}
 	wantClose(t, readClose(t, bare), websocket.ClosePolicyViolation)
 	eventually(t, "the stream to end", func() bool { return wsgateway.UserSubscribers(s.gw) == 0 })
+}
+
+// revokeRig starts a gateway with reads, a settable clock and a session
+// sweep every 50 ms (for the test), and two funded traders, acct-1 and
+// acct-2.
+func revokeRig(t *testing.T, reads wsgateway.Reads) (*server, *engine, *atomic.Int64, func() time.Time) {
+	t.Helper()
+	t.Cleanup(wsgateway.SetSessionSweep(50 * time.Millisecond))
+	clock := new(atomic.Int64)
+	clock.Store(time.Now().UnixMilli())
+	now := func() time.Time { return time.UnixMilli(clock.Load()) }
+	eng := newEngine(t)
+	eng.trader(t, "acct-1")
+	eng.trader(t, "acct-2")
+	return startReads(t, eng, reads, wsgateway.DefaultLimits, now), eng, clock, now
 }
