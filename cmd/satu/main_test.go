@@ -57,6 +57,8 @@ func TestCannotRunExitsTwo(t *testing.T) {
 		{"WitnessNegativeInterval", []string{"witness", "-key", pub, "-state", filepath.Join(dir, "s5"), "-interval", "-5s"}, nil, "-interval -5s: want a positive duration such as 1m"},
 		{"WitnessStrayArgument", []string{"witness", "-key", pub, "-state", filepath.Join(dir, "s6"), "now"}, nil, "unexpected arguments: now"},
 		{"VerifyUnknownFlag", []string{"verify", "cert.json", "-no-such-flag"}, nil, "flag provided but not defined: -no-such-flag"},
+		{"VerifyMissingKey", []string{"verify", aFile, "-key", filepath.Join(dir, "missing.pub")}, nil, "public key: open "},
+		{"VerifyMissingCertificate", []string{"verify", filepath.Join(dir, "missing.json"), "-key", pub}, nil, "certificate: open "},
 		{"CertificateUnknownFlag", []string{"certificate", "-no-such-flag"}, nil, "flag provided but not defined: -no-such-flag"},
 		{"CertificateNoDatabase", []string{"certificate", "-obligation", "1", "-pg-url", noPG}, nil, "satu certificate: postgres"},
 	} {

@@ -157,9 +157,11 @@ func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stdout, "INVALID: "+format+"\n", a...)
 		return exitCode(1)
 	}
+	// A file that cannot be read is could-not-run (2), not a finding (1)
+	// about the certificate.
 	vkey, err := os.ReadFile(*key)
 	if err != nil {
-		return fail("public key: %v", err)
+		return cannotRun{fmt.Errorf("public key: %w", err)}
 	}
 	// The witness's checkpoint, read before anything is verified: a state
 	// the verifier cannot use is could-not-run.
@@ -177,7 +179,7 @@ func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	data, err := os.ReadFile(file)
 	if err != nil {
-		return fail("certificate: %v", err)
+		return cannotRun{fmt.Errorf("certificate: %w", err)}
 	}
 	var cert proof.Certificate
 	dec := json.NewDecoder(strings.NewReader(string(data)))

@@ -49,9 +49,9 @@ The README's quick tour walks a new miner from licence to met obligation.
 		log.Info("shutting down")
 	case runErr = <-app.Err():
 	}
-	shutdown, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
-	defer cancel()
-	if err := app.Close(shutdown); err != nil && runErr == nil {
+	// App.Close bounds the shutdown by the grace itself; 0 is no bound (a
+	// context that expired at once would cut the engine's final snapshot).
+	if err := app.Close(context.Background()); err != nil && runErr == nil {
 		runErr = err
 	}
 	return runErr

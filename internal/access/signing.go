@@ -227,9 +227,11 @@ func (k SigningKey) Check(sig Signature, payload string, now time.Time) error {
 	bad := apperr.New(apperr.BadSignature, "the signature does not match the request's parameters and the key %s", sig.APIKey)
 	switch k.Kind {
 	case SigningEd25519:
+		// A key registered before small-order keys were refused is checked
+		// here too: with one, anybody's signature would verify.
 		s, err := base64.StdEncoding.DecodeString(sig.Value)
 		if err != nil || len(s) != ed25519.SignatureSize || len(k.Key) != ed25519.PublicKeySize ||
-			!ed25519.Verify(ed25519.PublicKey(k.Key), []byte(payload), s) {
+			CheckEd25519PublicKey(k.Key) != nil || !ed25519.Verify(ed25519.PublicKey(k.Key), []byte(payload), s) {
 			return bad
 		}
 	case SigningHMAC:

@@ -2,6 +2,7 @@ package access_test
 
 import (
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"os"
 	"strconv"
@@ -304,5 +305,16 @@ func TestEd25519PublicKeyChecked(t *testing.T) {
 	}
 	if forged == 0 {
 		t.Fatal("no payload forged against the small-order key: the check's reason is gone (ed25519.Verify refuses such keys now)")
+	}
+	// A key registered before the check: its forged signatures are refused.
+	k := access.SigningKey{Principal: access.Principal{KeyID: "old", Role: access.RoleTrader, Accounts: []string{"t-1"}},
+		Kind: access.SigningEd25519, Key: make([]byte, 32)}
+	now := time.UnixMilli(1_763_800_000_000)
+	for i := range 64 {
+		payload := "order.cancel?orderId=" + strconv.Itoa(i)
+		sig := access.Signature{APIKey: "old", Timestamp: now, RecvWindow: time.Second, Value: base64.StdEncoding.EncodeToString(sig)}
+		if err := k.Check(sig, payload, now); apperr.CodeOf(err) != apperr.BadSignature {
+			t.Fatalf("a forged signature of a small-order key, payload %q: %v; want BAD_SIGNATURE", payload, err)
+		}
 	}
 }
