@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -399,12 +400,13 @@ type conn struct {
 	slowOnce sync.Once // counts the connection as a slow consumer once
 	wg       sync.WaitGroup
 
-	mu      sync.Mutex // guards session and userSub
+	mu      sync.Mutex // guards session and userSubs
 	session *session   // nil until a signed session.logon
-	// userSub is the session the connection's user-data subscription was
-	// made under — its logon, or a signed userDataStream.subscribe's own —
-	// nil without one: when that key no longer stands, the stream ends.
-	userSub *session
+	// userSubs are the sessions the connection's user-data subscriptions
+	// were made under — a logon, or a signed userDataStream.subscribe's
+	// own; one connection may follow several accounts with several keys.
+	// When any of their keys no longer stands, the user data ends.
+	userSubs []*session
 }
 
 // close stops the connection's work and sends a close frame (safe from any
@@ -776,7 +778,9 @@ func (c *conn) dispatch(ctx context.Context, req wsapi.Request, signed *session,
 			}
 		}
 		c.mu.Lock()
-		c.userSub = s
+		if !slices.Contains(c.userSubs, s) {
+			c.userSubs = append(c.userSubs, s)
+		}
 		c.mu.Unlock()
 		return map[string]any{"subscriptionId": 0, "account": account}, nil
 	case wsapi.MethodObligations:
@@ -904,23 +908,23 @@ func (c *conn) recheck(ctx context.Context, s *session) error {
 }
 
 // endSession ends session s, unless a logon replaced it meanwhile, and the
-// user-data stream subscribed under it.
+// connection's user data if a subscription was made under it.
 func (c *conn) endSession(s *session) {
 	c.mu.Lock()
 	if c.session == s {
 		c.session = nil
 	}
-	sub := c.userSub == s
+	sub := slices.Contains(c.userSubs, s)
 	c.mu.Unlock()
 	if sub {
 		c.dropUserData()
 	}
 }
 
-// dropUserData ends the connection's user-data stream, if any.
+// dropUserData ends all the connection's user-data streams.
 func (c *conn) dropUserData() {
 	c.mu.Lock()
-	c.userSub = nil
+	c.userSubs = nil
 	c.mu.Unlock()
 	if c.g.hub != nil {
 		c.g.hub.unsubscribe(c)
@@ -959,10 +963,12 @@ func standing(s *session, k access.SigningKey, err error) error {
 // user-data stream sends no request that would find out.
 var sessionSweep = 5 * time.Second // a variable for tests
 
-// sweepSessions closes the connections whose session's key — or the key
-// their user-data stream was subscribed with, which may be a signed
-// request's without a logon, or an earlier logon's — was revoked or no
-// longer acts for its account, asking the key store once per key.
+// sweepSessions closes the connections whose session's key — or a key
+// one of their user-data streams was subscribed with, which may be a
+// signed request's without a logon, or an earlier logon's — was revoked or
+// no longer acts for its account, asking the key store once per key. (A
+// connection still logged on with another key is closed too: its user
+// data mixes the accounts, and its client logs on and subscribes again.)
 func (g *Gateway) sweepSessions(ctx context.Context) {
 	type held struct {
 		c *conn
@@ -975,8 +981,10 @@ func (g *Gateway) sweepSessions(ctx context.Context) {
 		if s := c.session; s != nil {
 			byKey[s.principal.KeyID] = append(byKey[s.principal.KeyID], held{c, s})
 		}
-		if s := c.userSub; s != nil && s != c.session {
-			byKey[s.principal.KeyID] = append(byKey[s.principal.KeyID], held{c, s})
+		for _, s := range c.userSubs {
+			if s != c.session {
+				byKey[s.principal.KeyID] = append(byKey[s.principal.KeyID], held{c, s})
+			}
 		}
 		c.mu.Unlock()
 	}

@@ -81,8 +81,10 @@ func (emptyBook) OpenOrders(context.Context, string) (uint64, []matching.OrderVi
 
 // TestRevokedKeyEndsItsUserData: a user-data stream ends with the key it
 // was subscribed with — one subscribed by a signed request, without a
-// logon, is closed by the sweep (1008); one subscribed on a session ends
-// with the session when a request finds the key revoked, before any sweep.
+// logon, is closed by the sweep (1008), also after the connection logged on
+// with another key and followed that one's account too; one subscribed on
+// a session ends with the session when a request finds the key revoked,
+// before any sweep.
 func TestRevokedKeyEndsItsUserData(t *testing.T) {
 	s, _, clock, now := revokeRig(t, wsgateway.Reads{Book: emptyBook{}, Events: quietEvents{}})
 
@@ -111,6 +113,11 @@ func TestRevokedKeyEndsItsUserData(t *testing.T) {
 	bare := s.dial(t, http.Header{})
 	other := s.signer(t, accesspg.CreateRequest{Role: access.RoleTrader, Account: "acct-2"})
 	ok[map[string]any](t, call(t, bare, "sub", wsapi.MethodUserSubscribe, signed(t, other, wsapi.MethodUserSubscribe, nil, now())))
+	// Then a logon with another key, and its account's user data too: the
+	// first key still counts.
+	third := s.signer(t, accesspg.CreateRequest{Role: access.RoleTrader, Account: "acct-1"})
+	ok[wsapi.LogonResult](t, call(t, bare, "logon", wsapi.MethodLogon, signed(t, third, wsapi.MethodLogon, nil, now())))
+	ok[map[string]any](t, call(t, bare, "sub2", wsapi.MethodUserSubscribe, nil))
 	if err := s.keys.Revoke(context.Background(), other.APIKey, time.Now()); err != nil {
 		t.Fatal(err)
 	}
