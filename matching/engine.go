@@ -101,6 +101,18 @@ type finishedID struct {
 	rec  uint32
 }
 
+// Changes of the engine's rules take effect by sequenced time: a command
+// applies the rules in force at its Time. The inbox is the journal, and a
+// command journaled before a change must give, when replayed — by `satu
+// reconcile -replay`, or by a restart from a snapshot older than the last
+// command applied — what it gave then, or the replayed state parts from the
+// events, the Redis order book and the ledger.
+//
+// RuleChange20261204 (2026-12-04T00:00:00Z): an iceberg's slice must be
+// worth MinNotional at the order's price, and at an amend's new price; a
+// market buy by quantity holds per price level, not per resting order.
+const RuleChange20261204 = 1_796_342_400_000
+
 // levelKey names a book level; touchedLevel is a level a command changed,
 // with the level itself (dead, count 0, if it emptied: levels are recycled
 // only after the command's events are out, so the pointer stays valid).

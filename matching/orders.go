@@ -82,7 +82,7 @@ func (e *Engine) checkOrder(c *Command, a *account, m *market) (tif TimeInForce,
 		return 0, 0, 0, apperr.New(apperr.InvalidQuantity, "display quantity must not be negative")
 	case c.DisplayQty > 0 && (c.DisplayQty%m.LotSize != 0 || c.DisplayQty < m.MinQty || c.DisplayQty >= c.Quantity):
 		return 0, 0, 0, apperr.New(apperr.InvalidQuantity, "display quantity must be a multiple of the lot, at least the minimum and below the quantity")
-	case c.DisplayQty > 0 && m.sliceBelowMinNotional(c.Price, c.DisplayQty):
+	case c.DisplayQty > 0 && e.now >= RuleChange20261204 && m.sliceBelowMinNotional(c.Price, c.DisplayQty):
 		// Each slice trades on its own: a slice of a few lots would make
 		// one taker a trade per slice — millions of events in a command —
 		// each below the notional whose fee rounds to anything.
@@ -169,7 +169,7 @@ func (e *Engine) checkMarket(c *Command, a *account, m *market) (TimeInForce, in
 			return 0, 0, err
 		}
 		var ok bool
-		if hold, ok = m.marketBuyCost(a.ownerID, c.Quantity); !ok {
+		if hold, ok = m.marketBuyCost(a.ownerID, c.Quantity, e.now >= RuleChange20261204); !ok {
 			return 0, 0, apperr.New(apperr.InvalidQuantity, "the cost of quantity is too large")
 		}
 	}
@@ -184,13 +184,30 @@ func (e *Engine) checkMarket(c *Command, a *account, m *market) (TimeInForce, in
 // slice, interleaved with the orders behind it, so the fills at one price
 // split the level's quantity in ways no walk of its orders foresees — but
 // fills' notionals and fees round down, so no split of a level's quantity
-// costs more than the hold on the whole of it.
-func (m *market) marketBuyCost(owner uint32, qty int64) (int64, bool) {
+// costs more than the hold on the whole of it. Before RuleChange20261204
+// (perLevel false) the hold was per resting order, as journaled commands of
+// that time were checked.
+func (m *market) marketBuyCost(owner uint32, qty int64, perLevel bool) (int64, bool) {
 	var cost int64
 	for i := len(m.asks.levels) - 1; i >= 0 && qty > 0; i-- {
 		l := m.asks.levels[i]
 		if l.price > m.bandHi {
 			break
+		}
+		if !perLevel {
+			for o := l.head; o != nil && qty > 0; o = o.next {
+				if o.acct.ownerID == owner {
+					continue
+				}
+				q := min(qty, o.remaining)
+				h, ok := m.buyHold(l.price, q)
+				if !ok || cost > 1<<62-h {
+					return 0, false
+				}
+				cost += h
+				qty -= q
+			}
+			continue
 		}
 		var q int64 // taken at this level
 		for o := l.head; o != nil && q < qty; o = o.next {
@@ -788,7 +805,9 @@ func (e *Engine) amendOrder(c *Command) *apperr.Error {
 		return apperr.New(apperr.PhaseRefused, "%s is trading at last: the price must be the closing price %d", m.Name, m.closePrice)
 	case o.display > 0 && o.display >= qty-o.filled():
 		return apperr.New(apperr.InvalidQuantity, "an iceberg's remaining quantity must stay above its display quantity")
-	case o.display > 0 && m.sliceBelowMinNotional(price, o.display):
+	case o.display > 0 && price != o.price && e.now >= RuleChange20261204 && m.sliceBelowMinNotional(price, o.display):
+		// On a new price only: an iceberg accepted before the rule keeps
+		// its slices, and may still shrink.
 		return apperr.New(apperr.InvalidQuantity, "an iceberg's display quantity × the new price must be at least the minimum notional %d", m.MinNotional)
 	}
 	if err := m.checkQty(qty); err != nil {

@@ -255,8 +255,6 @@ func TestOrderRejections(t *testing.T) {
 		{"post-only FOK", C{Side: tBuy, PostOnly: true, TIF: matching.FOK, Price: 995, Quantity: 10}, apperr.InvalidParameter},
 		{"iceberg IOC", C{Side: tBuy, TIF: matching.IOC, Price: 995, Quantity: 10, DisplayQty: 5}, apperr.InvalidParameter},
 		{"iceberg display equals quantity", C{Side: tBuy, Price: 995, Quantity: 10, DisplayQty: 10}, apperr.InvalidQuantity},
-		// Each slice trades on its own: 5 @ 100 is 500 < the minimum notional 1,000.
-		{"iceberg slice below the minimum notional", C{Side: tBuy, Price: 100, Quantity: 100, DisplayQty: 5}, apperr.InvalidQuantity},
 		{"negative display", C{Side: tBuy, Price: 995, Quantity: 10, DisplayQty: -1}, apperr.InvalidQuantity},
 		{"GTD without expiry", C{Side: tBuy, TIF: matching.GTD, Price: 995, Quantity: 10}, apperr.InvalidParameter},
 		{"GTD expiring now", C{Side: tBuy, TIF: matching.GTD, ExpireAt: rigT0, Price: 995, Quantity: 10}, apperr.InvalidParameter},
@@ -895,6 +893,7 @@ func TestMarketBuyHoldsForIcebergSlices(t *testing.T) {
 		r.place(matching.Command{Account: "ice", Side: tSell, Price: 1, Quantity: 10_499, DisplayQty: 1_000})
 		r.limit("plain", tSell, 1, 30_000)
 		buy := matching.Command{Kind: matching.CmdPlaceOrder, Symbol: "XYZKZT", ClientID: "mkt", Account: "buyer", Side: tBuy, Type: matching.Market, Quantity: 20_998}
+		r.now = matching.RuleChange20261204
 		if funds < 21_039 {
 			r.refuse(buy, apperr.InsufficientFunds)
 			continue
@@ -912,10 +911,59 @@ func TestMarketBuyHoldsForIcebergSlices(t *testing.T) {
 // iceberg's slices below the minimum notional.
 func TestIcebergAmendKeepsItsSlicesWorthTheMinimum(t *testing.T) {
 	r := newTradersRig(t)
+	r.now = matching.RuleChange20261204
 	evs := r.place(matching.Command{Account: "alice", Side: tBuy, Price: 500, Quantity: 100, DisplayQty: 2}) // slices of 1,000
 	id := ofKind(evs, matching.EvOrderAccepted)[0].OrderID
 	r.refuse(matching.Command{Kind: matching.CmdAmendOrder, Account: "alice", Symbol: "XYZKZT", OrderID: id, Price: 499}, apperr.InvalidQuantity)
 	r.ok(matching.Command{Kind: matching.CmdAmendOrder, Account: "alice", Symbol: "XYZKZT", OrderID: id, Price: 501})
+}
+
+// TestRuleChange20261204: the rules of 2026-12-04 apply to commands from
+// then on, and a command of before still gives what it gave then, as a
+// replay of the inbox must — an iceberg of slices below the minimum
+// notional, a market buy held per resting order — while such an iceberg
+// may still shrink after the change, but not move to another price.
+func TestRuleChange20261204(t *testing.T) {
+	r := newTradersRig(t)
+	ice := matching.Command{Account: "alice", Side: tBuy, Price: 100, Quantity: 100, DisplayQty: 5} // slices of 500 < 1,000
+	r.now = matching.RuleChange20261204 - 1
+	evs := r.place(ice)
+	old := ofKind(evs, matching.EvOrderAccepted)
+	if len(old) != 1 {
+		t.Fatalf("an iceberg of small slices before the change: %+v", evs)
+	}
+	r.now = matching.RuleChange20261204
+	ice.Kind, ice.Symbol, ice.ClientID, ice.Type = matching.CmdPlaceOrder, "XYZKZT", "after", matching.Limit
+	r.refuse(ice, apperr.InvalidQuantity)
+	amend := matching.Command{Kind: matching.CmdAmendOrder, Account: "alice", Symbol: "XYZKZT", OrderID: old[0].OrderID}
+	amend.Price = 101
+	r.refuse(amend, apperr.InvalidQuantity)
+	amend.Price, amend.Quantity = 0, 90
+	r.ok(amend)
+
+	// Two asks of 250 @ 5 (1,250 each; the larger fee, 20 bps, 2.5 on
+	// each, rounded down): per order 2 × 1,252 = 2,504, per level 2,500 +
+	// 5 = 2,505.
+	for _, at := range []int64{matching.RuleChange20261204 - 1, matching.RuleChange20261204} {
+		r := newRig(t, matching.Config{Symbols: []matching.Symbol{testSymbol("XYZKZT", "XYZ")}})
+		for _, a := range []string{"s1", "s2", "buyer"} {
+			r.openAccount(a, a+"-co")
+		}
+		r.fund("s1", "XYZ", 250)
+		r.fund("s2", "XYZ", 250)
+		r.fund("buyer", "KZT", 2_504)
+		r.limit("s1", tSell, 5, 250)
+		r.limit("s2", tSell, 5, 250)
+		r.now = at
+		buy := matching.Command{Kind: matching.CmdPlaceOrder, Symbol: "XYZKZT", ClientID: "mkt", Account: "buyer", Side: tBuy, Type: matching.Market, Quantity: 500}
+		if at >= matching.RuleChange20261204 {
+			r.refuse(buy, apperr.InsufficientFunds)
+			continue
+		}
+		r.place(buy)
+		r.wantBal("buyer", "KZT", 0, 0) // 2 × (1,250 + 2)
+		r.wantBal("buyer", "XYZ", 500, 0)
+	}
 }
 
 func TestHoldsReleased(t *testing.T) {

@@ -20,7 +20,11 @@ import (
 	"github.com/satu-exchange/satu/matching"
 )
 
-const propT0 = 1_700_000_000_000 // the first command's time, Unix ms
+// propT0 is the first command's time, Unix ms: 22:13:20 UTC on the day
+// of the engine's latest rule change, so that the properties are checked
+// under the rules in force (the differential test, refT0, runs under the
+// rules before it).
+const propT0 = matching.RuleChange20261204 + 80_000_000
 
 type propAcct struct{ id, owner string }
 

@@ -429,7 +429,7 @@ func (m *refMatcher) amend(c matching.Command) (rejected bool) {
 	case qty <= filled,
 		price == o.price && qty == o.qty,
 		o.display > 0 && o.display >= qty-filled,
-		o.display > 0 && refNotional(price, o.display, m.sym.BaseScale) < m.sym.MinNotional,
+		o.display > 0 && price != o.price && c.Time >= matching.RuleChange20261204 && refNotional(price, o.display, m.sym.BaseScale) < m.sym.MinNotional,
 		refNotional(price, qty, m.sym.BaseScale) < m.sym.MinNotional,
 		!keeps && o.postOnly && m.wouldTake(o.side, price):
 		return true
