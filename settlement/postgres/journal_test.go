@@ -1254,4 +1254,13 @@ func TestSettlementRefusesAGap(t *testing.T) {
 	if err := store.Settle(ctx, "s1", next); err != nil {
 		t.Fatalf("the batch at the next sequence: %v", err)
 	}
+	// A ledger with nothing settled yet — started over beside a stream
+	// already trimmed — begins at sequence 1, not midway.
+	_, fresh := plainStore(t)
+	midway := batchesOf([]matching.Event{
+		{Seq: 7, Time: at, Kind: matching.EvDeposited, Account: "t000", Asset: "BTC", Amount: 5_000, ExtRef: "gap-7"},
+	}, 10)[0]
+	if err := fresh.Settle(ctx, "s1", midway); !errors.Is(err, settlement.ErrGap) {
+		t.Fatalf("a first batch starting at 7: %v; want ErrGap", err)
+	}
 }

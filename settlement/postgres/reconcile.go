@@ -107,6 +107,10 @@ d AS (
     SELECT b.shard, 'batch ' || b.id, b.first_seq::text, '> ' || b.prev_last, 'the batch overlaps the previous one'
     FROM b WHERE b.first_seq <= b.prev_last
     UNION ALL
+    SELECT b.shard, 'batch ' || b.id, b.first_seq::text, (coalesce(b.prev_last, 0) + 1)::text,
+           'the batch does not start where the previous one ended (or, the first, at sequence 1): commands in between were never settled'
+    FROM b WHERE b.first_seq > coalesce(b.prev_last, 0) + 1
+    UNION ALL
     SELECT x.shard, x.ref, x.batch_id::text, '', x.detail FROM (
         SELECT e.shard, 'posting ' || e.id AS ref, e.batch_id, 'the posting''s batch does not exist' AS detail
         FROM ledger_entries e WHERE NOT EXISTS (SELECT 1 FROM settlement_batches s WHERE s.id = e.batch_id)
@@ -212,13 +216,16 @@ func (s *Store) ReplayCheck(ctx context.Context, shard string,
 	engineAt func(ctx context.Context, seq uint64) (balance func(account, asset string) (free, held int64), err error)) (settlement.CheckResult, error) {
 	c := settlement.CheckResult{Name: settlement.CheckReplay}
 	err := pgx.BeginTxFunc(ctx, s.db, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		var seq, shards int64
-		if err := tx.QueryRow(ctx, `SELECT coalesce(max(seq) FILTER (WHERE shard = $1), 0), count(*) FROM settlement_positions`,
-			shard).Scan(&seq, &shards); err != nil {
+		var seq, shards, own int64
+		if err := tx.QueryRow(ctx, `SELECT coalesce(max(seq) FILTER (WHERE shard = $1), 0), count(*), count(*) FILTER (WHERE shard = $1)
+			FROM settlement_positions`, shard).Scan(&seq, &shards, &own); err != nil {
 			return err
 		}
 		if shards > 1 {
 			return fmt.Errorf("the ledger is settled by %d shards; a replay of one shard cannot account for all balances", shards)
+		}
+		if shards == 1 && own == 0 {
+			return fmt.Errorf("the ledger is settled by another shard than %q (SATU_SHARD?)", shard)
 		}
 		balance, err := engineAt(ctx, uint64(seq))
 		if err != nil {

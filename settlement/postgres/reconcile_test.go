@@ -103,6 +103,13 @@ func TestReconcileFindsTampering(t *testing.T) {
 			[]string{settlement.CheckBatches}},
 		{"position rewound", `UPDATE settlement_positions SET seq = seq - 1`,
 			[]string{settlement.CheckBatches}},
+		// Commands never settled between two batches, or before the first.
+		{"batch skipped", `UPDATE settlement_batches SET first_seq = first_seq + 1
+			WHERE id = (SELECT max(id) FROM settlement_batches)`,
+			[]string{settlement.CheckBatches}},
+		{"first batch after 1", `UPDATE settlement_batches SET first_seq = 2
+			WHERE id = (SELECT min(id) FROM settlement_batches) AND last_seq >= 2`,
+			[]string{settlement.CheckBatches}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -173,5 +180,21 @@ func TestCompareWithEngineIsExact(t *testing.T) {
 		if err != nil || len(diffs) != c.diffs {
 			t.Errorf("engine balance %d against the ledger's %d: %d differences %+v (%v); want %d", c.engine, int64(big), len(diffs), diffs, err, c.diffs)
 		}
+	}
+}
+
+// TestReplayCheckRefusesAnotherShardsLedger: the replay check of a shard
+// that settled nothing into this ledger — another shard did — is refused,
+// not run against sequence 0 (every balance a difference).
+func TestReplayCheckRefusesAnotherShardsLedger(t *testing.T) {
+	ctx := context.Background()
+	store, _, _, _ := settledFlow(t, 50, 3) // settled by s1
+	asked := false
+	_, err := store.ReplayCheck(ctx, "s2", func(context.Context, uint64) (func(string, string) (int64, int64), error) {
+		asked = true
+		return func(string, string) (int64, int64) { return 0, 0 }, nil
+	})
+	if err == nil || !strings.Contains(err.Error(), "another shard") || asked {
+		t.Fatalf("ReplayCheck of s2 on s1's ledger: %v (engine asked: %v); want a refusal", err, asked)
 	}
 }

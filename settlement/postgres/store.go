@@ -164,8 +164,11 @@ func (s *Store) Prepare(ctx context.Context, shard string, b *settlement.Batch) 
 		p.Rollback(ctx)
 		if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && (pe.Code == "23505" || pe.Code == "55P03") {
 			// Another writer settled (some of) these events meanwhile, or
-			// holds them uncommitted past PrepareLockTimeout.
-			return nil, fmt.Errorf("%w: %v", settlement.ErrPositionMoved, err)
+			// holds them uncommitted past PrepareLockTimeout — or, for a
+			// unique key, the batch conflicts with what is settled: the
+			// constraint is named, so a conflict that repeats at every
+			// retry is not blamed on a second writer.
+			return nil, fmt.Errorf("%w (or the batch conflicts with the ledger: %s %s): %v", settlement.ErrPositionMoved, pe.TableName, pe.ConstraintName, err)
 		}
 		return nil, err
 	}
@@ -259,7 +262,10 @@ func (s *Store) claim(ctx context.Context, tx pgx.Tx, shard, after string, first
 	// not was read from a stream trimmed past the position: the fills in
 	// between are gone from Redis, and settling on would skip them without
 	// a word.
-	if seq > 0 && first != uint64(seq)+1 {
+	// With no position yet the next is sequence 1, the engine's first: a
+	// ledger started over (recreated, or restored from before the shard's
+	// first batch) beside a stream already trimmed must not begin midway.
+	if first != uint64(seq)+1 {
 		return fmt.Errorf("%w: settled through sequence %d, but the batch after it starts at %d: the events in between are missing (trimmed from the stream?)",
 			settlement.ErrGap, seq, first)
 	}
