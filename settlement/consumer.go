@@ -90,6 +90,14 @@ type Consumer struct {
 	Linger time.Duration
 	// Settled, when set, is told about every committed batch (metrics, tests).
 	Settled func(b *Batch)
+	// Durable, when set, is the highest sequence the shard's Redis has made
+	// durable (the engine's WaitReplicas mark): nothing beyond it is
+	// settled. Redis answers reads of what its primary holds, and a
+	// primary lost before its replicas had a batch takes the batch with
+	// it — the engine then gives its sequences to other commands, and a
+	// ledger that had settled the lost batch would hold fills that never
+	// happened (and skip the new ones). Nil: everything written counts.
+	Durable func(ctx context.Context) (uint64, error)
 
 	readBuf []matching.Envelope // the last read's envelopes, reused by the next (one reader at a time)
 }
@@ -340,6 +348,26 @@ func (c *Consumer) nextBatch(ctx context.Context, after string) (*Batch, error) 
 	}
 	if err != nil || len(envs) == 0 {
 		return nil, err
+	}
+	if c.Durable != nil {
+		d, err := c.Durable(ctx)
+		if err != nil {
+			return nil, err
+		}
+		n := 0 // the durable commands' events, whole: the mark covers whole commands
+		for n < len(envs) && envs[n].Event.Seq <= d {
+			n++
+		}
+		if n == 0 {
+			// Written, not durable yet: look again shortly, not at once
+			// (the read would return the same events without waiting).
+			select {
+			case <-time.After(min(wait, 20*time.Millisecond)):
+			case <-ctx.Done():
+			}
+			return nil, nil
+		}
+		envs = envs[:n]
 	}
 	// A batch ends at a command's last event: the engine's balance events
 	// come last in a command, and the ledger and the engine's balance view

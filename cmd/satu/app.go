@@ -184,7 +184,7 @@ func (a *App) Start(ctx context.Context) error {
 	runner := newRunner(c, a.rdb, engine, a.Log.Named("engine"), metrics)
 	client := redisbus.NewClient(a.rdb, keys, a.Log.Named("bus"))
 	client.Durable = c.WaitReplicas > 0
-	consumer := newConsumer(c.Shard, a.rdb, ledger, a.Log.Named("settlement"), metrics)
+	consumer := newConsumer(c.Shard, a.rdb, ledger, a.Log.Named("settlement"), metrics, c.WaitReplicas)
 	a.keys = accesspg.NewKeyStore(db)
 	a.gateway = wsgateway.New(client, wsgateway.Auth{Keys: a.keys, Replays: redisbus.NewReplays(a.rdb)},
 		gatewayReads(a.rdb, keys, registry, ledger), symbols, splitList(c.AllowedOrigins), a.Log.Named("ws"), metrics)

@@ -74,7 +74,7 @@ func (c *Config) options() []option {
 		{"reconcile-interval", "SATU_RECONCILE_INTERVAL", "serve, settle: how often to reconcile engine and ledger (0: never)", durationVar(&c.Reconcile, time.Minute)},
 		{"metrics-addr", "SATU_METRICS_ADDR", "settle, engine: listen address of /metrics (empty: none)", stringVar(&c.MetricsAddr, "")},
 		{"snapshot-every", "SATU_SNAPSHOT_EVERY", "serve, engine: snapshot the engine to Redis after this many commands", intVar(&c.SnapshotEvery, 100_000)},
-		{"wait-replicas", "SATU_WAIT_REPLICAS", "serve, engine: answer a command only once this many Redis replicas hold its events (0: do not wait)", countVar(&c.WaitReplicas, 0)},
+		{"wait-replicas", "SATU_WAIT_REPLICAS", "serve, engine, settle: answer a command, and settle it, only once this many Redis replicas hold its events (0: do not wait)", countVar(&c.WaitReplicas, 0)},
 		{"lease-ttl", "SATU_LEASE_TTL", "serve, engine: the engine's lease on its shard; a standby takes over this long after the leader stops renewing", durationVar(&c.LeaseTTL, 5*time.Second)},
 		{"keys-dir", "SATU_KEYS_DIR", "serve: directory of the bootstrap operator and regulator API keys (created at first start, mode 0600; empty: keys of the process's own, revoked when it stops)", stringVar(&c.KeysDir, "")},
 		{"compliance-sweep", "SATU_COMPLIANCE_SWEEP", "serve: how often overdue obligations become violations and licence changes reach the engine (0: only on demand)", durationVar(&c.ComplianceSweep, time.Minute)},

@@ -23,10 +23,10 @@ import (
 )
 
 // newConsumer is the shard's settlement writer with its metrics.
-func newConsumer(shard string, rdb redis.UniversalClient, ledger *settlementpg.Store, log *zap.Logger, reg prometheus.Registerer) *settlement.Consumer {
+func newConsumer(shard string, rdb redis.UniversalClient, ledger *settlementpg.Store, log *zap.Logger, reg prometheus.Registerer, waitReplicas int) *settlement.Consumer {
 	m := settlement.NewMetrics(reg, shard)
 	source := redisbus.EventReader{RDB: rdb, Keys: redisbus.KeysFor(shard)}
-	return &settlement.Consumer{Shard: shard, Source: source, Store: ledger, Log: log, Settled: func(b *settlement.Batch) {
+	c := &settlement.Consumer{Shard: shard, Source: source, Store: ledger, Log: log, Settled: func(b *settlement.Batch) {
 		m.Observe(b, time.Now())
 		// Tell the engine how far settlement is, so it may trim the inbox
 		// and events below it (advisory: a miss only delays trimming).
@@ -34,6 +34,11 @@ func newConsumer(shard string, rdb redis.UniversalClient, ledger *settlementpg.S
 			log.Warn("could not record the settlement position in Redis", zap.Error(err))
 		}
 	}}
+	if waitReplicas > 0 {
+		// The engine waits for replicas: settle only what they hold.
+		c.Durable = source.DurableMark
+	}
+	return c
 }
 
 // openLedger connects PostgreSQL, applies the migrations and builds the
@@ -102,7 +107,7 @@ func settleCmd(ctx context.Context, args []string, getenv func(string) string) e
 	rdb := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr, MaxRetries: -1})
 	defer rdb.Close()
 	reg := newMetricsRegistry()
-	consumer := newConsumer(cfg.Shard, rdb, ledger, log.Named("settlement"), reg)
+	consumer := newConsumer(cfg.Shard, rdb, ledger, log.Named("settlement"), reg, cfg.WaitReplicas)
 	stopMetrics, err := serveMetrics(cfg.MetricsAddr, reg)
 	if err != nil {
 		return err

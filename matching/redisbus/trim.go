@@ -24,6 +24,19 @@ import (
 // ErrTrimmed means the inbox no longer holds its first commands.
 var ErrTrimmed = errors.New("redisbus: the inbox is trimmed")
 
+// DurableMark is the highest sequence the engine marked durable (its
+// WaitReplicas mark in the engine hash; 0 before any).
+func (r EventReader) DurableMark(ctx context.Context) (uint64, error) {
+	d, err := r.RDB.HGet(ctx, r.Keys.Engine, "durable").Uint64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("redisbus: the durable mark: %w", err)
+	}
+	return d, nil
+}
+
 // MarkSettled records settlement's position (the engine sequence settled
 // through) for trimming. It is advisory: a missed mark only delays trimming.
 func (r EventReader) MarkSettled(ctx context.Context, seq uint64) error {
