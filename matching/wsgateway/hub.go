@@ -157,9 +157,10 @@ func (h *hub) loadBooks(ctx context.Context) (uint64, bool) {
 	return from, true
 }
 
-// missed handles a gap in the events the hub read — commands after last
+// missed handles a break in the events the hub read — commands after last
 // up to next never came, as when the events stream was trimmed past a
-// gateway's hub that had fallen behind: the books are read again (so the
+// gateway's hub that had fallen behind, or next is not after last, another
+// history's: the books are read again (so the
 // depth streams' next U jumps, and their clients resynchronise), and the
 // connections following user data, whose executions and balance changes
 // in the gap are lost, are closed with 1013 to subscribe and read their
@@ -222,8 +223,10 @@ func (h *hub) run(ctx context.Context) error {
 			cmd = append(cmd, e.Event)
 			if e.Last {
 				// Every command has events: a sequence skipped is a
-				// command missed.
-				if seq := cmd[0].Seq; seq > last+1 && !h.missed(ctx, last, seq) {
+				// command missed, and one that goes back is another
+				// history (a failover that lost the last batches, whose
+				// sequences the new leader gives to other commands).
+				if seq := cmd[0].Seq; seq != last+1 && !h.missed(ctx, last, seq) {
 					return nil
 				}
 				last = cmd[0].Seq

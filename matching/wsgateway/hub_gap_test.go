@@ -63,9 +63,10 @@ type closer struct {
 func (c *closer) close(code int, _ string) { c.closed <- code }
 
 // TestHubSeesMissedEvents: when the events the hub reads skip commands (a
-// trimmed stream), it reads the books again — the next depth update's U
-// jumps past the last u, so a client following the recipe resynchronises —
-// and closes the user-data streams, whose events in the gap are lost.
+// trimmed stream), or go back (another history, after a failover), it
+// reads the books again — the next depth update's U does not follow the
+// last u, so a client following the recipe resynchronises — and closes the
+// user-data streams, whose events in between are lost.
 func TestHubSeesMissedEvents(t *testing.T) {
 	book := &books{seq: 10, bids: []matching.Level{{Price: 10000, Quantity: 1}}}
 	src := &feed{cmds: [][]matching.Event{{level(11, matching.Buy, 10000, 3)}}}
@@ -111,9 +112,20 @@ func TestHubSeesMissedEvents(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the user-data subscriber was not closed")
 	}
-	// The hub's own book is the one read again, plus command 15.
+	// Another history: a failover lost 14 and 15, and the new leader's
+	// next command is 14 again, on a book at 13.
+	book.mu.Lock()
+	book.seq, book.bids = 13, []matching.Level{{Price: 10000, Quantity: 3}}
+	book.mu.Unlock()
+	src.mu.Lock()
+	src.cmds = [][]matching.Event{{level(14, matching.Buy, 9700, 4)}}
+	src.mu.Unlock()
+	if d := update(t, waitFor(1)[0], "btckzt@depth"); d.First != 14 || d.Last != 14 {
+		t.Fatalf("after the sequence went back: %+v; want U 14 after u 15 (the client must resynchronise)", d)
+	}
+	// The hub's own book is the one read again, plus command 14.
 	stop()
-	if b := h.books["BTCKZT"]; len(b.bids) != 3 || b.bids[9900] != 2 || b.bids[9800] != 1 {
-		t.Fatalf("the hub's book after the gap: %v", b.bids)
+	if b := h.books["BTCKZT"]; len(b.bids) != 2 || b.bids[10000] != 3 || b.bids[9700] != 4 {
+		t.Fatalf("the hub's book after the new history: %v", b.bids)
 	}
 }
