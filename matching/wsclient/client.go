@@ -130,20 +130,11 @@ func (c *Client) readLoop() {
 }
 
 // answerID returns a message's id: read off the front when the message
-// starts as the gateway writes answers, {"id":<digits>, — the ids this
-// client sends — and otherwise by decoding the message (nil: no id, a
-// pushed message).
+// opens with it, as the gateway writes answers (wsapi.LeadingID), and
+// otherwise by decoding the message (nil: no id, a pushed message).
 func answerID(msg []byte) ([]byte, error) {
-	const head = `{"id":`
-	if len(msg) > len(head) && string(msg[:len(head)]) == head {
-		rest := msg[len(head):]
-		n := 0
-		for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
-			n++
-		}
-		if n > 0 && n < len(rest) && (rest[n] == ',' || rest[n] == '}') {
-			return rest[:n], nil
-		}
+	if id := wsapi.LeadingID(msg); id != nil {
+		return id, nil
 	}
 	var env struct {
 		ID json.RawMessage `json:"id"`

@@ -23,7 +23,7 @@ func TestAnswerID(t *testing.T) {
 	}{
 		{msg: `{"id":17,"status":200,"result":{"orderId":3}}`, id: "17"},
 		{msg: `{"id":9}`, id: "9"},
-		{msg: `{"id":"a-1","status":200}`, id: `"a-1"`},                          // not the fast path's: decoded
+		{msg: `{"id":"a-1","status":200}`, id: `"a-1"`},                          // a string id, off the front too
 		{msg: `{"status":400,"id":12,"error":{"code":"X","msg":"y"}}`, id: "12"}, // id not first
 		{msg: `{"id":12x,"status":200}`, bad: true},                              // the fast path refuses it, the decoder too
 		{msg: `{"stream":"btckzt@trade","data":{}}`, id: ""},                     // pushed

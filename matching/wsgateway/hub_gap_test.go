@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/satu-exchange/satu/matching"
+	"github.com/satu-exchange/satu/matching/wsapi"
 )
 
 // feed is an events source that hands out its commands once, in order.
@@ -94,14 +95,20 @@ func TestHubSeesMissedEvents(t *testing.T) {
 	if d := update(t, waitFor(1)[0], "btckzt@depth"); d.First != 11 || d.Last != 11 {
 		t.Fatalf("first update %+v", d)
 	}
+	// next sets the Redis order book at seq with bids, sends the command
+	// ev and returns the depth update the hub makes of it.
+	next := func(seq uint64, bids []matching.Level, ev matching.Event) wsapi.DepthUpdate {
+		t.Helper()
+		book.mu.Lock()
+		book.seq, book.bids = seq, bids
+		book.mu.Unlock()
+		src.mu.Lock()
+		src.cmds = [][]matching.Event{{ev}}
+		src.mu.Unlock()
+		return update(t, waitFor(1)[0], "btckzt@depth")
+	}
 	// Commands 12–14 are gone; the book has moved on to 14.
-	book.mu.Lock()
-	book.seq, book.bids = 14, []matching.Level{{Price: 10000, Quantity: 3}, {Price: 9900, Quantity: 2}}
-	book.mu.Unlock()
-	src.mu.Lock()
-	src.cmds = [][]matching.Event{{level(15, matching.Buy, 9800, 1)}}
-	src.mu.Unlock()
-	if d := update(t, waitFor(1)[0], "btckzt@depth"); d.First != 15 || d.Last != 15 {
+	if d := next(14, []matching.Level{{Price: 10000, Quantity: 3}, {Price: 9900, Quantity: 2}}, level(15, matching.Buy, 9800, 1)); d.First != 15 || d.Last != 15 {
 		t.Fatalf("after the gap: %+v; want U 15 (not 12: the client must see the gap)", d)
 	}
 	select {
@@ -114,13 +121,7 @@ func TestHubSeesMissedEvents(t *testing.T) {
 	}
 	// Another history: a failover lost 14 and 15, and the new leader's
 	// next command is 14 again, on a book at 13.
-	book.mu.Lock()
-	book.seq, book.bids = 13, []matching.Level{{Price: 10000, Quantity: 3}}
-	book.mu.Unlock()
-	src.mu.Lock()
-	src.cmds = [][]matching.Event{{level(14, matching.Buy, 9700, 4)}}
-	src.mu.Unlock()
-	if d := update(t, waitFor(1)[0], "btckzt@depth"); d.First != 14 || d.Last != 14 {
+	if d := next(13, []matching.Level{{Price: 10000, Quantity: 3}}, level(14, matching.Buy, 9700, 4)); d.First != 14 || d.Last != 14 {
 		t.Fatalf("after the sequence went back: %+v; want U 14 after u 15 (the client must resynchronise)", d)
 	}
 	// The hub's own book is the one read again, plus command 14.
