@@ -253,16 +253,23 @@ func Markets(ctx context.Context, rdb redis.UniversalClient, keys Keys) (map[str
 // readDepth returns a symbol's levels from the mirror, atomically with the
 // sequence they reflect.
 //
-// KEYS: engine hash, bid levels, bid quantities, ask levels, ask quantities; ARGV[1] limit.
+// KEYS: engine hash, bid levels, bid quantities, ask levels, ask quantities;
+// ARGV[1] the limit per side, 0 for every level.
 var readDepth = redis.NewScript(`
 local seq = redis.call('HGET', KEYS[1], 'seq') or '0'
 local n = tonumber(ARGV[1])
 local b = redis.call('ZREVRANGE', KEYS[2], 0, n - 1)
 local a = redis.call('ZRANGE', KEYS[4], 0, n - 1)
-local bq, aq = {}, {}
-if #b > 0 then bq = redis.call('HMGET', KEYS[3], unpack(b)) end
-if #a > 0 then aq = redis.call('HMGET', KEYS[5], unpack(a)) end
-return {seq, b, bq, a, aq}
+-- HMGET in parts: Lua's unpack refuses a few thousand values.
+local function quantities(key, prices)
+  local out = {}
+  for i = 1, #prices, 1000 do
+    local part = redis.call('HMGET', key, unpack(prices, i, math.min(i + 999, #prices)))
+    for j = 1, #part do out[#out + 1] = part[j] end
+  end
+  return out
+end
+return {seq, b, quantities(KEYS[3], b), a, quantities(KEYS[5], a)}
 `)
 
 // readOpenOrders returns an account's open orders from the mirror,
@@ -281,11 +288,13 @@ return {seq, out}
 `)
 
 // Depth reads up to limit levels of each side of a symbol's book from the
-// mirror, best first, with the engine sequence they reflect.
+// mirror, best first, with the engine sequence they reflect; a limit of 0
+// or less reads every level (one script, during which Redis serves nothing
+// else: 9,000 levels took 17–19 ms end to end here, TestDepthReadsEveryLevel).
 func Depth(ctx context.Context, rdb redis.UniversalClient, keys Keys, symbol string, limit int) (seq uint64, bids, asks []matching.Level, err error) {
 	bl, bq := keys.bookSide(symbol, matching.Buy)
 	al, aq := keys.bookSide(symbol, matching.Sell)
-	res, err := readDepth.Run(ctx, rdb, []string{keys.Engine, bl, bq, al, aq}, max(limit, 1)).Slice()
+	res, err := readDepth.Run(ctx, rdb, []string{keys.Engine, bl, bq, al, aq}, max(limit, 0)).Slice()
 	if err != nil {
 		return 0, nil, nil, fmt.Errorf("redisbus: depth: %w", err)
 	}

@@ -68,6 +68,41 @@ func TestMirrorLargeBatch(t *testing.T) {
 	}
 }
 
+// TestDepthReadsEveryLevel: a limit of 0 reads every level, here more
+// than Lua's unpack takes at once (the quantities are read in parts), best
+// first; a limit still cuts each side.
+func TestDepthReadsEveryLevel(t *testing.T) {
+	const levels = 9000
+	rdb, ns := testenv.Redis(t)
+	keys := redisbus.KeysFor(ns)
+	r := newRunner(t, rdb, keys)
+	cmds := []matching.Command{
+		{Kind: matching.CmdOpenAccount, Account: "a0", Owner: "a0", AccountKind: matching.KindTrader},
+		{Kind: matching.CmdDeposit, Account: "a0", Asset: "KZT", Amount: 1 << 55, ExtRef: "k"},
+		{Kind: matching.CmdDeposit, Account: "a0", Asset: "BTC", Amount: 1 << 40, ExtRef: "b"},
+		{Kind: matching.CmdPlaceOrder, Account: "a0", Symbol: "BTCKZT", ClientID: "s", Side: matching.Sell, Type: matching.Limit,
+			TIF: matching.GTC, Price: 40_000_000_00, Quantity: 1000},
+	}
+	for i := range levels {
+		cmds = append(cmds, matching.Command{Kind: matching.CmdPlaceOrder, Account: "a0", Symbol: "BTCKZT", ClientID: fmt.Sprint("c", i),
+			Side: matching.Buy, Type: matching.Limit, TIF: matching.GTC, Price: int64(20_000_000_00 - i*100), Quantity: int64(1000 + i)})
+	}
+	runUntil(t, rdb, keys, r, uint64(len(cmds)), cmds...)
+	ctx := context.Background()
+	seq, bids, asks, err := redisbus.Depth(ctx, rdb, keys, "BTCKZT", 0)
+	if err != nil || seq != uint64(len(cmds)) || len(bids) != levels || len(asks) != 1 {
+		t.Fatalf("every level: seq %d, %d bids, %d asks (%v); want %d, %d, 1", seq, len(bids), len(asks), err, len(cmds), levels)
+	}
+	for i, l := range bids {
+		if l.Price != int64(20_000_000_00-i*100) || l.Quantity != int64(1000+i) || l.Orders != 1 {
+			t.Fatalf("bid %d: %+v", i, l)
+		}
+	}
+	if _, bids, asks, err := redisbus.Depth(ctx, rdb, keys, "BTCKZT", 3); err != nil || len(bids) != 3 || bids[2].Price != 20_000_000_00-200 || len(asks) != 1 {
+		t.Fatalf("limit 3: %v %v (%v)", bids, asks, err)
+	}
+}
+
 // TestMirrorReadsJSONRecords: open orders stored as JSON, as the Redis
 // order book stored them before its binary records, are still read, next
 // to binary ones; a record that is neither is an error, not an order.

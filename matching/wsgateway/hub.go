@@ -106,8 +106,11 @@ type intervalDepth struct {
 // readBlock is the longest the hub waits for events.
 const readBlock = 200 * time.Millisecond
 
-// snapshotLevels is how many levels per side the hub reads at start.
-const snapshotLevels = 5000
+// snapshotLevels is how many levels per side the hub reads at start: all
+// of them. With only the best few thousand, a level beyond them that no
+// command touched since would be unknown to the hub, and once the levels
+// above it traded away, bookTicker would name a worse price as the best.
+const snapshotLevels = 0
 
 func newHub(src EventSource, book bookReader, symbols []matching.Symbol, log *zap.Logger) *hub {
 	h := &hub{src: src, book: book, symbols: map[string]matching.Symbol{}, scales: map[string]int32{}, log: log,

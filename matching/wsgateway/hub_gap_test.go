@@ -48,10 +48,13 @@ type books struct {
 	read int
 }
 
-func (b *books) Depth(context.Context, string, int) (uint64, []matching.Level, []matching.Level, error) {
+func (b *books) Depth(_ context.Context, _ string, limit int) (uint64, []matching.Level, []matching.Level, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.read++
+	if limit > 0 && len(b.bids) > limit {
+		return b.seq, b.bids[:limit], nil, nil
+	}
 	return b.seq, b.bids, nil, nil
 }
 
