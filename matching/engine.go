@@ -110,7 +110,10 @@ type finishedID struct {
 //
 // RuleChange20261204 (2026-12-04T00:00:00Z): an iceberg's slice must be
 // worth MinNotional at the order's price, and at an amend's new price; a
-// market buy by quantity holds per price level, not per resting order.
+// market buy by quantity holds per price level, not per resting order; a
+// schedule step naming the phase of the step before ends an operator's
+// change; deposits bound each asset's total on the exchange at 2^62, not
+// each balance.
 const RuleChange20261204 = 1_796_342_400_000
 
 // levelKey names a book level; touchedLevel is a level a command changed,
@@ -512,7 +515,11 @@ func (e *Engine) deposit(c *Command) *apperr.Error {
 		return nil
 	}
 	b := &a.bal[asset]
-	if e.supply[asset] > maxSupply-c.Amount {
+	if e.now < RuleChange20261204 { // before it, each balance was bounded, not the total
+		if b.free+b.held > 1<<62-c.Amount {
+			return apperr.New(apperr.InvalidQuantity, "deposit would overflow the balance")
+		}
+	} else if e.supply[asset] > maxSupply-c.Amount {
 		return apperr.New(apperr.InvalidQuantity, "deposit would take the %s held on the exchange past 2^62 minor units", c.Asset)
 	}
 	e.deposits[c.ExtRef] = struct{}{}
@@ -589,9 +596,13 @@ func (e *Engine) advance() {
 			// A new step, even one that names the phase of the step
 			// before (closed at 18:00, closed again at midnight), ends an
 			// operator's change: steps are told apart by when they began.
+			// Before RuleChange20261204 such a step changed nothing.
 			if p, at := m.scheduledStep(e.now); at != m.schedStep {
+				apply := p != m.schedPhase || e.now >= RuleChange20261204
 				m.schedPhase, m.schedStep = p, at
-				e.transition(m, p)
+				if apply {
+					e.transition(m, p)
+				}
 			}
 		}
 		if m.phase == PhaseVolatilityAuction && e.now >= m.volUntil {

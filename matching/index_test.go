@@ -413,8 +413,9 @@ func TestCancelAllWhileCompactionKeptEverything(t *testing.T) {
 func TestSupplyBoundsEveryBalance(t *testing.T) {
 	e, _ := New(DefaultSymbols())
 	apply := mustApply(t, e)
+	at := int64(RuleChange20261204)
 	deposit := func(acct, ref string, amount int64) error {
-		c := Command{Kind: CmdDeposit, Account: acct, Asset: "KZT", Amount: amount, ExtRef: ref, Seq: e.Seq() + 1, Time: 1_700_000_000_000}
+		c := Command{Kind: CmdDeposit, Account: acct, Asset: "KZT", Amount: amount, ExtRef: ref, Seq: e.Seq() + 1, Time: at}
 		out, err := e.Apply(c, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -444,5 +445,23 @@ func TestSupplyBoundsEveryBalance(t *testing.T) {
 	}
 	if rej := deposit("b", "d5", 5); rej != nil {
 		t.Fatalf("the room a withdrawal made: %v", rej)
+	}
+
+	// Before RuleChange20261204 each balance was bounded, not the total:
+	// commands of then replay as they ran.
+	e, _ = New(DefaultSymbols())
+	apply = mustApply(t, e)
+	at = RuleChange20261204 - 1
+	for _, a := range []string{"a", "b"} {
+		apply(Command{Kind: CmdOpenAccount, Account: a, Owner: a, AccountKind: KindTrader})
+	}
+	if rej := deposit("a", "d1", maxSupply-10); rej != nil {
+		t.Fatal(rej)
+	}
+	if rej := deposit("b", "d2", 11); rej != nil {
+		t.Fatalf("before the change, a deposit within its balance's bound: %v", rej)
+	}
+	if rej := deposit("a", "d3", 11); apperr.CodeOf(rej) != apperr.InvalidQuantity {
+		t.Fatalf("before the change, a deposit past its balance's bound: %v; want INVALID_QUANTITY", rej)
 	}
 }

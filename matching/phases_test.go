@@ -817,43 +817,58 @@ func TestUncrossWithoutTradeKeepsPrices(t *testing.T) {
 
 // TestScheduleStepOfTheSamePhase: a step that names the same phase as the
 // step before it (closed at 18:00, closed again at midnight) still ends an
-// operator's change; and a restored engine knows which step it is in.
+// operator's change — from RuleChange20261204; before it, such a step
+// changed nothing, and commands of then replay so — and a restored engine
+// knows which step it is in.
 func TestScheduleStepOfTheSamePhase(t *testing.T) {
-	r := phaseRig(t, func(s *matching.Symbol) {
-		s.UTCOffsetMinutes = 300
-		s.Schedule = []matching.ScheduleStep{
-			{Minute: 0, Phase: matching.PhaseClosed},
-			{Minute: 600, Phase: matching.PhaseContinuous}, // 10:00
-			{Minute: 1080, Phase: matching.PhaseClosed},    // 18:00
-		}
-	})
-	r.now = local(0, 1080) // 18:00: closed
-	r.tick()
-	if r.phase() != matching.PhaseClosed {
-		t.Fatalf("at 18:00: %s", r.phase())
-	}
-	r.now = local(0, 1200) // 20:00: the operator opens the market
-	r.setPhase(matching.PhaseContinuous)
-	r.now = local(0, 1300)
-	r.tick()
-	if r.phase() != matching.PhaseContinuous {
-		t.Fatalf("at 21:40, after the operator's change: %s", r.phase())
-	}
-	// Restored in between, the engine still knows the 18:00 step was
-	// applied: the operator's change stands until the next step.
-	e, err := matching.Restore(r.e.Snapshot(), matching.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.e = e
-	r.now = local(0, 1400)
-	r.tick()
-	if r.phase() != matching.PhaseContinuous {
-		t.Fatalf("restored, at 23:20: %s", r.phase())
-	}
-	r.now = local(1, 0) // midnight: the next step, closed again
-	evs := r.tick()
-	if ph := ofKind(evs, matching.EvPhase); len(ph) != 1 || ph[0].Phase != matching.PhaseClosed || r.phase() != matching.PhaseClosed {
-		t.Fatalf("at midnight: events %+v, phase %s; want the schedule's closed", evs, r.phase())
+	const changeDay = (matching.RuleChange20261204 - rigT0) / 86_400_000 // 2026-12-04, a UTC midnight like rigT0
+	for _, day := range []int64{0, changeDay} {
+		after := local(day, 1080) >= matching.RuleChange20261204
+		t.Run(map[bool]string{false: "before the change", true: "after"}[after], func(t *testing.T) {
+			r := phaseRig(t, func(s *matching.Symbol) {
+				s.UTCOffsetMinutes = 300
+				s.Schedule = []matching.ScheduleStep{
+					{Minute: 0, Phase: matching.PhaseClosed},
+					{Minute: 600, Phase: matching.PhaseContinuous}, // 10:00
+					{Minute: 1080, Phase: matching.PhaseClosed},    // 18:00
+				}
+			})
+			r.now = local(day, 1080) // 18:00: closed
+			r.tick()
+			if r.phase() != matching.PhaseClosed {
+				t.Fatalf("at 18:00: %s", r.phase())
+			}
+			r.now = local(day, 1200) // 20:00: the operator opens the market
+			r.setPhase(matching.PhaseContinuous)
+			r.now = local(day, 1300)
+			r.tick()
+			if r.phase() != matching.PhaseContinuous {
+				t.Fatalf("at 21:40, after the operator's change: %s", r.phase())
+			}
+			// Restored in between, the engine still knows the 18:00 step was
+			// applied: the operator's change stands until the next step.
+			e, err := matching.Restore(r.e.Snapshot(), matching.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.e = e
+			r.now = local(day, 1400)
+			r.tick()
+			if r.phase() != matching.PhaseContinuous {
+				t.Fatalf("restored, at 23:20: %s", r.phase())
+			}
+			r.now = local(day+1, 0) // midnight: the next step, closed again
+			evs := r.tick()
+			ph := ofKind(evs, matching.EvPhase)
+			if !after {
+				if len(ph) != 0 || r.phase() != matching.PhaseContinuous {
+					t.Fatalf("at midnight before the change: events %+v, phase %s; want the operator's continuous to stand", evs, r.phase())
+				}
+				return
+			}
+			if len(ph) != 1 || ph[0].Phase != matching.PhaseClosed || r.phase() != matching.PhaseClosed {
+				t.Fatalf("at midnight: events %+v, phase %s; want the schedule's closed", evs, r.phase())
+			}
+		})
 	}
 }
