@@ -1,6 +1,7 @@
 package wsgateway
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -69,16 +70,24 @@ type bookReader interface {
 
 // bookState is one symbol's book as the hub follows it.
 type bookState struct {
+	symbol  string
+	streams struct{ depth, trade, bookTicker, phase string } // the symbol's per-command stream names
+	// diff is the depth update of the command being published, listed
+	// only when someone follows the symbol's @depth stream.
+	diff struct {
+		bids, asks [][2]string
+	}
+
 	snapshot  uint64 // events at or below it are in the snapshot
 	lastDepth uint64 // u of the last depth update, or the snapshot's sequence
 	bids      map[int64]int64
 	asks      map[int64]int64
 	bid, ask  [2]int64 // the best bid and ask (price, quantity) last published
-	// top is the best price of each side (bids, asks; 0: empty), kept as
-	// levels change; stale when the level at it went, and found again by a
-	// scan only then, so a command costs no scan of the book.
-	top   [2]int64
-	stale [2]bool
+	// prices holds each side's prices (bids, asks) in order, the best
+	// last, so that the best is found at once whatever left the book. A
+	// new level is put in its place by binary search and a copy of the
+	// levels better than it — few, as orders mostly rest near the best.
+	prices [2][]int64
 
 	interval [len(depthIntervals)]intervalDepth // by depthIntervals
 }
@@ -144,14 +153,15 @@ func (h *hub) loadBooks(ctx context.Context) (uint64, bool) {
 			seq, bids, asks, err = h.book.Depth(ctx, name, snapshotLevels)
 		}
 		st := newBookState(name, seq)
-		for _, l := range bids {
-			st.bids[l.Price] = l.Quantity
+		for _, side := range []struct {
+			bid    bool
+			levels []matching.Level
+		}{{true, bids}, {false, asks}} {
+			for _, l := range slices.Backward(side.levels) { // worst first: each goes last
+				st.set(side.bid, l.Price, l.Quantity)
+			}
 		}
-		for _, l := range asks {
-			st.asks[l.Price] = l.Quantity
-		}
-		st.bid, st.ask = best(st.bids, true), best(st.asks, false)
-		st.top = [2]int64{st.bid[0], st.ask[0]}
+		st.bid, st.ask = st.best(true), st.best(false)
 		h.books[name] = st
 		if first || seq < from {
 			from, first = seq, false
@@ -244,26 +254,47 @@ func (h *hub) run(ctx context.Context) error {
 
 // newBookState is symbol's book, empty, as of the snapshot seq.
 func newBookState(symbol string, seq uint64) *bookState {
-	st := &bookState{snapshot: seq, lastDepth: seq, bids: map[int64]int64{}, asks: map[int64]int64{}}
+	st := &bookState{symbol: symbol, snapshot: seq, lastDepth: seq, bids: map[int64]int64{}, asks: map[int64]int64{}}
+	st.streams.depth, st.streams.trade = wsapi.StreamName(symbol, wsapi.StreamDepth), wsapi.StreamName(symbol, wsapi.StreamTrade)
+	st.streams.bookTicker, st.streams.phase = wsapi.StreamName(symbol, wsapi.StreamBookTicker), wsapi.StreamName(symbol, wsapi.StreamPhase)
 	for i, iv := range depthIntervals {
 		st.interval[i] = intervalDepth{stream: wsapi.StreamName(symbol, iv.kind), last: seq, bids: map[int64]int64{}, asks: map[int64]int64{}}
 	}
 	return st
 }
 
-// touch follows the best price of a side through a level's new quantity.
-func (st *bookState) touch(bid bool, price, qty int64) {
-	i := 1
+// set makes a level's quantity qty (0: the level is gone).
+func (st *bookState) set(bid bool, price, qty int64) {
+	i, levels := 1, st.asks
 	if bid {
-		i = 0
+		i, levels = 0, st.bids
 	}
+	_, had := levels[price]
 	switch {
-	case st.stale[i]: // found by the next scan
-	case qty == 0 && price == st.top[i]:
-		st.stale[i] = true
-	case qty > 0 && (st.top[i] == 0 || bid && price > st.top[i] || !bid && price < st.top[i]):
-		st.top[i] = price
+	case qty == 0 && had:
+		delete(levels, price)
+		ps := st.prices[i]
+		if n := len(ps); ps[n-1] == price { // the best went, as it mostly does
+			st.prices[i] = ps[:n-1]
+		} else if j, ok := slices.BinarySearchFunc(ps, price, st.order(bid)); ok {
+			st.prices[i] = slices.Delete(ps, j, j+1)
+		}
+	case qty > 0:
+		levels[price] = qty
+		if !had {
+			ps := st.prices[i]
+			j, _ := slices.BinarySearchFunc(ps, price, st.order(bid))
+			st.prices[i] = slices.Insert(ps, j, price)
+		}
 	}
+}
+
+// order is the comparison of a side's prices, the best last.
+func (st *bookState) order(bid bool) func(a, b int64) int {
+	if bid {
+		return cmp.Compare[int64]
+	}
+	return func(a, b int64) int { return cmp.Compare(b, a) }
 }
 
 // best returns the best (price, quantity) of a side; zero when empty.
@@ -272,39 +303,30 @@ func (st *bookState) best(bid bool) [2]int64 {
 	if bid {
 		i, levels = 0, st.bids
 	}
-	if st.stale[i] {
-		b := best(levels, bid)
-		st.top[i], st.stale[i] = b[0], false
-		return b
-	}
-	if st.top[i] == 0 {
+	ps := st.prices[i]
+	if len(ps) == 0 {
 		return [2]int64{}
 	}
-	return [2]int64{st.top[i], levels[st.top[i]]}
+	p := ps[len(ps)-1]
+	return [2]int64{p, levels[p]}
 }
 
-// best scans a side for its best (price, quantity); zero when empty.
-func best(levels map[int64]int64, bid bool) [2]int64 {
-	var out [2]int64
-	for p, q := range levels {
-		if out[0] == 0 || bid && p > out[0] || !bid && p < out[0] {
-			out = [2]int64{p, q}
-		}
-	}
-	return out
-}
-
-// publish sends what one command's events mean to the subscribers.
+// publish sends what one command's events mean to the subscribers. It
+// holds h.mu throughout, so that whoever subscribes meanwhile gets the
+// whole of a command's messages or none, and it formats only the messages
+// someone is subscribed to: the book state is followed either way.
 func (h *hub) publish(evs []matching.Event) {
 	if len(evs) == 0 {
 		return
 	}
 	seq, at := evs[0].Seq, evs[0].Time
-	type diff struct {
-		bids, asks [][2]string
-	}
-	diffs := map[string]*diff{}
-	var msgs []wsapi.StreamMessage
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	users := len(h.users) > 0
+	// The one symbol whose levels changed, as a command's are (a second
+	// one, should a command ever touch two, goes to more).
+	var changed *bookState
+	var more map[*bookState]bool
 	for i := range evs {
 		ev := &evs[i]
 		s, known := h.symbols[ev.Symbol]
@@ -317,16 +339,7 @@ func (h *hub) publish(evs []matching.Event) {
 			if !known {
 				break // a symbol the hub has no book of
 			}
-			side := st.asks
-			if ev.Side == matching.Buy {
-				side = st.bids
-			}
-			if ev.Quantity == 0 {
-				delete(side, ev.Price)
-			} else {
-				side[ev.Price] = ev.Quantity
-			}
-			st.touch(ev.Side == matching.Buy, ev.Price, ev.Quantity)
+			st.set(ev.Side == matching.Buy, ev.Price, ev.Quantity)
 			for i := range st.interval {
 				if ev.Side == matching.Buy {
 					st.interval[i].bids[ev.Price] = ev.Quantity
@@ -334,40 +347,79 @@ func (h *hub) publish(evs []matching.Event) {
 					st.interval[i].asks[ev.Price] = ev.Quantity
 				}
 			}
-			d := diffs[ev.Symbol]
-			if d == nil {
-				d = &diff{bids: [][2]string{}, asks: [][2]string{}}
-				diffs[ev.Symbol] = d
+			if len(h.subs[st.streams.depth]) > 0 {
+				if ev.Side == matching.Buy {
+					st.diff.bids = append(st.diff.bids, wsapi.Level(s, ev.Price, ev.Quantity))
+				} else {
+					st.diff.asks = append(st.diff.asks, wsapi.Level(s, ev.Price, ev.Quantity))
+				}
 			}
-			if ev.Side == matching.Buy {
-				d.bids = append(d.bids, wsapi.Level(s, ev.Price, ev.Quantity))
-			} else {
-				d.asks = append(d.asks, wsapi.Level(s, ev.Price, ev.Quantity))
+			switch {
+			case changed == nil || changed == st:
+				changed = st
+			default:
+				if more == nil {
+					more = map[*bookState]bool{}
+				}
+				more[st] = true
 			}
 		case matching.EvTrade:
-			msgs = append(msgs, wsapi.StreamMessage{Stream: wsapi.StreamName(ev.Symbol, wsapi.StreamTrade), Data: wsapi.TradeFrom(ev, s)})
+			if known {
+				h.send(st.streams.trade, func() any { return wsapi.TradeFrom(ev, s) })
+			}
 		case matching.EvPhase:
-			msgs = append(msgs, wsapi.StreamMessage{Stream: wsapi.StreamName(ev.Symbol, wsapi.StreamPhase), Data: wsapi.PhaseUpdate{
-				Event: wsapi.StreamPhase, Time: ev.Time, Symbol: ev.Symbol, Seq: seq, Phase: ev.Phase.String(), Halted: ev.Halted, Until: ev.Until}})
+			if known {
+				h.send(st.streams.phase, func() any {
+					return wsapi.PhaseUpdate{Event: wsapi.StreamPhase, Time: ev.Time, Symbol: ev.Symbol, Seq: seq,
+						Phase: ev.Phase.String(), Halted: ev.Halted, Until: ev.Until}
+				})
+			}
 		}
-		h.pushUser(ev)
-	}
-	names := make([]string, 0, len(diffs))
-	for name := range diffs {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		d, st, s := diffs[name], h.books[name], h.symbols[name]
-		msgs = append(msgs, wsapi.StreamMessage{Stream: wsapi.StreamName(name, wsapi.StreamDepth), Data: wsapi.DepthUpdate{
-			Event: "depthUpdate", Time: at, Symbol: name, First: st.lastDepth + 1, Last: seq, Bids: d.bids, Asks: d.asks}})
-		st.lastDepth = seq
-		for i := range st.interval {
-			st.interval[i].upto, st.interval[i].time = seq, at
-			h.pending[i] = true
+		if users {
+			h.pushUser(ev)
 		}
-		if bid, ask := st.best(true), st.best(false); bid != st.bid || ask != st.ask {
-			st.bid, st.ask = bid, ask
+	}
+	switch {
+	case changed == nil:
+	case more == nil:
+		h.levelsChanged(changed, seq, at)
+	default:
+		books := []*bookState{changed}
+		for st := range more {
+			books = append(books, st)
+		}
+		slices.SortFunc(books, func(a, b *bookState) int { return cmp.Compare(a.symbol, b.symbol) })
+		for _, st := range books {
+			h.levelsChanged(st, seq, at)
+		}
+	}
+}
+
+// levelsChanged ends a command that changed st's levels: its depth update,
+// the interval streams' marks and, when the best bid or ask moved, a
+// bookTicker. The caller holds h.mu.
+func (h *hub) levelsChanged(st *bookState, seq uint64, at int64) {
+	name, s := st.symbol, h.symbols[st.symbol]
+	h.send(st.streams.depth, func() any {
+		d := wsapi.DepthUpdate{Event: "depthUpdate", Time: at, Symbol: name, First: st.lastDepth + 1, Last: seq,
+			Bids: st.diff.bids, Asks: st.diff.asks}
+		if d.Bids == nil {
+			d.Bids = [][2]string{}
+		}
+		if d.Asks == nil {
+			d.Asks = [][2]string{}
+		}
+		return d
+	})
+	st.diff.bids, st.diff.asks = st.diff.bids[:0], st.diff.asks[:0]
+	st.lastDepth = seq
+	for i := range st.interval {
+		st.interval[i].upto, st.interval[i].time = seq, at
+		h.pending[i] = true
+	}
+	if bid, ask := st.best(true), st.best(false); bid != st.bid || ask != st.ask {
+		st.bid, st.ask = bid, ask
+		h.send(st.streams.bookTicker, func() any {
 			t := wsapi.BookTicker{Event: wsapi.StreamBookTicker, Symbol: name, Seq: seq}
 			if bid[0] != 0 {
 				t.Bid, t.BidQty = money.Format(bid[0], s.QuoteScale), money.Format(bid[1], s.BaseScale)
@@ -375,24 +427,25 @@ func (h *hub) publish(evs []matching.Event) {
 			if ask[0] != 0 {
 				t.Ask, t.AskQty = money.Format(ask[0], s.QuoteScale), money.Format(ask[1], s.BaseScale)
 			}
-			msgs = append(msgs, wsapi.StreamMessage{Stream: wsapi.StreamName(name, wsapi.StreamBookTicker), Data: t})
-		}
+			return t
+		})
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, m := range msgs {
-		subs := h.subs[m.Stream]
-		if len(subs) == 0 {
-			continue
-		}
-		b, err := json.Marshal(m)
-		if err != nil {
-			h.log.Error("stream hub: encode", zap.Error(err))
-			continue
-		}
-		for s := range subs {
-			s.push(b)
-		}
+}
+
+// send pushes a stream's message, made by data, to its subscribers — if it
+// has any: otherwise data is not called. The caller holds h.mu.
+func (h *hub) send(stream string, data func() any) {
+	subs := h.subs[stream]
+	if len(subs) == 0 {
+		return
+	}
+	b, err := json.Marshal(wsapi.StreamMessage{Stream: stream, Data: data()})
+	if err != nil {
+		h.log.Error("stream hub: encode", zap.Error(err))
+		return
+	}
+	for s := range subs {
+		s.push(b)
 	}
 }
 
@@ -470,13 +523,8 @@ func levels(s matching.Symbol, side map[int64]int64, bid bool) [][2]string {
 }
 
 // pushUser sends an event to the user-data subscribers of the accounts it
-// concerns.
+// concerns. The caller holds h.mu.
 func (h *hub) pushUser(ev *matching.Event) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if len(h.users) == 0 {
-		return
-	}
 	send := func(account string, event any) {
 		subs := h.users[account]
 		if len(subs) == 0 {

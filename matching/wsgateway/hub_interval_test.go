@@ -79,7 +79,7 @@ func level(seq uint64, side matching.Side, price, qty int64) matching.Event {
 func TestIntervalDepthMerges(t *testing.T) {
 	h := newHub(nil, nil, []matching.Symbol{testSymbol}, zap.NewNop())
 	st := newBookState("BTCKZT", 10) // the snapshot: sequence 10
-	st.bids[10000] = 1
+	st.set(true, 10000, 1)
 	h.books["BTCKZT"] = st
 	fast, fast2, slow, every := &recorder{}, &recorder{}, &recorder{}, &recorder{}
 	h.subscribe(fast, []string{"btckzt@depth@100ms"})
