@@ -11,6 +11,8 @@ import (
 
 	"github.com/satu-exchange/satu/internal/access"
 	"github.com/satu-exchange/satu/internal/loadgen"
+	"github.com/satu-exchange/satu/internal/money"
+	"github.com/satu-exchange/satu/matching/wsapi"
 )
 
 // TestLoadGenerator runs the load generator against the real service:
@@ -98,6 +100,32 @@ func TestLoadGenerator(t *testing.T) {
 	}
 	must(t, c.WaitSettled(ctx))
 
+	// A bound on each connection's resting orders: only resting orders in
+	// the mix, yet the book gains at most MaxOpen a connection.
+	bookOrders := func() int64 { // every order is 0.001 BTC
+		var depth wsapi.DepthResult
+		must(t, c.Call(ctx, "GET", "/v1/depth?symbol=BTCKZT&limit=5000", nil, &depth))
+		var n int64
+		for _, l := range append(depth.Bids, depth.Asks...) {
+			q, err := money.Parse(l[1], 8)
+			must(t, err)
+			n += q / 100_000
+		}
+		return n
+	}
+	before := bookOrders()
+	cfg.Batch, cfg.CountUpdates, cfg.Conns, cfg.Rate, cfg.MaxOpen = 1, false, 2, 300, 5
+	cfg.Mix = loadgen.Mix{Rest: 100}
+	if rep, err = loadgen.Run(ctx, cfg, &progress); err != nil {
+		t.Fatal(err)
+	}
+	must(t, c.WaitSettled(ctx))
+	// Each connection holds 5 give or take its 2 requests in flight (a
+	// place and a cancel crossing at the bound).
+	if after := bookOrders(); rep.OK != rep.Sent || rep.Sent < 300 || int64(rep.Resting) != after-before || rep.Resting < 2*3 || rep.Resting > 2*6 {
+		t.Errorf("max-open 5: sent %d, OK %d, %d left resting, the book grew by %d orders; want all OK, 6–12 and the same", rep.Sent, rep.OK, rep.Resting, after-before)
+	}
+
 	// The command line: bounds are refused before anything is sent.
 	key := filepath.Join(t.TempDir(), "operator.token")
 	must(t, os.WriteFile(key, []byte(app.Token(access.RoleOperator)), 0o600))
@@ -110,6 +138,7 @@ func TestLoadGenerator(t *testing.T) {
 		{"-mix 70/20/5", "adding up to 100"},
 		{"-inflight 17", "inflight must be from 1 to 16"},
 		{"-batch 21", "batch must be from 1 to 20"},
+		{"-max-open -1", "max-open must not be negative"},
 	} {
 		var stdout, stderr bytes.Buffer
 		args := append([]string{"load", "-operator-key", key}, strings.Fields(tc.args)...)

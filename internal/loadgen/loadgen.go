@@ -61,7 +61,13 @@ type Config struct {
 	Rate     int // orders per second over all connections; 0: as fast as the connections allow
 	Duration time.Duration
 	Mix      Mix
-	Symbol   string
+	// MaxOpen bounds the resting orders of each connection: one holding
+	// that many cancels one where the mix has it place a resting order (a
+	// batch: cancels a batch instead of placing one), so that the book
+	// stays near Conns × MaxOpen orders instead of growing all run. 0: no
+	// bound.
+	MaxOpen int
+	Symbol  string
 	Quantity string // each order's quantity, in the base asset
 	// Mid is the price orders are placed around, in the quote asset; ""
 	// takes the middle of the symbol's best bid and offer (or of the one
@@ -99,6 +105,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("batch must be from 1 to %d orders per request (0 means 1)", wsapi.MaxBatchOrders)
 	case c.Rate < 0:
 		return errors.New("rate must not be negative")
+	case c.MaxOpen < 0:
+		return errors.New("max-open must not be negative")
 	case c.Duration <= 0 || c.Duration > MaxDuration:
 		return fmt.Errorf("duration must be above 0 and at most %s", MaxDuration)
 	case c.Mix.Rest < 0 || c.Mix.Cancel < 0 || c.Mix.Take < 0 || c.Mix.Rest+c.Mix.Cancel+c.Mix.Take != 100:
@@ -129,6 +137,7 @@ type Report struct {
 	// coordinated omission that Latency alone would hide).
 	LatencyDue Percentiles
 	ConnsLost  int    // order connections the server closed during the run
+	Resting    int    // orders the connections left resting at the end, as far as they know
 	Unmatched  uint64 // answers with a null id (refused unread), which reached no request
 	Idle       int    // idle connections still open at the end
 	IdleLost   int    // idle connections the server closed during the run
@@ -242,6 +251,9 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (Report, error) {
 		batch := ""
 		if cfg.Batch > 1 {
 			batch = fmt.Sprintf(" × %d orders per request", cfg.Batch)
+		}
+		if cfg.MaxOpen > 0 {
+			batch += fmt.Sprintf(", at most %d resting orders per connection", cfg.MaxOpen)
 		}
 		fmt.Fprintf(progress, "satu load: %d connections × %d in flight%s, rate %s, mix %d/%d/%d rest/cancel/take, %s on %s\n",
 			cfg.Conns, cfg.InFlight, batch, rateText(cfg.Rate), cfg.Mix.Rest, cfg.Mix.Cancel, cfg.Mix.Take, cfg.Duration, sym.Symbol)
@@ -363,6 +375,7 @@ func scaleOf(s string) int {
 type trader struct {
 	account string
 	ws      *wsclient.Client
+	maxOpen int        // Config.MaxOpen
 	mu      sync.Mutex // guards open
 	open    []uint64   // IDs of its resting orders
 }
@@ -380,7 +393,7 @@ func openAll(ctx context.Context, rest *demo.Client, cfg Config, sym wsapi.Symbo
 			}
 			return nil
 		})
-		traders[i] = &trader{account: acct, ws: ws}
+		traders[i] = &trader{account: acct, ws: ws, maxOpen: cfg.MaxOpen}
 		return err
 	})
 	return traders, err
@@ -576,6 +589,9 @@ func drive(ctx context.Context, cfg Config, sym wsapi.SymbolInfo, mid int64, tra
 		default:
 		}
 		rep.Unmatched += t.ws.Unmatched()
+		t.mu.Lock()
+		rep.Resting += len(t.open)
+		t.mu.Unlock()
 	}
 	rep.Sent, rep.Requests, rep.OK = cnt.sent.Load(), cnt.requests.Load(), cnt.ok.Load()
 	cnt.mu.Lock()
@@ -594,7 +610,7 @@ func (w *worker) one(ctx context.Context, due time.Time, mix Mix, symbol string,
 	var method string
 	var params any
 	var ids []uint64
-	if roll < mix.Cancel {
+	if roll < mix.Cancel || roll < 100-mix.Take && w.t.full() {
 		ids = w.t.takeN(w.rng, 1)
 	}
 	if len(ids) == 1 {
@@ -629,7 +645,7 @@ func (w *worker) batch(ctx context.Context, due time.Time, n int, mix Mix, symbo
 	var method string
 	var params any
 	var ids []uint64
-	if w.rng.IntN(100) < mix.Cancel {
+	if w.rng.IntN(100) < mix.Cancel || w.t.full() {
 		ids = w.t.takeN(w.rng, n)
 	}
 	if len(ids) > 0 {
@@ -749,6 +765,16 @@ func (t *trader) rested(ids ...uint64) {
 	t.mu.Unlock()
 }
 
+// full reports whether the trader holds its MaxOpen resting orders.
+func (t *trader) full() bool {
+	if t.maxOpen == 0 {
+		return false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.open) >= t.maxOpen
+}
+
 // takeN removes n random resting orders of the trader; none when it has
 // fewer.
 func (t *trader) takeN(rng *rand.Rand, n int) []uint64 {
@@ -788,6 +814,7 @@ func (r Report) Write(w io.Writer) {
 	fmt.Fprintf(w, "orders:     %d sent%s, %d answered OK, %d answered with an error, %d unanswered in %.2fs\n",
 		r.Sent, in, r.OK, r.errorCount(), r.Errors[clientError], r.Elapsed.Seconds())
 	fmt.Fprintf(w, "throughput: %.0f orders/s answered\n", r.Throughput())
+	fmt.Fprintf(w, "resting:    %d orders of the run's connections left in the book\n", r.Resting)
 	if r.Latency.N > 0 {
 		l := r.Latency
 		fmt.Fprintf(w, "latency:    p50 %s  p90 %s  p99 %s  p99.9 %s  max %s  mean %s  (%d answers)\n",
