@@ -519,7 +519,7 @@ func (e *Engine) deposit(c *Command) *apperr.Error {
 		if b.free+b.held > 1<<62-c.Amount {
 			return apperr.New(apperr.InvalidQuantity, "deposit would overflow the balance")
 		}
-	} else if e.supply[asset] > maxSupply-c.Amount {
+	} else if e.supply[asset] < 0 || e.supply[asset] > maxSupply-c.Amount { // below 0: wrapped past int64 under the rule before
 		return apperr.New(apperr.InvalidQuantity, "deposit would take the %s held on the exchange past 2^62 minor units", c.Asset)
 	}
 	e.deposits[c.ExtRef] = struct{}{}

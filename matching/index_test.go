@@ -464,4 +464,17 @@ func TestSupplyBoundsEveryBalance(t *testing.T) {
 	if rej := deposit("a", "d3", 11); apperr.CodeOf(rej) != apperr.InvalidQuantity {
 		t.Fatalf("before the change, a deposit past its balance's bound: %v; want INVALID_QUANTITY", rej)
 	}
+	// Under that rule the total could pass int64 and wrap: after the
+	// change such a total refuses every deposit instead of none.
+	apply(Command{Kind: CmdOpenAccount, Account: "c", Owner: "c", AccountKind: KindTrader})
+	if rej := deposit("c", "d4", 1<<62); rej != nil {
+		t.Fatalf("before the change, a third account's 2^62: %v", rej)
+	}
+	if e.supply[e.assetIdx["KZT"]] >= 0 {
+		t.Fatalf("the total %d did not wrap; the test wants it to", e.supply[e.assetIdx["KZT"]])
+	}
+	at = RuleChange20261204
+	if rej := deposit("b", "d5", 1); apperr.CodeOf(rej) != apperr.InvalidQuantity {
+		t.Fatalf("after the change, with a wrapped total: %v; want INVALID_QUANTITY", rej)
+	}
 }

@@ -28,7 +28,7 @@ func loadCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.IntVar(&c.Rate, "rate", 1000, "orders per second over all connections (0: as fast as they are answered)")
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "how long to send orders (at most "+loadgen.MaxDuration.String()+")")
 	mix := fs.String("mix", "70/25/5", "percent of resting orders / cancels / crossing IOC orders")
-	fs.IntVar(&c.MaxOpen, "max-open", 0, "most resting orders per connection: one holding that many cancels instead of resting another (0: no bound)")
+	fs.IntVar(&c.MaxOpen, "max-open", 0, "about the most resting orders per connection: one holding that many cancels instead of resting more (0: no bound)")
 	fs.StringVar(&c.Symbol, "symbol", "BTCKZT", "symbol")
 	fs.StringVar(&c.Quantity, "quantity", "0.001", "each order's quantity")
 	fs.StringVar(&c.Mid, "mid", "", "price to place orders around (empty: the middle of the best bid and offer)")

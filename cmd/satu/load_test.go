@@ -125,6 +125,18 @@ func TestLoadGenerator(t *testing.T) {
 	if after := bookOrders(); rep.OK != rep.Sent || rep.Sent < 300 || int64(rep.Resting) != after-before || rep.Resting < 2*3 || rep.Resting > 2*6 {
 		t.Errorf("max-open 5: sent %d, OK %d, %d left resting, the book grew by %d orders; want all OK, 6–12 and the same", rep.Sent, rep.OK, rep.Resting, after-before)
 	}
+	// In batches larger than the bound: a connection at it cancels what it
+	// has, and passes it by at most a batch per request in flight.
+	before = bookOrders()
+	cfg.Batch, cfg.MaxOpen = 5, 3
+	if rep, err = loadgen.Run(ctx, cfg, &progress); err != nil {
+		t.Fatal(err)
+	}
+	must(t, c.WaitSettled(ctx))
+	if after := bookOrders(); rep.OK != rep.Sent || rep.Sent < 300 || int64(rep.Resting) != after-before || rep.Resting > 2*(3+5*2) {
+		t.Errorf("max-open 3, batches of 5: sent %d, OK %d, %d left resting, the book grew by %d orders; want all OK, at most 26 and the same",
+			rep.Sent, rep.OK, rep.Resting, after-before)
+	}
 
 	// The command line: bounds are refused before anything is sent.
 	key := filepath.Join(t.TempDir(), "operator.token")

@@ -63,9 +63,10 @@ type Config struct {
 	Mix      Mix
 	// MaxOpen bounds the resting orders of each connection: one holding
 	// that many cancels one where the mix has it place a resting order (a
-	// batch: cancels a batch instead of placing one), so that the book
-	// stays near Conns × MaxOpen orders instead of growing all run. 0: no
-	// bound.
+	// batch: cancels up to a batch of them, and places crossing orders
+	// only), so that the book stays near Conns × MaxOpen orders instead of
+	// growing all run — passed by at most a request's orders per request in
+	// flight. 0: no bound.
 	MaxOpen int
 	Symbol  string
 	Quantity string // each order's quantity, in the base asset
@@ -639,16 +640,25 @@ func (w *worker) one(ctx context.Context, due time.Time, mix Mix, symbol string,
 // batch sends one batchOrders request of n orders and waits for its
 // answer: cancels of n resting orders of the connection (a cancel of the
 // mix, when it has n resting), else n orders to place, each resting or
-// crossing in the mix's proportion. Each order counts, with the batch's
-// latency. It reports false when the request could not be sent.
+// crossing in the mix's proportion. A connection holding MaxOpen resting
+// orders rests none: a batch that would rest orders cancels instead (up to
+// n of them), and one that places, places crossing orders only. Each
+// order counts, with the batch's latency. It reports false when the
+// request could not be sent.
 func (w *worker) batch(ctx context.Context, due time.Time, n int, mix Mix, symbol string, mid, tick int64, scale int, qty string, cnt *counters) bool {
 	var method string
 	var params any
 	var ids []uint64
-	if w.rng.IntN(100) < mix.Cancel || w.t.full() {
-		ids = w.t.takeN(w.rng, n)
+	full := mix.Rest > 0 && w.t.full()
+	if w.rng.IntN(100) < mix.Cancel || full && w.rng.IntN(mix.Rest+mix.Take) < mix.Rest {
+		k := n
+		if full {
+			k = min(n, w.t.count())
+		}
+		ids = w.t.takeN(w.rng, k)
 	}
 	if len(ids) > 0 {
+		n = len(ids)
 		orders := make([]wsapi.CancelParams, n)
 		for i, id := range ids {
 			orders[i] = wsapi.CancelParams{Symbol: symbol, OrderID: id}
@@ -657,7 +667,7 @@ func (w *worker) batch(ctx context.Context, due time.Time, n int, mix Mix, symbo
 	} else {
 		orders := make([]wsapi.PlaceParams, n)
 		for i := range orders {
-			cross := mix.Take > 0 && w.rng.IntN(mix.Rest+mix.Take) >= mix.Rest
+			cross := mix.Take > 0 && (full || w.rng.IntN(mix.Rest+mix.Take) >= mix.Rest)
 			orders[i] = w.place(cross, symbol, mid, tick, scale, qty)
 		}
 		method, params = wsapi.MethodBatchPlace, wsapi.BatchPlaceParams{Orders: orders}
@@ -763,6 +773,13 @@ func (t *trader) rested(ids ...uint64) {
 	t.mu.Lock()
 	t.open = append(t.open, ids...)
 	t.mu.Unlock()
+}
+
+// count is how many resting orders the trader knows of.
+func (t *trader) count() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.open)
 }
 
 // full reports whether the trader holds its MaxOpen resting orders.

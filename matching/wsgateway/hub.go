@@ -40,8 +40,10 @@ type subscriber interface {
 // which the Run goroutine calls between reads of the events; it reads with
 // a block no longer than the time to the next push due.
 //
-// Lock: hub.mu guards the subscriptions only; it is held while pushing,
-// and push never blocks or takes another lock of the hub.
+// Lock: hub.mu guards the subscriptions; it is held while pushing — for
+// the whole of a command's publishing, the books' updates and the
+// encoding included — and push never blocks or takes another lock of the
+// hub. The books themselves are the Run goroutine's alone.
 type hub struct {
 	src     EventSource
 	book    bookReader
@@ -115,11 +117,15 @@ type intervalDepth struct {
 // readBlock is the longest the hub waits for events.
 const readBlock = 200 * time.Millisecond
 
-// snapshotLevels is how many levels per side the hub reads at start: all
-// of them. With only the best few thousand, a level beyond them that no
-// command touched since would be unknown to the hub, and once the levels
-// above it traded away, bookTicker would name a worse price as the best.
-const snapshotLevels = 0
+// snapshotLevels is how many levels per side the hub reads at start (and
+// again after missed events): a level beyond them that no command touched
+// since is unknown to the hub, and once every level above it has gone,
+// bookTicker names a worse price as the best until the hub reads the books
+// again. 100,000 levels a side is far more than a market shows, and reads
+// in one script of about 0.2 s — Redis serves nothing else meanwhile, so
+// the whole of an adversarially deep book (millions of cheap far-off
+// levels) would stall it for seconds.
+const snapshotLevels = 100_000
 
 func newHub(src EventSource, book bookReader, symbols []matching.Symbol, log *zap.Logger) *hub {
 	h := &hub{src: src, book: book, symbols: map[string]matching.Symbol{}, scales: map[string]int32{}, log: log,
@@ -195,7 +201,20 @@ func (h *hub) missed(ctx context.Context, last, next uint64) bool {
 			go c.close(websocket.CloseTryAgainLater, "user data missed events: subscribe again and read your state")
 		}
 	}
+	before := map[string][2][2]int64{}
+	for name, st := range h.books {
+		before[name] = [2][2]int64{st.bid, st.ask}
+	}
 	_, ok := h.loadBooks(ctx)
+	// A best bid or offer that moved in the gap is told at once: a
+	// bookTicker subscriber has no U to see the gap by.
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, name := range h.names {
+		if st, was := h.books[name], before[name]; ok && st != nil && (st.bid != was[0] || st.ask != was[1]) {
+			h.sendTicker(st, st.snapshot)
+		}
+	}
 	return ok
 }
 
@@ -399,7 +418,7 @@ func (h *hub) publish(evs []matching.Event) {
 // the interval streams' marks and, when the best bid or ask moved, a
 // bookTicker. The caller holds h.mu.
 func (h *hub) levelsChanged(st *bookState, seq uint64, at int64) {
-	name, s := st.symbol, h.symbols[st.symbol]
+	name := st.symbol
 	h.send(st.streams.depth, func() any {
 		d := wsapi.DepthUpdate{Event: "depthUpdate", Time: at, Symbol: name, First: st.lastDepth + 1, Last: seq,
 			Bids: st.diff.bids, Asks: st.diff.asks}
@@ -419,17 +438,24 @@ func (h *hub) levelsChanged(st *bookState, seq uint64, at int64) {
 	}
 	if bid, ask := st.best(true), st.best(false); bid != st.bid || ask != st.ask {
 		st.bid, st.ask = bid, ask
-		h.send(st.streams.bookTicker, func() any {
-			t := wsapi.BookTicker{Event: wsapi.StreamBookTicker, Symbol: name, Seq: seq}
-			if bid[0] != 0 {
-				t.Bid, t.BidQty = money.Format(bid[0], s.QuoteScale), money.Format(bid[1], s.BaseScale)
-			}
-			if ask[0] != 0 {
-				t.Ask, t.AskQty = money.Format(ask[0], s.QuoteScale), money.Format(ask[1], s.BaseScale)
-			}
-			return t
-		})
+		h.sendTicker(st, seq)
 	}
+}
+
+// sendTicker pushes st's best bid and ask, as of seq, to its bookTicker
+// subscribers. The caller holds h.mu.
+func (h *hub) sendTicker(st *bookState, seq uint64) {
+	s := h.symbols[st.symbol]
+	h.send(st.streams.bookTicker, func() any {
+		t := wsapi.BookTicker{Event: wsapi.StreamBookTicker, Symbol: st.symbol, Seq: seq}
+		if st.bid[0] != 0 {
+			t.Bid, t.BidQty = money.Format(st.bid[0], s.QuoteScale), money.Format(st.bid[1], s.BaseScale)
+		}
+		if st.ask[0] != 0 {
+			t.Ask, t.AskQty = money.Format(st.ask[0], s.QuoteScale), money.Format(st.ask[1], s.BaseScale)
+		}
+		return t
+	})
 }
 
 // send pushes a stream's message, made by data, to its subscribers — if it

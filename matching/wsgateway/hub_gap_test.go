@@ -2,6 +2,7 @@ package wsgateway
 
 import (
 	"context"
+	"encoding/json"
 	"strconv"
 	"sync"
 	"testing"
@@ -131,5 +132,55 @@ func TestHubSeesMissedEvents(t *testing.T) {
 	stop()
 	if b := h.books["BTCKZT"]; len(b.bids) != 2 || b.bids[10000] != 3 || b.bids[9700] != 4 {
 		t.Fatalf("the hub's book after the new history: %v", b.bids)
+	}
+}
+
+// TestHubTellsTheBestAfterAGap: when the books are read again after
+// missed events and the best bid moved in the gap, bookTicker subscribers
+// are told at once, at the sequence of the book read — they have no U to
+// see the gap by.
+func TestHubTellsTheBestAfterAGap(t *testing.T) {
+	book := &books{seq: 10, bids: []matching.Level{{Price: 10000, Quantity: 1}}}
+	src := &feed{cmds: [][]matching.Event{{level(11, matching.Buy, 10000, 2)}}}
+	h := newHub(src, book, []matching.Symbol{testSymbol}, zap.NewNop())
+	ticker := &recorder{}
+	h.subscribe(ticker, []string{"btckzt@bookTicker"})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = h.run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitFor := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for ticker.count() < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d bookTicker messages; want %d", ticker.count(), n)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitFor(1)
+	// Commands 12 and 13 are gone; the book at 13 has another best.
+	book.mu.Lock()
+	book.seq, book.bids = 13, []matching.Level{{Price: 9000, Quantity: 5}}
+	book.mu.Unlock()
+	src.mu.Lock()
+	src.cmds = [][]matching.Event{{level(14, matching.Buy, 8000, 1)}}
+	src.mu.Unlock()
+	waitFor(2)
+	time.Sleep(50 * time.Millisecond) // command 14 leaves the best where it is: no third message
+	msgs := ticker.take()
+	want := []wsapi.BookTicker{
+		{Event: "bookTicker", Symbol: "BTCKZT", Seq: 11, Bid: "100.00", BidQty: "0.00000002"},
+		{Event: "bookTicker", Symbol: "BTCKZT", Seq: 13, Bid: "90.00", BidQty: "0.00000005"},
+	}
+	if len(msgs) != len(want) {
+		t.Fatalf("%d bookTicker messages: %q; want 2", len(msgs), msgs)
+	}
+	for i, b := range msgs {
+		var m struct{ Data wsapi.BookTicker }
+		if err := json.Unmarshal(b, &m); err != nil || m.Data != want[i] {
+			t.Fatalf("message %d: %s (%v); want %+v", i, b, err, want[i])
+		}
 	}
 }
