@@ -67,8 +67,8 @@ type Config struct {
 	// only), so that the book stays near Conns × MaxOpen orders instead of
 	// growing all run — passed by at most a request's orders per request in
 	// flight. 0: no bound.
-	MaxOpen int
-	Symbol  string
+	MaxOpen  int
+	Symbol   string
 	Quantity string // each order's quantity, in the base asset
 	// Mid is the price orders are placed around, in the quote asset; ""
 	// takes the middle of the symbol's best bid and offer (or of the one
