@@ -1,12 +1,10 @@
 package wsgateway
 
 import (
-	"context"
 	"encoding/json"
 	"math/rand/v2"
 	"slices"
 	"testing"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -72,17 +70,8 @@ func TestBookTickerBeyondTheFirstLevels(t *testing.T) {
 	h := newHub(src, book, []matching.Symbol{testSymbol}, zap.NewNop())
 	ticker := &recorder{}
 	h.subscribe(ticker, []string{"btckzt@bookTicker"})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = h.run(ctx) }()
-	defer func() { cancel(); <-done }()
-	deadline := time.Now().Add(5 * time.Second)
-	for ticker.last() == nil {
-		if time.Now().After(deadline) {
-			t.Fatal("no bookTicker message")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	runHub(t, h)
+	waitCount(t, ticker, 1)
 	var m struct {
 		Data wsapi.BookTicker `json:"data"`
 	}

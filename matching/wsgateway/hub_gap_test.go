@@ -67,6 +67,29 @@ type closer struct {
 
 func (c *closer) close(code int, _ string) { c.closed <- code }
 
+// runHub runs h until the returned stop is called (at the latest when the
+// test ends).
+func runHub(t *testing.T, h *hub) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = h.run(ctx) }()
+	stop = sync.OnceFunc(func() { cancel(); <-done })
+	t.Cleanup(stop)
+	return stop
+}
+
+// waitCount waits until r holds n messages, at most 5 s.
+func waitCount(t *testing.T, r *recorder, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for r.count() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d messages; want %d", r.count(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // TestHubSeesMissedEvents: when the events the hub reads skip commands (a
 // trimmed stream), or go back (another history, after a failover), it
 // reads the books again — the next depth update's U does not follow the
@@ -80,20 +103,10 @@ func TestHubSeesMissedEvents(t *testing.T) {
 	user := &closer{closed: make(chan int, 1)}
 	h.subscribe(depth, []string{"btckzt@depth"})
 	h.subscribeUser(user, "acct-1")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = h.run(ctx) }()
-	stop := sync.OnceFunc(func() { cancel(); <-done })
-	defer stop()
+	stop := runHub(t, h)
 	waitFor := func(n int) [][]byte {
 		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for depth.count() < n {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d depth updates; want %d", depth.count(), n)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		waitCount(t, depth, n)
 		return depth.take()
 	}
 	if d := update(t, waitFor(1)[0], "btckzt@depth"); d.First != 11 || d.Last != 11 {
@@ -145,21 +158,8 @@ func TestHubTellsTheBestAfterAGap(t *testing.T) {
 	h := newHub(src, book, []matching.Symbol{testSymbol}, zap.NewNop())
 	ticker := &recorder{}
 	h.subscribe(ticker, []string{"btckzt@bookTicker"})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = h.run(ctx) }()
-	defer func() { cancel(); <-done }()
-	waitFor := func(n int) {
-		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for ticker.count() < n {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d bookTicker messages; want %d", ticker.count(), n)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
-	waitFor(1)
+	runHub(t, h)
+	waitCount(t, ticker, 1)
 	// Commands 12 and 13 are gone; the book at 13 has another best.
 	book.mu.Lock()
 	book.seq, book.bids = 13, []matching.Level{{Price: 9000, Quantity: 5}}
@@ -167,7 +167,7 @@ func TestHubTellsTheBestAfterAGap(t *testing.T) {
 	src.mu.Lock()
 	src.cmds = [][]matching.Event{{level(14, matching.Buy, 8000, 1)}}
 	src.mu.Unlock()
-	waitFor(2)
+	waitCount(t, ticker, 2)
 	time.Sleep(50 * time.Millisecond) // command 14 leaves the best where it is: no third message
 	msgs := ticker.take()
 	want := []wsapi.BookTicker{
