@@ -14,6 +14,7 @@ package matching
 import (
 	"fmt"
 	"hash/maphash"
+	"math"
 
 	"github.com/satu-exchange/satu/internal/apperr"
 )
@@ -245,6 +246,18 @@ func NewWithConfig(cfg Config) (*Engine, error) {
 // maxSupply bounds each asset's total on the exchange (minor units): any
 // one balance, at most the total, then fits int64 with room for a credit.
 const maxSupply = 1 << 62
+
+// addSupply adds amount to an asset's total. Before RuleChange20261204 only
+// each balance was bounded, so the total of many could pass int64: it
+// saturates at MaxInt64 instead of wrapping (a wrapped total could read as
+// room for more), and a saturated total refuses every deposit after it.
+func (e *Engine) addSupply(asset int, amount int64) {
+	if e.supply[asset] > math.MaxInt64-amount {
+		e.supply[asset] = math.MaxInt64
+		return
+	}
+	e.supply[asset] += amount
+}
 
 func (e *Engine) newAccount(id, owner string, kind AccountKind, stp STPMode) *account {
 	oid, ok := e.owners[owner]
@@ -519,11 +532,11 @@ func (e *Engine) deposit(c *Command) *apperr.Error {
 		if b.free+b.held > 1<<62-c.Amount {
 			return apperr.New(apperr.InvalidQuantity, "deposit would overflow the balance")
 		}
-	} else if e.supply[asset] < 0 || e.supply[asset] > maxSupply-c.Amount { // below 0: wrapped past int64 under the rule before
+	} else if e.supply[asset] > maxSupply-c.Amount {
 		return apperr.New(apperr.InvalidQuantity, "deposit would take the %s held on the exchange past 2^62 minor units", c.Asset)
 	}
 	e.deposits[c.ExtRef] = struct{}{}
-	e.supply[asset] += c.Amount
+	e.addSupply(asset, c.Amount)
 	b.free += c.Amount
 	e.touch(a, asset)
 	e.custodyEvent(EvDeposited, a, c)
@@ -544,7 +557,9 @@ func (e *Engine) withdraw(c *Command) *apperr.Error {
 		return apperr.New(apperr.InsufficientFunds, "free %s balance is below the withdrawal", c.Asset)
 	}
 	e.withdraws[c.ExtRef] = struct{}{}
-	e.supply[asset] -= c.Amount
+	if e.supply[asset] != math.MaxInt64 { // saturated: unknown, stays so
+		e.supply[asset] -= c.Amount
+	}
 	b.free -= c.Amount
 	e.touch(a, asset)
 	e.custodyEvent(EvWithdrawn, a, c)

@@ -1,6 +1,7 @@
 package matching
 
 import (
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -464,17 +465,27 @@ func TestSupplyBoundsEveryBalance(t *testing.T) {
 	if rej := deposit("a", "d3", 11); apperr.CodeOf(rej) != apperr.InvalidQuantity {
 		t.Fatalf("before the change, a deposit past its balance's bound: %v; want INVALID_QUANTITY", rej)
 	}
-	// Under that rule the total could pass int64 and wrap: after the
-	// change such a total refuses every deposit instead of none.
-	apply(Command{Kind: CmdOpenAccount, Account: "c", Owner: "c", AccountKind: KindTrader})
-	if rej := deposit("c", "d4", 1<<62); rej != nil {
-		t.Fatalf("before the change, a third account's 2^62: %v", rej)
+	// Under that rule the total could pass int64: it saturates instead of
+	// wrapping (four accounts' 2^62 wrapped to 0, room for everything),
+	// stays so through a restore and a withdrawal, and after the change
+	// refuses every deposit.
+	for _, a := range []string{"c", "d", "e"} {
+		apply(Command{Kind: CmdOpenAccount, Account: a, Owner: a, AccountKind: KindTrader})
+		if rej := deposit(a, "d-"+a, 1<<62); rej != nil {
+			t.Fatalf("before the change, account %s's 2^62: %v", a, rej)
+		}
 	}
-	if e.supply[e.assetIdx["KZT"]] >= 0 {
-		t.Fatalf("the total %d did not wrap; the test wants it to", e.supply[e.assetIdx["KZT"]])
+	if r, err := Restore(e.Snapshot(), Config{}); err != nil {
+		t.Fatal(err)
+	} else {
+		e, apply = r, mustApply(t, r)
+	}
+	apply(Command{Kind: CmdWithdraw, Account: "c", Asset: "KZT", Amount: 5, ExtRef: "w-c"})
+	if got := e.supply[e.assetIdx["KZT"]]; got != math.MaxInt64 {
+		t.Fatalf("the total past int64 is %d; want it saturated", got)
 	}
 	at = RuleChange20261204
 	if rej := deposit("b", "d5", 1); apperr.CodeOf(rej) != apperr.InvalidQuantity {
-		t.Fatalf("after the change, with a wrapped total: %v; want INVALID_QUANTITY", rej)
+		t.Fatalf("after the change, with a total past int64: %v; want INVALID_QUANTITY", rej)
 	}
 }

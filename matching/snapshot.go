@@ -316,7 +316,8 @@ func Restore(s *Snapshot, cfg Config) (*Engine, error) {
 				return nil, fmt.Errorf("matching: snapshot balance in unknown asset %q", b.Asset)
 			}
 			a.bal[i].free, a.bal[i].held = b.Free, b.Held
-			e.supply[i] += b.Free + b.Held
+			e.addSupply(i, b.Free)
+			e.addSupply(i, b.Held)
 		}
 		for _, c := range as.ClientIDs {
 			e.cids.put(e.cids.hash(a, c.ClientID), a, c.ClientID, c.OrderID)

@@ -66,7 +66,8 @@ type Config struct {
 	// batch: cancels up to a batch of them, and places crossing orders
 	// only), so that the book stays near Conns × MaxOpen orders instead of
 	// growing all run — passed by at most a request's orders per request in
-	// flight. 0: no bound.
+	// flight. Below Batch, a connection at the bound sends cancel batches of
+	// what it has, so fewer orders than Rate a second. 0: no bound.
 	MaxOpen  int
 	Symbol   string
 	Quantity string // each order's quantity, in the base asset

@@ -52,8 +52,8 @@ func scanBest(levels map[int64]int64, bid bool) [2]int64 {
 	return out
 }
 
-// TestBookTickerBeyondTheFirstLevels: the hub reads the whole book at
-// start, so that when the best 5,500 of 6,000 bid levels trade away the
+// TestBookTickerBeyondTheFirstLevels: the hub reads up to 100,000 levels
+// a side at start, so that when the best 5,500 of 6,000 bid levels trade away the
 // best bid it publishes is the next level the book holds, not one it never
 // read (it read only the best 5,000 before).
 func TestBookTickerBeyondTheFirstLevels(t *testing.T) {
