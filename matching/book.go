@@ -24,6 +24,7 @@ type order struct {
 	byQuote    bool   // a market buy sized by quote amount
 	listed     bool   // in the ID index and its account's open orders (see Engine.list)
 	held       int64  // what this order holds: base for a sell, quote for a buy
+	quote      int64  // the quote amount of its fills so far, fees apart
 	expireAt   int64  // GTD expiry, Unix ms; 0 otherwise
 	heapIdx    int32  // position in the expiry heap; -1 when not there
 	cidRec     uint32 // its client ID's record in Engine.cids

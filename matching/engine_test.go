@@ -473,6 +473,7 @@ func TestMandatorySaleMatches(t *testing.T) {
 	trade.Purpose, trade.Obligation = matching.PurposeMandatory, "obl-2024-05"
 	done := accepted
 	done.Index, done.Kind, done.Remaining, done.Filled, done.Status = 2, matching.EvOrderDone, 0, 75_000_000, matching.StatusFilled
+	done.QuoteAmount = 2_250_000_000 // the quote amount of its fills: 0.75 BTC at 30,000,000 ₸
 	level := ev(3, matching.EvLevel)
 	level.Symbol, level.Side, level.Price, level.Quantity, level.Orders = "BTCKZT", matching.Buy, 3_000_000_000, 25_000_000, 1
 	bal := func(i uint32, acct, asset string, free, held int64) matching.Event {

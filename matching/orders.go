@@ -1,6 +1,10 @@
 package matching
 
-import "github.com/satu-exchange/satu/internal/apperr"
+import (
+	"math"
+
+	"github.com/satu-exchange/satu/internal/apperr"
+)
 
 // Why matching stopped before the taker was done.
 type stop uint8
@@ -293,7 +297,7 @@ func (e *Engine) orderEvent(kind EventKind, o *order) *Event {
 	ev := e.emit(kind)
 	ev.Account, ev.Symbol, ev.OrderID, ev.ClientID = o.acct.id, o.sym.Name, o.id, o.clientID
 	ev.Side, ev.Type, ev.TIF, ev.Price = o.side, o.typ, o.tif, o.price
-	ev.Quantity, ev.Remaining, ev.Filled = o.qty, o.remaining, o.filled()
+	ev.Quantity, ev.Remaining, ev.Filled, ev.QuoteAmount = o.qty, o.remaining, o.filled(), o.quote
 	ev.Purpose, ev.Obligation = o.purpose, o.obligation
 	return ev
 }
@@ -484,6 +488,7 @@ func (e *Engine) trade(m *market, buy, sell *order, price, q int64, takerSide Si
 	ba, sa := buy.acct, sell.acct
 	ba.bal[m.quote].held -= n + bf
 	buy.held -= n + bf
+	buy.quote, sell.quote = saturated(buy.quote, n), saturated(sell.quote, n)
 	if buy.byQuote {
 		buy.budget -= n + bf
 	}
@@ -503,6 +508,16 @@ func (e *Engine) trade(m *market, buy, sell *order, price, q int64, takerSide Si
 	ev.Price, ev.Quantity, ev.QuoteAmount, ev.BuyerFee, ev.SellerFee = price, q, n, bf, sf
 	ev.TakerSide, ev.BuyerAccount, ev.SellerAccount, ev.BuyOrderID, ev.SellOrderID = takerSide, ba.id, sa.id, buy.id, sell.id
 	ev.Purpose, ev.Obligation = sell.purpose, sell.obligation
+}
+
+// saturated is a + b for b ≥ 0, or MaxInt64 past it: an order's quote
+// amount is reported, not held, and one order's fills over its life may
+// move more than the asset's total on the exchange at any one time.
+func saturated(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
 }
 
 // reduceResting takes q (filled, or decremented by STP) off a resting order's

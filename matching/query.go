@@ -36,27 +36,35 @@ type OrderView struct {
 	Display    int64       `json:"displayQty,omitempty"`
 	Held       int64       `json:"held"`
 	ExpireAt   int64       `json:"expireAt,omitempty"`
+	// QuoteFilled is the quote amount of its fills so far, fees apart
+	// (0 for an order restored from a snapshot of before it was kept).
+	QuoteFilled int64 `json:"quoteFilled,omitempty"`
 }
 
-// The order record, version 1: how the Redis order book stores an open
-// order (about a quarter of JSON's size: 62 bytes against 236 for a
-// typical order, whose JSON was the largest share of what Redis wrote to
-// its append-only file). The version byte, then the fields in OrderView's order: the ID as
+// The order record: how the Redis order book stores an open order (about
+// a quarter of JSON's size: 62 bytes against 236 for a typical order,
+// whose JSON was the largest share of what Redis wrote to its append-only
+// file). The version byte, then the fields in OrderView's order: the ID as
 // a uvarint; strings as a uvarint length and the bytes; the five enums
-// and PostOnly as one byte each; the seven integers as zig-zag varints.
-// Fields may be added at the end only, under a new version byte.
+// and PostOnly as one byte each; the integers as zig-zag varints — seven
+// in version 1, eight in version 2 (QuoteFilled). Fields may be added at
+// the end only, under a new version byte.
 
-// OrderRecordV1 is the first byte of a version-1 order record. A record
-// that starts with '{' is the JSON the order book stored before.
-const OrderRecordV1 = 0x01
+// OrderRecordV1 and OrderRecordV2 are the first byte of an order record of
+// that version. A record that starts with '{' is the JSON the order book
+// stored before.
+const (
+	OrderRecordV1 = 0x01
+	OrderRecordV2 = 0x02
+)
 
-// ErrOrderRecord reports a stored order that is neither a valid version-1
+// ErrOrderRecord reports a stored order that is neither a valid order
 // record nor JSON.
 var ErrOrderRecord = errors.New("matching: bad order record")
 
-// AppendBinary appends o's version-1 record to b.
+// AppendBinary appends o's version-2 record to b.
 func (o *OrderView) AppendBinary(b []byte) []byte {
-	b = append(b, OrderRecordV1)
+	b = append(b, OrderRecordV2)
 	b = binary.AppendUvarint(b, o.ID)
 	b = appendString(appendString(appendString(b, o.Account), o.Symbol), o.ClientID)
 	post := byte(0)
@@ -65,7 +73,7 @@ func (o *OrderView) AppendBinary(b []byte) []byte {
 	}
 	b = append(b, byte(o.Side), byte(o.Type), byte(o.TIF), byte(o.STP), byte(o.Purpose), post)
 	b = appendString(b, o.Obligation)
-	for _, v := range [...]int64{o.Price, o.Quantity, o.Remaining, o.Visible, o.Display, o.Held, o.ExpireAt} {
+	for _, v := range [...]int64{o.Price, o.Quantity, o.Remaining, o.Visible, o.Display, o.Held, o.ExpireAt, o.QuoteFilled} {
 		b = binary.AppendVarint(b, v)
 	}
 	return b
@@ -75,16 +83,16 @@ func appendString(b []byte, s string) []byte {
 	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
 }
 
-// DecodeOrderRecord decodes a stored order: a version-1 record or, for
-// records stored before it, JSON. Every enum must name a value; nothing
-// may follow the last field.
+// DecodeOrderRecord decodes a stored order: a version-2 or version-1
+// record (QuoteFilled 0) or, for records stored before them, JSON. Every
+// enum must name a value; nothing may follow the last field.
 func DecodeOrderRecord(s string) (OrderView, error) {
 	if len(s) > 0 && s[0] == '{' {
 		return decodeOrderJSON(s)
 	}
 	var o OrderView // its own variable: json.Unmarshal's would move this one to the heap
-	if len(s) == 0 || s[0] != OrderRecordV1 {
-		return OrderView{}, fmt.Errorf("%w: neither version 1 nor JSON", ErrOrderRecord)
+	if len(s) == 0 || s[0] != OrderRecordV1 && s[0] != OrderRecordV2 {
+		return OrderView{}, fmt.Errorf("%w: neither version 1 or 2 nor JSON", ErrOrderRecord)
 	}
 	d := decoder{s: s, i: 1}
 	o.ID = d.uvarint()
@@ -93,6 +101,9 @@ func DecodeOrderRecord(s string) (OrderView, error) {
 	o.Obligation = d.str()
 	o.Price, o.Quantity, o.Remaining, o.Visible = d.varint(), d.varint(), d.varint(), d.varint()
 	o.Display, o.Held, o.ExpireAt = d.varint(), d.varint(), d.varint()
+	if s[0] == OrderRecordV2 {
+		o.QuoteFilled = d.varint()
+	}
 	switch {
 	case d.err != nil:
 		return OrderView{}, fmt.Errorf("%w: a truncated or overlong field", ErrOrderRecord)
@@ -120,7 +131,7 @@ func (o *order) view() OrderView {
 	return OrderView{ID: o.id, Account: o.acct.id, Symbol: o.sym.Name, ClientID: o.clientID, Side: o.side,
 		Type: o.typ, TIF: o.tif, STP: o.stp, Purpose: o.purpose, Obligation: o.obligation, PostOnly: o.postOnly,
 		Price: o.price, Quantity: o.qty, Remaining: o.remaining, Visible: o.visible, Display: o.display,
-		Held: o.held, ExpireAt: o.expireAt}
+		Held: o.held, ExpireAt: o.expireAt, QuoteFilled: o.quote}
 }
 
 // Symbol returns a symbol's configuration.

@@ -46,13 +46,15 @@ func randomView(rng *rand.Rand, odd bool) matching.OrderView {
 	return matching.OrderView{ID: rng.Uint64() >> rng.IntN(64), Account: str(), Symbol: str(), ClientID: str(),
 		Side: matching.Side(enum(3)), Type: matching.OrderType(enum(3)), TIF: matching.TimeInForce(enum(5)),
 		STP: matching.STPMode(enum(5)), Purpose: matching.Purpose(enum(2)), Obligation: str(), PostOnly: rng.IntN(2) == 0,
-		Price: num(), Quantity: num(), Remaining: num(), Visible: num(), Display: num(), Held: num(), ExpireAt: num()}
+		Price: num(), Quantity: num(), Remaining: num(), Visible: num(), Display: num(), Held: num(), ExpireAt: num(),
+		QuoteFilled: num()}
 }
 
-// TestOrderRecord: a version-1 record decodes to the view it was made from
-// and nothing else does — every shorter prefix, a trailing byte, another
-// version byte and any enum out of range are refused with ErrOrderRecord;
-// the JSON records stored before version 1 still decode to their view.
+// TestOrderRecord: a record (version 2) decodes to the view it was made
+// from and nothing else does — every shorter prefix, a trailing byte,
+// another version byte and any enum out of range are refused with
+// ErrOrderRecord; a version-1 record (no QuoteFilled) and the JSON records
+// stored before version 1 still decode to their view.
 func TestOrderRecord(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 7))
 	for i := range 20_000 {
@@ -72,13 +74,21 @@ func TestOrderRecord(t *testing.T) {
 				t.Fatalf("view %d as JSON %s: decoded %+v, %v", i, j, got, err)
 			}
 		}
+		// Version 1: the same record without its last field.
+		v1 := o
+		v1.QuoteFilled = 0
+		r1 := v1.AppendBinary(nil)
+		r1 = append([]byte{matching.OrderRecordV1}, r1[1:len(r1)-1]...) // a zero varint is one byte
+		if got, err := matching.DecodeOrderRecord(string(r1)); err != nil || got != v1 {
+			t.Fatalf("view %d as version 1: decoded %+v, %v", i, got, err)
+		}
 		if i%10 == 0 {
 			for n := range len(rec) {
 				if _, err := matching.DecodeOrderRecord(rec[:n]); !errors.Is(err, matching.ErrOrderRecord) {
 					t.Fatalf("view %d: its first %d of %d bytes decoded (%v)", i, n, len(rec), err)
 				}
 			}
-			for _, bad := range []string{rec + "\x00", "\x02" + rec[1:], "\x00" + rec[1:]} {
+			for _, bad := range []string{rec + "\x00", "\x01" + rec[1:], "\x03" + rec[1:], "\x00" + rec[1:]} {
 				if _, err := matching.DecodeOrderRecord(bad); !errors.Is(err, matching.ErrOrderRecord) {
 					t.Fatalf("view %d: %q decoded (%v)", i, bad, err)
 				}

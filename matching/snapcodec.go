@@ -21,8 +21,30 @@ import (
 
 const snapshotMagic = "SATUSNAP"
 
-// snapshotEncodingV1 is the current binary encoding.
-const snapshotEncodingV1 = 1
+// The binary encodings: version 2, the current one, adds each order's
+// quote amount filled (OrderView.QuoteFilled) after its budget. Version 1
+// is still read (the amounts then 0), and a snapshot read from it encodes
+// back to it, so that a stored snapshot of either version proves its
+// restore (redisbus: the restored engine's hash in the stored encoding).
+const (
+	snapshotEncodingV1 = 1
+	snapshotEncodingV2 = 2
+)
+
+// Encoding is the binary encoding the snapshot was read from (0: none, a
+// snapshot of a running engine); it encodes and hashes in that encoding.
+func (s *Snapshot) Encoding() int { return s.encoding }
+
+// InEncoding makes s encode and hash in encoding v (1 or 2), as a snapshot
+// read from v does: a version-1 encoding leaves the quote amounts out.
+func (s *Snapshot) InEncoding(v int) { s.encoding = v }
+
+func (s *Snapshot) encodingVersion() byte {
+	if s.encoding == snapshotEncodingV1 {
+		return snapshotEncodingV1
+	}
+	return snapshotEncodingV2
+}
 
 // MarshalBinary encodes the snapshot canonically.
 func (s *Snapshot) MarshalBinary() ([]byte, error) { return s.AppendBinary(nil) }
@@ -65,7 +87,8 @@ func (s *Snapshot) Hash() string {
 // encode writes the encoding through w; symbols is the symbols' JSON.
 func (s *Snapshot) encode(w *snapWriter, symbols []byte) {
 	w.b = append(w.b, snapshotMagic...)
-	w.b = append(w.b, snapshotEncodingV1)
+	w.v = s.encodingVersion()
+	w.b = append(w.b, w.v)
 	w.int(int64(s.Version))
 	w.uint(s.Seq)
 	w.int(s.Now)
@@ -174,6 +197,7 @@ func (s *Snapshot) sizeHint(symbols int) int {
 type snapWriter struct {
 	b []byte
 	h hash.Hash
+	v byte // the encoding's version
 }
 
 func (w *snapWriter) spill() {
@@ -216,6 +240,9 @@ func (w *snapWriter) order(o *OrderSnap) {
 	w.int(o.ExpireAt)
 	w.bool(o.ByQuote)
 	w.int(o.Budget)
+	if w.v >= snapshotEncodingV2 {
+		w.int(o.QuoteFilled)
+	}
 }
 
 // UnmarshalBinary decodes MarshalBinary's encoding. Strings that recur
@@ -225,11 +252,13 @@ func (s *Snapshot) UnmarshalBinary(data []byte) error {
 	if !bytes.HasPrefix(data, []byte(snapshotMagic)) || len(data) <= len(snapshotMagic) {
 		return fmt.Errorf("%w: not a binary snapshot", ErrSnapshotEncoding)
 	}
-	if v := data[len(snapshotMagic)]; v != snapshotEncodingV1 {
+	v := data[len(snapshotMagic)]
+	if v != snapshotEncodingV1 && v != snapshotEncodingV2 {
 		return fmt.Errorf("%w: encoding version %d", ErrSnapshotEncoding, v)
 	}
-	r := snapReader{d: decoder{s: string(data), i: len(snapshotMagic) + 1}, interned: map[string]string{}}
+	r := snapReader{d: decoder{s: string(data), i: len(snapshotMagic) + 1}, interned: map[string]string{}, v: v}
 	var out Snapshot
+	out.encoding = int(v)
 	out.Version = int(r.d.varint())
 	out.Seq = r.d.uvarint()
 	out.Now = r.d.varint()
@@ -305,6 +334,7 @@ var ErrSnapshotEncoding = fmt.Errorf("matching: bad snapshot encoding")
 type snapReader struct {
 	d        decoder
 	interned map[string]string
+	v        byte // the encoding's version
 }
 
 // str reads a string that recurs (an account, symbol or asset) and shares it.
@@ -363,4 +393,7 @@ func (r *snapReader) order(o *OrderSnap) {
 	o.ExpireAt = r.d.varint()
 	o.ByQuote = r.d.byte() != 0
 	o.Budget = r.d.varint()
+	if r.v >= snapshotEncodingV2 {
+		o.QuoteFilled = r.d.varint()
+	}
 }

@@ -51,6 +51,9 @@ func richEngine(t testing.TB) *matching.Engine {
 		Type: matching.Limit, TIF: matching.GTC, Price: 29_000_000_00, Quantity: 30_000_000, DisplayQty: 5_000_000})
 	do(matching.Command{Kind: matching.CmdPlaceOrder, Account: "tr", Symbol: "BTCKZT", ClientID: "gtd", Side: matching.Buy,
 		Type: matching.Limit, TIF: matching.GTD, ExpireAt: now + 3_600_000, Price: 29_500_000_00, Quantity: 2_000_000})
+	// Half the GTD bid trades: a resting order with a quote amount filled.
+	do(matching.Command{Kind: matching.CmdPlaceOrder, Account: "miner-1", Symbol: "BTCKZT", ClientID: "hit", Side: matching.Sell,
+		Type: matching.Limit, TIF: matching.IOC, Price: 29_500_000_00, Quantity: 1_000_000})
 	do(matching.Command{Kind: matching.CmdPlaceOrder, Account: "tr", Symbol: "ETHKZT", ClientID: "gone", Side: matching.Buy,
 		Type: matching.Limit, TIF: matching.GTC, Price: 1_000_000_00, Quantity: 1_000_000_000})
 	do(matching.Command{Kind: matching.CmdCancelOrder, Account: "tr", Symbol: "ETHKZT", ClientID: "gone"})
@@ -268,6 +271,18 @@ func TestRestoreRefusesAnInconsistentSnapshot(t *testing.T) {
 		"more remaining":    {func(s *matching.Snapshot) { o := bid(s); o.Remaining = o.Quantity + 1 }, "cannot rest"},
 		"nothing visible":   {func(s *matching.Snapshot) { bid(s).Visible = 0 }, "cannot rest"},
 		"off the tick":      {func(s *matching.Snapshot) { bid(s).Price++ }, "tick"},
+		"quote negative":    {func(s *matching.Snapshot) { bid(s).QuoteFilled = -1 }, "quote amount"},
+		"quote, no fill": {func(s *matching.Snapshot) {
+			for i := range s.Markets {
+				for j := range s.Markets[i].Bids {
+					if o := &s.Markets[i].Bids[j]; o.Remaining == o.Quantity {
+						o.QuoteFilled = 1
+						return
+					}
+				}
+			}
+			t.Fatal("the rich engine rests no unfilled bid")
+		}, "quote amount"},
 		"retention unknown": {func(s *matching.Snapshot) { s.Finished[0].ClientID = "never" }, "does not remember"},
 		"retention reversed": {func(s *matching.Snapshot) {
 			s.Finished = append(slices.Clone(s.Finished), s.Finished[0])
@@ -287,5 +302,57 @@ func TestRestoreRefusesAnInconsistentSnapshot(t *testing.T) {
 	}
 	if _, err := matching.Restore(richEngine(t).Snapshot(), cfg); err != nil {
 		t.Fatalf("the snapshot as taken: %v", err)
+	}
+}
+
+// TestSnapshotEncodingV1: a snapshot stored in the first binary encoding,
+// which has no quote amounts filled, is still read (the amounts 0),
+// restores, and encodes back to its bytes in that encoding — what a
+// restart checks; the current encoding keeps the amounts.
+func TestSnapshotEncodingV1(t *testing.T) {
+	snap := richEngine(t).Snapshot()
+	quoted := func(s *matching.Snapshot) (n int) {
+		for _, m := range s.Markets {
+			for _, o := range append(slices.Clone(m.Bids), m.Asks...) {
+				if o.QuoteFilled != 0 {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	if quoted(snap) != 1 {
+		t.Fatalf("%d resting orders with a quote amount filled; the rich engine has one", quoted(snap))
+	}
+	cur, err := snap.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back matching.Snapshot
+	if err := back.UnmarshalBinary(cur); err != nil || back.Encoding() != 2 || quoted(&back) != 1 {
+		t.Fatalf("current encoding: read back in %d with %d quote amounts (%v)", back.Encoding(), quoted(&back), err)
+	}
+
+	snap.InEncoding(1)
+	old, err := snap.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(old) >= len(cur) {
+		t.Fatalf("version 1 is %d bytes, version 2 %d: version 1 should be shorter", len(old), len(cur))
+	}
+	var v1 matching.Snapshot
+	if err := v1.UnmarshalBinary(old); err != nil || v1.Encoding() != 1 || quoted(&v1) != 0 {
+		t.Fatalf("version 1: read back in %d with %d quote amounts (%v)", v1.Encoding(), quoted(&v1), err)
+	}
+	e, err := matching.Restore(&v1, matching.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := e.Snapshot()
+	again.InEncoding(v1.Encoding())
+	sum := sha256.Sum256(old)
+	if got := again.Hash(); got != hex.EncodeToString(sum[:]) {
+		t.Fatalf("restored from version 1, the engine hashes to %s in version 1; its bytes to %x", got, sum)
 	}
 }

@@ -27,6 +27,8 @@ type Snapshot struct {
 	Deposits    []string       `json:"deposits"`
 	Withdrawals []string       `json:"withdrawals"`
 	Finished    []FinishedSnap `json:"finished"`
+
+	encoding int // the binary encoding it was read from (Encoding)
 }
 
 // MarketSnap is one symbol's state and book, each side best first.
@@ -453,6 +455,9 @@ func (e *Engine) restoreOrder(m *market, side Side, s OrderSnap) (*order, error)
 	case s.Remaining <= 0 || s.Remaining > s.Quantity || s.Visible <= 0 || s.Visible > s.Remaining || s.Held < 0:
 		return nil, fmt.Errorf("matching: snapshot order %d: quantity %d, remaining %d, visible %d, held %d cannot rest",
 			s.ID, s.Quantity, s.Remaining, s.Visible, s.Held)
+	case s.QuoteFilled < 0 || s.QuoteFilled > 0 && s.Remaining == s.Quantity:
+		return nil, fmt.Errorf("matching: snapshot order %d: a quote amount filled of %d with %d of %d filled",
+			s.ID, s.QuoteFilled, s.Quantity-s.Remaining, s.Quantity)
 	case s.Price <= 0 || s.Price%m.TickSize != 0:
 		return nil, fmt.Errorf("matching: snapshot order %d: price %d is not on %s's tick %d", s.ID, s.Price, m.Name, m.TickSize)
 	}
@@ -461,6 +466,7 @@ func (e *Engine) restoreOrder(m *market, side Side, s OrderSnap) (*order, error)
 	o.side, o.typ, o.tif, o.stp, o.purpose, o.postOnly = s.Side, s.Type, s.TIF, s.STP, s.Purpose, s.PostOnly
 	o.price, o.qty, o.remaining, o.visible, o.display = s.Price, s.Quantity, s.Remaining, s.Visible, s.Display
 	o.held, o.expireAt, o.byQuote, o.budget, o.heapIdx = s.Held, s.ExpireAt, s.ByQuote, s.Budget, -1
+	o.quote = s.QuoteFilled
 	o.cidHash = e.cids.hash(a, s.ClientID)
 	rec, ok := e.cids.find(o.cidHash, a, s.ClientID)
 	if !ok || e.cids.recs.at(int(rec)).id != s.ID {

@@ -177,7 +177,8 @@ func TestMandatorySaleEndToEnd(t *testing.T) {
 	}
 	must(t, c.Call(ctx, "GET", "/v1/accounts/buyer-1/openOrders", nil, &open))
 	if len(open.Orders) != 1 || open.Orders[0].OrderID != bid.OrderID || open.Orders[0].Status != "PARTIALLY_FILLED" ||
-		open.Orders[0].ExecutedQty != "0.92592592" || open.Orders[0].OrigQty != "1.00000000" || open.LastUpdateID < depth.LastUpdateID {
+		open.Orders[0].ExecutedQty != "0.92592592" || open.Orders[0].QuoteQty != "41666666.40" || open.Orders[0].OrigQty != "1.00000000" ||
+		open.LastUpdateID < depth.LastUpdateID {
 		t.Fatalf("open orders = %+v", open)
 	}
 	must(t, c.Call(ctx, "GET", "/v1/accounts/qaz-miner-1/openOrders", nil, &open))
@@ -279,6 +280,14 @@ func TestMandatorySaleEndToEnd(t *testing.T) {
 	if code, out := reconcile("-replay"); code != 1 || !strings.Contains(out, "replay_vs_ledger       1 difference(s)") ||
 		!strings.Contains(out, "account=qaz-miner-1 asset=KZT ledger=4158333308 expected=4158333307") {
 		t.Fatalf("satu reconcile -replay after tampering: exit %d\n%s", code, out)
+	}
+
+	// Cancelling the rest of the bid reports all it filled before, and the
+	// quote amount of those fills, as Binance does.
+	cancelled, err := buyer.Cancel(ctx, wsapi.CancelParams{Symbol: "BTCKZT", OrderID: bid.OrderID})
+	must(t, err)
+	if cancelled.Status != "CANCELED" || cancelled.ExecutedQty != "0.92592592" || cancelled.QuoteQty != "41666666.40" {
+		t.Fatalf("cancel of the partly filled bid = %+v", cancelled)
 	}
 }
 

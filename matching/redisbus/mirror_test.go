@@ -127,8 +127,8 @@ func TestMirrorReadsJSONRecords(t *testing.T) {
 	for i, o := range want {
 		key := keys.Prefix + "order:" + fmt.Sprint(o.ID)
 		stored, err := rdb.Get(ctx, key).Result()
-		if err != nil || len(stored) == 0 || stored[0] != matching.OrderRecordV1 {
-			t.Fatalf("order %d stored as %q (%v), not a version-1 record", o.ID, stored, err)
+		if err != nil || len(stored) == 0 || stored[0] != matching.OrderRecordV2 {
+			t.Fatalf("order %d stored as %q (%v), not a version-2 record", o.ID, stored, err)
 		}
 		if i%2 == 0 {
 			j, err := json.Marshal(o)

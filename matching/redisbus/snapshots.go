@@ -198,8 +198,10 @@ func loadSnapshot(ctx context.Context, rdb redis.UniversalClient, keys Keys, m S
 		return nil, err
 	}
 	// The checksum proved the bytes; this proves the restore: the restored
-	// engine must encode back to exactly them.
-	if h := e.StateHash(); h != m.SHA256 {
+	// engine must encode back to exactly them, in their encoding.
+	back := e.Snapshot()
+	back.InEncoding(snap.Encoding())
+	if h := back.Hash(); h != m.SHA256 {
 		return nil, fmt.Errorf("restored state hash %s, recorded %s", h, m.SHA256)
 	}
 	return e, nil

@@ -137,6 +137,7 @@ type ExecutionReport struct {
 	Quantity string `json:"q,omitempty"`
 	Status   string `json:"X,omitempty"`
 	Executed string `json:"z,omitempty"`
+	QuoteQty string `json:"Z,omitempty"` // the quote amount of its fills so far
 	// On a TRADE: the trade's ID, price and quantity, and this order's fee.
 	TradeID    string `json:"t,omitempty"`
 	LastPrice  string `json:"L,omitempty"`
@@ -171,7 +172,8 @@ func OrderReport(ev *matching.Event, s matching.Symbol) ExecutionReport {
 	return ExecutionReport{Event: "executionReport", Time: ev.Time, Seq: ev.Seq, Symbol: ev.Symbol, OrderID: ev.OrderID,
 		ClientOrderID: ev.ClientID, Side: wireSide(ev.Side), Price: money.Format(ev.Price, s.QuoteScale),
 		Quantity: money.Format(ev.Quantity, s.BaseScale), ExecutionType: x, Status: wireStatus(ev.Status),
-		Executed: money.Format(ev.Filled, s.BaseScale), Mandatory: ev.Purpose == matching.PurposeMandatory, Obligation: ev.Obligation}
+		Executed: money.Format(ev.Filled, s.BaseScale), QuoteQty: money.Format(ev.QuoteAmount, s.QuoteScale),
+		Mandatory: ev.Purpose == matching.PurposeMandatory, Obligation: ev.Obligation}
 }
 
 // TradeReport formats a trade event from the side of the account's order

@@ -446,6 +446,7 @@ func OrderFromEvents(evs []matching.Event, symbols map[string]matching.Symbol) (
 			r.OrigQty = money.Format(ev.Quantity, s.BaseScale)
 			r.Status = wireStatus(ev.Status)
 			executed = max(executed, ev.Filled) // a cancel reports fills made before it
+			quote = max(quote, ev.QuoteAmount)  // and their quote amount (0 on orders restored from a snapshot of before it was kept)
 		case matching.EvTrade:
 			if ev.BuyOrderID != r.OrderID && ev.SellOrderID != r.OrderID {
 				continue
@@ -524,8 +525,8 @@ func OpenOrder(o matching.OrderView, s matching.Symbol) OrderResult {
 	return OrderResult{Symbol: o.Symbol, OrderID: o.ID, ClientOrderID: o.ClientID,
 		Side:  wireSide(o.Side),
 		Price: money.Format(o.Price, s.QuoteScale), OrigQty: money.Format(o.Quantity, s.BaseScale),
-		ExecutedQty: money.Format(o.Quantity-o.Remaining, s.BaseScale), Status: status,
-		Mandatory: o.Purpose == matching.PurposeMandatory}
+		ExecutedQty: money.Format(o.Quantity-o.Remaining, s.BaseScale), QuoteQty: money.Format(o.QuoteFilled, s.QuoteScale),
+		Status: status, Mandatory: o.Purpose == matching.PurposeMandatory}
 }
 
 // AmendCommand turns amend parameters into an engine command for account.
@@ -571,8 +572,8 @@ func CancelledFromEvents(evs []matching.Event, symbols map[string]matching.Symbo
 		s := symbols[ev.Symbol]
 		out = append(out, OrderResult{Symbol: ev.Symbol, OrderID: ev.OrderID, ClientOrderID: ev.ClientID, Side: wireSide(ev.Side),
 			Price: money.Format(ev.Price, s.QuoteScale), OrigQty: money.Format(ev.Quantity, s.BaseScale),
-			ExecutedQty: money.Format(ev.Filled, s.BaseScale), Status: wireStatus(ev.Status),
-			Mandatory: ev.Purpose == matching.PurposeMandatory})
+			ExecutedQty: money.Format(ev.Filled, s.BaseScale), QuoteQty: money.Format(ev.QuoteAmount, s.QuoteScale),
+			Status: wireStatus(ev.Status), Mandatory: ev.Purpose == matching.PurposeMandatory})
 	}
 	return out, nil
 }
