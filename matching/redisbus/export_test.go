@@ -1,6 +1,13 @@
 package redisbus
 
-import dto "github.com/prometheus/client_model/go"
+import (
+	"context"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/satu-exchange/satu/matching"
+)
 
 // SetBeforeWrite installs a hook that runs before each of r's writes.
 func SetBeforeWrite(r *Runner, f func()) { r.beforeWrite = f }
@@ -40,4 +47,10 @@ func FeedEntries(r *Runner) int {
 	r.local.mu.Lock()
 	defer r.local.mu.Unlock()
 	return len(r.local.feed)
+}
+
+// LoadSnapshotAt restores the stored snapshot m, verified as LoadSnapshot
+// verifies it.
+func LoadSnapshotAt(ctx context.Context, rdb redis.UniversalClient, keys Keys, m SnapshotMeta) (*matching.Engine, error) {
+	return loadSnapshot(ctx, rdb, keys, m, matching.Config{})
 }
