@@ -64,7 +64,8 @@ type Event struct {
 
 	// Trades: executed at Price; the buyer pays QuoteAmount + BuyerFee, the
 	// seller receives QuoteAmount − SellerFee, FeeAccount receives both
-	// fees. Purpose and Obligation are the sell order's.
+	// fees. Purpose and Obligation are the sell order's. On order events
+	// QuoteAmount is the quote amount of the order's fills so far.
 	BaseAsset     string `json:"base,omitempty"`
 	QuoteAsset    string `json:"quote,omitempty"`
 	QuoteAmount   int64  `json:"quoteAmount,omitempty"`

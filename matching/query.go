@@ -42,7 +42,7 @@ type OrderView struct {
 }
 
 // The order record: how the Redis order book stores an open order (about
-// a quarter of JSON's size: 62 bytes against 236 for a typical order,
+// a quarter of JSON's size: 63 bytes against 236 for a typical order,
 // whose JSON was the largest share of what Redis wrote to its append-only
 // file). The version byte, then the fields in OrderView's order: the ID as
 // a uvarint; strings as a uvarint length and the bytes; the five enums

@@ -167,7 +167,7 @@ func (s *Snapshot) sizeHint(symbols int) int {
 		for _, side := range [2][]OrderSnap{m.Bids, m.Asks} {
 			for i := range side {
 				o := &side[i]
-				n += 48 + len(o.Account) + len(o.Symbol) + len(o.ClientID) + len(o.Obligation)
+				n += 56 + len(o.Account) + len(o.Symbol) + len(o.ClientID) + len(o.Obligation)
 			}
 		}
 	}
@@ -352,7 +352,7 @@ func (r *snapReader) str() string {
 // bounds a count read from the data (count).
 const (
 	minMarketBytes  = 10 // symbol, phase, halted, four prices, scheduled phase, two counts
-	minOrderBytes   = 20 // ID, account, symbol, client ID, five enums, obligation, post-only, seven numbers, by-quote, budget
+	minOrderBytes   = 20 // ID, account, symbol, client ID, five enums, obligation, post-only, seven numbers, by-quote, budget (and, in encoding 2, the quote amount: 21)
 	minAccountBytes = 7  // ID, owner, kind, permissions' count, STP, balances' and client IDs' counts
 	minBalanceBytes = 3
 	minCIDBytes     = 2

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -354,5 +355,30 @@ func TestSnapshotEncodingV1(t *testing.T) {
 	sum := sha256.Sum256(old)
 	if got := again.Hash(); got != hex.EncodeToString(sum[:]) {
 		t.Fatalf("restored from version 1, the engine hashes to %s in version 1; its bytes to %x", got, sum)
+	}
+}
+
+// TestSnapshotEncodingV1Fixture: a snapshot written by the code before
+// encoding 2 (testdata/snapshot-encoding1.bin, the rich engine of then)
+// still decodes, restores, and hashes back to its own bytes in its
+// encoding — what a restart after the upgrade checks.
+func TestSnapshotEncodingV1Fixture(t *testing.T) {
+	old, err := os.ReadFile("testdata/snapshot-encoding1.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s matching.Snapshot
+	if err := s.UnmarshalBinary(old); err != nil || s.Encoding() != 1 {
+		t.Fatalf("decoded in encoding %d (%v)", s.Encoding(), err)
+	}
+	e, err := matching.Restore(&s, matching.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := e.Snapshot()
+	again.InEncoding(1)
+	sum := sha256.Sum256(old)
+	if got := again.Hash(); got != hex.EncodeToString(sum[:]) {
+		t.Fatalf("the restored engine hashes to %s in encoding 1; the file to %x", got, sum)
 	}
 }
