@@ -121,13 +121,16 @@ func certificateCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 	return err
 }
 
-// verifyCmd checks a certificate offline: no database, no network — unless
-// -witness-state asks it to compare the certificate's checkpoint with the
+// verifyCmd checks certificates offline: no database, no network — unless
+// -witness-state asks it to compare a certificate's checkpoint with the
 // one a witness holds and -url lets it fetch the consistency proof between
-// them. Exit code 0 is VALID (and witnessed, with -witness-state); 1 is
-// INVALID, or an ALARM: the certificate's checkpoint and the witness's are
-// of two different logs (a fork); 2 is could not run; 3 is UNWITNESSED: the
-// certificate is valid, but its checkpoint is newer than the witness's.
+// them. Several certificates (of distinct obligations) are verified one by
+// one and then against one another: no fill counted, over all of them, for
+// more than its quantity (proof.CrossCheck). Exit code 0 is VALID (and
+// witnessed, with -witness-state); 1 is INVALID, or an ALARM: a
+// certificate's checkpoint and the witness's are of two different logs (a
+// fork); 2 is could not run; 3 is UNWITNESSED: the certificates are valid,
+// but a checkpoint is newer than the witness's.
 func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("satu verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -135,20 +138,21 @@ func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	entry := fs.Int64("entry", -1, "after verifying, print the entry at this log index with its RFC 6962 inclusion proof")
 	witnessDir := fs.String("witness-state", "", "the witness's state directory: check the certificate's checkpoint against the one the witness holds")
 	base := fs.String("url", "", "with -witness-state: the exchange's base URL, to fetch the consistency proof between the two checkpoints")
-	// The certificate may come before or after the flags.
-	var file string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		file, args = args[0], args[1:]
+	// The certificates may come before or after the flags.
+	var files []string
+	for len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		files, args = append(files, args[0]), args[1:]
 	}
 	if err := fs.Parse(args); err != nil {
 		return cannotRun{err}
 	}
-	if file == "" && fs.NArg() == 1 {
-		file = fs.Arg(0)
-	}
-	if file == "" || *key == "" {
-		fmt.Fprintln(stderr, "usage: satu verify CERTIFICATE -key log.pub [-entry INDEX] [-witness-state DIR [-url URL]]")
+	files = append(files, fs.Args()...)
+	if len(files) == 0 || *key == "" {
+		fmt.Fprintln(stderr, "usage: satu verify CERTIFICATE... -key log.pub [-entry INDEX] [-witness-state DIR [-url URL]]")
 		return exitCode(2)
+	}
+	if *entry >= 0 && len(files) > 1 {
+		return cannotRun{fmt.Errorf("-entry is for one certificate")}
 	}
 	if *base != "" && *witnessDir == "" {
 		return cannotRun{fmt.Errorf("-url is only used with -witness-state")}
@@ -177,47 +181,95 @@ func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		seen = cp
 	}
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return cannotRun{fmt.Errorf("certificate: %w", err)}
-	}
-	var cert proof.Certificate
-	dec := json.NewDecoder(strings.NewReader(string(data)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&cert); err != nil {
-		return fail("certificate is not valid JSON: %v", err)
+	certs := make([]proof.Certificate, len(files))
+	for i, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return cannotRun{fmt.Errorf("certificate: %w", err)}
+		}
+		dec := json.NewDecoder(strings.NewReader(string(data)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&certs[i]); err != nil {
+			return fail("%scertificate is not valid JSON: %v", which(files, i), err)
+		}
 	}
 	book, err := compliance.LoadRuleBook()
 	if err != nil {
 		return err
 	}
-	v, err := proof.Verify(cert, string(vkey), book)
-	if err != nil {
-		return fail("%v", err)
+	verdicts := make([]proof.Verdict, len(certs))
+	for i, cert := range certs {
+		if verdicts[i], err = proof.Verify(cert, string(vkey), book); err != nil {
+			return fail("%s%v", which(files, i), err)
+		}
 	}
+	if len(verdicts) > 1 {
+		if err := proof.CrossCheck(verdicts); err != nil {
+			if errors.Is(err, proof.ErrSameObligation) {
+				return cannotRun{err}
+			}
+			return fail("%v", err)
+		}
+	}
+	code := 0 // an ALARM (1) outranks an UNWITNESSED (3)
+	for i, v := range verdicts {
+		c, err := reportVerdict(ctx, stdout, v, seen, *witnessDir, *base)
+		switch {
+		case err != nil:
+			return err
+		case c == 1:
+			code = 1
+		case c == 3 && code == 0:
+			code = 3
+		}
+		if c == 0 && *entry >= 0 {
+			if err := printEntryProof(stdout, certs[i], v.Checkpoint, *entry); err != nil {
+				return err
+			}
+		}
+	}
+	if len(verdicts) > 1 && code == 0 {
+		fmt.Fprintf(stdout, "VALID: no fill counted beyond its quantity over the %d certificates\n", len(verdicts))
+	}
+	if code != 0 {
+		return exitCode(code)
+	}
+	return nil
+}
+
+// which names certificate i when there are several, for a message.
+func which(files []string, i int) string {
+	if len(files) == 1 {
+		return ""
+	}
+	return files[i] + ": "
+}
+
+// reportVerdict prints a verified certificate's verdict — VALID, or, with
+// a witness's state, ALARM (exit code 1) or UNWITNESSED (3) as the
+// witness's checkpoint makes it.
+func reportVerdict(ctx context.Context, stdout io.Writer, v proof.Verdict, seen proof.Checkpoint, witnessDir, base string) (int, error) {
 	witnessed := ""
-	if *witnessDir != "" {
-		x := exchange{base: strings.TrimRight(*base, "/"), http: &http.Client{Timeout: 15 * time.Second}}
-		witnessed, err = checkWitnessed(ctx, v.Checkpoint, seen, *witnessDir, x)
+	if witnessDir != "" {
+		x := exchange{base: strings.TrimRight(base, "/"), http: &http.Client{Timeout: 15 * time.Second}}
+		var err error
+		witnessed, err = checkWitnessed(ctx, v.Checkpoint, seen, witnessDir, x)
 		var alarm witnessAlarm
 		var later notWitnessed
 		switch {
 		case errors.As(err, &alarm):
 			fmt.Fprintf(stdout, "ALARM: %v\n", err)
-			return exitCode(1)
+			return 1, nil
 		case errors.As(err, &later):
 			first, _, _ := strings.Cut(v.String(), "\n")
 			fmt.Fprintf(stdout, "UNWITNESSED: %v\n  the certificate itself is valid: %s\n", err, first)
-			return exitCode(3)
+			return 3, nil
 		case err != nil:
-			return cannotRun{fmt.Errorf("-witness-state: %w", err)}
+			return 0, cannotRun{fmt.Errorf("-witness-state: %w", err)}
 		}
 	}
 	fmt.Fprintf(stdout, "VALID: %s%s", v, witnessed)
-	if *entry >= 0 {
-		return printEntryProof(stdout, cert, v.Checkpoint, *entry)
-	}
-	return nil
+	return 0, nil
 }
 
 // notWitnessed is a certificate whose checkpoint the witness has not

@@ -123,6 +123,20 @@ func checkEntryProofDoc(ctx context.Context, t *testing.T, addr, certFile, pub s
 	must(t, json.Unmarshal(b, &cert))
 	e := cert.Entries[len(cert.Entries)/2]
 	want = strings.Replace(want, `"index":3,`, fmt.Sprintf(`"index":%d,`, e.Index), 1)
+	// Several certificates are cross-checked, so they must be of distinct
+	// obligations; -entry is for one.
+	for _, tc := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"verify", certFile, certFile, "-key", pub}, "two certificates of obligation: "},
+		{[]string{"verify", certFile, "-key", pub, "-entry", "1", certFile}, "-entry is for one certificate"},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := run(ctx, tc.args, &stdout, &stderr, func(string) string { return "" }); code != 2 || !strings.Contains(stderr.String(), tc.msg) {
+			t.Errorf("satu %s: exit %d, %q; want 2 and %q", strings.Join(tc.args, " "), code, stderr.String(), tc.msg)
+		}
+	}
 	var stdout, stderr bytes.Buffer
 	if code := run(ctx, []string{"verify", certFile, "-key", pub, "-entry", fmt.Sprint(e.Index)}, &stdout, &stderr,
 		func(string) string { return "" }); code != 0 {

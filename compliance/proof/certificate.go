@@ -2,10 +2,12 @@ package proof
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"math"
 	"math/big"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -112,6 +114,57 @@ type Verdict struct {
 	Computations   int
 	Counted        int      // counted attributions
 	Excluded       []string // "fill: reason" of each excluded sale
+	// Used is, per fill counted ("shard/id"), how much of it this
+	// certificate counts, and Fills the fill's quantity, in minor units of
+	// the obligation's asset: what CrossCheck compares across certificates.
+	Used, Fills map[string]int64
+}
+
+// ErrSameObligation is CrossCheck's refusal of two certificates of one
+// obligation, whose counts cannot be added.
+var ErrSameObligation = errors.New("two certificates of obligation")
+
+// CrossCheck checks verified certificates of distinct obligations
+// against one another: no fill may be counted, over all of them, for more
+// than its quantity. One certificate cannot show this — each holds only
+// its own obligation's attributions — so a fill counted in full towards
+// two miners' (or two months') obligations passes each alone.
+func CrossCheck(vs []Verdict) error {
+	seen := map[int64]bool{}
+	used := map[string]int64{}
+	by := map[string][]int64{}
+	for _, v := range vs {
+		if seen[v.Obligation.ID] {
+			return fmt.Errorf("%w: %d (give one per obligation, the newest)", ErrSameObligation, v.Obligation.ID)
+		}
+		seen[v.Obligation.ID] = true
+		for key, q := range v.Used {
+			used[key] = min(used[key], math.MaxInt64-q) + q // each q ≤ the fill's quantity: no wrap, and a saturated sum is over it
+			by[key] = append(by[key], v.Obligation.ID)
+		}
+	}
+	keys := make([]string, 0, len(used))
+	for key := range used {
+		keys = append(keys, key)
+	}
+	slices.Sort(keys)
+	for _, key := range keys {
+		fq := int64(-1)
+		for _, v := range vs {
+			q, ok := v.Fills[key]
+			switch {
+			case !ok:
+			case fq >= 0 && q != fq:
+				return fmt.Errorf("fill %s has two quantities in the certificates of obligations %v", key, by[key])
+			default:
+				fq = q
+			}
+		}
+		if used[key] > fq {
+			return fmt.Errorf("fill %s is counted for more than its quantity over obligations %v", key, by[key])
+		}
+	}
+	return nil
 }
 
 // String is the verdict in one paragraph.
@@ -395,7 +448,12 @@ func (e *entries) counted(o Claim, ob compliance.Obligation, rules compliance.At
 		used[key] += qty
 		sold += qty
 		v.Counted++
+		if v.Fills == nil {
+			v.Fills = map[string]int64{}
+		}
+		v.Fills[key] = fq
 	}
+	v.Used = used
 	return sold, nil
 }
 

@@ -1,6 +1,7 @@
 package proof_test
 
 import (
+	"errors"
 	"math"
 	"math/big"
 	"math/rand/v2"
@@ -29,6 +30,7 @@ type crafted struct {
 	vkey   string
 	book   *compliance.RuleBook
 	rules  *compliance.RuleSet
+	id     int64 // the obligation's ID: craftedID unless a test sets another
 }
 
 const craftedID = 7
@@ -44,7 +46,7 @@ func newCrafted(t *testing.T) *crafted {
 		t.Fatal(err)
 	}
 	signer, vkey := newKey(t, origin)
-	return &crafted{t: t, signer: signer, vkey: vkey, book: book, rules: rules}
+	return &crafted{t: t, signer: signer, vkey: vkey, book: book, rules: rules, id: craftedID}
 }
 
 // obligation returns the report and computation entries of the obligation
@@ -59,7 +61,7 @@ func (c *crafted) obligation(mined int64) ([][]byte, int64) {
 	return [][]byte{
 		proof.MustEncode(proof.KindReport, proof.Report{Miner: "alpha", Asset: "BTC", Period: "2024-01", Version: 1, Mined: m,
 			Wallets: []string{"w1"}, Source: "miner", Reason: "submitted"}),
-		proof.MustEncode(proof.KindComputation, proof.Computation{Obligation: craftedID, Version: 1, Miner: "alpha", Asset: "BTC",
+		proof.MustEncode(proof.KindComputation, proof.Computation{Obligation: c.id, Version: 1, Miner: "alpha", Asset: "BTC",
 			Period: "2024-01", Deadline: ob.Deadline.Format(time.DateOnly), ReportVersion: 1, Mined: m, Share: ob.Share.String(),
 			RuleSet: c.rules.ID, RuleSetVersion: c.rules.Version, Required: money.Format(ob.Required, 8)}),
 	}, ob.Required
@@ -74,7 +76,12 @@ func fill(id, quantity, price string) []byte {
 
 // counted is an attribution of a fill's quantity to the obligation.
 func counted(id, quantity, reference, basis string) []byte {
-	return proof.MustEncode(proof.KindAttribution, proof.Attribution{Shard: "s1", Fill: id, Miner: "alpha", Obligation: craftedID,
+	return countedTo(craftedID, id, quantity, reference, basis)
+}
+
+// countedTo is an attribution of a fill's quantity to obligation ob.
+func countedTo(ob int64, id, quantity, reference, basis string) []byte {
+	return proof.MustEncode(proof.KindAttribution, proof.Attribution{Shard: "s1", Fill: id, Miner: "alpha", Obligation: ob,
 		Quantity: quantity, Counted: true, Reference: reference, Basis: basis})
 }
 
@@ -83,7 +90,7 @@ func counted(id, quantity, reference, basis string) []byte {
 func (c *crafted) certificate(required int64, sold, status string, entries ...[]byte) proof.Certificate {
 	c.t.Helper()
 	l := &memLog{}
-	cert := proof.Certificate{Format: proof.Format, Obligation: proof.Claim{ID: craftedID, Miner: "alpha", Asset: "BTC", Period: "2024-01",
+	cert := proof.Certificate{Format: proof.Format, Obligation: proof.Claim{ID: c.id, Miner: "alpha", Asset: "BTC", Period: "2024-01",
 		Required: money.Format(required, 8), Sold: sold, Status: status}}
 	indexes := make([]int64, len(entries))
 	for i, data := range entries {
@@ -317,4 +324,40 @@ func TestVerify_PriceToleranceMatchesAttribution(t *testing.T) {
 		t.Fatal("no VWAP sample was refused by both: the samples do not test the boundary")
 	}
 	t.Logf("%d auction prices decided alike; %d VWAP samples refused by both", agreeExact, refusedBoth)
+}
+
+// TestCrossCheck: certificates of two obligations, each valid alone, that
+// count one fill for more than its quantity between them are refused
+// together; a fill split between them is not; and two certificates of one
+// obligation cannot be summed.
+func TestCrossCheck(t *testing.T) {
+	c := newCrafted(t)
+	const price, ref = "30000000.00", "30000000.00"
+	verdict := func(id int64, parts ...string) proof.Verdict { // parts: quantities of fill 1-0 counted
+		t.Helper()
+		c.id = id
+		ob, required := c.obligation(10 * btc)
+		entries := append(ob, fill("1-0", "1.00000000", price))
+		var sold int64
+		for _, q := range parts {
+			entries = append(entries, countedTo(id, "1-0", q, ref, "vwap"))
+			n, _ := money.Parse(q, 8)
+			sold += n
+		}
+		v, err := c.verify(c.certificate(required, money.Format(sold, 8), "open", entries...))
+		if err != nil {
+			t.Fatalf("obligation %d alone: %v", id, err)
+		}
+		return v
+	}
+	if err := proof.CrossCheck([]proof.Verdict{verdict(7, "0.60000000"), verdict(8, "0.30000000", "0.10000000")}); err != nil {
+		t.Fatalf("a fill split between two obligations: %v", err)
+	}
+	err := proof.CrossCheck([]proof.Verdict{verdict(7, "1.00000000"), verdict(8, "0.00000001")})
+	wantErr(t, err, "fill s1/1-0 is counted for more than its quantity over obligations [7 8]")
+	err = proof.CrossCheck([]proof.Verdict{verdict(7, "0.5"), verdict(7, "0.5")})
+	wantErr(t, err, "two certificates of obligation: 7")
+	if !errors.Is(err, proof.ErrSameObligation) {
+		t.Fatalf("%v is not ErrSameObligation", err)
+	}
 }
