@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -138,15 +139,18 @@ func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	entry := fs.Int64("entry", -1, "after verifying, print the entry at this log index with its RFC 6962 inclusion proof")
 	witnessDir := fs.String("witness-state", "", "the witness's state directory: check the certificate's checkpoint against the one the witness holds")
 	base := fs.String("url", "", "with -witness-state: the exchange's base URL, to fetch the consistency proof between the two checkpoints")
-	// The certificates may come before or after the flags.
+	// The certificates may come before, between and after the flags.
 	var files []string
-	for len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		files, args = append(files, args[0]), args[1:]
+	for len(args) > 0 {
+		if !strings.HasPrefix(args[0], "-") {
+			files, args = append(files, args[0]), args[1:]
+			continue
+		}
+		if err := fs.Parse(args); err != nil {
+			return cannotRun{err}
+		}
+		args = fs.Args()
 	}
-	if err := fs.Parse(args); err != nil {
-		return cannotRun{err}
-	}
-	files = append(files, fs.Args()...)
 	if len(files) == 0 || *key == "" {
 		fmt.Fprintln(stderr, "usage: satu verify CERTIFICATE... -key log.pub [-entry INDEX] [-witness-state DIR [-url URL]]")
 		return exitCode(2)
@@ -181,12 +185,16 @@ func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		seen = cp
 	}
-	certs := make([]proof.Certificate, len(files))
+	// Every file read before any is judged: one that cannot be read is
+	// could-not-run, whichever comes first.
+	datas := make([][]byte, len(files))
 	for i, file := range files {
-		data, err := os.ReadFile(file)
-		if err != nil {
+		if datas[i], err = os.ReadFile(file); err != nil {
 			return cannotRun{fmt.Errorf("certificate: %w", err)}
 		}
+	}
+	certs := make([]proof.Certificate, len(files))
+	for i, data := range datas {
 		dec := json.NewDecoder(strings.NewReader(string(data)))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&certs[i]); err != nil {
@@ -211,27 +219,34 @@ func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return fail("%v", err)
 		}
 	}
-	code := 0 // an ALARM (1) outranks an UNWITNESSED (3)
+	// An ALARM (1) outranks a witness check that could not run (2), which
+	// outranks an UNWITNESSED (3).
+	code, notRun := 0, error(nil)
 	for i, v := range verdicts {
 		c, err := reportVerdict(ctx, stdout, v, seen, *witnessDir, *base)
 		switch {
 		case err != nil:
-			return err
+			notRun = cmp.Or(notRun, err)
 		case c == 1:
 			code = 1
 		case c == 3 && code == 0:
 			code = 3
 		}
-		if c == 0 && *entry >= 0 {
+		if c == 0 && err == nil && *entry >= 0 {
 			if err := printEntryProof(stdout, certs[i], v.Checkpoint, *entry); err != nil {
 				return err
 			}
 		}
 	}
-	if len(verdicts) > 1 && code == 0 {
-		fmt.Fprintf(stdout, "VALID: no fill counted beyond its quantity over the %d certificates\n", len(verdicts))
+	if len(verdicts) > 1 {
+		fmt.Fprintf(stdout, "cross-checked: no fill is counted beyond its quantity over the %d certificates\n", len(verdicts))
 	}
-	if code != 0 {
+	switch {
+	case code == 1:
+		return exitCode(1)
+	case notRun != nil:
+		return notRun
+	case code != 0:
 		return exitCode(code)
 	}
 	return nil

@@ -129,7 +129,8 @@ func checkEntryProofDoc(ctx context.Context, t *testing.T, addr, certFile, pub s
 		args []string
 		msg  string
 	}{
-		{[]string{"verify", certFile, certFile, "-key", pub}, "two certificates of obligation: "},
+		{[]string{"verify", certFile, "-key", pub, certFile}, "two certificates of obligation: "},
+		{[]string{"verify", "-key", pub, certFile, "-witness-state", pub + ".nowhere", certFile}, "-witness-state: "},
 		{[]string{"verify", certFile, "-key", pub, "-entry", "1", certFile}, "-entry is for one certificate"},
 	} {
 		var stdout, stderr bytes.Buffer

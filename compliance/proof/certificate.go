@@ -131,37 +131,41 @@ var ErrSameObligation = errors.New("two certificates of obligation")
 // two miners' (or two months') obligations passes each alone.
 func CrossCheck(vs []Verdict) error {
 	seen := map[int64]bool{}
-	used := map[string]int64{}
-	by := map[string][]int64{}
+	fills := map[string]int64{}        // each fill's quantity
+	by := map[string][]int64{}         // the obligations counting it
+	roots := map[[2]string]tlog.Hash{} // each log size's root
 	for _, v := range vs {
 		if seen[v.Obligation.ID] {
 			return fmt.Errorf("%w: %d (give one per obligation, the newest)", ErrSameObligation, v.Obligation.ID)
 		}
 		seen[v.Obligation.ID] = true
-		for key, q := range v.Used {
-			used[key] = min(used[key], math.MaxInt64-q) + q // each q ≤ the fill's quantity: no wrap, and a saturated sum is over it
+		size := [2]string{v.Checkpoint.Origin, fmt.Sprint(v.Checkpoint.Size)}
+		if r, ok := roots[size]; ok && r != v.Checkpoint.Root {
+			return fmt.Errorf("two checkpoints of %s at size %d with different roots: two logs, a fork", v.Checkpoint.Origin, v.Checkpoint.Size)
+		}
+		roots[size] = v.Checkpoint.Root
+		for key, q := range v.Fills {
+			if fq, ok := fills[key]; ok && fq != q {
+				by[key] = append(by[key], v.Obligation.ID)
+				return fmt.Errorf("fill %s has two quantities in the certificates of obligations %v", key, by[key])
+			}
+			fills[key] = q
 			by[key] = append(by[key], v.Obligation.ID)
 		}
 	}
-	keys := make([]string, 0, len(used))
-	for key := range used {
+	keys := make([]string, 0, len(fills))
+	for key := range fills {
 		keys = append(keys, key)
 	}
 	slices.Sort(keys)
 	for _, key := range keys {
-		fq := int64(-1)
+		var used int64 // never above the fill's quantity, so fq − used cannot overflow
 		for _, v := range vs {
-			q, ok := v.Fills[key]
-			switch {
-			case !ok:
-			case fq >= 0 && q != fq:
-				return fmt.Errorf("fill %s has two quantities in the certificates of obligations %v", key, by[key])
-			default:
-				fq = q
+			if q := v.Used[key]; q > fills[key]-used {
+				return fmt.Errorf("fill %s is counted for more than its quantity over obligations %v", key, by[key])
+			} else {
+				used += q
 			}
-		}
-		if used[key] > fq {
-			return fmt.Errorf("fill %s is counted for more than its quantity over obligations %v", key, by[key])
 		}
 	}
 	return nil

@@ -2,6 +2,7 @@ package proof_test
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/big"
 	"math/rand/v2"
@@ -328,8 +329,9 @@ func TestVerify_PriceToleranceMatchesAttribution(t *testing.T) {
 
 // TestCrossCheck: certificates of two obligations, each valid alone, that
 // count one fill for more than its quantity between them are refused
-// together; a fill split between them is not; and two certificates of one
-// obligation cannot be summed.
+// together; a fill split between them is not; two checkpoints of one size
+// and different roots are a fork; and two certificates of one obligation
+// cannot be summed.
 func TestCrossCheck(t *testing.T) {
 	c := newCrafted(t)
 	const price, ref = "30000000.00", "30000000.00"
@@ -338,6 +340,9 @@ func TestCrossCheck(t *testing.T) {
 		c.id = id
 		ob, required := c.obligation(10 * btc)
 		entries := append(ob, fill("1-0", "1.00000000", price))
+		for range id - 7 { // each its own log (crafted): of its own size, not a fork of the other's
+			entries = append(entries, fill(fmt.Sprint(id, "-0"), "1.00000000", price))
+		}
 		var sold int64
 		for _, q := range parts {
 			entries = append(entries, countedTo(id, "1-0", q, ref, "vwap"))
@@ -355,6 +360,10 @@ func TestCrossCheck(t *testing.T) {
 	}
 	err := proof.CrossCheck([]proof.Verdict{verdict(7, "1.00000000"), verdict(8, "0.00000001")})
 	wantErr(t, err, "fill s1/1-0 is counted for more than its quantity over obligations [7 8]")
+	// Two logs of one size with different roots: a fork, whatever they count.
+	v7, v9 := verdict(7, "0.5"), verdict(9, "0.5")
+	v9.Checkpoint.Size = v7.Checkpoint.Size
+	wantErr(t, proof.CrossCheck([]proof.Verdict{v7, v9}), fmt.Sprintf("two checkpoints of %s at size %d with different roots", origin, v7.Checkpoint.Size))
 	err = proof.CrossCheck([]proof.Verdict{verdict(7, "0.5"), verdict(7, "0.5")})
 	wantErr(t, err, "two certificates of obligation: 7")
 	if !errors.Is(err, proof.ErrSameObligation) {
