@@ -37,6 +37,21 @@ func TestComplianceAPIRoles(t *testing.T) {
 			"issuedOn": "2025-01-01", "status": "active"}, nil))
 	}
 	must(t, op.Call(ctx, "POST", "/v1/operator/accounts", map[string]string{"account": "trader-1", "owner": "t", "kind": "trader"}, nil))
+	// A miner the registry refuses (alpha's BIN) opens no account in the
+	// engine: a deposit to it finds none.
+	if err := op.Call(ctx, "POST", "/v1/operator/miners", compliance.Miner{ID: "gamma", Name: "gamma LLP", BIN: "111111111111",
+		EntityKind: compliance.LegalEntity, Accounts: []string{"gamma-1"}}, nil); apperr.CodeOf(err) != apperr.Conflict {
+		t.Fatalf("a miner with alpha's BIN: %v; want CONFLICT", err)
+	}
+	if err := op.Call(ctx, "POST", "/v1/operator/deposits", map[string]string{"account": "gamma-1", "asset": "BTC", "amount": "1",
+		"extRef": "gamma-dep"}, nil); apperr.CodeOf(err) != apperr.UnknownAccount {
+		t.Fatalf("a deposit to the refused miner's account: %v; want UNKNOWN_ACCOUNT (the account must not exist)", err)
+	}
+	err := op.Call(ctx, "POST", "/v1/operator/miners", compliance.Miner{ID: "delta", Name: "delta LLP", BIN: "444444444444",
+		EntityKind: compliance.LegalEntity, Accounts: []string{"delta-1", "alpha-1"}}, nil)
+	if apperr.CodeOf(err) != apperr.Conflict || !strings.Contains(err.Error(), `account "alpha-1" already belongs to a miner`) {
+		t.Fatalf("a miner with alpha's account: %v; want CONFLICT naming alpha-1", err)
+	}
 	key := func(body map[string]string) *demo.Client {
 		var res struct{ APIKey string }
 		must(t, op.Call(ctx, "POST", "/v1/operator/keys", body, &res))

@@ -40,6 +40,31 @@ func (s *Store) CreateMiner(ctx context.Context, m compliance.Miner, a complianc
 	})
 }
 
+// CheckNewMiner refuses, as CreateMiner would (CONFLICT), a miner whose ID
+// or BIN is registered already or one of whose accounts belongs to a
+// miner, without writing anything: the API checks it before it opens the
+// accounts in the engine, so that a miner refused here leaves no accounts
+// behind. (A registration racing it can still take the ID first; then
+// CreateMiner refuses, and the opened accounts stay, unlinked.)
+func (s *Store) CheckNewMiner(ctx context.Context, m compliance.Miner) error {
+	var taken bool
+	if err := s.db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM miners WHERE id = $1 OR bin = $2)`, m.ID, m.BIN).Scan(&taken); err != nil {
+		return fmt.Errorf("compliance: check miner: %w", err)
+	}
+	if taken {
+		return apperr.New(apperr.Conflict, "a miner with id %q or BIN %s is already registered", m.ID, m.BIN)
+	}
+	var linked string
+	err := s.db.QueryRow(ctx, `SELECT account FROM miner_accounts WHERE account = ANY($1) ORDER BY account LIMIT 1`, m.Accounts).Scan(&linked)
+	switch {
+	case err == nil:
+		return apperr.New(apperr.Conflict, "account %q already belongs to a miner", linked)
+	case !isNoRows(err):
+		return fmt.Errorf("compliance: check miner accounts: %w", err)
+	}
+	return nil
+}
+
 // Miner returns a miner's registry record with its accounts, or UNKNOWN_MINER.
 func (s *Store) Miner(ctx context.Context, id string) (compliance.Miner, error) {
 	ms, err := s.miners(ctx, id)

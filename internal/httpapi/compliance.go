@@ -19,6 +19,7 @@ import (
 // Registry is what the API needs of compliance's store.
 type Registry interface {
 	CreateMiner(ctx context.Context, m compliance.Miner, a compliance.Actor) error
+	CheckNewMiner(ctx context.Context, m compliance.Miner) error
 	Miner(ctx context.Context, id string) (compliance.Miner, error)
 	Miners(ctx context.Context) ([]compliance.Miner, error)
 	MinerAccounts(ctx context.Context, minerID string) ([]string, error)
@@ -191,6 +192,11 @@ func (s *Server) createMiner(r *http.Request) (int, any, error) {
 		return 0, nil, err
 	}
 	if err := m.Validate(); err != nil {
+		return 0, nil, err
+	}
+	// What the registry would refuse is refused before the engine opens
+	// anything: a refused miner leaves no accounts behind.
+	if err := s.Registry.CheckNewMiner(r.Context(), m); err != nil {
 		return 0, nil, err
 	}
 	// The engine first: it refuses an account that exists with another
