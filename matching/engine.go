@@ -252,11 +252,15 @@ const maxSupply = 1 << 62
 // saturates at MaxInt64 instead of wrapping (a wrapped total could read as
 // room for more), and a saturated total refuses every deposit after it.
 func (e *Engine) addSupply(asset int, amount int64) {
-	if e.supply[asset] > math.MaxInt64-amount {
-		e.supply[asset] = math.MaxInt64
-		return
+	e.supply[asset] = saturated(e.supply[asset], amount)
+}
+
+// subSupply takes amount off an asset's total; a saturated total is not
+// known, and stays saturated.
+func (e *Engine) subSupply(asset int, amount int64) {
+	if e.supply[asset] != math.MaxInt64 {
+		e.supply[asset] -= amount
 	}
-	e.supply[asset] += amount
 }
 
 func (e *Engine) newAccount(id, owner string, kind AccountKind, stp STPMode) *account {
@@ -529,7 +533,7 @@ func (e *Engine) deposit(c *Command) *apperr.Error {
 	}
 	b := &a.bal[asset]
 	if e.now < RuleChange20261204 { // before it, each balance was bounded, not the total
-		if b.free+b.held > 1<<62-c.Amount {
+		if b.free+b.held > maxSupply-c.Amount {
 			return apperr.New(apperr.InvalidQuantity, "deposit would overflow the balance")
 		}
 	} else if e.supply[asset] > maxSupply-c.Amount {
@@ -557,9 +561,7 @@ func (e *Engine) withdraw(c *Command) *apperr.Error {
 		return apperr.New(apperr.InsufficientFunds, "free %s balance is below the withdrawal", c.Asset)
 	}
 	e.withdraws[c.ExtRef] = struct{}{}
-	if e.supply[asset] != math.MaxInt64 { // saturated: unknown, stays so
-		e.supply[asset] -= c.Amount
-	}
+	e.subSupply(asset, c.Amount)
 	b.free -= c.Amount
 	e.touch(a, asset)
 	e.custodyEvent(EvWithdrawn, a, c)

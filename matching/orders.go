@@ -86,13 +86,13 @@ func (e *Engine) checkOrder(c *Command, a *account, m *market) (tif TimeInForce,
 		return 0, 0, 0, apperr.New(apperr.InvalidQuantity, "display quantity must not be negative")
 	case c.DisplayQty > 0 && (c.DisplayQty%m.LotSize != 0 || c.DisplayQty < m.MinQty || c.DisplayQty >= c.Quantity):
 		return 0, 0, 0, apperr.New(apperr.InvalidQuantity, "display quantity must be a multiple of the lot, at least the minimum and below the quantity")
+	case c.DisplayQty > 0 && tif != GTC && tif != GTD:
+		return 0, 0, 0, apperr.New(apperr.InvalidParameter, "an iceberg must be GTC or GTD")
 	case c.DisplayQty > 0 && e.now >= RuleChange20261204 && m.sliceBelowMinNotional(c.Price, c.DisplayQty):
 		// Each slice trades on its own: a slice of a few lots would make
 		// one taker a trade per slice — millions of events in a command —
 		// each below the notional whose fee rounds to anything.
 		return 0, 0, 0, apperr.New(apperr.InvalidQuantity, "an iceberg's display quantity × price must be at least the minimum notional %d", m.MinNotional)
-	case c.DisplayQty > 0 && tif != GTC && tif != GTD:
-		return 0, 0, 0, apperr.New(apperr.InvalidParameter, "an iceberg must be GTC or GTD")
 	case c.PostOnly && tif != GTC && tif != GTD:
 		return 0, 0, 0, apperr.New(apperr.InvalidParameter, "a post-only order must be GTC or GTD")
 	case m.phase.call() && (tif == IOC || tif == FOK):
@@ -193,41 +193,36 @@ func (e *Engine) checkMarket(c *Command, a *account, m *market) (TimeInForce, in
 // that time were checked.
 func (m *market) marketBuyCost(owner uint32, qty int64, perLevel bool) (int64, bool) {
 	var cost int64
+	hold := func(price, q int64) bool { // adds q's hold at price to cost
+		h, ok := m.buyHold(price, q)
+		if !ok || cost > 1<<62-h {
+			return false
+		}
+		cost += h
+		qty -= q
+		return true
+	}
 	for i := len(m.asks.levels) - 1; i >= 0 && qty > 0; i-- {
 		l := m.asks.levels[i]
 		if l.price > m.bandHi {
 			break
 		}
-		if !perLevel {
-			for o := l.head; o != nil && qty > 0; o = o.next {
-				if o.acct.ownerID == owner {
-					continue
-				}
-				q := min(qty, o.remaining)
-				h, ok := m.buyHold(l.price, q)
-				if !ok || cost > 1<<62-h {
+		var q int64 // taken at this level and not held yet
+		for o := l.head; o != nil && q < qty; o = o.next {
+			if o.acct.ownerID == owner {
+				continue
+			}
+			q += min(qty-q, o.remaining)
+			if !perLevel { // each order held on its own
+				if !hold(l.price, q) {
 					return 0, false
 				}
-				cost += h
-				qty -= q
-			}
-			continue
-		}
-		var q int64 // taken at this level
-		for o := l.head; o != nil && q < qty; o = o.next {
-			if o.acct.ownerID != owner {
-				q += min(qty-q, o.remaining)
+				q = 0
 			}
 		}
-		if q == 0 {
-			continue
-		}
-		h, ok := m.buyHold(l.price, q)
-		if !ok || cost > 1<<62-h {
+		if q > 0 && !hold(l.price, q) {
 			return 0, false
 		}
-		cost += h
-		qty -= q
 	}
 	return cost, true
 }
@@ -457,14 +452,7 @@ func (e *Engine) selfTrade(t, mk *order) bool {
 		t.remaining -= d
 		t.visible = min(t.visible, t.remaining)
 		mk.qty -= d
-		moves := d == mk.visible     // a slice used up: the next one goes to the back
-		e.reduceResting(mk, d, true) // expires mk if nothing is left
-		if mk.remaining > 0 {
-			// The maker lives on, smaller: said as an amendment, so that
-			// its owner and the order book's mirror learn its new size.
-			ev := e.orderEvent(EvOrderAmended, mk)
-			ev.Status, ev.KeepsPriority, ev.Reason = amendedStatus(mk), !moves, ReasonSelfTrade
-		}
+		e.reduceResting(mk, d, true) // expires mk if nothing is left, else says its new size
 		return t.remaining == 0
 	default:
 		return true
@@ -522,7 +510,9 @@ func saturated(a, b int64) int64 {
 
 // reduceResting takes q (filled, or decremented by STP) off a resting order's
 // visible part; the order ends when nothing remains, and an iceberg whose
-// visible part is used up shows its next slice at the back of the level.
+// visible part is used up shows its next slice at the back of the level. A
+// decremented order that lives on is said as an amendment, so that its
+// owner and the order book's mirror learn its new size.
 func (e *Engine) reduceResting(o *order, q int64, decrement bool) {
 	l := o.lvl
 	o.remaining -= q
@@ -538,12 +528,17 @@ func (e *Engine) reduceResting(o *order, q int64, decrement bool) {
 		}
 		return
 	}
-	if o.visible == 0 {
+	requeued := o.visible == 0 // a slice used up: the next one goes to the back
+	if requeued {
 		l.unlink(o)
 		o.visible = min(o.display, o.remaining)
 		l.pushBack(o)
 	}
 	e.releaseExcess(o)
+	if decrement {
+		ev := e.orderEvent(EvOrderAmended, o)
+		ev.Status, ev.KeepsPriority, ev.Reason = amendedStatus(o), !requeued, ReasonSelfTrade
+	}
 }
 
 // releaseExcess returns to free whatever a resting order holds beyond what

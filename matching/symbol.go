@@ -3,6 +3,7 @@ package matching
 import (
 	"fmt"
 	"math/bits"
+	"sort"
 )
 
 // Symbol is one market's configuration. Prices are integers in minor units of
@@ -271,16 +272,7 @@ func largestLots(n, est int64, fits func(int64) bool) int64 {
 	if fits(est) && (est == n || !fits(est+1)) {
 		return est
 	}
-	lo, hi := int64(0), n+1 // fits(lo); hi is n+1 or does not fit
-	for hi-lo > 1 {
-		mid := lo + (hi-lo)/2
-		if fits(mid) {
-			lo = mid
-		} else {
-			hi = mid
-		}
-	}
-	return lo
+	return int64(sort.Search(int(n)+1, func(k int) bool { return !fits(int64(k)) })) - 1
 }
 
 // sliceBelowMinNotional reports whether an iceberg's slice of display at
