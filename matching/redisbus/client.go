@@ -145,8 +145,8 @@ func (c *Client) Run(ctx context.Context) error {
 		if len(pending) == 0 {
 			continue
 		}
-		durable, err := c.rdb.HGet(ctx, c.keys.Engine, "durable").Uint64()
-		if err != nil && !errors.Is(err, redis.Nil) {
+		durable, err := durableMark(ctx, c.rdb, c.keys)
+		if err != nil {
 			continue
 		}
 		n := 0

@@ -68,10 +68,10 @@ func TestMirrorLargeBatch(t *testing.T) {
 	}
 }
 
-// TestDepthReadsEveryLevel: a limit of 0 reads every level, here more
-// than Lua's unpack takes at once (the quantities are read in parts), best
-// first; a limit still cuts each side.
-func TestDepthReadsEveryLevel(t *testing.T) {
+// TestDepthReadsManyLevels: a side of more levels than Lua's unpack takes
+// at once is read whole (the quantities are read in parts), best first; a
+// limit still cuts each side.
+func TestDepthReadsManyLevels(t *testing.T) {
 	const levels = 9000
 	rdb, ns := testenv.Redis(t)
 	keys := redisbus.KeysFor(ns)
@@ -89,7 +89,7 @@ func TestDepthReadsEveryLevel(t *testing.T) {
 	}
 	runUntil(t, rdb, keys, r, uint64(len(cmds)), cmds...)
 	ctx := context.Background()
-	seq, bids, asks, err := redisbus.Depth(ctx, rdb, keys, "BTCKZT", 0)
+	seq, bids, asks, err := redisbus.Depth(ctx, rdb, keys, "BTCKZT", 2*levels)
 	if err != nil || seq != uint64(len(cmds)) || len(bids) != levels || len(asks) != 1 {
 		t.Fatalf("every level: seq %d, %d bids, %d asks (%v); want %d, %d, 1", seq, len(bids), len(asks), err, len(cmds), levels)
 	}

@@ -38,7 +38,7 @@ type SnapshotMeta struct {
 	Inbox  string // the inbox entry of the command at Seq: replay continues after it
 	Chunks int
 	Bytes  int
-	SHA256 string // of the encoding: also the engine's StateHash at Seq
+	SHA256 string // of the stored encoding (in encoding 1 not the engine's StateHash: see loadSnapshot)
 	At     time.Time
 }
 

@@ -27,7 +27,11 @@ var ErrTrimmed = errors.New("redisbus: the inbox is trimmed")
 // DurableMark is the highest sequence the engine marked durable (its
 // WaitReplicas mark in the engine hash; 0 before any).
 func (r EventReader) DurableMark(ctx context.Context) (uint64, error) {
-	d, err := r.RDB.HGet(ctx, r.Keys.Engine, "durable").Uint64()
+	return durableMark(ctx, r.RDB, r.Keys)
+}
+
+func durableMark(ctx context.Context, rdb redis.UniversalClient, keys Keys) (uint64, error) {
+	d, err := rdb.HGet(ctx, keys.Engine, "durable").Uint64()
 	if errors.Is(err, redis.Nil) {
 		return 0, nil
 	}
