@@ -252,7 +252,7 @@ const maxSupply = 1 << 62
 // saturates at MaxInt64 instead of wrapping (a wrapped total could read as
 // room for more), and a saturated total refuses every deposit after it.
 func (e *Engine) addSupply(asset int, amount int64) {
-	e.supply[asset] = saturated(e.supply[asset], amount)
+	e.supply[asset] = AddSaturating(e.supply[asset], amount)
 }
 
 // subSupply takes amount off an asset's total; a saturated total is not

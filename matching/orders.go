@@ -476,7 +476,7 @@ func (e *Engine) trade(m *market, buy, sell *order, price, q int64, takerSide Si
 	ba, sa := buy.acct, sell.acct
 	ba.bal[m.quote].held -= n + bf
 	buy.held -= n + bf
-	buy.quote, sell.quote = saturated(buy.quote, n), saturated(sell.quote, n)
+	buy.quote, sell.quote = AddSaturating(buy.quote, n), AddSaturating(sell.quote, n)
 	if buy.byQuote {
 		buy.budget -= n + bf
 	}
@@ -498,10 +498,10 @@ func (e *Engine) trade(m *market, buy, sell *order, price, q int64, takerSide Si
 	ev.Purpose, ev.Obligation = sell.purpose, sell.obligation
 }
 
-// saturated is a + b for b ≥ 0, or MaxInt64 past it: an order's quote
+// AddSaturating is a + b for b ≥ 0, or MaxInt64 past it: an order's quote
 // amount is reported, not held, and one order's fills over its life may
 // move more than the asset's total on the exchange at any one time.
-func saturated(a, b int64) int64 {
+func AddSaturating(a, b int64) int64 {
 	if a > math.MaxInt64-b {
 		return math.MaxInt64
 	}

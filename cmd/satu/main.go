@@ -63,8 +63,9 @@ commands:
   keys      create, list and revoke API keys (create prints the key once)
   logkey    make the transparency log's key pair (log.key, log.pub)
   certificate -obligation ID   write an obligation's certificate
-  verify CERT -key log.pub [-witness-state DIR [-url URL]]
-                               check a certificate offline, and against a witness's checkpoint
+  verify CERT... -key log.pub [-entry INDEX] [-witness-state DIR [-url URL]]
+                               check certificates offline (several: against one another too),
+                               and against a witness's checkpoint
                                (exit 0 valid, 1 invalid or a fork, 2 error, 3 not yet witnessed)
   witness -url URL -key log.pub -state DIR   follow checkpoints; exit 1 on a fork or rollback, 2 error
 

@@ -8,7 +8,6 @@ package wsapi
 import (
 	"bytes"
 	"encoding/json"
-	"math"
 	"strings"
 
 	"github.com/satu-exchange/satu/internal/apperr"
@@ -453,7 +452,7 @@ func OrderFromEvents(evs []matching.Event, symbols map[string]matching.Symbol) (
 				continue
 			}
 			executed += ev.Quantity
-			quote = min(quote, math.MaxInt64-ev.QuoteAmount) + ev.QuoteAmount // saturating, as the engine's own sum
+			quote = matching.AddSaturating(quote, ev.QuoteAmount) // as the engine's own sum
 			fee := ev.BuyerFee
 			if ev.SellOrderID == r.OrderID {
 				fee = ev.SellerFee

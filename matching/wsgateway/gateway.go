@@ -240,12 +240,7 @@ func (g *Gateway) accept(w http.ResponseWriter, r *http.Request, queue int) *con
 
 // release forgets a connection that has ended.
 func (g *Gateway) release(c *conn) {
-	if g.hub != nil {
-		g.hub.unsubscribe(c)
-	}
-	if g.obligations != nil {
-		g.obligations.unsubscribe(c)
-	}
+	c.dropUserData()
 	g.mu.Lock()
 	delete(g.conns, c)
 	g.mu.Unlock()
@@ -769,16 +764,20 @@ func (c *conn) dispatch(ctx context.Context, req wsapi.Request, signed *session,
 			c.dropUserData()
 			return struct{}{}, nil
 		}
-		c.g.hub.subscribeUser(c, account)
-		// A miner's key also follows its obligations' progress.
+		// A miner's key also follows its obligations' progress: that is
+		// subscribed first, so that its failure leaves nothing to undo.
 		if s.principal.Miner != "" && c.g.obligations != nil {
 			if err := c.g.obligations.subscribe(ctx, c, s.principal.Miner); err != nil {
-				c.g.hub.unsubscribe(c)
 				return nil, err
 			}
 		}
+		c.g.hub.subscribeUser(c, account)
 		c.mu.Lock()
-		if !slices.Contains(c.userSubs, s) {
+		// One entry per key and account: a signed request makes a session
+		// of its own each time, and repeated subscribes must not pile up.
+		if !slices.ContainsFunc(c.userSubs, func(x *session) bool {
+			return x == s || x.principal.KeyID == s.principal.KeyID && x.account == s.account
+		}) {
 			c.userSubs = append(c.userSubs, s)
 		}
 		c.mu.Unlock()

@@ -512,19 +512,11 @@ func (h *hub) flush(i int) {
 		if p.upto == 0 {
 			continue
 		}
-		if subs := h.subs[p.stream]; len(subs) > 0 {
-			s := h.symbols[name]
-			b, err := json.Marshal(wsapi.StreamMessage{Stream: p.stream, Data: wsapi.DepthUpdate{
-				Event: "depthUpdate", Time: p.time, Symbol: name, First: p.last + 1, Last: p.upto,
-				Bids: levels(s, p.bids, true), Asks: levels(s, p.asks, false)}})
-			if err != nil {
-				h.log.Error("stream hub: encode", zap.Error(err))
-			} else {
-				for sub := range subs {
-					sub.push(b)
-				}
-			}
-		}
+		s := h.symbols[name]
+		h.send(p.stream, func() any {
+			return wsapi.DepthUpdate{Event: "depthUpdate", Time: p.time, Symbol: name, First: p.last + 1, Last: p.upto,
+				Bids: levels(s, p.bids, true), Asks: levels(s, p.asks, false)}
+		})
 		p.last, p.upto = p.upto, 0
 		clear(p.bids)
 		clear(p.asks)
