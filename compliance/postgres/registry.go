@@ -15,6 +15,16 @@ import (
 
 // CreateMiner registers a miner and the exchange accounts it trades through.
 func (s *Store) CreateMiner(ctx context.Context, m compliance.Miner, a compliance.Actor) error {
+	return s.CreateMinerThen(ctx, m, a, nil)
+}
+
+// CreateMinerThen is CreateMiner that runs then, when not nil, inside the
+// registration's transaction once the registry has taken the miner (its ID,
+// BIN and accounts are free) and before it commits; an error from then
+// undoes the registration. The API opens the miner's engine accounts
+// there: a miner the registry refuses opens none, and a registration
+// racing another for the same ID waits on it and is refused.
+func (s *Store) CreateMinerThen(ctx context.Context, m compliance.Miner, a compliance.Actor, then func(context.Context) error) error {
 	if err := m.Validate(); err != nil {
 		return err
 	}
@@ -36,33 +46,13 @@ func (s *Store) CreateMiner(ctx context.Context, m compliance.Miner, a complianc
 				return fmt.Errorf("compliance: link account: %w", err)
 			}
 		}
+		if then != nil {
+			if err := then(ctx); err != nil {
+				return err
+			}
+		}
 		return s.audit(ctx, tx, a, "miner.register", m.ID, m)
 	})
-}
-
-// CheckNewMiner refuses, as CreateMiner would (CONFLICT), a miner whose ID
-// or BIN is registered already or one of whose accounts belongs to a
-// miner, without writing anything: the API checks it before it opens the
-// accounts in the engine, so that a miner refused here leaves no accounts
-// behind. (A registration racing it can still take the ID first; then
-// CreateMiner refuses, and the opened accounts stay, unlinked.)
-func (s *Store) CheckNewMiner(ctx context.Context, m compliance.Miner) error {
-	var taken bool
-	if err := s.db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM miners WHERE id = $1 OR bin = $2)`, m.ID, m.BIN).Scan(&taken); err != nil {
-		return fmt.Errorf("compliance: check miner: %w", err)
-	}
-	if taken {
-		return apperr.New(apperr.Conflict, "a miner with id %q or BIN %s is already registered", m.ID, m.BIN)
-	}
-	var linked string
-	err := s.db.QueryRow(ctx, `SELECT account FROM miner_accounts WHERE account = ANY($1) ORDER BY account LIMIT 1`, m.Accounts).Scan(&linked)
-	switch {
-	case err == nil:
-		return apperr.New(apperr.Conflict, "account %q already belongs to a miner", linked)
-	case !isNoRows(err):
-		return fmt.Errorf("compliance: check miner accounts: %w", err)
-	}
-	return nil
 }
 
 // Miner returns a miner's registry record with its accounts, or UNKNOWN_MINER.

@@ -18,8 +18,7 @@ import (
 
 // Registry is what the API needs of compliance's store.
 type Registry interface {
-	CreateMiner(ctx context.Context, m compliance.Miner, a compliance.Actor) error
-	CheckNewMiner(ctx context.Context, m compliance.Miner) error
+	CreateMinerThen(ctx context.Context, m compliance.Miner, a compliance.Actor, then func(context.Context) error) error
 	Miner(ctx context.Context, id string) (compliance.Miner, error)
 	Miners(ctx context.Context) ([]compliance.Miner, error)
 	MinerAccounts(ctx context.Context, minerID string) ([]string, error)
@@ -194,23 +193,24 @@ func (s *Server) createMiner(r *http.Request) (int, any, error) {
 	if err := m.Validate(); err != nil {
 		return 0, nil, err
 	}
-	// What the registry would refuse is refused before the engine opens
-	// anything: a refused miner leaves no accounts behind.
-	if err := s.Registry.CheckNewMiner(r.Context(), m); err != nil {
-		return 0, nil, err
-	}
-	// The engine first: it refuses an account that exists with another
-	// owner or kind (CONFLICT), and the registry must not link such an
-	// account to the miner — the miner's keys would act for it, and its
-	// sales would count as the miner's. Opening is idempotent, so a retry
-	// after a failure below opens nothing twice.
-	for _, a := range m.Accounts {
-		if _, err := s.do(r.Context(), matching.Command{Kind: matching.CmdOpenAccount, Account: a, Owner: m.ID,
-			AccountKind: matching.KindMiner}); err != nil {
-			return 0, nil, err
+	// The engine opens the accounts inside the registration's transaction,
+	// once the registry has taken the miner and before it commits: a miner
+	// the registry refuses (ID or BIN registered, an account a miner's)
+	// opens no account, and one the engine refuses — an account that
+	// exists with another owner or kind (CONFLICT), whose linking would let
+	// the miner's keys act for it and count its sales as the miner's — is
+	// not registered. Opening is idempotent, so a retry after a failed
+	// commit opens nothing twice.
+	open := func(ctx context.Context) error {
+		for _, a := range m.Accounts {
+			if _, err := s.do(ctx, matching.Command{Kind: matching.CmdOpenAccount, Account: a, Owner: m.ID,
+				AccountKind: matching.KindMiner}); err != nil {
+				return err
+			}
 		}
+		return nil
 	}
-	if err := s.Registry.CreateMiner(r.Context(), m, actorOf(p, "")); err != nil {
+	if err := s.Registry.CreateMinerThen(r.Context(), m, actorOf(p, ""), open); err != nil {
 		return 0, nil, err
 	}
 	s.Audit.Info("miner registered", zap.String("by", p.KeyID), zap.String("miner", m.ID), zap.String("bin", m.BIN), zap.Strings("accounts", m.Accounts))
