@@ -61,6 +61,7 @@ func TestCannotRunExitsTwo(t *testing.T) {
 		{"VerifyMissingCertificate", []string{"verify", filepath.Join(dir, "missing.json"), "-key", pub}, nil, "certificate: open "},
 		{"CertificateUnknownFlag", []string{"certificate", "-no-such-flag"}, nil, "flag provided but not defined: -no-such-flag"},
 		{"CertificateNoDatabase", []string{"certificate", "-obligation", "1", "-pg-url", noPG}, nil, "satu certificate: postgres"},
+		{"CertificateNoObligation", []string{"certificate", "-pg-url", noPG}, nil, "-obligation: the obligation's ID, a positive number, is required"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// Bounded: a witness that took -interval 0 would poll forever.

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -95,6 +96,9 @@ func certificateCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 	})
 	if err != nil {
 		return cannotRun{err}
+	}
+	if *id <= 0 {
+		return cannotRun{fmt.Errorf("-obligation: the obligation's ID, a positive number, is required")}
 	}
 	signer, err := loadLogSigner(cfg)
 	if err != nil {
@@ -200,6 +204,9 @@ func verifyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if err := dec.Decode(&certs[i]); err != nil {
 			return fail("%scertificate is not valid JSON: %v", which(files, i), err)
 		}
+	}
+	if *entry >= 0 && !slices.ContainsFunc(certs[0].Entries, func(e proof.Entry) bool { return e.Index == *entry }) {
+		return cannotRun{fmt.Errorf("-entry %d: the certificate holds no entry at that log index", *entry)}
 	}
 	book, err := compliance.LoadRuleBook()
 	if err != nil {
@@ -336,12 +343,8 @@ func checkWitnessed(ctx context.Context, c, seen proof.Checkpoint, dir string, x
 // printEntryProof prints one entry of a verified certificate and its own
 // inclusion proof, in GET /v1/proof/inclusion's form plus the entry's data.
 func printEntryProof(stdout io.Writer, cert proof.Certificate, cp proof.Checkpoint, index int64) error {
-	var data string
-	for _, e := range cert.Entries {
-		if e.Index == index {
-			data = e.Data
-		}
-	}
+	i := slices.IndexFunc(cert.Entries, func(e proof.Entry) bool { return e.Index == index }) // verifyCmd made sure it is there
+	data := cert.Entries[i].Data
 	path, err := cert.AuditPath(cp, index)
 	if err != nil {
 		fmt.Fprintf(stdout, "entry %d: %v\n", index, err)

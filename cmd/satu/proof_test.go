@@ -132,6 +132,7 @@ func checkEntryProofDoc(ctx context.Context, t *testing.T, addr, certFile, pub s
 		{[]string{"verify", certFile, "-key", pub, certFile}, "two certificates of obligation: "},
 		{[]string{"verify", "-key", pub, certFile, "-witness-state", pub + ".nowhere", certFile}, "-witness-state: "},
 		{[]string{"verify", certFile, "-key", pub, "-entry", "1", certFile}, "-entry is for one certificate"},
+		{[]string{"verify", certFile, "-key", pub, "-entry", "999999"}, "-entry 999999: the certificate holds no entry at that log index"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(ctx, tc.args, &stdout, &stderr, func(string) string { return "" }); code != 2 || !strings.Contains(stderr.String(), tc.msg) {
