@@ -100,6 +100,7 @@ type Consumer struct {
 	Durable func(ctx context.Context) (uint64, error)
 
 	readBuf []matching.Envelope // the last read's envelopes, reused by the next (one reader at a time)
+	durable uint64              // the highest durable mark Durable returned: a read below it asks no more
 }
 
 // Run settles until ctx ends. Transient errors are logged and retried from
@@ -349,13 +350,14 @@ func (c *Consumer) nextBatch(ctx context.Context, after string) (*Batch, error) 
 	if err != nil || len(envs) == 0 {
 		return nil, err
 	}
-	if c.Durable != nil {
+	if c.Durable != nil && envs[len(envs)-1].Event.Seq > c.durable {
 		d, err := c.Durable(ctx)
 		if err != nil {
 			return nil, err
 		}
+		c.durable = max(c.durable, d)
 		n := 0 // the durable commands' events, whole: the mark covers whole commands
-		for n < len(envs) && envs[n].Event.Seq <= d {
+		for n < len(envs) && envs[n].Event.Seq <= c.durable {
 			n++
 		}
 		if n == 0 {
