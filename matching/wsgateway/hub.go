@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -51,8 +52,9 @@ type hub struct {
 	scales  map[string]int32 // asset → scale
 	log     *zap.Logger
 
-	books map[string]*bookState // only the Run goroutine touches it
-	names []string              // the symbols, sorted
+	books   map[string]*bookState // only the Run goroutine touches it
+	changed []*bookState          // publish's scratch: the books a command changed
+	names   []string              // the symbols, sorted
 
 	// The interval depth streams, only the Run goroutine touches them:
 	// whether a change waits for a push, and when the next push may be.
@@ -201,21 +203,20 @@ func (h *hub) missed(ctx context.Context, last, next uint64) bool {
 			go c.close(websocket.CloseTryAgainLater, "user data missed events: subscribe again and read your state")
 		}
 	}
-	before := map[string][2][2]int64{}
-	for name, st := range h.books {
-		before[name] = [2][2]int64{st.bid, st.ask}
+	before := maps.Clone(h.books) // loadBooks replaces each book
+	if _, ok := h.loadBooks(ctx); !ok {
+		return false
 	}
-	_, ok := h.loadBooks(ctx)
 	// A best bid or offer that moved in the gap is told at once: a
 	// bookTicker subscriber has no U to see the gap by.
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, name := range h.names {
-		if st, was := h.books[name], before[name]; ok && st != nil && (st.bid != was[0] || st.ask != was[1]) {
+		if st, was := h.books[name], before[name]; st.bid != was.bid || st.ask != was.ask {
 			h.sendTicker(st, st.snapshot)
 		}
 	}
-	return ok
+	return true
 }
 
 // run reads the snapshots, then tails the events until ctx ends.
@@ -342,10 +343,7 @@ func (h *hub) publish(evs []matching.Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	users := len(h.users) > 0
-	// The one symbol whose levels changed, as a command's are (a second
-	// one, should a command ever touch two, goes to more).
-	var changed *bookState
-	var more map[*bookState]bool
+	changed := h.changed[:0] // the books whose levels changed: mostly one
 	for i := range evs {
 		ev := &evs[i]
 		s, known := h.symbols[ev.Symbol]
@@ -373,14 +371,8 @@ func (h *hub) publish(evs []matching.Event) {
 					st.diff.asks = append(st.diff.asks, wsapi.Level(s, ev.Price, ev.Quantity))
 				}
 			}
-			switch {
-			case changed == nil || changed == st:
-				changed = st
-			default:
-				if more == nil {
-					more = map[*bookState]bool{}
-				}
-				more[st] = true
+			if !slices.Contains(changed, st) {
+				changed = append(changed, st)
 			}
 		case matching.EvTrade:
 			if known {
@@ -398,20 +390,13 @@ func (h *hub) publish(evs []matching.Event) {
 			h.pushUser(ev)
 		}
 	}
-	switch {
-	case changed == nil:
-	case more == nil:
-		h.levelsChanged(changed, seq, at)
-	default:
-		books := []*bookState{changed}
-		for st := range more {
-			books = append(books, st)
-		}
-		slices.SortFunc(books, func(a, b *bookState) int { return cmp.Compare(a.symbol, b.symbol) })
-		for _, st := range books {
-			h.levelsChanged(st, seq, at)
-		}
+	if len(changed) > 1 {
+		slices.SortFunc(changed, func(a, b *bookState) int { return cmp.Compare(a.symbol, b.symbol) })
 	}
+	for _, st := range changed {
+		h.levelsChanged(st, seq, at)
+	}
+	h.changed = changed
 }
 
 // levelsChanged ends a command that changed st's levels: its depth update,
