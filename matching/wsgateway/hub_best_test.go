@@ -66,7 +66,7 @@ func TestBookTickerBeyondTheFirstLevels(t *testing.T) {
 	for i := range gone {
 		sweep = append(sweep, level(11, matching.Buy, int64(20000-i), 0))
 	}
-	src := &feed{cmds: [][]matching.Event{sweep}}
+	src := commands(sweep)
 	h := newHub(src, book, []matching.Symbol{testSymbol}, zap.NewNop())
 	ticker := &recorder{}
 	h.subscribe(ticker, []string{"btckzt@bookTicker"})

@@ -3,7 +3,6 @@ package wsgateway
 import (
 	"context"
 	"encoding/json"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -14,31 +13,13 @@ import (
 	"github.com/satu-exchange/satu/matching/wsapi"
 )
 
-// feed is an events source that hands out its commands once, in order.
-type feed struct {
-	mu   sync.Mutex
-	cmds [][]matching.Event
-}
-
-func (f *feed) ReadEvents(ctx context.Context, _ string, _ int64, block time.Duration) ([]matching.Envelope, error) {
-	f.mu.Lock()
-	cmds := f.cmds
-	f.cmds = nil
-	f.mu.Unlock()
-	if len(cmds) == 0 {
-		select {
-		case <-ctx.Done():
-		case <-time.After(block):
-		}
-		return nil, ctx.Err()
-	}
-	var out []matching.Envelope
+// commands is a source already holding cmds, and room for more.
+func commands(cmds ...[]matching.Event) *source {
+	src := &source{cmds: make(chan []matching.Event, 16)}
 	for _, evs := range cmds {
-		for i, ev := range evs {
-			out = append(out, matching.Envelope{StreamID: strconv.FormatUint(ev.Seq, 10) + "-0", Last: i == len(evs)-1, Event: ev})
-		}
+		src.cmds <- evs
 	}
-	return out, nil
+	return src
 }
 
 // books is a Redis order book whose state the test sets.
@@ -46,13 +27,11 @@ type books struct {
 	mu   sync.Mutex
 	seq  uint64
 	bids []matching.Level
-	read int
 }
 
 func (b *books) Depth(_ context.Context, _ string, limit int) (uint64, []matching.Level, []matching.Level, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.read++
 	if limit > 0 && len(b.bids) > limit {
 		return b.seq, b.bids[:limit], nil, nil
 	}
@@ -97,7 +76,7 @@ func waitCount(t *testing.T, r *recorder, n int) {
 // user-data streams, whose events in between are lost.
 func TestHubSeesMissedEvents(t *testing.T) {
 	book := &books{seq: 10, bids: []matching.Level{{Price: 10000, Quantity: 1}}}
-	src := &feed{cmds: [][]matching.Event{{level(11, matching.Buy, 10000, 3)}}}
+	src := commands([]matching.Event{level(11, matching.Buy, 10000, 3)})
 	h := newHub(src, book, []matching.Symbol{testSymbol}, zap.NewNop())
 	depth := &recorder{}
 	user := &closer{closed: make(chan int, 1)}
@@ -119,9 +98,7 @@ func TestHubSeesMissedEvents(t *testing.T) {
 		book.mu.Lock()
 		book.seq, book.bids = seq, bids
 		book.mu.Unlock()
-		src.mu.Lock()
-		src.cmds = [][]matching.Event{{ev}}
-		src.mu.Unlock()
+		src.cmds <- []matching.Event{ev}
 		return update(t, waitFor(1)[0], "btckzt@depth")
 	}
 	// Commands 12–14 are gone; the book has moved on to 14.
@@ -154,7 +131,7 @@ func TestHubSeesMissedEvents(t *testing.T) {
 // see the gap by.
 func TestHubTellsTheBestAfterAGap(t *testing.T) {
 	book := &books{seq: 10, bids: []matching.Level{{Price: 10000, Quantity: 1}}}
-	src := &feed{cmds: [][]matching.Event{{level(11, matching.Buy, 10000, 2)}}}
+	src := commands([]matching.Event{level(11, matching.Buy, 10000, 2)})
 	h := newHub(src, book, []matching.Symbol{testSymbol}, zap.NewNop())
 	ticker := &recorder{}
 	h.subscribe(ticker, []string{"btckzt@bookTicker"})
@@ -164,9 +141,7 @@ func TestHubTellsTheBestAfterAGap(t *testing.T) {
 	book.mu.Lock()
 	book.seq, book.bids = 13, []matching.Level{{Price: 9000, Quantity: 5}}
 	book.mu.Unlock()
-	src.mu.Lock()
-	src.cmds = [][]matching.Event{{level(14, matching.Buy, 8000, 1)}}
-	src.mu.Unlock()
+	src.cmds <- []matching.Event{level(14, matching.Buy, 8000, 1)}
 	waitCount(t, ticker, 2)
 	time.Sleep(50 * time.Millisecond) // command 14 leaves the best where it is: no third message
 	msgs := ticker.take()

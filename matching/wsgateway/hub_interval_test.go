@@ -248,22 +248,13 @@ func (s *source) ReadEvents(ctx context.Context, after string, max int64, block 
 	return out, nil
 }
 
-type emptyBook struct{}
-
-func (emptyBook) Depth(context.Context, string, int) (uint64, []matching.Level, []matching.Level, error) {
-	return 0, nil, nil, nil
-}
-
 // TestIntervalDepthTimely runs the hub's loop on the wall clock: a command
 // every millisecond for 600 ms reaches @depth@100ms in about six messages
 // that chain, the last one soon after the last command.
 func TestIntervalDepthTimely(t *testing.T) {
 	src := &source{cmds: make(chan []matching.Event, 1024)}
-	h := newHub(src, emptyBook{}, []matching.Symbol{testSymbol}, zap.NewNop())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.run(ctx) }()
-	defer func() { cancel(); <-done }()
+	h := newHub(src, &books{}, []matching.Symbol{testSymbol}, zap.NewNop())
+	runHub(t, h)
 	<-h.ready
 	r := &recorder{}
 	h.subscribe(r, []string{"btckzt@depth@100ms"})
