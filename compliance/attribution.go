@@ -142,7 +142,7 @@ func (a Attribution) Attribute(s Sale, open []OpenObligation) ([]Allocation, []E
 	case s.BuyerOwner == s.Miner:
 		return all(ExcludedSelfDealing, "the buyer's account is owned by %s, the seller", s.Miner)
 	}
-	if s.Reference != nil && !a.withinTolerance(s.Price, s.Reference) {
+	if s.Reference != nil && !WithinTolerance(s.Price, s.Reference, a.PriceTolerance) {
 		return all(ExcludedPrice, "price %d is more than %s away from the %s reference %s",
 			s.Price, a.PriceTolerance, s.Basis, s.Reference.FloatString(2))
 	}
@@ -180,10 +180,11 @@ func (a Attribution) Attribute(s Sale, open []OpenObligation) ([]Allocation, []E
 		Detail: fmt.Sprintf("%d more than the open obligations required", left)}}
 }
 
-// withinTolerance reports |price − ref| ≤ tolerance × ref exactly.
-func (a Attribution) withinTolerance(price int64, ref *big.Rat) bool {
+// WithinTolerance reports |price − ref| ≤ tolerance × ref exactly: the
+// price rule of attribution, which the proof verifier applies too.
+func WithinTolerance(price int64, ref *big.Rat, tolerance Share) bool {
 	diff := new(big.Rat).Sub(new(big.Rat).SetInt64(price), ref)
 	diff.Abs(diff)
-	limit := new(big.Rat).Mul(ref, big.NewRat(a.PriceTolerance.Num, a.PriceTolerance.Den))
+	limit := new(big.Rat).Mul(ref, big.NewRat(tolerance.Num, tolerance.Den))
 	return diff.Cmp(limit) <= 0
 }

@@ -482,9 +482,6 @@ func withinTolerance(key string, f *Fill, a *Attribution, tolerance compliance.S
 	default:
 		return fmt.Errorf("attribution of fill %s: reference price basis %q is unknown", key, a.Basis)
 	}
-	if err := tolerance.Validate(); err != nil {
-		return fmt.Errorf("rule set: price tolerance: %v", err)
-	}
 	if a.Reference == "" {
 		return fmt.Errorf("attribution of fill %s: basis %s without its reference price", key, a.Basis)
 	}
@@ -500,21 +497,20 @@ func withinTolerance(key string, f *Fill, a *Attribution, tolerance compliance.S
 	if err != nil || r <= 0 {
 		return fmt.Errorf("attribution of fill %s: reference %q is not a positive amount", key, a.Reference)
 	}
-	price, ref := new(big.Rat).SetInt64(p), new(big.Rat).SetInt64(r)
-	t := big.NewRat(tolerance.Num, tolerance.Den)
-	one := big.NewRat(1, 1)
-	// The references that admit the price: price/(1+t) ≤ R ≤ price/(1−t)
-	// (no upper bound when t = 1).
-	low := new(big.Rat).Quo(price, new(big.Rat).Add(one, t))
-	var high *big.Rat
-	if t.Cmp(one) < 0 {
-		high = new(big.Rat).Quo(price, new(big.Rat).Sub(one, t))
-	}
+	ref := new(big.Rat).SetInt64(r)
 	ok := false
-	if a.Basis == compliance.BasisLastAuction {
-		ok = ref.Cmp(low) >= 0 && (high == nil || ref.Cmp(high) <= 0)
+	if a.Basis == compliance.BasisLastAuction { // recorded exactly: attribution's own rule
+		ok = compliance.WithinTolerance(p, ref, tolerance)
 	} else {
-		// [r − ½, r + ½) meets [low, high].
+		// The references that admit the price: price/(1+t) ≤ R ≤
+		// price/(1−t) (no upper bound when t = 1); a VWAP is recorded
+		// rounded, so some R in [r − ½, r + ½) must lie among them.
+		price, t, one := new(big.Rat).SetInt64(p), big.NewRat(tolerance.Num, tolerance.Den), big.NewRat(1, 1)
+		low := new(big.Rat).Quo(price, new(big.Rat).Add(one, t))
+		var high *big.Rat
+		if t.Cmp(one) < 0 {
+			high = new(big.Rat).Quo(price, new(big.Rat).Sub(one, t))
+		}
 		half := big.NewRat(1, 2)
 		least := new(big.Rat).Sub(ref, half)
 		if least.Cmp(low) < 0 {
