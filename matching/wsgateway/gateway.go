@@ -772,15 +772,7 @@ func (c *conn) dispatch(ctx context.Context, req wsapi.Request, signed *session,
 			}
 		}
 		c.g.hub.subscribeUser(c, account)
-		c.mu.Lock()
-		// One entry per key and account: a signed request makes a session
-		// of its own each time, and repeated subscribes must not pile up.
-		if !slices.ContainsFunc(c.userSubs, func(x *session) bool {
-			return x == s || x.principal.KeyID == s.principal.KeyID && x.account == s.account
-		}) {
-			c.userSubs = append(c.userSubs, s)
-		}
-		c.mu.Unlock()
+		c.followedUnder(s)
 		return map[string]any{"subscriptionId": 0, "account": account}, nil
 	case wsapi.MethodObligations:
 		s, err := c.acting(ctx, signed)
@@ -904,6 +896,19 @@ func (c *conn) recheck(ctx context.Context, s *session) error {
 	}
 	c.mu.Unlock()
 	return nil
+}
+
+// followedUnder notes that user data is followed under session s: once
+// per key and account, since a signed request makes a session of its own
+// each time and repeated subscribes must not pile up.
+func (c *conn) followedUnder(s *session) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !slices.ContainsFunc(c.userSubs, func(x *session) bool {
+		return x == s || x.principal.KeyID == s.principal.KeyID && x.account == s.account
+	}) {
+		c.userSubs = append(c.userSubs, s)
+	}
 }
 
 // endSession ends session s, unless a logon replaced it meanwhile, and the
